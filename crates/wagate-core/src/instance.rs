@@ -1,0 +1,178 @@
+//! Instances (§5.1, §15.4): one WhatsApp connection of an account.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::account::DisplayName;
+use crate::api_key::random_hex;
+use crate::net::TargetUrl;
+use crate::phone::PhoneNumber;
+use crate::webhook_event::WebhookEvent;
+use crate::{AccountId, InstanceId, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceStatus {
+    Disconnected,
+    Connecting,
+    QrPending,
+    Connected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("status must be one of connected, disconnected, connecting, qr_pending")]
+pub struct StatusError;
+
+impl InstanceStatus {
+    pub const ALL: [InstanceStatus; 4] = [
+        InstanceStatus::Disconnected,
+        InstanceStatus::Connecting,
+        InstanceStatus::QrPending,
+        InstanceStatus::Connected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceStatus::Disconnected => "disconnected",
+            InstanceStatus::Connecting => "connecting",
+            InstanceStatus::QrPending => "qr_pending",
+            InstanceStatus::Connected => "connected",
+        }
+    }
+}
+
+impl FromStr for InstanceStatus {
+    type Err = StatusError;
+    fn from_str(s: &str) -> Result<Self, StatusError> {
+        InstanceStatus::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or(StatusError)
+    }
+}
+
+impl fmt::Display for InstanceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionMethod {
+    Qrcode,
+    Official,
+}
+
+impl ConnectionMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionMethod::Qrcode => "qrcode",
+            ConnectionMethod::Official => "official",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "qrcode" => Some(Self::Qrcode),
+            "official" => Some(Self::Official),
+            _ => None,
+        }
+    }
+}
+
+/// Why the connection last failed (§15.4), e.g. `logged_out`, `connection_lost`, `network_error`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastError {
+    pub code: String,
+    pub message: String,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    pub auto_read: bool,
+    pub auto_typing: bool,
+}
+
+impl Default for Settings {
+    /// The documented defaults: `autoRead` false, `autoTyping` true.
+    fn default() -> Self {
+        Self {
+            auto_read: false,
+            auto_typing: true,
+        }
+    }
+}
+
+/// The secret that signs deliveries to an instance's own `webhookUrl` (`whs_…`).
+pub fn generate_webhook_secret() -> String {
+    format!("whs_{}", random_hex(24))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub id: InstanceId,
+    pub account_id: AccountId,
+    pub name: DisplayName,
+    pub status: InstanceStatus,
+    pub phone: Option<PhoneNumber>,
+    pub profile_name: Option<String>,
+    pub profile_pic_url: Option<String>,
+    pub webhook_url: Option<TargetUrl>,
+    pub webhook_events: Vec<WebhookEvent>,
+    pub webhook_secret: String,
+    pub settings: Settings,
+    pub connection_method: Option<ConnectionMethod>,
+    pub last_error: Option<LastError>,
+    pub created_at: Timestamp,
+    pub last_seen_at: Option<Timestamp>,
+    pub connected_at: Option<Timestamp>,
+}
+
+/// What a client may set when creating an instance, already parsed.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    pub name: DisplayName,
+    pub webhook_url: Option<TargetUrl>,
+    pub webhook_events: Vec<WebhookEvent>,
+    pub settings: Settings,
+}
+
+impl NewInstance {
+    /// A new instance always starts `disconnected`, with no phone and a fresh signing secret.
+    pub fn into_instance(self, account_id: AccountId, now: Timestamp) -> Instance {
+        Instance {
+            id: InstanceId::generate(),
+            account_id,
+            name: self.name,
+            status: InstanceStatus::Disconnected,
+            phone: None,
+            profile_name: None,
+            profile_pic_url: None,
+            webhook_url: self.webhook_url,
+            webhook_events: self.webhook_events,
+            webhook_secret: generate_webhook_secret(),
+            settings: self.settings,
+            connection_method: None,
+            last_error: None,
+            created_at: now,
+            last_seen_at: None,
+            connected_at: None,
+        }
+    }
+}
+
+/// A partial update (`PATCH`): `None` leaves a field as it is. `webhook_url: Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct InstancePatch {
+    pub name: Option<DisplayName>,
+    pub webhook_url: Option<Option<TargetUrl>>,
+    pub webhook_events: Option<Vec<WebhookEvent>>,
+    pub auto_read: Option<bool>,
+    pub auto_typing: Option<bool>,
+}

@@ -1,0 +1,20 @@
+//! wagate's domain: the types every other layer speaks, and the `Store` trait.
+//!
+//! Nothing here does I/O. Types parse their input (`PhoneNumber::parse`, `InstanceId::parse`, …) so
+//! that a value of the type is always valid, and the layers above never re-check it.
+
+pub mod account;
+pub mod api_key;
+pub mod ids;
+pub mod instance;
+pub mod net;
+pub mod page;
+pub mod phone;
+pub mod plan;
+pub mod scope;
+pub mod store;
+pub mod time;
+pub mod webhook_event;
+
+pub use ids::*;
+pub use time::Timestamp;

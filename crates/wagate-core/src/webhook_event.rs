@@ -1,0 +1,107 @@
+//! The webhook event names of §9.2.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use thiserror::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WebhookEvent {
+    MessageReceived,
+    MessageSent,
+    MessageDelivered,
+    MessageRead,
+    MessageFailed,
+    InstanceConnected,
+    InstanceDisconnected,
+    InstanceQrUpdated,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown webhook event '{0}'")]
+pub struct WebhookEventError(pub String);
+
+impl WebhookEvent {
+    pub const ALL: [WebhookEvent; 8] = [
+        WebhookEvent::MessageReceived,
+        WebhookEvent::MessageSent,
+        WebhookEvent::MessageDelivered,
+        WebhookEvent::MessageRead,
+        WebhookEvent::MessageFailed,
+        WebhookEvent::InstanceConnected,
+        WebhookEvent::InstanceDisconnected,
+        WebhookEvent::InstanceQrUpdated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::MessageReceived => "message.received",
+            WebhookEvent::MessageSent => "message.sent",
+            WebhookEvent::MessageDelivered => "message.delivered",
+            WebhookEvent::MessageRead => "message.read",
+            WebhookEvent::MessageFailed => "message.failed",
+            WebhookEvent::InstanceConnected => "instance.connected",
+            WebhookEvent::InstanceDisconnected => "instance.disconnected",
+            WebhookEvent::InstanceQrUpdated => "instance.qr_updated",
+        }
+    }
+
+    /// Parses a list, keeping its order and dropping repeats.
+    pub fn parse_list<S: AsRef<str>>(list: &[S]) -> Result<Vec<Self>, WebhookEventError> {
+        let mut out: Vec<Self> = Vec::with_capacity(list.len());
+        for s in list {
+            let e: Self = s.as_ref().parse()?;
+            if !out.contains(&e) {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl FromStr for WebhookEvent {
+    type Err = WebhookEventError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        WebhookEvent::ALL
+            .into_iter()
+            .find(|e| e.as_str() == s)
+            .ok_or_else(|| WebhookEventError(s.to_owned()))
+    }
+}
+
+impl fmt::Display for WebhookEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for WebhookEvent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for WebhookEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_documented_names_and_rejects_others() {
+        let l = WebhookEvent::parse_list(&["message.sent", "instance.qr_updated", "message.sent"])
+            .unwrap();
+        assert_eq!(
+            l,
+            vec![WebhookEvent::MessageSent, WebhookEvent::InstanceQrUpdated]
+        );
+        assert!(WebhookEvent::parse_list(&["message.deleted"]).is_err());
+    }
+}

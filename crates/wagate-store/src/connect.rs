@@ -1,0 +1,129 @@
+//! Opening a store: pools, per-connection settings and migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use wagate_core::store::StoreError;
+
+use crate::error::db;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The store. On SQLite all writes go through one connection (SQLite has one writer at a time;
+/// queueing in the pool is cheaper and more predictable than `SQLITE_BUSY` retries) while reads use
+/// a pool of their own (WAL lets them run beside the writer). On PostgreSQL both are one pool.
+#[derive(Clone)]
+pub struct SqlStore {
+    pub(crate) dialect: Dialect,
+    pub(crate) writer: AnyPool,
+    pub(crate) reader: AnyPool,
+}
+
+static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl SqlStore {
+    /// Connects to `sqlite://…` or `postgres://…` and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let store = Self::open(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating (for `wagate migrate` and tests that check migrations).
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(StoreError::Unavailable(
+                "the database URL must start with sqlite: or postgres:".into(),
+            ));
+        };
+        let options = AnyConnectOptions::from_str(url).map_err(db)?;
+        match dialect {
+            Dialect::Sqlite => {
+                let writer = sqlite_pool(1)
+                    .connect_with(options.clone())
+                    .await
+                    .map_err(db)?;
+                let reader = sqlite_pool(4).connect_with(options).await.map_err(db)?;
+                Ok(Self {
+                    dialect,
+                    writer,
+                    reader,
+                })
+            }
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await
+                    .map_err(db)?;
+                Ok(Self {
+                    dialect,
+                    writer: pool.clone(),
+                    reader: pool,
+                })
+            }
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.dialect {
+            Dialect::Sqlite => &MIGRATE_SQLITE,
+            Dialect::Postgres => &MIGRATE_POSTGRES,
+        };
+        migrator
+            .run(&self.writer)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// WAL for concurrent readers; `synchronous=NORMAL` keeps every commit safe from a process crash
+/// (SIGKILL), which is the durability the API promises; foreign keys for cascading deletes.
+fn sqlite_pool(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+}
+
+#[async_trait::async_trait]
+impl wagate_core::store::Store for SqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}

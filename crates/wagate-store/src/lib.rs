@@ -1,0 +1,14 @@
+//! SQLite and PostgreSQL storage for wagate, behind `wagate_core::store::Store`.
+//!
+//! One implementation serves both databases: the SQL is written in the subset they share
+//! (`$n` parameters, BIGINT/TEXT columns, `ON CONFLICT`, `RETURNING`) and runs through sqlx's `Any`
+//! driver. Where the two differ (row locks, pool shape, pragmas) `Dialect` says so in one place.
+
+mod accounts;
+mod api_keys;
+mod connect;
+mod error;
+mod instances;
+mod settings;
+
+pub use connect::{Dialect, SqlStore};
