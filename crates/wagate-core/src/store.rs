@@ -36,6 +36,8 @@ pub enum InsertInstanceError {
 pub trait Store: SettingsStore + AccountStore + ApiKeyStore + InstanceStore {
     /// Answers when the database answers (`/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Closes the connections (at shutdown, and between tests that start many servers).
+    async fn close(&self);
 }
 
 /// Node-wide settings (bootstrap marker, admin token hash).

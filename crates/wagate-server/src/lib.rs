@@ -1,1 +1,21 @@
+//! wagate's HTTP API and runtime: routes, authentication, limits, errors and start-up.
+//!
+//! Layout: `http/` holds what every request goes through (errors, extractors, request ids, auth,
+//! rate limits, metrics); `routes/` holds the handlers, one file per resource; `accounts` and
+//! `bootstrap` are the operations shared with the CLI.
 
+pub mod accounts;
+pub mod app;
+pub mod bootstrap;
+pub mod config;
+pub mod http;
+pub mod net_guard;
+pub mod openapi;
+pub mod routes;
+pub mod serve;
+pub mod state;
+
+pub use app::build_router;
+pub use config::ServerConfig;
+pub use serve::{Running, serve, start};
+pub use state::AppState;

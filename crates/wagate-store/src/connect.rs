@@ -126,4 +126,8 @@ impl wagate_core::store::Store for SqlStore {
             .map_err(db)?;
         Ok(())
     }
+
+    async fn close(&self) {
+        SqlStore::close(self).await
+    }
 }

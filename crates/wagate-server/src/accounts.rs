@@ -1,0 +1,59 @@
+//! Account and key operations shared by the admin API and the CLI.
+
+use wagate_core::account::{Account, AccountName, DisplayName};
+use wagate_core::api_key::{ApiKey, NewKeySecret};
+use wagate_core::plan::Plan;
+use wagate_core::scope::Scopes;
+use wagate_core::store::{Store, StoreError};
+use wagate_core::{AccountId, Timestamp};
+
+/// A key just created: the stored record and the token, which is shown this once.
+#[derive(Debug, Clone)]
+pub struct IssuedKey {
+    pub key: ApiKey,
+    pub token: String,
+}
+
+pub async fn issue_key(
+    store: &dyn Store,
+    account: &AccountId,
+    name: DisplayName,
+    scopes: Scopes,
+    expires_at: Option<Timestamp>,
+) -> Result<IssuedKey, StoreError> {
+    let secret = NewKeySecret::generate();
+    let key = ApiKey {
+        id: secret.id,
+        account_id: account.clone(),
+        name,
+        scopes,
+        secret_hash: secret.secret_hash,
+        created_at: Timestamp::now(),
+        expires_at,
+        revoked_at: None,
+    };
+    store.insert_api_key(&key).await?;
+    Ok(IssuedKey {
+        key,
+        token: secret.token,
+    })
+}
+
+/// Creates an account with a first key that has every scope.
+pub async fn create_account(
+    store: &dyn Store,
+    name: AccountName,
+    plan: Plan,
+) -> Result<(Account, IssuedKey), StoreError> {
+    let account = Account {
+        id: AccountId::generate(),
+        name,
+        plan,
+        rate_limits: None,
+        created_at: Timestamp::now(),
+    };
+    store.insert_account(&account).await?;
+    let key_name = AccountName::from_trusted("default".into());
+    let key = issue_key(store, &account.id, key_name, Scopes::all(), None).await?;
+    Ok((account, key))
+}

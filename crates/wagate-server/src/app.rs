@@ -1,0 +1,54 @@
+//! The router: which middleware guards which routes.
+//!
+//! Outermost first: tracing → request context (request id, error envelope, metrics) → panic
+//! catcher → body limit → per-group guards (API key + rate limit on `/v1`, admin token on
+//! `/admin/v1`) → handler.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_scalar::{Scalar, Servable};
+
+use crate::http::admin_auth::require_admin;
+use crate::http::auth::authenticate;
+use crate::http::error::ApiError;
+use crate::http::request_context::request_context;
+use crate::openapi::ApiDoc;
+use crate::routes;
+use crate::state::AppState;
+
+/// The OpenAPI document and the router it describes, built from the same route list.
+pub fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let v1 = OpenApiRouter::new()
+        .merge(routes::instances::router())
+        .merge(routes::account::router())
+        .route_layer(from_fn_with_state(state.clone(), authenticate));
+    let admin =
+        routes::admin::router().route_layer(from_fn_with_state(state.clone(), require_admin));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(v1)
+        .merge(admin)
+        .merge(routes::health::router())
+        .split_for_parts()
+}
+
+pub fn build_router(state: AppState) -> Router {
+    let (api, doc) = api_routes(&state);
+    let doc_json = doc.clone();
+    api.route(
+        "/openapi.json",
+        get(move || async move { axum::Json(doc_json) }),
+    )
+    .merge(Scalar::with_url("/docs", doc))
+    .fallback(|| async { ApiError::NotFound })
+    .layer(DefaultBodyLimit::max(state.config.body_limit))
+    .layer(CatchPanicLayer::new())
+    .layer(from_fn_with_state(state.clone(), request_context))
+    .layer(TraceLayer::new_for_http())
+    .with_state(state)
+}

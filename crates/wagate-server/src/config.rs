@@ -1,0 +1,47 @@
+//! What the server needs to know, already parsed by the binary from flags and environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use wagate_core::net::UrlPolicy;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    /// `None`: use the token generated on the first start (its hash is in the database).
+    pub admin_token: Option<String>,
+    /// Base URL users reach this server at (inbound webhook URLs, media links).
+    pub public_url: Option<String>,
+    pub sandbox: bool,
+    pub url_policy: UrlPolicy,
+    pub node_id: String,
+    /// Bodies above this size are refused with 413 `payload_too_large` (§15.2: 1 MiB).
+    pub body_limit: usize,
+}
+
+impl ServerConfig {
+    /// Defaults for a given database; the binary and tests override what they need.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: database_url.into(),
+            data_dir: PathBuf::from("./wagate-data"),
+            admin_token: None,
+            public_url: None,
+            sandbox: false,
+            url_policy: UrlPolicy::default(),
+            node_id: "node-1".into(),
+            body_limit: 1024 * 1024,
+        }
+    }
+
+    /// The base URL to print in links, falling back to the listen address.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}

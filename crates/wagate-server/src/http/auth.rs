@@ -1,0 +1,115 @@
+//! API-key authentication (§2, §15.3) and the per-key rate limit, for every `/v1` route.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use wagate_core::Timestamp;
+use wagate_core::account::Account;
+use wagate_core::api_key::{ApiKey, KeyRefusal, PresentedKey};
+use wagate_core::scope::Scope;
+
+use crate::http::error::ApiError;
+use crate::http::rate_limit::{Outcome, group_for_path};
+use crate::state::AppState;
+
+/// The authenticated caller, available to handlers as an extractor.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub account: Account,
+    pub key: ApiKey,
+}
+
+impl Auth {
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.key.scopes.contains(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::InsufficientPermissions(scope))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Auth>()
+            .cloned()
+            .ok_or(ApiError::MissingApiKey)
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or(ApiError::MissingApiKey)?
+        .to_str()
+        .map_err(|_| ApiError::InvalidApiKey)?
+        .trim();
+    if value.is_empty() {
+        return Err(ApiError::MissingApiKey);
+    }
+    let (scheme, token) = value.split_once(' ').ok_or(ApiError::InvalidApiKey)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::InvalidApiKey);
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(ApiError::MissingApiKey);
+    }
+    Ok(token)
+}
+
+async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Auth, ApiError> {
+    let token = bearer_token(headers)?;
+    let presented = PresentedKey::parse(token).ok_or(ApiError::InvalidApiKey)?;
+    let key = state
+        .store
+        .get_api_key(&presented.id)
+        .await?
+        .ok_or(ApiError::InvalidApiKey)?;
+    key.verify(&presented.secret, Timestamp::now())
+        .map_err(|r| match r {
+            KeyRefusal::Invalid => ApiError::InvalidApiKey,
+            KeyRefusal::Expired => ApiError::ExpiredApiKey,
+        })?;
+    let account = state
+        .store
+        .get_account(&key.account_id)
+        .await?
+        .ok_or(ApiError::InvalidApiKey)?;
+    Ok(Auth { account, key })
+}
+
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let auth = match resolve(&state, req.headers()).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let group = group_for_path(req.uri().path());
+    let outcome = state
+        .limiter
+        .check(&auth.key.id, auth.account.effective_rate_limits(), group);
+    let (mut res, headers) = match outcome {
+        Outcome::Limited {
+            retry_after,
+            window,
+        } => (
+            ApiError::RateLimited { retry_after }.into_response(),
+            Some(window),
+        ),
+        Outcome::Allowed(window) => {
+            req.extensions_mut().insert(auth);
+            (next.run(req).await, window)
+        }
+    };
+    if let Some(w) = headers {
+        w.write_headers(res.headers_mut());
+    }
+    res
+}

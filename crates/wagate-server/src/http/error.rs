@@ -1,0 +1,209 @@
+//! The API's one error type (§15.2): every failure a client can meet, with its status and code.
+//!
+//! A handler returns `ApiError`; its response carries the error as an extension and the
+//! `request_context` middleware renders the envelope, because only it knows the request id.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use wagate_core::scope::Scope;
+use wagate_core::store::StoreError;
+
+/// One problem with one field of a 400.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldIssue {
+    pub field: String,
+    pub issue: String,
+}
+
+impl FieldIssue {
+    pub fn new(field: impl Into<String>, issue: impl ToString) -> Self {
+        Self {
+            field: field.into(),
+            issue: issue.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        details: Vec<FieldIssue>,
+    },
+    #[error("{0}")]
+    InvalidPhoneNumber(String),
+    #[error("{0}")]
+    InvalidWebhookUrl(String),
+    #[error("{0}")]
+    InvalidWebhookEvents(String),
+    #[error("No API key was sent. Use 'Authorization: Bearer <api-key>'.")]
+    MissingApiKey,
+    #[error("The API key is invalid or has been revoked.")]
+    InvalidApiKey,
+    #[error("The API key has expired.")]
+    ExpiredApiKey,
+    #[error("This API key lacks the '{0}' scope.")]
+    InsufficientPermissions(Scope),
+    #[error("Your plan allows {0} instance(s); delete one or upgrade the plan.")]
+    InstanceLimitReached(u32),
+    #[error("Instance not found.")]
+    InstanceNotFound,
+    #[error("Not found.")]
+    NotFound,
+    #[error("Method not allowed on this route.")]
+    MethodNotAllowed,
+    #[error("The request body is larger than {0} bytes.")]
+    PayloadTooLarge(usize),
+    #[error("The request body must be JSON (Content-Type: application/json).")]
+    UnsupportedContentType,
+    #[error("Rate limit exceeded. Please retry after {retry_after} seconds.")]
+    RateLimited { retry_after: u64 },
+    #[error("Internal error.")]
+    Internal,
+    #[error("The service is unavailable; try again shortly.")]
+    ServiceUnavailable,
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest { .. } => "invalid_request",
+            ApiError::InvalidPhoneNumber(_) => "invalid_phone_number",
+            ApiError::InvalidWebhookUrl(_) => "invalid_webhook_url",
+            ApiError::InvalidWebhookEvents(_) => "invalid_webhook_events",
+            ApiError::MissingApiKey => "missing_api_key",
+            ApiError::InvalidApiKey => "invalid_api_key",
+            ApiError::ExpiredApiKey => "expired_api_key",
+            ApiError::InsufficientPermissions(_) => "insufficient_permissions",
+            ApiError::InstanceLimitReached(_) => "instance_limit_reached",
+            ApiError::InstanceNotFound => "instance_not_found",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedContentType => "unsupported_content_type",
+            ApiError::RateLimited { .. } => "rate_limit_exceeded",
+            ApiError::Internal => "internal_error",
+            ApiError::ServiceUnavailable => "service_unavailable",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest { .. }
+            | ApiError::InvalidPhoneNumber(_)
+            | ApiError::InvalidWebhookUrl(_)
+            | ApiError::InvalidWebhookEvents(_) => StatusCode::BAD_REQUEST,
+            ApiError::MissingApiKey | ApiError::InvalidApiKey | ApiError::ExpiredApiKey => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::InsufficientPermissions(_) | ApiError::InstanceLimitReached(_) => {
+                StatusCode::FORBIDDEN
+            }
+            ApiError::InstanceNotFound | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// A 400 about one field.
+    pub fn field(field: &str, issue: impl ToString) -> Self {
+        let issue = FieldIssue::new(field, issue);
+        ApiError::InvalidRequest {
+            message: format!("Invalid value for '{}': {}", issue.field, issue.issue),
+            details: vec![issue],
+        }
+    }
+
+    /// The error for a response status produced outside our handlers (the router's 404/405,
+    /// a panic caught as 500), so that every failure still gets the envelope.
+    pub fn for_bare_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => ApiError::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(1024 * 1024),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedContentType,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => {
+                ApiError::ServiceUnavailable
+            }
+            s if s.is_client_error() => ApiError::InvalidRequest {
+                message: s.canonical_reason().unwrap_or("Bad request").to_owned(),
+                details: vec![],
+            },
+            _ => ApiError::Internal,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        // The cause is logged here, once; the client only learns that it was ours.
+        match e {
+            StoreError::Unavailable(msg) => {
+                tracing::error!(error = %msg, "database unavailable");
+                ApiError::ServiceUnavailable
+            }
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = self.status().into_response();
+        res.extensions_mut().insert(self);
+        res
+    }
+}
+
+/// The error envelope of §15.2 (for the OpenAPI document and for rendering).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    /// Always `false`.
+    pub success: bool,
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// Machine-readable code, e.g. `instance_not_found`.
+    pub code: String,
+    pub message: String,
+    /// The `req_…` id also sent as `X-Request-Id`.
+    pub request_id: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<FieldIssue>,
+    /// Seconds to wait; only on 429.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+impl ErrorEnvelope {
+    pub fn new(err: &ApiError, request_id: &str) -> Self {
+        let (details, retry_after) = match err {
+            ApiError::InvalidRequest { details, .. } => (details.clone(), None),
+            ApiError::RateLimited { retry_after } => (vec![], Some(*retry_after)),
+            _ => (vec![], None),
+        };
+        Self {
+            success: false,
+            error: ErrorBody {
+                code: err.code().to_owned(),
+                message: err.to_string(),
+                request_id: request_id.to_owned(),
+                details,
+                retry_after,
+            },
+        }
+    }
+}

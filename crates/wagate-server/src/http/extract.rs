@@ -1,0 +1,124 @@
+//! Request extractors whose rejections are `ApiError`s: JSON bodies (415 for non-JSON, 413 for
+//! oversize, 400 with the failing field for malformed JSON or wrong types) and query strings.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use crate::http::error::{ApiError, FieldIssue};
+
+/// A JSON request body.
+pub struct ApiJson<T>(pub T);
+
+/// A JSON body that may be left out entirely (then `T::default()`), e.g. `disconnect`'s optional
+/// `reason`. A body that is sent must still be valid JSON.
+pub struct OptionalJson<T>(pub T);
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(1024 * 1024)
+        } else {
+            ApiError::InvalidRequest {
+                message: "The request body could not be read.".into(),
+                details: vec![],
+            }
+        }
+    })
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let missing = inner
+            .to_string()
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned);
+        let (field, message) = if inner.is_syntax() || inner.is_eof() {
+            ("body".to_owned(), format!("Malformed JSON: {inner}"))
+        } else if let Some(name) = missing {
+            let at = if path == "." {
+                name
+            } else {
+                format!("{path}.{name}")
+            };
+            (at.clone(), format!("Missing required field '{at}'."))
+        } else if path == "." {
+            ("body".to_owned(), format!("Invalid request body: {inner}"))
+        } else {
+            (path.clone(), format!("Invalid value for '{path}': {inner}"))
+        };
+        ApiError::InvalidRequest {
+            message,
+            details: vec![FieldIssue::new(field, inner)],
+        }
+    })
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(&req) {
+            return Err(ApiError::UnsupportedContentType);
+        }
+        let bytes = body_bytes(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let declared_json = is_json(&req);
+        let has_type = req.headers().contains_key(header::CONTENT_TYPE);
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        if has_type && !declared_json {
+            return Err(ApiError::UnsupportedContentType);
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
+/// A query string; a bad value is a 400 naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                let issue = e.into_inner().to_string();
+                ApiError::InvalidRequest {
+                    message: format!("Invalid query parameter '{field}': {issue}"),
+                    details: vec![FieldIssue::new(field, issue)],
+                }
+            })
+    }
+}

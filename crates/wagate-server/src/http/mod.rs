@@ -1,0 +1,9 @@
+//! What every request goes through, whatever its route.
+
+pub mod admin_auth;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod rate_limit;
+pub mod request_context;

@@ -1,0 +1,177 @@
+//! Per-key rate limits (§4, §15.3) on governor's GCRA buckets, one bucket per key and group.
+//!
+//! A request counts against its group and against `general`; the `X-RateLimit-*` headers describe
+//! whichever of the two has fewer requests left. Buckets hold their full quota as burst, so a key
+//! may spend a minute's allowance at once and then earns it back steadily.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue};
+use dashmap::DashMap;
+use governor::Quota;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use wagate_core::plan::{RateGroup, RateLimits};
+use wagate_core::{ApiKeyId, Timestamp};
+
+/// The group a path counts against, besides `general`.
+pub fn group_for_path(path: &str) -> Option<RateGroup> {
+    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    if under("/v1/messages") || path.starts_with("/webhook/") {
+        Some(RateGroup::Messages)
+    } else if under("/v1/instances") {
+        Some(RateGroup::Instances)
+    } else if under("/v1/webhooks") {
+        Some(RateGroup::Webhooks)
+    } else {
+        None
+    }
+}
+
+/// What the headers report: the tighter of the request's buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Unix seconds when the bucket is full again.
+    pub reset: i64,
+}
+
+impl Window {
+    pub fn write_headers(&self, h: &mut HeaderMap) {
+        h.insert("x-ratelimit-limit", HeaderValue::from(self.limit));
+        h.insert("x-ratelimit-remaining", HeaderValue::from(self.remaining));
+        h.insert("x-ratelimit-reset", HeaderValue::from(self.reset));
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `None` when the key has no limit at all (enterprise default).
+    Allowed(Option<Window>),
+    Limited {
+        retry_after: u64,
+        window: Window,
+    },
+}
+
+/// A bucket whose `check` reports how much is left, for the headers.
+type Bucket =
+    governor::RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
+
+#[derive(Default)]
+pub struct RateLimiter {
+    // Keyed by the limit too, so a plan change takes effect on the next request.
+    buckets: DashMap<(ApiKeyId, RateGroup, u32), Arc<Bucket>>,
+}
+
+impl RateLimiter {
+    fn bucket(&self, key: &ApiKeyId, group: RateGroup, limit: NonZeroU32) -> Arc<Bucket> {
+        self.buckets
+            .entry((key.clone(), group, limit.get()))
+            .or_insert_with(|| {
+                Arc::new(governor::RateLimiter::direct(Quota::per_minute(limit)).with_middleware())
+            })
+            .clone()
+    }
+
+    pub fn check(&self, key: &ApiKeyId, limits: RateLimits, group: Option<RateGroup>) -> Outcome {
+        let clock = DefaultClock::default();
+        let now = Timestamp::now().unix_seconds();
+        let mut tightest: Option<Window> = None;
+        for g in group.into_iter().chain([RateGroup::General]) {
+            let Some(limit) = limits.for_group(g).and_then(NonZeroU32::new) else {
+                continue;
+            };
+            let seconds_per_request = 60.0 / f64::from(limit.get());
+            match self.bucket(key, g, limit).check() {
+                Ok(snapshot) => {
+                    let remaining = snapshot.remaining_burst_capacity();
+                    let refill =
+                        (f64::from(limit.get() - remaining) * seconds_per_request).ceil() as i64;
+                    let w = Window {
+                        limit: limit.get(),
+                        remaining,
+                        reset: now + refill,
+                    };
+                    if tightest.is_none_or(|t| w.remaining < t.remaining) {
+                        tightest = Some(w);
+                    }
+                }
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(clock.now());
+                    let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                    let refill = (f64::from(limit.get()) * seconds_per_request).ceil() as i64;
+                    return Outcome::Limited {
+                        retry_after: retry_after.max(1),
+                        window: Window {
+                            limit: limit.get(),
+                            remaining: 0,
+                            reset: now + refill,
+                        },
+                    };
+                }
+            }
+        }
+        Outcome::Allowed(tightest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_follow_the_spec() {
+        assert_eq!(
+            group_for_path("/v1/messages/send"),
+            Some(RateGroup::Messages)
+        );
+        assert_eq!(group_for_path("/webhook/wh_x"), Some(RateGroup::Messages));
+        assert_eq!(group_for_path("/v1/instances"), Some(RateGroup::Instances));
+        assert_eq!(
+            group_for_path("/v1/webhooks/wh_1/logs"),
+            Some(RateGroup::Webhooks)
+        );
+        assert_eq!(group_for_path("/v1/account"), None);
+        assert_eq!(group_for_path("/v1/instancesX"), None);
+    }
+
+    #[test]
+    fn the_group_limit_bites_before_general_and_keys_are_separate() {
+        let rl = RateLimiter::default();
+        let limits = RateLimits {
+            instances: Some(3),
+            general: Some(100),
+            ..RateLimits::UNLIMITED
+        };
+        let (a, b) = (ApiKeyId::generate(), ApiKeyId::generate());
+        for left in (0..3).rev() {
+            match rl.check(&a, limits, Some(RateGroup::Instances)) {
+                Outcome::Allowed(Some(w)) => assert_eq!((w.limit, w.remaining), (3, left)),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            rl.check(&a, limits, Some(RateGroup::Instances)),
+            Outcome::Limited {
+                retry_after: 1..,
+                ..
+            }
+        ));
+        assert!(matches!(
+            rl.check(&a, limits, None),
+            Outcome::Allowed(Some(_))
+        ));
+        assert!(matches!(
+            rl.check(&b, limits, Some(RateGroup::Instances)),
+            Outcome::Allowed(_)
+        ));
+        assert_eq!(
+            rl.check(&a, RateLimits::UNLIMITED, None),
+            Outcome::Allowed(None)
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! The outermost middleware: gives each request its `req_…` id, renders every error as the
+//! envelope of §15.2 (also errors made outside our handlers: unknown routes, wrong methods,
+//! panics), sets `X-Request-Id`, and records the request in the metrics.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use wagate_core::RequestId;
+
+use crate::http::error::{ApiError, ErrorEnvelope};
+use crate::state::AppState;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+pub async fn request_context(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let id = RequestId::generate();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().clone();
+    req.extensions_mut().insert(id.clone());
+
+    let mut res = next.run(req).await;
+    if res.status().is_client_error() || res.status().is_server_error() {
+        res = into_envelope(res, &id);
+    }
+    if let Ok(v) = HeaderValue::from_str(id.as_str()) {
+        res.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    state.metrics.observe_request(
+        &route,
+        method.as_str(),
+        res.status().as_u16(),
+        started.elapsed(),
+    );
+    res
+}
+
+/// Replaces an error response's body with the envelope, keeping its headers (rate limits).
+fn into_envelope(mut res: Response, id: &RequestId) -> Response {
+    let err = match res.extensions_mut().remove::<ApiError>() {
+        Some(e) => e,
+        None => {
+            let is_json = res
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+            if is_json {
+                return res; // already an envelope (e.g. rendered by a nested service)
+            }
+            ApiError::for_bare_status(res.status())
+        }
+    };
+    if err == ApiError::Internal {
+        tracing::error!(request_id = %id, status = %res.status(), "request failed");
+    }
+    let mut headers = std::mem::take(res.headers_mut());
+    headers.remove(header::CONTENT_TYPE);
+    headers.remove(header::CONTENT_LENGTH);
+    if let ApiError::RateLimited { retry_after } = err {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    }
+    let mut out = (err.status(), Json(ErrorEnvelope::new(&err, id.as_str()))).into_response();
+    out.headers_mut().extend(headers);
+    out
+}

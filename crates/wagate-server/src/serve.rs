@@ -1,0 +1,122 @@
+//! Start-up and shutdown: open the store, bootstrap, bind, serve until asked to stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use wagate_core::store::{Store, StoreError};
+use wagate_store::SqlStore;
+
+use crate::app::build_router;
+use crate::bootstrap::{FirstStart, bootstrap};
+use crate::config::ServerConfig;
+use crate::http::metrics::Metrics;
+use crate::http::rate_limit::RateLimiter;
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A started server. Dropping it does not stop it; call `shutdown`.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub first_start: FirstStart,
+    pub state: AppState,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+        self.state.store.close().await;
+    }
+
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task.await.unwrap_or(Ok(()))
+    }
+}
+
+/// Opens the store, bootstraps, binds and serves in the background.
+pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
+    let store = SqlStore::connect(&config.database_url).await?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let boot = bootstrap(store.as_ref(), config.admin_token.as_deref()).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let state = AppState {
+        store,
+        config: Arc::new(ServerConfig {
+            listen: addr,
+            ..config
+        }),
+        limiter: Arc::new(RateLimiter::default()),
+        metrics: Arc::new(Metrics::new()),
+        admin_token_hash: boot.admin_token_hash.into(),
+    };
+    let router = build_router(state.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        first_start: boot.first_start,
+        state,
+        stop,
+        task,
+    })
+}
+
+/// Serves until SIGINT or SIGTERM, then drains in-flight requests.
+pub async fn serve(running: Running) -> std::io::Result<()> {
+    let stop = running.stop;
+    let task = running.task;
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(());
+    });
+    task.await.unwrap_or(Ok(()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

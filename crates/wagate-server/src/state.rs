@@ -1,0 +1,19 @@
+//! Shared state handed to every handler.
+
+use std::sync::Arc;
+
+use wagate_core::store::Store;
+
+use crate::config::ServerConfig;
+use crate::http::metrics::Metrics;
+use crate::http::rate_limit::RateLimiter;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<ServerConfig>,
+    pub limiter: Arc<RateLimiter>,
+    pub metrics: Arc<Metrics>,
+    /// SHA-256 of the admin token (configured or generated at first start).
+    pub admin_token_hash: Arc<str>,
+}

@@ -1,0 +1,222 @@
+//! The admin API, `GET /v1/account`, health, metrics and the OpenAPI document.
+
+mod common;
+
+use common::TestServer;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use wagate_testkit::{Backend, on_both_backends};
+
+async fn admin_manages_accounts(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    s.call(Method::GET, "/admin/v1/accounts", None, None)
+        .await
+        .assert_error(401, "missing_api_key");
+    s.call(
+        Method::GET,
+        "/admin/v1/accounts",
+        Some(&s.default_key),
+        None,
+    )
+    .await
+    .assert_error(401, "invalid_api_key");
+
+    let r = s
+        .admin(
+            Method::POST,
+            "/admin/v1/accounts",
+            Some(json!({"name": "Acme", "plan": "starter"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let id = r.body["data"]["account"]["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("acct_"));
+    assert_eq!(r.body["data"]["account"]["instanceLimit"], json!(3));
+    assert!(
+        r.body["data"]["apiKey"]["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("wgk_")
+    );
+
+    s.admin(
+        Method::POST,
+        "/admin/v1/accounts",
+        Some(json!({"name": "x", "plan": "gold"})),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+    let r = s
+        .admin(
+            Method::PATCH,
+            &format!("/admin/v1/accounts/{id}"),
+            Some(json!({"plan": "pro"})),
+        )
+        .await;
+    assert_eq!(r.body["data"]["plan"], json!("pro"));
+    assert_eq!(r.body["data"]["rateLimits"]["messages"], json!(2000));
+
+    let list = s.admin(Method::GET, "/admin/v1/accounts", None).await;
+    assert_eq!(list.body["pagination"]["total"], json!(2), "default + Acme");
+
+    let r = s
+        .admin(Method::DELETE, &format!("/admin/v1/accounts/{id}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    s.admin(Method::GET, &format!("/admin/v1/accounts/{id}"), None)
+        .await
+        .assert_error(404, "not_found");
+    s.admin(Method::GET, "/admin/v1/accounts/acct_bogus", None)
+        .await
+        .assert_error(404, "not_found");
+    s.stop().await;
+}
+
+async fn account_shows_plan_limits_and_usage(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = s.account("free").await;
+    s.create_instance(&key, "one").await;
+    let r = s.get("/v1/account", &key).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let d = &r.body["data"];
+    assert_eq!(d["plan"], json!("free"));
+    assert_eq!(d["instanceLimit"], json!(1));
+    assert_eq!(
+        d["rateLimits"],
+        json!({"messages": 100, "instances": 50, "webhooks": 100, "general": 500})
+    );
+    assert_eq!(d["usage"]["instances"], json!(1));
+    s.stop().await;
+}
+
+async fn metrics_count_requests_and_instances(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    s.create_instance(&s.default_key, "m").await;
+    s.get("/v1/instances/inst_nope", &s.default_key).await;
+    let r = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"wagate_http_requests_total{method="POST",route="/v1/instances",status="201"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/v1/instances/{instanceId}",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("wagate_http_request_duration_seconds_bucket"));
+    assert!(
+        text.contains(r#"wagate_instances{status="disconnected"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"wagate_instances{status="connected"} 0"#),
+        "{text}"
+    );
+    s.stop().await;
+}
+
+/// Every route the API serves, as (method, OpenAPI path).
+const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/instances"),
+    ("get", "/v1/instances"),
+    ("get", "/v1/instances/{instanceId}"),
+    ("patch", "/v1/instances/{instanceId}"),
+    ("delete", "/v1/instances/{instanceId}"),
+    ("get", "/v1/account"),
+    ("post", "/admin/v1/accounts"),
+    ("get", "/admin/v1/accounts"),
+    ("get", "/admin/v1/accounts/{accountId}"),
+    ("patch", "/admin/v1/accounts/{accountId}"),
+    ("delete", "/admin/v1/accounts/{accountId}"),
+    ("post", "/admin/v1/accounts/{accountId}/keys"),
+    ("get", "/admin/v1/accounts/{accountId}/keys"),
+    ("delete", "/admin/v1/accounts/{accountId}/keys/{keyId}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+];
+
+async fn openapi_documents_every_route(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let doc: Value = s
+        .http
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], json!("3.1.0"));
+    let paths = doc["paths"].as_object().unwrap();
+    let listed: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        listed,
+        ROUTES.len(),
+        "documented operations: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    for (method, path) in ROUTES {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        let responses = op["responses"].as_object().unwrap();
+        assert!(!responses.is_empty());
+        for (code, r) in responses {
+            assert!(
+                r["content"].is_object(),
+                "{method} {path} {code} has no response schema"
+            );
+        }
+        if ["post", "patch"].contains(method) {
+            assert!(
+                op["requestBody"]["content"]["application/json"]["schema"].is_object(),
+                "{method} {path} has no request schema"
+            );
+        }
+    }
+    // Every referenced schema exists.
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let text = doc.to_string();
+    for r in text.split("\"#/components/schemas/").skip(1) {
+        let name = r.split('"').next().unwrap();
+        assert!(schemas.contains_key(name), "missing schema {name}");
+    }
+    // The live API really serves what is listed (nothing documented that 404s as a route).
+    for (method, path) in ROUTES {
+        let concrete = path
+            .replace("{instanceId}", "inst_01jd3k9w6q8x2m4v7c5b0n1t2r")
+            .replace("{accountId}", "acct_01jd3k9w6q8x2m4v7c5b0n1t2r")
+            .replace("{keyId}", "key_01jd3k9w6q8x2m4v7c5b0n1t2r");
+        let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let r = s.call(m, &concrete, None, None).await;
+        assert_ne!(
+            r.body["error"]["code"],
+            json!("not_found"),
+            "{method} {path}"
+        );
+        assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+    }
+    let docs = s.http.get(format!("{}/docs", s.base)).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    let html = docs.text().await.unwrap();
+    assert!(
+        html.contains("<html") && html.contains("/v1/instances"),
+        "the page embeds the document"
+    );
+    s.stop().await;
+}
+
+on_both_backends!(
+    admin_manages_accounts,
+    account_shows_plan_limits_and_usage,
+    metrics_count_requests_and_instances,
+    openapi_documents_every_route,
+);

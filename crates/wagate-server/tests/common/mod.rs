@@ -1,0 +1,162 @@
+//! A real server on a loopback port with its own database, and a small HTTP client for it.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use wagate_server::{Running, ServerConfig, start};
+use wagate_testkit::{Backend, TestDb};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+pub struct TestServer {
+    pub base: String,
+    /// The key of the `default` (enterprise) account made at first start.
+    pub default_key: String,
+    pub http: reqwest::Client,
+    running: Option<Running>,
+    _db: TestDb,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the error envelope of §15.2: status, code, and a `requestId` equal to the header.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(self.body["success"], json!(false), "body: {}", self.body);
+        assert_eq!(
+            self.body["error"]["code"],
+            json!(code),
+            "body: {}",
+            self.body
+        );
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+        let rid = self.body["error"]["requestId"].as_str().expect("requestId");
+        assert!(rid.starts_with("req_"), "{rid}");
+        assert_eq!(self.header("x-request-id"), Some(rid));
+    }
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        let db = TestDb::new(backend).await;
+        let mut config = ServerConfig::new(db.url.clone());
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.admin_token = Some(ADMIN_TOKEN.into());
+        tweak(&mut config);
+        let running = start(config).await.expect("server starts");
+        TestServer {
+            base: format!("http://{}", running.addr),
+            default_key: running
+                .first_start
+                .default_api_key
+                .clone()
+                .expect("first start creates the default key"),
+            http: reqwest::Client::new(),
+            running: Some(running),
+            _db: db,
+        }
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("running")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+
+    /// Any request; `body` is sent as JSON when given.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Self::reply(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn reply(res: reqwest::Response) -> Reply {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Reply {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(key), Some(body)).await
+    }
+
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.call(method, path, Some(ADMIN_TOKEN), body).await
+    }
+
+    /// A new account on `plan`; returns (account id, key with every scope).
+    pub async fn account(&self, plan: &str) -> (String, String) {
+        let r = self
+            .admin(
+                Method::POST,
+                "/admin/v1/accounts",
+                Some(json!({"name": "t", "plan": plan})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        (
+            r.body["data"]["account"]["id"].as_str().unwrap().to_owned(),
+            r.body["data"]["apiKey"]["key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A further key for an account, with the given body (`scopes`, `expiresAt`).
+    pub async fn key(&self, account: &str, extra: Value) -> Reply {
+        let mut body = json!({"name": "k"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap_or_default());
+        self.admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{account}/keys"),
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn create_instance(&self, key: &str, name: &str) -> Reply {
+        self.post("/v1/instances", key, json!({"name": name})).await
+    }
+}

@@ -1,0 +1,128 @@
+//! Flags and environment variables (DESIGN.md "Operator interface"; keep these names).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wagate",
+    version,
+    about = "Self-hosted WhatsApp HTTP API gateway (EnviaAI v1 API)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DbArgs {
+    /// `sqlite://…` or `postgres://…`; default: a SQLite file in the data directory.
+    #[arg(long, env = "WAGATE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Where the default SQLite database and generated secrets live.
+    #[arg(long, env = "WAGATE_DATA_DIR", default_value = "./wagate-data")]
+    pub data_dir: PathBuf,
+}
+
+impl DbArgs {
+    /// The configured URL, or the SQLite file in the data directory (created if missing).
+    pub fn url(&self) -> anyhow::Result<String> {
+        if let Some(u) = &self.database_url {
+            return Ok(u.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create data directory {}: {e}",
+                self.data_dir.display()
+            )
+        })?;
+        Ok(format!(
+            "sqlite://{}?mode=rwc",
+            self.data_dir.join("wagate.db").display()
+        ))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API server.
+    Serve(ServeArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Apply database migrations and exit.
+    Migrate(DbArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "WAGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Token for `/admin/v1`; generated and printed once on the first start when unset.
+    #[arg(long, env = "WAGATE_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+    /// Base URL clients reach this server at.
+    #[arg(long, env = "WAGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Connect `qrcode` instances to the built-in sandbox network instead of WhatsApp.
+    #[arg(long, env = "WAGATE_SANDBOX", default_value_t = false)]
+    pub sandbox: bool,
+    /// Allow http and private addresses for webhook and media URLs (local development).
+    #[arg(
+        long = "webhook-allow-private",
+        env = "WAGATE_WEBHOOK_ALLOW_PRIVATE",
+        default_value_t = false
+    )]
+    pub webhook_allow_private: bool,
+    /// This node's name in a multi-node deployment.
+    #[arg(long, env = "WAGATE_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Log as JSON lines.
+    #[arg(long, env = "WAGATE_LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account and its first key; prints `{account, apiKey}` as JSON.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "free")]
+        plan: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key for an account; prints it as JSON (the key is shown once).
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Comma-separated scopes; all scopes when omitted.
+        #[arg(long)]
+        scopes: Option<String>,
+        /// ISO 8601 expiry time.
+        #[arg(long)]
+        expires_at: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke an API key.
+    Revoke {
+        key_id: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}

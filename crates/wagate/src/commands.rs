@@ -1,0 +1,136 @@
+//! What each subcommand does. Account and key operations are the server crate's, so the CLI and
+//! the admin API cannot drift apart.
+
+use anyhow::{Context, anyhow, bail};
+use serde_json::json;
+use wagate_core::account::AccountName;
+use wagate_core::net::UrlPolicy;
+use wagate_core::plan::Plan;
+use wagate_core::scope::Scopes;
+use wagate_core::store::prelude::*;
+use wagate_core::{AccountId, ApiKeyId, Timestamp};
+use wagate_server::accounts::{create_account, issue_key};
+use wagate_server::routes::views::{AccountView, ApiKeyView};
+use wagate_server::{ServerConfig, serve, start};
+use wagate_store::SqlStore;
+
+use crate::cli::{AccountCommand, Cli, Command, DbArgs, KeyCommand, ServeArgs};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => run_serve(args).await,
+        Command::Migrate(db) => {
+            let store = open(&db).await?;
+            store.close().await;
+            println!("{}", json!({"migrated": true}));
+            Ok(())
+        }
+        Command::Account(AccountCommand::Create { name, plan, db }) => {
+            let name = AccountName::parse(&name).map_err(|e| anyhow!("--name: {e}"))?;
+            let plan: Plan = plan.parse().map_err(|e| anyhow!("--plan: {e}"))?;
+            let store = open(&db).await?;
+            let (account, key) = create_account(&store, name, plan).await?;
+            println!(
+                "{}",
+                json!({"account": AccountView::new(&account), "apiKey": ApiKeyView::new(&key.key, Some(key.token))})
+            );
+            store.close().await;
+            Ok(())
+        }
+        Command::Key(KeyCommand::Create {
+            account,
+            name,
+            scopes,
+            expires_at,
+            db,
+        }) => {
+            let account = AccountId::parse(&account).map_err(|e| anyhow!("--account: {e}"))?;
+            let name = AccountName::parse(&name).map_err(|e| anyhow!("--name: {e}"))?;
+            let scopes = match scopes {
+                Some(s) => Scopes::parse_csv(&s).map_err(|e| anyhow!("--scopes: {e}"))?,
+                None => Scopes::all(),
+            };
+            let expires_at = expires_at
+                .map(|s| {
+                    Timestamp::parse_rfc3339(&s)
+                        .ok_or_else(|| anyhow!("--expires-at: not an ISO 8601 time"))
+                })
+                .transpose()?;
+            let store = open(&db).await?;
+            if store.get_account(&account).await?.is_none() {
+                bail!("no account {account}");
+            }
+            let key = issue_key(&store, &account, name, scopes, expires_at).await?;
+            println!("{}", json!(ApiKeyView::new(&key.key, Some(key.token))));
+            store.close().await;
+            Ok(())
+        }
+        Command::Key(KeyCommand::Revoke { key_id, db }) => {
+            let id = ApiKeyId::parse(&key_id).map_err(|e| anyhow!("key id: {e}"))?;
+            let store = open(&db).await?;
+            let key = store
+                .get_api_key(&id)
+                .await?
+                .ok_or_else(|| anyhow!("no key {id}"))?;
+            if !store
+                .revoke_api_key(&key.account_id, &id, Timestamp::now())
+                .await?
+            {
+                bail!("key {id} was already revoked");
+            }
+            println!("{}", json!({"id": id.to_string(), "revoked": true}));
+            store.close().await;
+            Ok(())
+        }
+    }
+}
+
+async fn open(db: &DbArgs) -> anyhow::Result<SqlStore> {
+    let url = db.url()?;
+    SqlStore::connect(&url)
+        .await
+        .with_context(|| "cannot open the database")
+}
+
+async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing(args.log_json);
+    let mut config = ServerConfig::new(args.db.url()?);
+    config.listen = args.listen;
+    config.data_dir = args.db.data_dir.clone();
+    config.admin_token = args.admin_token.filter(|t| !t.is_empty());
+    config.public_url = args.public_url;
+    config.sandbox = args.sandbox;
+    config.url_policy = UrlPolicy {
+        allow_private: args.webhook_allow_private,
+    };
+    if let Some(n) = args.node_id {
+        config.node_id = n;
+    }
+    let running = start(config).await?;
+    let base = running.state.config.base_url();
+    if let Some(key) = &running.first_start.default_api_key {
+        println!("Created account 'default' (plan enterprise). Its API key, shown only this once:");
+        println!("  {key}");
+    }
+    if let Some(token) = &running.first_start.admin_token {
+        println!("Generated the admin token for /admin/v1, shown only this once:");
+        println!("  {token}");
+    }
+    println!("wagate listening on {base} (API reference: {base}/docs)");
+    tracing::info!(addr = %running.addr, "listening");
+    serve(running).await?;
+    Ok(())
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WAGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
