@@ -5,8 +5,11 @@
 
 pub mod account;
 pub mod api_key;
+pub mod chat;
+pub mod engine;
 pub mod ids;
 pub mod instance;
+pub mod message;
 pub mod net;
 pub mod page;
 pub mod phone;

@@ -6,9 +6,12 @@ use thiserror::Error;
 
 use crate::account::Account;
 use crate::api_key::ApiKey;
-use crate::instance::{Instance, InstancePatch, InstanceStatus};
+use crate::chat::{Chat, ChatQuery, Contact, HistoryQuery};
+use crate::instance::{ConnectionMethod, Instance, InstancePatch, InstanceStatus, LastError};
+use crate::message::{Message, MessageError, MessageStatus};
 use crate::page::OffsetPage;
-use crate::{AccountId, ApiKeyId, InstanceId, Timestamp};
+use crate::phone::PhoneNumber;
+use crate::{AccountId, ApiKeyId, ChatId, InstanceId, MessageId, Timestamp};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -33,7 +36,7 @@ pub enum InsertInstanceError {
 
 /// Everything wagate keeps. Split by resource so each storage module implements one concept.
 #[async_trait]
-pub trait Store: SettingsStore + AccountStore + ApiKeyStore + InstanceStore {
+pub trait Store: SettingsStore + AccountStore + ApiKeyStore + InstanceStore + MessageStore {
     /// Answers when the database answers (`/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
     /// Closes the connections (at shutdown, and between tests that start many servers).
@@ -109,9 +112,154 @@ pub trait InstanceStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Instances per status over all accounts (the `/metrics` gauge).
     async fn instance_counts_by_status(&self) -> Result<Vec<(InstanceStatus, u64)>, StoreError>;
+
+    // --- the runtime's side: connection state and saved sessions ---
+    /// Any account's instance (the runtime acts for the owner).
+    async fn find_instance(&self, id: &InstanceId) -> Result<Option<Instance>, StoreError>;
+    /// Writes the connection fields; the instance's actor is their only writer.
+    async fn save_connection(
+        &self,
+        id: &InstanceId,
+        state: &ConnectionState,
+    ) -> Result<(), StoreError>;
+    async fn get_session(&self, id: &InstanceId) -> Result<Option<String>, StoreError>;
+    async fn set_session(&self, id: &InstanceId, session: Option<&str>) -> Result<(), StoreError>;
+    /// Instances that have a saved session: the ones to reconnect at start-up.
+    async fn instances_with_session(&self) -> Result<Vec<InstanceId>, StoreError>;
+}
+
+/// The connection fields of an instance, as its actor last saw them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionState {
+    pub status: InstanceStatus,
+    pub phone: Option<PhoneNumber>,
+    pub profile_name: Option<String>,
+    pub last_error: Option<LastError>,
+    pub connection_method: Option<ConnectionMethod>,
+    pub connected_at: Option<Timestamp>,
+    pub last_seen_at: Option<Timestamp>,
+}
+
+impl ConnectionState {
+    pub fn of(i: &Instance) -> Self {
+        Self {
+            status: i.status,
+            phone: i.phone.clone(),
+            profile_name: i.profile_name.clone(),
+            last_error: i.last_error.clone(),
+            connection_method: i.connection_method,
+            connected_at: i.connected_at,
+            last_seen_at: i.last_seen_at,
+        }
+    }
+}
+
+/// A send accepted under an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    /// SHA-256 of the request body: the same key with another body is a conflict.
+    pub request_hash: String,
+    pub message_id: MessageId,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Error)]
+pub enum InsertMessageError {
+    /// The key was used before; carries the earlier record.
+    #[error("idempotency key already used")]
+    IdempotencyKeyUsed(IdempotencyRecord),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Counts for the status endpoint (§6.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MessageStats {
+    pub sent_since: u64,
+    pub received_since: u64,
+    pub active_chats: u64,
+    pub unread_messages: u64,
+    /// Outbound messages that reached `delivered`/`read`, and all that left (`sent` or later, or failed).
+    pub delivered: u64,
+    pub attempted: u64,
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
+    /// Stores an accepted outbound message (`queued`) with its chat, and the idempotency key when
+    /// given, in one transaction. Sets `message.chat_id`.
+    async fn insert_outbound(
+        &self,
+        message: &mut Message,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), InsertMessageError>;
+    async fn find_idempotency(
+        &self,
+        account: &AccountId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// The oldest `queued` message of an instance: the head of its FIFO queue.
+    async fn next_queued(&self, instance: &InstanceId) -> Result<Option<Message>, StoreError>;
+    async fn mark_sent(
+        &self,
+        id: &MessageId,
+        external_id: &str,
+        at: Timestamp,
+    ) -> Result<Option<Message>, StoreError>;
+    async fn mark_failed(
+        &self,
+        id: &MessageId,
+        error: &MessageError,
+        at: Timestamp,
+    ) -> Result<Option<Message>, StoreError>;
+    /// Moves an outbound message forward to `delivered` or `read`; returns it when it moved.
+    async fn apply_receipt(
+        &self,
+        instance: &InstanceId,
+        external_id: &str,
+        status: MessageStatus,
+        at: Timestamp,
+    ) -> Result<Option<Message>, StoreError>;
+    /// Stores an inbound message with its chat (unread + 1) and contact. False when the network
+    /// redelivered one already stored (same external id): nothing is written twice.
+    async fn insert_inbound(&self, message: &mut Message) -> Result<bool, StoreError>;
+    async fn get_message(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+    ) -> Result<Option<Message>, StoreError>;
+    /// Newest first; returns at most `limit + 1` so the caller knows whether there is more.
+    async fn list_messages(
+        &self,
+        instance: &InstanceId,
+        q: &HistoryQuery,
+    ) -> Result<Vec<Message>, StoreError>;
+    async fn find_chat(
+        &self,
+        instance: &InstanceId,
+        id: &ChatId,
+    ) -> Result<Option<Chat>, StoreError>;
+    async fn list_chats(
+        &self,
+        instance: &InstanceId,
+        q: &ChatQuery,
+    ) -> Result<(Vec<Chat>, u64), StoreError>;
+    async fn mark_chat_read(&self, instance: &InstanceId, peer: &str) -> Result<(), StoreError>;
+    async fn list_contacts(
+        &self,
+        instance: &InstanceId,
+        search: Option<&str>,
+        page: OffsetPage,
+    ) -> Result<(Vec<Contact>, u64), StoreError>;
+    async fn message_stats(
+        &self,
+        instance: &InstanceId,
+        since: Timestamp,
+    ) -> Result<MessageStats, StoreError>;
 }
 
 /// All store traits, for `use wagate_core::store::prelude::*`.
 pub mod prelude {
-    pub use super::{AccountStore, ApiKeyStore, InstanceStore, SettingsStore, Store};
+    pub use super::{AccountStore, ApiKeyStore, InstanceStore, MessageStore, SettingsStore, Store};
 }

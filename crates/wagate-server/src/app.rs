@@ -27,6 +27,10 @@ pub fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
     let v1 = OpenApiRouter::new()
         .merge(routes::instances::router())
         .merge(routes::account::router())
+        .merge(routes::connection::router())
+        .merge(routes::messages::router())
+        .merge(routes::contacts::router())
+        .merge(routes::sandbox::router())
         .route_layer(from_fn_with_state(state.clone(), authenticate));
     let admin =
         routes::admin::router().route_layer(from_fn_with_state(state.clone(), require_admin));

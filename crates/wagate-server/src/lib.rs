@@ -12,6 +12,7 @@ pub mod http;
 pub mod net_guard;
 pub mod openapi;
 pub mod routes;
+pub mod runtime;
 pub mod serve;
 pub mod state;
 

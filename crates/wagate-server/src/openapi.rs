@@ -13,6 +13,10 @@ use utoipa::{Modify, OpenApi};
     modifiers(&Security),
     tags(
         (name = "Instances", description = "WhatsApp connections"),
+        (name = "Connection", description = "Linking and connection state"),
+        (name = "Messages", description = "Sending, history, chats"),
+        (name = "Contacts", description = "Contacts and number checks"),
+        (name = "Sandbox", description = "The simulated network (servers started with --sandbox)"),
         (name = "Account", description = "The caller's account"),
         (name = "Admin", description = "Operator API (admin token)"),
         (name = "Operations", description = "Health and metrics"),

@@ -14,6 +14,7 @@ use crate::bootstrap::{FirstStart, bootstrap};
 use crate::config::ServerConfig;
 use crate::http::metrics::Metrics;
 use crate::http::rate_limit::RateLimiter;
+use crate::runtime::Supervisor;
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,7 @@ impl Running {
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
+        self.state.supervisor.stop_all().await;
         self.state.store.close().await;
     }
 
@@ -63,6 +65,11 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         addr: config.listen,
         source,
     })?;
+    let sandbox = config.sandbox.then(wagate_engines::SandboxNetwork::new);
+    let qr_engine = sandbox
+        .clone()
+        .map(|n| Arc::new(n) as Arc<dyn wagate_core::engine::Engine>);
+    let supervisor = Arc::new(Supervisor::new(store.clone(), qr_engine));
     let state = AppState {
         store,
         config: Arc::new(ServerConfig {
@@ -72,7 +79,17 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         limiter: Arc::new(RateLimiter::default()),
         metrics: Arc::new(Metrics::new()),
         admin_token_hash: boot.admin_token_hash.into(),
+        supervisor: supervisor.clone(),
+        sandbox,
     };
+    // Instances that were connected come back by themselves, and send what is queued.
+    tokio::spawn(async move {
+        match supervisor.resume_all().await {
+            Ok(n) if n > 0 => tracing::info!(instances = n, "resumed saved sessions"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "resuming saved sessions failed"),
+        }
+    });
     let router = build_router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -7,6 +7,7 @@ use wagate_core::store::Store;
 use crate::config::ServerConfig;
 use crate::http::metrics::Metrics;
 use crate::http::rate_limit::RateLimiter;
+use crate::runtime::Supervisor;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -16,4 +17,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// SHA-256 of the admin token (configured or generated at first start).
     pub admin_token_hash: Arc<str>,
+    pub supervisor: Arc<Supervisor>,
+    /// The simulated network, when the server runs with `--sandbox`.
+    pub sandbox: Option<wagate_engines::SandboxNetwork>,
 }

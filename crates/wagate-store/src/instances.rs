@@ -10,7 +10,7 @@ use wagate_core::instance::{
 use wagate_core::net::TargetUrl;
 use wagate_core::page::OffsetPage;
 use wagate_core::phone::PhoneNumber;
-use wagate_core::store::{InsertInstanceError, InstanceStore, StoreError};
+use wagate_core::store::{ConnectionState, InsertInstanceError, InstanceStore, StoreError};
 use wagate_core::webhook_event::WebhookEvent;
 use wagate_core::{AccountId, InstanceId, Timestamp};
 
@@ -238,5 +238,70 @@ impl InstanceStore for SqlStore {
                 Ok((status.parse().map_err(corrupt)?, n as u64))
             })
             .collect()
+    }
+
+    async fn find_instance(&self, id: &InstanceId) -> Result<Option<Instance>, StoreError> {
+        let row = sqlx::query("SELECT * FROM instances WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn save_connection(
+        &self,
+        id: &InstanceId,
+        c: &ConnectionState,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE instances SET status = $2, phone = $3, profile_name = $4, last_error = $5, \
+             connection_method = $6, connected_at = $7, last_seen_at = $8 WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(c.status.as_str())
+        .bind(c.phone.as_ref().map(|p| p.as_str().to_owned()))
+        .bind(c.profile_name.clone())
+        .bind(
+            c.last_error
+                .as_ref()
+                .and_then(|e| serde_json::to_string(e).ok()),
+        )
+        .bind(c.connection_method.map(|m| m.as_str().to_owned()))
+        .bind(c.connected_at.map(Timestamp::millis))
+        .bind(c.last_seen_at.map(Timestamp::millis))
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn get_session(&self, id: &InstanceId) -> Result<Option<String>, StoreError> {
+        let s: Option<Option<String>> =
+            sqlx::query_scalar("SELECT session FROM instances WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db)?;
+        Ok(s.flatten())
+    }
+
+    async fn set_session(&self, id: &InstanceId, session: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE instances SET session = $2 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(session.map(str::to_owned))
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn instances_with_session(&self) -> Result<Vec<InstanceId>, StoreError> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM instances WHERE session IS NOT NULL ORDER BY id")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(db)?;
+        Ok(ids.into_iter().map(InstanceId::from_trusted).collect())
     }
 }

@@ -9,6 +9,7 @@ mod api_keys;
 mod connect;
 mod error;
 mod instances;
+mod messages;
 mod settings;
 
 pub use connect::{Dialect, SqlStore};

@@ -39,6 +39,24 @@ pub enum ApiError {
     InvalidWebhookUrl(String),
     #[error("{0}")]
     InvalidWebhookEvents(String),
+    #[error("{0}")]
+    InvalidMedia(String),
+    #[error("Send exactly one of 'message' or 'mediaUrl' with 'mediaType'.")]
+    MissingContent,
+    #[error("{0}")]
+    InvalidOfficialCredentials(String),
+    #[error("Message not found.")]
+    MessageNotFound,
+    #[error("The instance is already connected.")]
+    AlreadyConnected,
+    #[error("{0}")]
+    InstanceNotConnected(String),
+    #[error("This instance uses the official API; it has no QR code.")]
+    OfficialApiInstance,
+    #[error("The instance has no saved session; connect it with a QR code first.")]
+    NoSavedSession,
+    #[error("This Idempotency-Key was used with a different request body.")]
+    IdempotencyConflict,
     #[error("No API key was sent. Use 'Authorization: Bearer <api-key>'.")]
     MissingApiKey,
     #[error("The API key is invalid or has been revoked.")]
@@ -74,6 +92,15 @@ impl ApiError {
             ApiError::InvalidPhoneNumber(_) => "invalid_phone_number",
             ApiError::InvalidWebhookUrl(_) => "invalid_webhook_url",
             ApiError::InvalidWebhookEvents(_) => "invalid_webhook_events",
+            ApiError::InvalidMedia(_) => "invalid_media",
+            ApiError::MissingContent => "missing_content",
+            ApiError::InvalidOfficialCredentials(_) => "invalid_official_credentials",
+            ApiError::MessageNotFound => "message_not_found",
+            ApiError::AlreadyConnected => "already_connected",
+            ApiError::InstanceNotConnected(_) => "instance_not_connected",
+            ApiError::OfficialApiInstance => "official_api_instance",
+            ApiError::NoSavedSession => "no_saved_session",
+            ApiError::IdempotencyConflict => "idempotency_conflict",
             ApiError::MissingApiKey => "missing_api_key",
             ApiError::InvalidApiKey => "invalid_api_key",
             ApiError::ExpiredApiKey => "expired_api_key",
@@ -95,14 +122,24 @@ impl ApiError {
             ApiError::InvalidRequest { .. }
             | ApiError::InvalidPhoneNumber(_)
             | ApiError::InvalidWebhookUrl(_)
-            | ApiError::InvalidWebhookEvents(_) => StatusCode::BAD_REQUEST,
+            | ApiError::InvalidWebhookEvents(_)
+            | ApiError::InvalidMedia(_)
+            | ApiError::MissingContent
+            | ApiError::InvalidOfficialCredentials(_) => StatusCode::BAD_REQUEST,
             ApiError::MissingApiKey | ApiError::InvalidApiKey | ApiError::ExpiredApiKey => {
                 StatusCode::UNAUTHORIZED
             }
             ApiError::InsufficientPermissions(_) | ApiError::InstanceLimitReached(_) => {
                 StatusCode::FORBIDDEN
             }
-            ApiError::InstanceNotFound | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::InstanceNotFound | ApiError::MessageNotFound | ApiError::NotFound => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::AlreadyConnected
+            | ApiError::InstanceNotConnected(_)
+            | ApiError::OfficialApiInstance
+            | ApiError::NoSavedSession
+            | ApiError::IdempotencyConflict => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

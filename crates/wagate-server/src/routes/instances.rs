@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wagate_core::account::DisplayName;
-use wagate_core::instance::{InstancePatch, InstanceStatus, NewInstance, Settings};
+use wagate_core::instance::{Instance, InstancePatch, InstanceStatus, NewInstance, Settings};
 use wagate_core::net::TargetUrl;
 use wagate_core::page::OffsetPage;
 use wagate_core::scope::Scope;
@@ -137,8 +137,22 @@ fn merged(
     }
 }
 
-fn instance_id(raw: &str) -> Result<InstanceId, ApiError> {
+pub(crate) fn instance_id(raw: &str) -> Result<InstanceId, ApiError> {
     InstanceId::parse(raw).map_err(|_| ApiError::InstanceNotFound)
+}
+
+/// The caller's instance `raw`, or 404 (another account's instance is reported the same way).
+pub(crate) async fn owned_instance(
+    state: &AppState,
+    auth: &Auth,
+    raw: &str,
+) -> Result<Instance, ApiError> {
+    let id = instance_id(raw)?;
+    state
+        .store
+        .get_instance(&auth.account.id, &id)
+        .await?
+        .ok_or(ApiError::InstanceNotFound)
 }
 
 /// Create an instance.
@@ -312,7 +326,12 @@ pub async fn delete_instance(
     Path(raw): Path<String>,
 ) -> Result<axum::Json<Data<DeletedView>>, ApiError> {
     auth.require(Scope::InstancesWrite)?;
-    let id = instance_id(&raw)?;
+    let inst = owned_instance(&state, &auth, &raw).await?;
+    // Log the session out first, so the linked device is released on the network too.
+    if let Err(e) = state.supervisor.logout(&inst).await {
+        tracing::warn!(instance = %inst.id, error = %e, "logout before delete failed");
+    }
+    let id = inst.id;
     if !state.store.delete_instance(&auth.account.id, &id).await? {
         return Err(ApiError::InstanceNotFound);
     }

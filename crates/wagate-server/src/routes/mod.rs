@@ -2,6 +2,10 @@
 
 pub mod account;
 pub mod admin;
+pub mod connection;
+pub mod contacts;
 pub mod health;
 pub mod instances;
+pub mod messages;
+pub mod sandbox;
 pub mod views;

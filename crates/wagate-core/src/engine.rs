@@ -1,0 +1,151 @@
+//! The engine port: how the runtime drives a WhatsApp connection, whatever carries it (the
+//! sandbox network, WhatsApp Web through whatsapp-rust, Meta's Cloud API).
+//!
+//! Commands go in through `Engine::connect` and the `Session` it returns; what happens on the
+//! network comes out as `EngineEvent`s through an `EventSink`. The sink is async and the engine
+//! awaits it: an engine that must acknowledge inbound traffic does so only after `emit` returned,
+//! and by then the runtime has committed the message (nothing acknowledged is lost).
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::message::{Content, MessageStatus, Recipient};
+use crate::phone::PhoneNumber;
+use crate::{InstanceId, MessageId, Timestamp};
+
+/// How a new device is linked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkMethod {
+    /// Show QR codes to scan.
+    Qr,
+    /// Show an 8-character code to type on the phone with this number.
+    PairingCode(PhoneNumber),
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnectRequest {
+    pub instance_id: InstanceId,
+    /// The session saved at the last `Connected`, to resume without linking again.
+    pub session: Option<String>,
+    pub link: LinkMethod,
+}
+
+/// A message received from the network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundMessage {
+    /// The network's id, used to drop redeliveries.
+    pub external_id: String,
+    pub from: PhoneNumber,
+    pub from_name: Option<String>,
+    /// The group it was written in, if any.
+    pub group: Option<String>,
+    pub content: Content,
+    pub quoted_message_id: Option<String>,
+    pub timestamp: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineEvent {
+    /// A QR code to show; each new one replaces the last.
+    Qr {
+        code: String,
+        expires_at: Timestamp,
+    },
+    /// A pairing code to type on the phone.
+    PairingCode {
+        code: String,
+        expires_at: Timestamp,
+    },
+    /// Linked and online. `session` is what to save to resume later without linking.
+    Connected {
+        phone: PhoneNumber,
+        profile_name: Option<String>,
+        session: String,
+    },
+    /// The connection dropped; the engine is reconnecting by itself.
+    Reconnecting {
+        code: String,
+        message: String,
+    },
+    /// The session ended for good (logged out, unlinked, banned): the saved session is void.
+    LoggedOut {
+        code: String,
+        message: String,
+    },
+    Inbound(InboundMessage),
+    /// The recipient's device reported a sent message delivered or read.
+    Receipt {
+        external_id: String,
+        status: MessageStatus,
+        at: Timestamp,
+    },
+}
+
+/// Where an engine reports events. `emit` returns once the event is durably handled.
+#[async_trait]
+pub trait EventSink: Send + Sync + 'static {
+    async fn emit(&self, event: EngineEvent);
+}
+
+/// A message to send, already accepted and stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundMessage {
+    pub id: MessageId,
+    pub to: Recipient,
+    pub content: Content,
+    /// The network id of the message replied to.
+    pub quoted_external_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{code}: {message}")]
+pub struct SendError {
+    /// The `error.code` the message fails with, e.g. `recipient_not_on_whatsapp`.
+    pub code: String,
+    pub message: String,
+    /// True when trying again later may succeed (connection lost mid-send).
+    pub transient: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EngineError {
+    #[error("not connected")]
+    NotConnected,
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberCheck {
+    pub phone: PhoneNumber,
+    pub exists: bool,
+    /// The WhatsApp address, when it exists.
+    pub jid: Option<String>,
+}
+
+/// One live connection of one instance.
+#[async_trait]
+pub trait Session: Send + Sync {
+    /// Sends and returns the network's id once the network accepted it (status `sent`).
+    async fn send(&self, message: &OutboundMessage) -> Result<String, SendError>;
+    /// Shows "typing…" to `to` (the runtime waits before sending).
+    async fn typing(&self, to: &Recipient) -> Result<(), EngineError>;
+    /// Marks received messages (by network id) as read.
+    async fn mark_read(&self, from: &Recipient, external_ids: &[String])
+    -> Result<(), EngineError>;
+    async fn check_numbers(&self, phones: &[PhoneNumber]) -> Result<Vec<NumberCheck>, EngineError>;
+    /// Unlinks the device; the saved session is void afterwards.
+    async fn logout(&self) -> Result<(), EngineError>;
+    /// Closes the connection, keeping the session for a later resume.
+    async fn close(&self);
+}
+
+#[async_trait]
+pub trait Engine: Send + Sync + 'static {
+    /// Starts connecting; progress and the outcome arrive as events on `sink`.
+    async fn connect(
+        &self,
+        request: ConnectRequest,
+        sink: std::sync::Arc<dyn EventSink>,
+    ) -> Result<Box<dyn Session>, EngineError>;
+}

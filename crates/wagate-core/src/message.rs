@@ -1,0 +1,303 @@
+//! Messages (§5.2, §7, §15.5): what is sent and received, and where each one stands.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::phone::{PhoneError, PhoneNumber};
+use crate::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    Queued,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl MessageStatus {
+    pub const ALL: [MessageStatus; 5] = [
+        MessageStatus::Queued,
+        MessageStatus::Sent,
+        MessageStatus::Delivered,
+        MessageStatus::Read,
+        MessageStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Read => "read",
+            MessageStatus::Failed => "failed",
+        }
+    }
+
+    /// The forward order `queued → sent → delivered → read`; a receipt never moves a message back
+    /// (a late "delivered" after "read" is ignored), and `failed` is final.
+    pub fn rank(self) -> u8 {
+        match self {
+            MessageStatus::Queued => 0,
+            MessageStatus::Sent => 1,
+            MessageStatus::Delivered => 2,
+            MessageStatus::Read => 3,
+            MessageStatus::Failed => 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown message status '{0}'")]
+pub struct MessageStatusError(pub String);
+
+impl FromStr for MessageStatus {
+    type Err = MessageStatusError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MessageStatus::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| MessageStatusError(s.to_owned()))
+    }
+}
+
+impl fmt::Display for MessageStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaType {
+    Image,
+    Video,
+    Audio,
+    Document,
+}
+
+impl MediaType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaType::Image => "image",
+            MediaType::Video => "video",
+            MediaType::Audio => "audio",
+            MediaType::Document => "document",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            MediaType::Image,
+            MediaType::Video,
+            MediaType::Audio,
+            MediaType::Document,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+    }
+
+    /// §15.5's size limits.
+    pub fn max_bytes(self) -> u64 {
+        const MB: u64 = 1024 * 1024;
+        match self {
+            MediaType::Image => 5 * MB,
+            MediaType::Video | MediaType::Audio => 16 * MB,
+            MediaType::Document => 100 * MB,
+        }
+    }
+
+    /// The chat-preview text of §5.3 (`"[Image]"`).
+    pub fn preview(self) -> &'static str {
+        match self {
+            MediaType::Image => "[Image]",
+            MediaType::Video => "[Video]",
+            MediaType::Audio => "[Audio]",
+            MediaType::Document => "[Document]",
+        }
+    }
+}
+
+/// A reference to media: where it is, and what the sender said about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Media {
+    pub media_type: MediaType,
+    pub url: String,
+    pub caption: Option<String>,
+    pub filename: Option<String>,
+    pub mime_type: Option<String>,
+    pub size: Option<u64>,
+}
+
+/// Exactly one of text or media (§15.5), so "neither" and "both" cannot be represented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Text(String),
+    Media(Media),
+}
+
+impl Content {
+    pub fn type_str(&self) -> &'static str {
+        match self {
+            Content::Text(_) => "text",
+            Content::Media(m) => m.media_type.as_str(),
+        }
+    }
+
+    /// The `content` field: the text, or the caption (empty when there is none).
+    pub fn text(&self) -> &str {
+        match self {
+            Content::Text(t) => t,
+            Content::Media(m) => m.caption.as_deref().unwrap_or(""),
+        }
+    }
+
+    /// What a chat list shows for it.
+    pub fn preview(&self) -> String {
+        match self {
+            Content::Text(t) => t.clone(),
+            Content::Media(m) => m.media_type.preview().to_owned(),
+        }
+    }
+}
+
+/// Who a message goes to: a phone number, or a group (`…@g.us`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Recipient {
+    Phone(PhoneNumber),
+    Group(String),
+}
+
+impl Recipient {
+    pub fn parse(s: &str) -> Result<Self, PhoneError> {
+        if let Some(local) = s.strip_suffix("@g.us") {
+            let ok = !local.is_empty()
+                && local.len() <= 40
+                && local.bytes().all(|b| b.is_ascii_digit() || b == b'-');
+            return if ok {
+                Ok(Recipient::Group(s.to_owned()))
+            } else {
+                Err(PhoneError)
+            };
+        }
+        PhoneNumber::parse(s).map(Recipient::Phone)
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Recipient::Phone(p) => p.as_str(),
+            Recipient::Group(g) => g,
+        }
+    }
+
+    pub fn is_group(&self) -> bool {
+        matches!(self, Recipient::Group(_))
+    }
+
+    pub fn from_trusted(s: String) -> Self {
+        if s.ends_with("@g.us") {
+            Recipient::Group(s)
+        } else {
+            Recipient::Phone(PhoneNumber::from_trusted(s))
+        }
+    }
+}
+
+/// Why a message failed (`error` of §15.5): e.g. `recipient_not_on_whatsapp`, `media_fetch_failed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageError {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: MessageId,
+    pub account_id: AccountId,
+    pub instance_id: InstanceId,
+    pub chat_id: ChatId,
+    pub direction: Direction,
+    /// The other party: `to` of an outbound message, `from` of an inbound one.
+    pub peer: Recipient,
+    pub peer_name: Option<String>,
+    pub content: Content,
+    pub quoted_message_id: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+    /// The id the network knows it by (for receipts and deduplication of redeliveries).
+    pub external_id: Option<String>,
+    pub status: MessageStatus,
+    pub error: Option<MessageError>,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+    pub delivered_at: Option<Timestamp>,
+    pub read_at: Option<Timestamp>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipients_are_phones_or_groups() {
+        assert!(matches!(
+            Recipient::parse("5511999999999"),
+            Ok(Recipient::Phone(_))
+        ));
+        assert!(
+            Recipient::parse("120363025246125486@g.us")
+                .unwrap()
+                .is_group()
+        );
+        assert!(Recipient::parse("@g.us").is_err());
+        assert!(Recipient::parse("+5511999999999").is_err());
+    }
+
+    #[test]
+    fn status_order_moves_forward_only() {
+        assert!(MessageStatus::Read.rank() > MessageStatus::Delivered.rank());
+        assert!(MessageStatus::Delivered.rank() > MessageStatus::Sent.rank());
+        assert_eq!(
+            "delivered".parse::<MessageStatus>(),
+            Ok(MessageStatus::Delivered)
+        );
+    }
+
+    #[test]
+    fn media_limits_follow_the_spec() {
+        assert_eq!(MediaType::Image.max_bytes(), 5 * 1024 * 1024);
+        assert_eq!(MediaType::Document.max_bytes(), 100 * 1024 * 1024);
+        assert_eq!(
+            Content::Media(Media {
+                media_type: MediaType::Image,
+                url: "https://x/y.jpg".into(),
+                caption: None,
+                filename: None,
+                mime_type: None,
+                size: None,
+            })
+            .preview(),
+            "[Image]"
+        );
+    }
+}

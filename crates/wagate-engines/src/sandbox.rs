@@ -1,0 +1,531 @@
+//! The sandbox network (§16): a simulated WhatsApp inside the process, for trying the API and for
+//! tests, with no phone and no internet. Everything above the engine is the real code path.
+//!
+//! - A new link shows QR codes (rotating) or a pairing code; `scan` plays the phone.
+//! - A message to the phone of another connected sandbox instance arrives there as inbound; it is
+//!   `delivered` once the receiver committed it and `read` when the receiver marks it read.
+//! - Any other number is a virtual contact that acknowledges: `delivered` after ~100 ms, `read`
+//!   after ~1 s. Numbers beginning with 999 are not on WhatsApp.
+//! - `drop` cuts a connection (it comes back by itself); `unlink` logs the device out.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use wagate_core::engine::{
+    ConnectRequest, Engine, EngineError, EngineEvent, EventSink, InboundMessage, LinkMethod,
+    NumberCheck, OutboundMessage, SendError, Session,
+};
+use wagate_core::message::{Content, MessageStatus, Recipient};
+use wagate_core::phone::PhoneNumber;
+use wagate_core::{InstanceId, Timestamp};
+
+/// How long each QR code stays valid, and how many are shown before giving up.
+const QR_TTL: Duration = Duration::from_secs(20);
+const QR_ROUNDS: u32 = 6;
+const PAIRING_TTL: Duration = Duration::from_secs(180);
+const CONTACT_DELIVERED_AFTER: Duration = Duration::from_millis(100);
+const CONTACT_READ_AFTER: Duration = Duration::from_millis(1000);
+const RECONNECT_AFTER: Duration = Duration::from_millis(300);
+
+/// What the sandbox saves as an instance's session: who it is linked as.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedSession {
+    phone: String,
+    profile_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SandboxError {
+    #[error("unknown or expired code")]
+    UnknownCode,
+    #[error("no connected sandbox instance has phone {0}")]
+    NoSuchPhone(String),
+    #[error("the instance is not on the sandbox network")]
+    NotOnNetwork,
+}
+
+struct Link {
+    instance: InstanceId,
+    expires_at: Timestamp,
+}
+
+/// One instance's presence on the network.
+struct Device {
+    sink: Arc<dyn EventSink>,
+    /// Bumped on every connect/close/unlink, so stale background tasks know to stop.
+    generation: u64,
+    linked: Option<SavedSession>,
+    online: bool,
+}
+
+#[derive(Default)]
+struct Net {
+    links: HashMap<String, Link>,
+    devices: HashMap<InstanceId, Device>,
+    next_generation: u64,
+}
+
+impl Net {
+    fn online_by_phone(&self, phone: &str) -> Option<(InstanceId, Arc<dyn EventSink>)> {
+        self.devices.iter().find_map(|(id, d)| {
+            let linked = d.linked.as_ref()?;
+            (d.online && linked.phone == phone).then(|| (id.clone(), d.sink.clone()))
+        })
+    }
+
+    fn phone_of(&self, id: &InstanceId) -> Option<String> {
+        self.devices
+            .get(id)?
+            .linked
+            .as_ref()
+            .map(|s| s.phone.clone())
+    }
+}
+
+/// The whole simulated network. One per server; cheap to clone.
+#[derive(Clone, Default)]
+pub struct SandboxNetwork {
+    net: Arc<Mutex<Net>>,
+}
+
+fn random_code(alphabet: &[u8], len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+impl SandboxNetwork {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Net> {
+        self.net.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The phone scans a QR code (or types a pairing code): the instance that showed it is linked
+    /// as `phone`. Returns once the instance has recorded the connection.
+    pub async fn scan(
+        &self,
+        code: &str,
+        phone: PhoneNumber,
+        profile_name: Option<String>,
+    ) -> Result<InstanceId, SandboxError> {
+        let (instance, sink, session) = {
+            let mut net = self.lock();
+            let link = net.links.remove(code).ok_or(SandboxError::UnknownCode)?;
+            if link.expires_at < Timestamp::now() {
+                return Err(SandboxError::UnknownCode);
+            }
+            // A code is for one scan: the instance's other codes die with it.
+            net.links.retain(|_, l| l.instance != link.instance);
+            let device = net
+                .devices
+                .get_mut(&link.instance)
+                .ok_or(SandboxError::UnknownCode)?;
+            let session = SavedSession {
+                phone: phone.to_string(),
+                profile_name: profile_name.clone(),
+            };
+            device.linked = Some(session.clone());
+            device.online = true;
+            (link.instance, device.sink.clone(), session)
+        };
+        sink.emit(connected_event(&session)).await;
+        Ok(instance)
+    }
+
+    /// A virtual contact `from` writes to the connected instance whose phone is `to`. Returns the
+    /// network id of the message once the instance has stored it.
+    pub async fn inject(
+        &self,
+        to: &PhoneNumber,
+        from: PhoneNumber,
+        from_name: Option<String>,
+        content: Content,
+        quoted_message_id: Option<String>,
+    ) -> Result<String, SandboxError> {
+        let (_, sink) = self
+            .lock()
+            .online_by_phone(to.as_str())
+            .ok_or_else(|| SandboxError::NoSuchPhone(to.to_string()))?;
+        let external_id = format!("sbx_{}", ulid::Ulid::new().to_string().to_lowercase());
+        sink.emit(EngineEvent::Inbound(InboundMessage {
+            external_id: external_id.clone(),
+            from,
+            from_name,
+            group: None,
+            content,
+            quoted_message_id,
+            timestamp: Timestamp::now(),
+        }))
+        .await;
+        Ok(external_id)
+    }
+
+    /// Cuts the instance's connection; it reconnects by itself shortly after.
+    pub async fn drop_connection(&self, id: &InstanceId) -> Result<(), SandboxError> {
+        let (sink, generation, session) = {
+            let mut net = self.lock();
+            let device = net.devices.get_mut(id).ok_or(SandboxError::NotOnNetwork)?;
+            let session = device.linked.clone().ok_or(SandboxError::NotOnNetwork)?;
+            device.online = false;
+            (device.sink.clone(), device.generation, session)
+        };
+        sink.emit(EngineEvent::Reconnecting {
+            code: "connection_lost".into(),
+            message: "The connection to the sandbox network dropped; reconnecting.".into(),
+        })
+        .await;
+        let net = self.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(RECONNECT_AFTER).await;
+            let sink = {
+                let mut guard = net.lock();
+                match guard.devices.get_mut(&id) {
+                    Some(d) if d.generation == generation && d.linked.is_some() => {
+                        d.online = true;
+                        d.sink.clone()
+                    }
+                    _ => return,
+                }
+            };
+            sink.emit(connected_event(&session)).await;
+        });
+        Ok(())
+    }
+
+    /// The phone removes the linked device: the instance is logged out for good.
+    pub async fn unlink(&self, id: &InstanceId) -> Result<(), SandboxError> {
+        let sink = {
+            let mut net = self.lock();
+            let device = net.devices.get_mut(id).ok_or(SandboxError::NotOnNetwork)?;
+            device.linked.take().ok_or(SandboxError::NotOnNetwork)?;
+            device.online = false;
+            device.generation += 1;
+            device.sink.clone()
+        };
+        sink.emit(EngineEvent::LoggedOut {
+            code: "logged_out".into(),
+            message: "The device was unlinked from the phone.".into(),
+        })
+        .await;
+        Ok(())
+    }
+
+    fn start_linking(
+        &self,
+        id: InstanceId,
+        link: LinkMethod,
+        generation: u64,
+        sink: Arc<dyn EventSink>,
+    ) {
+        let net = self.clone();
+        tokio::spawn(async move {
+            let rounds = if matches!(link, LinkMethod::Qr) {
+                QR_ROUNDS
+            } else {
+                1
+            };
+            for _ in 0..rounds {
+                let (code, ttl, event) = match &link {
+                    LinkMethod::Qr => {
+                        let code = format!(
+                            "2@{},{}",
+                            random_code(
+                                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                                64
+                            ),
+                            id.ulid_part()
+                        );
+                        let expires_at = Timestamp::now().plus_millis(QR_TTL.as_millis() as i64);
+                        (code.clone(), QR_TTL, EngineEvent::Qr { code, expires_at })
+                    }
+                    LinkMethod::PairingCode(_) => {
+                        let code = random_code(b"ABCDEFGHJKLMNPQRSTVWXYZ23456789", 8);
+                        let expires_at =
+                            Timestamp::now().plus_millis(PAIRING_TTL.as_millis() as i64);
+                        (
+                            code.clone(),
+                            PAIRING_TTL,
+                            EngineEvent::PairingCode { code, expires_at },
+                        )
+                    }
+                };
+                {
+                    let mut guard = net.lock();
+                    match guard.devices.get(&id) {
+                        Some(d) if d.generation == generation && d.linked.is_none() => {}
+                        _ => return, // linked, closed or reconnected meanwhile
+                    }
+                    let expires_at = Timestamp::now().plus_millis(ttl.as_millis() as i64);
+                    guard.links.insert(
+                        code,
+                        Link {
+                            instance: id.clone(),
+                            expires_at,
+                        },
+                    );
+                }
+                sink.emit(event).await;
+                tokio::time::sleep(ttl).await;
+            }
+            let still_waiting = {
+                let mut guard = net.lock();
+                guard.links.retain(|_, l| l.instance != id);
+                matches!(guard.devices.get(&id), Some(d) if d.generation == generation && d.linked.is_none())
+            };
+            if still_waiting {
+                sink.emit(EngineEvent::LoggedOut {
+                    code: "qr_timeout".into(),
+                    message: "No phone linked the device in time.".into(),
+                })
+                .await;
+            }
+        });
+    }
+}
+
+fn connected_event(s: &SavedSession) -> EngineEvent {
+    EngineEvent::Connected {
+        phone: PhoneNumber::from_trusted(s.phone.clone()),
+        profile_name: s.profile_name.clone(),
+        session: serde_json::to_string(s).unwrap_or_default(),
+    }
+}
+
+#[async_trait]
+impl Engine for SandboxNetwork {
+    async fn connect(
+        &self,
+        req: ConnectRequest,
+        sink: Arc<dyn EventSink>,
+    ) -> Result<Box<dyn Session>, EngineError> {
+        let saved = req
+            .session
+            .as_deref()
+            .map(serde_json::from_str::<SavedSession>)
+            .transpose()
+            .map_err(|e| EngineError::Failed(format!("unreadable sandbox session: {e}")))?;
+        let generation = {
+            let mut net = self.lock();
+            net.next_generation += 1;
+            let generation = net.next_generation;
+            net.links.retain(|_, l| l.instance != req.instance_id);
+            net.devices.insert(
+                req.instance_id.clone(),
+                Device {
+                    sink: sink.clone(),
+                    generation,
+                    online: saved.is_some(),
+                    linked: saved.clone(),
+                },
+            );
+            generation
+        };
+        match saved {
+            Some(s) => {
+                let sink = sink.clone();
+                tokio::spawn(async move { sink.emit(connected_event(&s)).await });
+            }
+            None => self.start_linking(req.instance_id.clone(), req.link, generation, sink),
+        }
+        Ok(Box::new(SandboxSession {
+            net: self.clone(),
+            id: req.instance_id,
+            generation,
+        }))
+    }
+}
+
+struct SandboxSession {
+    net: SandboxNetwork,
+    id: InstanceId,
+    generation: u64,
+}
+
+impl SandboxSession {
+    /// This session's device, if it is still the current, online one.
+    fn me(&self) -> Result<String, SendError> {
+        let net = self.net.lock();
+        match net.devices.get(&self.id) {
+            Some(d) if d.generation == self.generation => match (&d.linked, d.online) {
+                (Some(s), true) => Ok(s.phone.clone()),
+                _ => Err(SendError {
+                    code: "connection_lost".into(),
+                    message: "Not connected to the sandbox network.".into(),
+                    transient: true,
+                }),
+            },
+            _ => Err(SendError {
+                code: "connection_lost".into(),
+                message: "Not connected to the sandbox network.".into(),
+                transient: true,
+            }),
+        }
+    }
+}
+
+fn not_on_whatsapp(phone: &str) -> bool {
+    phone.starts_with("999")
+}
+
+#[async_trait]
+impl Session for SandboxSession {
+    async fn send(&self, m: &OutboundMessage) -> Result<String, SendError> {
+        let my_phone = self.me()?;
+        let to = m.to.as_str().to_owned();
+        if not_on_whatsapp(&to) {
+            return Err(SendError {
+                code: "recipient_not_on_whatsapp".into(),
+                message: format!("{to} is not on WhatsApp."),
+                transient: false,
+            });
+        }
+        let external_id = m.id.to_string();
+        let (my_sink, peer) = {
+            let net = self.net.lock();
+            let my_sink = net.devices.get(&self.id).map(|d| d.sink.clone());
+            (my_sink, net.online_by_phone(&to))
+        };
+        let Some(my_sink) = my_sink else {
+            return Err(SendError {
+                code: "connection_lost".into(),
+                message: "Not connected to the sandbox network.".into(),
+                transient: true,
+            });
+        };
+        let ext = external_id.clone();
+        match peer {
+            // Another sandbox instance: deliver as inbound, then report delivered.
+            Some((_, peer_sink)) => {
+                let inbound = InboundMessage {
+                    external_id: external_id.clone(),
+                    from: PhoneNumber::from_trusted(my_phone),
+                    from_name: None,
+                    group: None,
+                    content: m.content.clone(),
+                    quoted_message_id: m.quoted_external_id.clone(),
+                    timestamp: Timestamp::now(),
+                };
+                tokio::spawn(async move {
+                    peer_sink.emit(EngineEvent::Inbound(inbound)).await;
+                    my_sink
+                        .emit(EngineEvent::Receipt {
+                            external_id: ext,
+                            status: MessageStatus::Delivered,
+                            at: Timestamp::now(),
+                        })
+                        .await;
+                });
+            }
+            // A virtual contact that acknowledges by itself.
+            None => {
+                tokio::spawn(async move {
+                    tokio::time::sleep(CONTACT_DELIVERED_AFTER).await;
+                    my_sink
+                        .emit(EngineEvent::Receipt {
+                            external_id: ext.clone(),
+                            status: MessageStatus::Delivered,
+                            at: Timestamp::now(),
+                        })
+                        .await;
+                    tokio::time::sleep(CONTACT_READ_AFTER - CONTACT_DELIVERED_AFTER).await;
+                    my_sink
+                        .emit(EngineEvent::Receipt {
+                            external_id: ext,
+                            status: MessageStatus::Read,
+                            at: Timestamp::now(),
+                        })
+                        .await;
+                });
+            }
+        }
+        Ok(external_id)
+    }
+
+    async fn typing(&self, _to: &Recipient) -> Result<(), EngineError> {
+        self.me().map(|_| ()).map_err(|_| EngineError::NotConnected)
+    }
+
+    async fn mark_read(
+        &self,
+        from: &Recipient,
+        external_ids: &[String],
+    ) -> Result<(), EngineError> {
+        self.me().map_err(|_| EngineError::NotConnected)?;
+        // Read receipts travel back to a sender that is itself a sandbox instance.
+        let peer = self.net.lock().online_by_phone(from.as_str());
+        if let Some((_, sink)) = peer {
+            let ids = external_ids.to_vec();
+            tokio::spawn(async move {
+                for external_id in ids {
+                    sink.emit(EngineEvent::Receipt {
+                        external_id,
+                        status: MessageStatus::Read,
+                        at: Timestamp::now(),
+                    })
+                    .await;
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn check_numbers(&self, phones: &[PhoneNumber]) -> Result<Vec<NumberCheck>, EngineError> {
+        self.me().map_err(|_| EngineError::NotConnected)?;
+        Ok(phones
+            .iter()
+            .map(|p| {
+                let exists = !not_on_whatsapp(p.as_str());
+                NumberCheck {
+                    phone: p.clone(),
+                    exists,
+                    jid: exists.then(|| format!("{p}@s.whatsapp.net")),
+                }
+            })
+            .collect())
+    }
+
+    async fn logout(&self) -> Result<(), EngineError> {
+        let mut net = self.net.lock();
+        net.links.retain(|_, l| l.instance != self.id);
+        net.devices.remove(&self.id);
+        Ok(())
+    }
+
+    async fn close(&self) {
+        let mut net = self.net.lock();
+        net.links.retain(|_, l| l.instance != self.id);
+        if net
+            .devices
+            .get(&self.id)
+            .is_some_and(|d| d.generation == self.generation)
+        {
+            net.devices.remove(&self.id);
+        }
+    }
+}
+
+impl SandboxNetwork {
+    /// The phone an instance is linked as, when it is on the network.
+    pub fn phone_of(&self, id: &InstanceId) -> Option<String> {
+        self.lock().phone_of(id)
+    }
+}
+
+impl SandboxNetwork {
+    /// The connected instance linked as `phone`.
+    pub fn instance_with_phone(&self, phone: &PhoneNumber) -> Option<InstanceId> {
+        self.lock()
+            .online_by_phone(phone.as_str())
+            .map(|(id, _)| id)
+    }
+}

@@ -1,0 +1,404 @@
+//! Connecting instances (§6.4–§6.7, §15.4): connect, QR code, status, disconnect, restart.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wagate_core::Timestamp;
+use wagate_core::engine::LinkMethod;
+use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus};
+use wagate_core::phone::PhoneNumber;
+use wagate_core::scope::Scope;
+
+use crate::http::auth::Auth;
+use crate::http::error::{ApiError, ErrorEnvelope};
+use crate::http::extract::{ApiJson, OptionalJson};
+use crate::routes::instances::owned_instance;
+use crate::routes::views::{Data, LastErrorView, StatusView};
+use crate::runtime::supervisor::RuntimeError;
+use crate::runtime::{InstanceRuntime, Live};
+use crate::state::AppState;
+
+/// How long `connect` waits for the engine's first QR code before answering.
+const FIRST_CODE_WAIT: Duration = Duration::from_secs(5);
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(connect))
+        .routes(routes!(get_qrcode))
+        .routes(routes!(get_status))
+        .routes(routes!(disconnect))
+        .routes(routes!(restart))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectRequest {
+    /// `qrcode` or `official`.
+    #[schema(example = "qrcode")]
+    pub method: String,
+    /// With `qrcode`: link by pairing code on this phone number instead of scanning.
+    pub phone: Option<String>,
+    pub business_id: Option<String>,
+    pub phone_number_id: Option<String>,
+    pub access_token: Option<String>,
+    pub app_secret: Option<String>,
+}
+
+/// The flat body of `connect` (§3's documented exception).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectResponse {
+    pub success: bool,
+    pub status: StatusView,
+    /// `data:image/png;base64,…` while `qr_pending`.
+    pub qr_code: Option<String>,
+    pub qr_code_expires_at: Option<String>,
+    /// 8 characters to type on the phone, when `phone` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pairing_code: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QrCodeView {
+    pub qr_code: String,
+    pub expires_at: Option<String>,
+    pub status: StatusView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsView {
+    /// Messages sent today (UTC).
+    pub messages_sent: u64,
+    /// Messages received today (UTC).
+    pub messages_received: u64,
+    /// Chats with a message today.
+    pub active_chats: u64,
+    pub unread_messages: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthView {
+    /// Seconds since the current connection was established (0 when not connected).
+    pub uptime: u64,
+    /// Milliseconds the network took to accept the last message (null before the first).
+    pub latency: Option<u64>,
+    /// Delivered or read, out of all outbound messages that left the queue (null before the first).
+    pub message_delivery_rate: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceStatusView {
+    pub id: String,
+    pub name: String,
+    pub status: StatusView,
+    pub phone: Option<String>,
+    pub profile_name: Option<String>,
+    pub profile_pic_url: Option<String>,
+    pub qr_code: Option<String>,
+    pub qr_code_expires_at: Option<String>,
+    pub last_seen_at: Option<String>,
+    pub connected_at: Option<String>,
+    pub connection_method: Option<String>,
+    pub last_error: Option<LastErrorView>,
+    pub stats: StatsView,
+    pub health: HealthView,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct DisconnectRequest {
+    /// Kept for the logs.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageReply {
+    pub success: bool,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RestartView {
+    pub id: String,
+    pub status: StatusView,
+}
+
+fn runtime_error(e: RuntimeError) -> ApiError {
+    match e {
+        RuntimeError::NoEngine => ApiError::InstanceNotConnected(
+            "This server has no engine for QR connections yet; start it with --sandbox to use the sandbox network."
+                .into(),
+        ),
+        RuntimeError::Store(e) => e.into(),
+        RuntimeError::Engine(e) => {
+            tracing::error!(error = %e, "engine refused to connect");
+            ApiError::ServiceUnavailable
+        }
+    }
+}
+
+fn qr_shown(l: &Live) -> bool {
+    l.qr_data_uri.is_some()
+        || l.pairing_code.is_some()
+        || l.status == Some(InstanceStatus::Connected)
+}
+
+/// The status to report: the runtime's live one when it has one, else the stored one.
+fn current_status(inst: &Instance, runtime: Option<&InstanceRuntime>) -> InstanceStatus {
+    runtime.and_then(|r| r.live().status).unwrap_or(inst.status)
+}
+
+/// Connect an instance: QR code (or pairing code with `phone`), or Meta's official API.
+#[utoipa::path(post, path = "/v1/instances/{instanceId}/connect", tag = "Connection",
+    params(("instanceId" = String, Path, description = "inst_…")),
+    request_body = ConnectRequest,
+    responses(
+        (status = 200, description = "Linking started", body = ConnectResponse),
+        (status = 400, description = "invalid_request, invalid_phone_number, invalid_official_credentials", body = ErrorEnvelope),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+        (status = 409, description = "already_connected", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn connect(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(raw): Path<String>,
+    ApiJson(req): ApiJson<ConnectRequest>,
+) -> Result<axum::Json<ConnectResponse>, ApiError> {
+    auth.require(Scope::InstancesWrite)?;
+    let inst = owned_instance(&state, &auth, &raw).await?;
+    let link = match req.method.as_str() {
+        "qrcode" => match req.phone.as_deref() {
+            Some(p) => LinkMethod::PairingCode(
+                PhoneNumber::parse(p)
+                    .map_err(|e| ApiError::InvalidPhoneNumber(format!("phone: {e}")))?,
+            ),
+            None => LinkMethod::Qr,
+        },
+        "official" => {
+            return Err(ApiError::field(
+                "method",
+                "the official API engine is not available on this server yet",
+            ));
+        }
+        _ => return Err(ApiError::field("method", "must be 'qrcode' or 'official'")),
+    };
+    let runtime = state.supervisor.get(&inst.id);
+    if current_status(&inst, runtime.as_deref()) == InstanceStatus::Connected {
+        return Err(ApiError::AlreadyConnected);
+    }
+    let runtime = state
+        .supervisor
+        .connect(&inst, link)
+        .await
+        .map_err(runtime_error)?;
+    runtime.wait_for(FIRST_CODE_WAIT, qr_shown).await;
+    let live = runtime.live().clone();
+    Ok(axum::Json(ConnectResponse {
+        success: true,
+        status: live.status.unwrap_or(InstanceStatus::Connecting).into(),
+        qr_code: live.qr_data_uri,
+        qr_code_expires_at: live.code_expires_at.map(|t| t.to_rfc3339()),
+        pairing_code: live.pairing_code,
+    }))
+}
+
+/// The current QR code, as a `data:image/png;base64,…` URI; starts linking when idle.
+#[utoipa::path(get, path = "/v1/instances/{instanceId}/qrcode", tag = "Connection",
+    params(("instanceId" = String, Path, description = "inst_…")),
+    responses(
+        (status = 200, description = "The QR code", body = Data<QrCodeView>),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+        (status = 409, description = "already_connected, official_api_instance", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn get_qrcode(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(raw): Path<String>,
+) -> Result<axum::Json<Data<QrCodeView>>, ApiError> {
+    auth.require(Scope::InstancesRead)?;
+    let inst = owned_instance(&state, &auth, &raw).await?;
+    if inst.connection_method == Some(ConnectionMethod::Official) {
+        return Err(ApiError::OfficialApiInstance);
+    }
+    let mut runtime = state.supervisor.get(&inst.id);
+    match current_status(&inst, runtime.as_deref()) {
+        InstanceStatus::Connected => return Err(ApiError::AlreadyConnected),
+        InstanceStatus::Disconnected => {
+            runtime = Some(
+                state
+                    .supervisor
+                    .connect(&inst, LinkMethod::Qr)
+                    .await
+                    .map_err(runtime_error)?,
+            );
+        }
+        _ => {}
+    }
+    let runtime = runtime
+        .ok_or_else(|| ApiError::InstanceNotConnected("The instance is not linking.".into()))?;
+    runtime.wait_for(FIRST_CODE_WAIT, qr_shown).await;
+    let live = runtime.live().clone();
+    if live.status == Some(InstanceStatus::Connected) {
+        return Err(ApiError::AlreadyConnected);
+    }
+    let qr_code = live.qr_data_uri.ok_or_else(|| {
+        ApiError::InstanceNotConnected(
+            "No QR code is being shown; the instance is reconnecting.".into(),
+        )
+    })?;
+    Ok(axum::Json(Data::new(QrCodeView {
+        qr_code,
+        expires_at: live.code_expires_at.map(|t| t.to_rfc3339()),
+        status: live.status.unwrap_or(InstanceStatus::QrPending).into(),
+    })))
+}
+
+/// Start of the current UTC day, for "today" counts.
+fn start_of_day(now: Timestamp) -> Timestamp {
+    Timestamp::from_millis(now.millis() - now.millis().rem_euclid(86_400_000))
+}
+
+/// Detailed status: connection, QR code, today's statistics and health.
+#[utoipa::path(get, path = "/v1/instances/{instanceId}/status", tag = "Connection",
+    params(("instanceId" = String, Path, description = "inst_…")),
+    responses(
+        (status = 200, description = "Status", body = Data<InstanceStatusView>),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn get_status(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(raw): Path<String>,
+) -> Result<axum::Json<Data<InstanceStatusView>>, ApiError> {
+    auth.require(Scope::InstancesRead)?;
+    let inst = owned_instance(&state, &auth, &raw).await?;
+    let runtime = state.supervisor.get(&inst.id);
+    let live = runtime
+        .as_ref()
+        .map(|r| r.live().clone())
+        .unwrap_or_default();
+    let status = current_status(&inst, runtime.as_deref());
+    let now = Timestamp::now();
+    let stats = state
+        .store
+        .message_stats(&inst.id, start_of_day(now))
+        .await?;
+    let uptime = match (status, inst.connected_at) {
+        (InstanceStatus::Connected, Some(at)) => {
+            ((now.millis() - at.millis()).max(0) / 1000) as u64
+        }
+        _ => 0,
+    };
+    let pending = status == InstanceStatus::QrPending;
+    Ok(axum::Json(Data::new(InstanceStatusView {
+        id: inst.id.to_string(),
+        name: inst.name.as_str().to_owned(),
+        status: status.into(),
+        phone: inst.phone.as_ref().map(|p| p.to_string()),
+        profile_name: inst.profile_name.clone(),
+        profile_pic_url: inst.profile_pic_url.clone(),
+        qr_code: live.qr_data_uri.filter(|_| pending),
+        qr_code_expires_at: live
+            .code_expires_at
+            .filter(|_| pending)
+            .map(|t| t.to_rfc3339()),
+        last_seen_at: inst.last_seen_at.map(|t| t.to_rfc3339()),
+        connected_at: inst.connected_at.map(|t| t.to_rfc3339()),
+        connection_method: inst.connection_method.map(|m| m.as_str().to_owned()),
+        last_error: inst.last_error.as_ref().map(|e| LastErrorView {
+            code: e.code.clone(),
+            message: e.message.clone(),
+            at: e.at.to_rfc3339(),
+        }),
+        stats: StatsView {
+            messages_sent: stats.sent_since,
+            messages_received: stats.received_since,
+            active_chats: stats.active_chats,
+            unread_messages: stats.unread_messages,
+        },
+        health: HealthView {
+            uptime,
+            latency: live.latency_ms,
+            message_delivery_rate: (stats.attempted > 0)
+                .then(|| stats.delivered as f64 / stats.attempted as f64),
+        },
+    })))
+}
+
+/// Log the session out; reconnecting needs a new QR scan.
+#[utoipa::path(post, path = "/v1/instances/{instanceId}/disconnect", tag = "Connection",
+    params(("instanceId" = String, Path, description = "inst_…")),
+    request_body(content = DisconnectRequest, description = "Optional"),
+    responses(
+        (status = 200, description = "Disconnected", body = MessageReply),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+        (status = 409, description = "instance_not_connected", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn disconnect(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(raw): Path<String>,
+    OptionalJson(req): OptionalJson<DisconnectRequest>,
+) -> Result<axum::Json<MessageReply>, ApiError> {
+    auth.require(Scope::InstancesWrite)?;
+    let inst = owned_instance(&state, &auth, &raw).await?;
+    let has_session = state.store.get_session(&inst.id).await?.is_some();
+    let runtime = state.supervisor.get(&inst.id);
+    if !has_session && runtime.is_none() {
+        return Err(ApiError::InstanceNotConnected(
+            "The instance is already disconnected.".into(),
+        ));
+    }
+    tracing::info!(instance = %inst.id, reason = req.reason.as_deref().unwrap_or(""), "disconnect requested");
+    state
+        .supervisor
+        .logout(&inst)
+        .await
+        .map_err(runtime_error)?;
+    Ok(axum::Json(MessageReply {
+        success: true,
+        message: "Instance disconnected successfully".into(),
+    }))
+}
+
+/// Close and reopen the connection from the saved session (no new QR).
+#[utoipa::path(post, path = "/v1/instances/{instanceId}/restart", tag = "Connection",
+    params(("instanceId" = String, Path, description = "inst_…")),
+    responses(
+        (status = 200, description = "Reconnecting", body = Data<RestartView>),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+        (status = 409, description = "no_saved_session", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn restart(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(raw): Path<String>,
+) -> Result<axum::Json<Data<RestartView>>, ApiError> {
+    auth.require(Scope::InstancesWrite)?;
+    let inst = owned_instance(&state, &auth, &raw).await?;
+    if state.store.get_session(&inst.id).await?.is_none() {
+        return Err(ApiError::NoSavedSession);
+    }
+    let runtime = state
+        .supervisor
+        .connect(&inst, LinkMethod::Qr)
+        .await
+        .map_err(runtime_error)?;
+    let status = runtime.live().status.unwrap_or(InstanceStatus::Connecting);
+    Ok(axum::Json(Data::new(RestartView {
+        id: inst.id.to_string(),
+        status: status.into(),
+    })))
+}

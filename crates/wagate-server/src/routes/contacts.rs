@@ -1,0 +1,155 @@
+//! `/v1/contacts`: list (§8.1) and check numbers (§15.8).
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wagate_core::instance::InstanceStatus;
+use wagate_core::page::OffsetPage;
+use wagate_core::phone::PhoneNumber;
+use wagate_core::scope::Scope;
+
+use crate::http::auth::Auth;
+use crate::http::error::{ApiError, ErrorEnvelope};
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::routes::instances::owned_instance;
+use crate::routes::views::{Data, Page};
+use crate::state::AppState;
+
+const MAX_CHECK: usize = 50;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_contacts))
+        .routes(routes!(check_contacts))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ContactParams {
+    pub instance_id: Option<String>,
+    /// 1–500, default 100.
+    pub limit: Option<u32>,
+    pub offset: Option<u64>,
+    /// Name or number.
+    pub search: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactView {
+    pub phone: String,
+    pub name: Option<String>,
+    pub profile_pic_url: Option<String>,
+    pub about: Option<String>,
+    pub is_blocked: bool,
+}
+
+/// An instance's contacts.
+#[utoipa::path(get, path = "/v1/contacts", tag = "Contacts",
+    params(ContactParams),
+    responses(
+        (status = 200, description = "A page of contacts", body = Page<ContactView>),
+        (status = 400, description = "invalid_request", body = ErrorEnvelope),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn list_contacts(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<ContactParams>,
+) -> Result<axum::Json<Page<ContactView>>, ApiError> {
+    auth.require(Scope::ContactsRead)?;
+    let raw = q
+        .instance_id
+        .as_deref()
+        .ok_or_else(|| ApiError::field("instanceId", "is required"))?;
+    let inst = owned_instance(&state, &auth, raw).await?;
+    let page =
+        OffsetPage::parse(q.limit, q.offset, 100, 500).map_err(|e| ApiError::field("limit", e))?;
+    let search = q.search.as_deref().filter(|s| !s.is_empty());
+    let (list, total) = state.store.list_contacts(&inst.id, search, page).await?;
+    let views = list
+        .into_iter()
+        .map(|c| ContactView {
+            phone: c.phone,
+            name: c.name,
+            profile_pic_url: c.profile_pic_url,
+            about: c.about,
+            is_blocked: c.is_blocked,
+        })
+        .collect();
+    Ok(axum::Json(Page::new(views, page.pagination(total))))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckRequest {
+    pub instance_id: String,
+    /// At most 50 numbers.
+    pub phones: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckView {
+    pub phone: String,
+    pub exists: bool,
+    pub jid: Option<String>,
+}
+
+/// Whether each number has WhatsApp.
+#[utoipa::path(post, path = "/v1/contacts/check", tag = "Contacts",
+    request_body = CheckRequest,
+    responses(
+        (status = 200, description = "One answer per number", body = Data<Vec<CheckView>>),
+        (status = 400, description = "invalid_request, invalid_phone_number", body = ErrorEnvelope),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+        (status = 409, description = "instance_not_connected", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn check_contacts(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(req): ApiJson<CheckRequest>,
+) -> Result<axum::Json<Data<Vec<CheckView>>>, ApiError> {
+    auth.require(Scope::ContactsRead)?;
+    let inst = owned_instance(&state, &auth, &req.instance_id).await?;
+    if req.phones.is_empty() || req.phones.len() > MAX_CHECK {
+        return Err(ApiError::field(
+            "phones",
+            format!("1 to {MAX_CHECK} numbers"),
+        ));
+    }
+    let phones = req
+        .phones
+        .iter()
+        .map(|p| {
+            PhoneNumber::parse(p).map_err(|e| ApiError::InvalidPhoneNumber(format!("{p}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let runtime = state.supervisor.get(&inst.id);
+    let session = runtime
+        .filter(|r| r.live().status == Some(InstanceStatus::Connected))
+        .and_then(|r| r.session())
+        .ok_or_else(|| {
+            ApiError::InstanceNotConnected(
+                "The instance must be connected to check numbers.".into(),
+            )
+        })?;
+    let checks = session
+        .check_numbers(&phones)
+        .await
+        .map_err(|e| ApiError::InstanceNotConnected(format!("The check failed: {e}.")))?;
+    Ok(axum::Json(Data::new(
+        checks
+            .into_iter()
+            .map(|c| CheckView {
+                phone: c.phone.to_string(),
+                exists: c.exists,
+                jid: c.jid,
+            })
+            .collect(),
+    )))
+}

@@ -1,0 +1,595 @@
+//! `/v1/messages`: send (§7.1, §15.5), history (§7.2), status (§7.3), chats (§7.4).
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wagate_core::chat::{Chat, ChatQuery, ChatSort, HistoryQuery};
+use wagate_core::message::{
+    Content, Direction, Media, MediaType, Message, MessageStatus, Recipient,
+};
+use wagate_core::net::TargetUrl;
+use wagate_core::scope::Scope;
+use wagate_core::store::{IdempotencyRecord, InsertMessageError};
+use wagate_core::{ChatId, MessageId, Timestamp};
+
+use crate::http::auth::Auth;
+use crate::http::error::{ApiError, ErrorEnvelope, FieldIssue};
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::routes::instances::owned_instance;
+use crate::routes::views::{Data, Page};
+use crate::state::AppState;
+
+const MAX_TEXT: usize = 65_536;
+const MAX_CAPTION: usize = 1_024;
+const MAX_METADATA: usize = 4 * 1024;
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send_message))
+        .routes(routes!(list_messages))
+        .routes(routes!(message_status))
+        .routes(routes!(list_chats))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendMessageRequest {
+    #[schema(example = "inst_01jd3k9w6q8x2m4v7c5b0n1t2r")]
+    pub instance_id: String,
+    /// Country code + number, digits only (8–15), or a group id `…@g.us`.
+    #[schema(example = "5511999999999")]
+    pub to: String,
+    /// Text (at most 65,536 characters). Exactly one of `message` or `mediaUrl`.
+    pub message: Option<String>,
+    pub media_url: Option<String>,
+    /// `image`, `video`, `audio` or `document`.
+    pub media_type: Option<String>,
+    pub filename: Option<String>,
+    /// At most 1,024 characters.
+    pub caption: Option<String>,
+    pub quoted_message_id: Option<String>,
+    /// Any JSON object up to 4 KB; echoed in webhooks.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// The flat body of `send` (§3's documented exception).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendResponse {
+    pub success: bool,
+    pub message_id: String,
+    pub status: String,
+    /// When the message was queued.
+    pub timestamp: String,
+}
+
+/// The content of a send, parsed. Shared with the inbound webhook URL (`/webhook/{token}`).
+pub(crate) fn parse_content(
+    message: Option<String>,
+    media_url: Option<String>,
+    media_type: Option<String>,
+    caption: Option<String>,
+    filename: Option<String>,
+    state: &AppState,
+) -> Result<Content, ApiError> {
+    if let Some(c) = &caption
+        && c.chars().count() > MAX_CAPTION
+    {
+        return Err(ApiError::field(
+            "caption",
+            format!("at most {MAX_CAPTION} characters"),
+        ));
+    }
+    match (message, media_url, media_type) {
+        (Some(text), None, None) => {
+            if text.is_empty() {
+                return Err(ApiError::MissingContent);
+            }
+            if text.chars().count() > MAX_TEXT {
+                return Err(ApiError::field(
+                    "message",
+                    format!("at most {MAX_TEXT} characters"),
+                ));
+            }
+            Ok(Content::Text(text))
+        }
+        (None, Some(url), Some(kind)) => {
+            let media_type = MediaType::parse(&kind).ok_or_else(|| {
+                ApiError::InvalidMedia(format!(
+                    "mediaType '{kind}' is not one of image, video, audio, document."
+                ))
+            })?;
+            let url = TargetUrl::parse(&url, state.config.url_policy)
+                .map_err(|e| ApiError::InvalidMedia(format!("mediaUrl is not valid: {e}.")))?;
+            Ok(Content::Media(Media {
+                media_type,
+                url: url.as_str().to_owned(),
+                caption,
+                filename,
+                mime_type: None,
+                size: None,
+            }))
+        }
+        (None, Some(_), None) | (None, None, Some(_)) => Err(ApiError::InvalidMedia(
+            "Media needs both 'mediaUrl' and 'mediaType'.".into(),
+        )),
+        _ => Err(ApiError::MissingContent),
+    }
+}
+
+fn parse_value<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let field = e.path().to_string();
+        let issue = e.into_inner().to_string();
+        ApiError::InvalidRequest {
+            message: format!("Invalid value for '{field}': {issue}"),
+            details: vec![FieldIssue::new(field, issue)],
+        }
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?
+        .trim();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(ApiError::field(
+            "Idempotency-Key",
+            format!("1 to {MAX_IDEMPOTENCY_KEY} characters"),
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+async fn replay(
+    state: &AppState,
+    auth: &Auth,
+    rec: &IdempotencyRecord,
+    hash: &str,
+) -> Result<SendResponse, ApiError> {
+    if rec.request_hash != hash {
+        return Err(ApiError::IdempotencyConflict);
+    }
+    let at = state
+        .store
+        .get_message(&auth.account.id, &rec.message_id)
+        .await?
+        .map_or(rec.created_at, |m| m.created_at);
+    Ok(SendResponse {
+        success: true,
+        message_id: rec.message_id.to_string(),
+        status: MessageStatus::Queued.as_str().into(),
+        timestamp: at.to_rfc3339(),
+    })
+}
+
+/// Queue a message. A 200 means it is stored; it leaves in the order accepted.
+#[utoipa::path(post, path = "/v1/messages/send", tag = "Messages",
+    request_body = SendMessageRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key + same body within 24 h: the first response, nothing new is sent")),
+    responses(
+        (status = 200, description = "Queued", body = SendResponse),
+        (status = 400, description = "invalid_request, invalid_phone_number, missing_content, invalid_media", body = ErrorEnvelope),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+        (status = 409, description = "instance_not_connected, idempotency_conflict", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn send_message(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<axum::Json<SendResponse>, ApiError> {
+    auth.require(Scope::MessagesWrite)?;
+    let key = idempotency_key(&headers)?;
+    // serde_json's maps are sorted, so equal bodies hash equally whatever their key order.
+    let hash = hex::encode(Sha256::digest(body.to_string().as_bytes()));
+    if let Some(k) = &key
+        && let Some(rec) = state.store.find_idempotency(&auth.account.id, k).await?
+        && Timestamp::now().millis() - rec.created_at.millis() < 24 * 3_600_000
+    {
+        return replay(&state, &auth, &rec, &hash).await.map(axum::Json);
+    }
+    let req: SendMessageRequest = parse_value(body)?;
+    let inst = owned_instance(&state, &auth, &req.instance_id).await?;
+    let to =
+        Recipient::parse(&req.to).map_err(|e| ApiError::InvalidPhoneNumber(format!("to: {e}")))?;
+    let content = parse_content(
+        req.message,
+        req.media_url,
+        req.media_type,
+        req.caption,
+        req.filename,
+        &state,
+    )?;
+    if let Some(m) = &req.metadata {
+        if !m.is_object() {
+            return Err(ApiError::field("metadata", "must be a JSON object"));
+        }
+        if m.to_string().len() > MAX_METADATA {
+            return Err(ApiError::field("metadata", "at most 4 KB"));
+        }
+    }
+    if state.store.get_session(&inst.id).await?.is_none() {
+        return Err(ApiError::InstanceNotConnected(
+            "The instance has no session; connect it first.".into(),
+        ));
+    }
+    let now = Timestamp::now();
+    let mut message = Message {
+        id: MessageId::generate(),
+        account_id: auth.account.id.clone(),
+        instance_id: inst.id.clone(),
+        chat_id: ChatId::generate(),
+        direction: Direction::Outbound,
+        peer: to,
+        peer_name: None,
+        content,
+        quoted_message_id: req.quoted_message_id,
+        metadata: req.metadata,
+        external_id: None,
+        status: MessageStatus::Queued,
+        error: None,
+        created_at: now,
+        sent_at: None,
+        delivered_at: None,
+        read_at: None,
+    };
+    let record = key.map(|k| IdempotencyRecord {
+        key: k,
+        request_hash: hash.clone(),
+        message_id: message.id.clone(),
+        created_at: now,
+    });
+    match state
+        .store
+        .insert_outbound(&mut message, record.as_ref())
+        .await
+    {
+        Ok(()) => {}
+        Err(InsertMessageError::IdempotencyKeyUsed(rec)) => {
+            return replay(&state, &auth, &rec, &hash).await.map(axum::Json);
+        }
+        Err(InsertMessageError::Store(e)) => return Err(e.into()),
+    }
+    state.supervisor.wake(&inst.id);
+    Ok(axum::Json(SendResponse {
+        success: true,
+        message_id: message.id.to_string(),
+        status: MessageStatus::Queued.as_str().into(),
+        timestamp: now.to_rfc3339(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageErrorView {
+    pub code: String,
+    pub message: String,
+}
+
+/// A history item (§5.2).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    pub message_id: String,
+    pub chat_id: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// `text`, `image`, `video`, `audio` or `document`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub content: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    pub timestamp: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub media: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quoted_message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<MessageErrorView>,
+}
+
+impl MessageView {
+    pub fn new(m: &Message) -> Self {
+        let inbound = m.direction == Direction::Inbound;
+        Self {
+            message_id: m.id.to_string(),
+            chat_id: m.chat_id.to_string(),
+            direction: m.direction.as_str().into(),
+            kind: m.content.type_str().into(),
+            content: m.content.text().into(),
+            from: inbound.then(|| m.peer.as_str().to_owned()),
+            from_name: if inbound { m.peer_name.clone() } else { None },
+            to: (!inbound).then(|| m.peer.as_str().to_owned()),
+            timestamp: m.created_at.to_rfc3339(),
+            status: m.status.as_str().into(),
+            media: match &m.content {
+                Content::Media(media) => serde_json::to_value(media).ok(),
+                Content::Text(_) => None,
+            },
+            quoted_message_id: m.quoted_message_id.clone(),
+            metadata: m.metadata.clone(),
+            error: m.error.as_ref().map(|e| MessageErrorView {
+                code: e.code.clone(),
+                message: e.message.clone(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    pub instance_id: Option<String>,
+    pub chat_id: Option<String>,
+    pub phone: Option<String>,
+    /// 1–100, default 50.
+    pub limit: Option<u32>,
+    /// A messageId: older messages, newest first (pass `pagination.nextCursor`).
+    pub before: Option<String>,
+    /// A messageId: newer messages, oldest first.
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CursorPagination {
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryPage {
+    pub success: bool,
+    pub data: Vec<MessageView>,
+    pub pagination: CursorPagination,
+}
+
+fn required_instance(raw: &Option<String>) -> Result<&str, ApiError> {
+    raw.as_deref()
+        .ok_or_else(|| ApiError::field("instanceId", "is required"))
+}
+
+fn cursor(field: &str, raw: Option<&str>) -> Result<Option<MessageId>, ApiError> {
+    raw.map(|s| MessageId::parse(s).map_err(|e| ApiError::field(field, e)))
+        .transpose()
+}
+
+/// Message history of an instance, newest first, with cursor pagination.
+#[utoipa::path(get, path = "/v1/messages", tag = "Messages",
+    params(HistoryParams),
+    responses(
+        (status = 200, description = "A page of messages", body = HistoryPage),
+        (status = 400, description = "invalid_request, invalid_phone_number", body = ErrorEnvelope),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn list_messages(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<HistoryParams>,
+) -> Result<axum::Json<HistoryPage>, ApiError> {
+    auth.require(Scope::MessagesRead)?;
+    let inst = owned_instance(&state, &auth, required_instance(&q.instance_id)?).await?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::field("limit", "limit must be between 1 and 100"));
+    }
+    let peer = match (&q.chat_id, &q.phone) {
+        (Some(c), _) => {
+            let chat = match ChatId::parse(c) {
+                Ok(id) => state.store.find_chat(&inst.id, &id).await?,
+                Err(_) => None,
+            };
+            // An unknown chat has no messages; the same answer as for a chat with none.
+            Some(chat.map_or_else(|| "\u{0}".to_owned(), |c| c.peer))
+        }
+        (None, Some(p)) => Some(
+            Recipient::parse(p)
+                .map_err(|e| ApiError::InvalidPhoneNumber(format!("phone: {e}")))?
+                .as_str()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    let query = HistoryQuery {
+        peer,
+        before: cursor("before", q.before.as_deref())?,
+        after: cursor("after", q.after.as_deref())?,
+        limit,
+    };
+    let mut list = state.store.list_messages(&inst.id, &query).await?;
+    let has_more = list.len() > limit as usize;
+    list.truncate(limit as usize);
+    let next_cursor = has_more
+        .then(|| list.last().map(|m| m.id.to_string()))
+        .flatten();
+    Ok(axum::Json(HistoryPage {
+        success: true,
+        data: list.iter().map(MessageView::new).collect(),
+        pagination: CursorPagination {
+            has_more,
+            next_cursor,
+        },
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageStatusView {
+    pub message_id: String,
+    /// `queued`, `sent`, `delivered`, `read` or `failed`.
+    pub status: String,
+    pub to: String,
+    pub sent_at: Option<String>,
+    pub delivered_at: Option<String>,
+    pub read_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<MessageErrorView>,
+}
+
+/// Where a message stands.
+#[utoipa::path(get, path = "/v1/messages/{messageId}/status", tag = "Messages",
+    params(("messageId" = String, Path, description = "msg_…")),
+    responses(
+        (status = 200, description = "The status", body = Data<MessageStatusView>),
+        (status = 404, description = "message_not_found", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn message_status(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(raw): Path<String>,
+) -> Result<axum::Json<Data<MessageStatusView>>, ApiError> {
+    auth.require(Scope::MessagesRead)?;
+    let id = MessageId::parse(&raw).map_err(|_| ApiError::MessageNotFound)?;
+    let m = state
+        .store
+        .get_message(&auth.account.id, &id)
+        .await?
+        .ok_or(ApiError::MessageNotFound)?;
+    Ok(axum::Json(Data::new(MessageStatusView {
+        message_id: m.id.to_string(),
+        status: m.status.as_str().into(),
+        to: m.peer.as_str().into(),
+        sent_at: m.sent_at.map(|t| t.to_rfc3339()),
+        delivered_at: m.delivered_at.map(|t| t.to_rfc3339()),
+        read_at: m.read_at.map(|t| t.to_rfc3339()),
+        error: m.error.map(|e| MessageErrorView {
+            code: e.code,
+            message: e.message,
+        }),
+    })))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ChatParams {
+    pub instance_id: Option<String>,
+    /// 1–100, default 50.
+    pub limit: Option<u32>,
+    pub offset: Option<u64>,
+    /// Contact name or phone.
+    pub search: Option<String>,
+    pub unread_only: Option<bool>,
+    /// `lastMessageAt` (default), `unreadCount` or `contactName`.
+    pub sort_by: Option<String>,
+    /// `asc` or `desc` (default).
+    pub sort_order: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastMessageView {
+    pub message_id: String,
+    pub content: String,
+    pub timestamp: String,
+    pub is_from_me: bool,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatView {
+    pub chat_id: String,
+    pub phone: String,
+    pub contact_name: Option<String>,
+    pub profile_pic_url: Option<String>,
+    pub last_message: Option<LastMessageView>,
+    pub unread_count: u64,
+    pub is_group: bool,
+    pub created_at: String,
+}
+
+impl ChatView {
+    fn new(c: &Chat) -> Self {
+        Self {
+            chat_id: c.id.to_string(),
+            phone: c.peer.clone(),
+            contact_name: c.contact_name.clone(),
+            profile_pic_url: None,
+            last_message: c.last_message.as_ref().map(|l| LastMessageView {
+                message_id: l.id.to_string(),
+                content: l.content.preview(),
+                timestamp: l.at.to_rfc3339(),
+                is_from_me: l.direction == Direction::Outbound,
+                kind: l.content.type_str().into(),
+            }),
+            unread_count: c.unread_count,
+            is_group: c.is_group,
+            created_at: c.created_at.to_rfc3339(),
+        }
+    }
+}
+
+/// An instance's conversations, with last message and unread count.
+#[utoipa::path(get, path = "/v1/messages/chats", tag = "Messages",
+    params(ChatParams),
+    responses(
+        (status = 200, description = "A page of chats", body = Page<ChatView>),
+        (status = 400, description = "invalid_request", body = ErrorEnvelope),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn list_chats(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<ChatParams>,
+) -> Result<axum::Json<Page<ChatView>>, ApiError> {
+    auth.require(Scope::MessagesRead)?;
+    let inst = owned_instance(&state, &auth, required_instance(&q.instance_id)?).await?;
+    let page = wagate_core::page::OffsetPage::parse(q.limit, q.offset, 50, 100)
+        .map_err(|e| ApiError::field("limit", e))?;
+    let sort = match q.sort_by.as_deref().unwrap_or("lastMessageAt") {
+        "lastMessageAt" => ChatSort::LastMessageAt,
+        "unreadCount" => ChatSort::UnreadCount,
+        "contactName" => ChatSort::ContactName,
+        _ => {
+            return Err(ApiError::field(
+                "sortBy",
+                "must be lastMessageAt, unreadCount or contactName",
+            ));
+        }
+    };
+    let descending = match q.sort_order.as_deref().unwrap_or("desc") {
+        "desc" => true,
+        "asc" => false,
+        _ => return Err(ApiError::field("sortOrder", "must be asc or desc")),
+    };
+    let query = ChatQuery {
+        search: q.search.filter(|s| !s.is_empty()),
+        unread_only: q.unread_only.unwrap_or(false),
+        sort,
+        descending,
+        limit: page.limit,
+        offset: page.offset,
+    };
+    let (chats, total) = state.store.list_chats(&inst.id, &query).await?;
+    Ok(axum::Json(Page::new(
+        chats.iter().map(ChatView::new).collect(),
+        page.pagination(total),
+    )))
+}

@@ -1,0 +1,216 @@
+//! `/sandbox/v1` (§16): play the phone and the contacts of the simulated network. Only served by a
+//! server started with `--sandbox`; elsewhere these routes answer 404.
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wagate_core::phone::PhoneNumber;
+use wagate_engines::SandboxNetwork;
+use wagate_engines::sandbox::SandboxError;
+
+use crate::http::auth::Auth;
+use crate::http::error::{ApiError, ErrorEnvelope};
+use crate::http::extract::ApiJson;
+use crate::routes::instances::owned_instance;
+use crate::routes::messages::parse_content;
+use crate::routes::views::{Data, StatusView};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(scan))
+        .routes(routes!(inject_message))
+        .routes(routes!(drop_connection))
+        .routes(routes!(unlink))
+}
+
+fn network(state: &AppState) -> Result<&SandboxNetwork, ApiError> {
+    state.sandbox.as_ref().ok_or(ApiError::NotFound)
+}
+
+fn phone(field: &str, s: &str) -> Result<PhoneNumber, ApiError> {
+    PhoneNumber::parse(s).map_err(|e| ApiError::InvalidPhoneNumber(format!("{field}: {e}")))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanRequest {
+    /// The QR code exactly as `connect`, `GET …/qrcode` or `instance.qr_updated` gave it.
+    pub qr_code: Option<String>,
+    pub pairing_code: Option<String>,
+    /// The number the phone links as.
+    pub phone: String,
+    pub profile_name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanView {
+    pub instance_id: String,
+    pub status: StatusView,
+    pub phone: String,
+}
+
+/// Play the phone that scans a QR code (or types a pairing code).
+#[utoipa::path(post, path = "/sandbox/v1/scan", tag = "Sandbox",
+    request_body = ScanRequest,
+    responses(
+        (status = 200, description = "Linked", body = Data<ScanView>),
+        (status = 400, description = "invalid_request (unknown or expired code), invalid_phone_number", body = ErrorEnvelope),
+        (status = 404, description = "not_found (not a sandbox server)", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn scan(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(req): ApiJson<ScanRequest>,
+) -> Result<axum::Json<Data<ScanView>>, ApiError> {
+    let net = network(&state)?;
+    let linked_as = phone("phone", &req.phone)?;
+    let unknown = || ApiError::field("qrCode", "unknown or expired code");
+    let raw = match (&req.qr_code, &req.pairing_code) {
+        (Some(qr), _) => state.supervisor.raw_code_for(qr).ok_or_else(unknown)?,
+        (None, Some(code)) => code.trim().to_uppercase(),
+        (None, None) => return Err(ApiError::field("qrCode", "send qrCode or pairingCode")),
+    };
+    // Only the account's own instances can be linked by its key.
+    let target = state
+        .supervisor
+        .instance_showing(&raw)
+        .ok_or_else(unknown)?;
+    owned_instance(&state, &auth, target.as_str())
+        .await
+        .map_err(|_| unknown())?;
+    let id = net
+        .scan(&raw, linked_as.clone(), req.profile_name)
+        .await
+        .map_err(|_| unknown())?;
+    Ok(axum::Json(Data::new(ScanView {
+        instance_id: id.to_string(),
+        status: wagate_core::instance::InstanceStatus::Connected.into(),
+        phone: linked_as.to_string(),
+    })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InjectRequest {
+    /// The phone of a connected sandbox instance of this account.
+    pub to: String,
+    /// The virtual contact writing.
+    pub from: String,
+    pub from_name: Option<String>,
+    pub message: Option<String>,
+    pub media_url: Option<String>,
+    pub media_type: Option<String>,
+    pub caption: Option<String>,
+    pub filename: Option<String>,
+    pub quoted_message_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InjectView {
+    pub instance_id: String,
+    /// The network's id of the message (as a phone would know it).
+    pub external_id: String,
+}
+
+/// A virtual contact writes to a connected sandbox instance (→ `message.received`).
+#[utoipa::path(post, path = "/sandbox/v1/messages", tag = "Sandbox",
+    request_body = InjectRequest,
+    responses(
+        (status = 200, description = "Delivered and stored", body = Data<InjectView>),
+        (status = 400, description = "invalid_request, invalid_phone_number, missing_content, invalid_media", body = ErrorEnvelope),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn inject_message(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(req): ApiJson<InjectRequest>,
+) -> Result<axum::Json<Data<InjectView>>, ApiError> {
+    let net = network(&state)?;
+    let to = phone("to", &req.to)?;
+    let from = phone("from", &req.from)?;
+    let content = parse_content(
+        req.message,
+        req.media_url,
+        req.media_type,
+        req.caption,
+        req.filename,
+        &state,
+    )?;
+    let target = net
+        .instance_with_phone(&to)
+        .ok_or(ApiError::InstanceNotFound)?;
+    owned_instance(&state, &auth, target.as_str()).await?;
+    let external_id = net
+        .inject(&to, from, req.from_name, content, req.quoted_message_id)
+        .await
+        .map_err(|_| ApiError::InstanceNotFound)?;
+    Ok(axum::Json(Data::new(InjectView {
+        instance_id: target.to_string(),
+        external_id,
+    })))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SandboxActionView {
+    pub id: String,
+    pub done: bool,
+}
+
+fn not_on_network(e: SandboxError) -> ApiError {
+    ApiError::InstanceNotConnected(format!("The instance is not on the sandbox network: {e}."))
+}
+
+/// Cut the instance's connection; it comes back by itself.
+#[utoipa::path(post, path = "/sandbox/v1/instances/{instanceId}/drop", tag = "Sandbox",
+    params(("instanceId" = String, Path, description = "inst_…")),
+    responses(
+        (status = 200, description = "Dropped", body = Data<SandboxActionView>),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+        (status = 409, description = "instance_not_connected", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn drop_connection(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(raw): Path<String>,
+) -> Result<axum::Json<Data<SandboxActionView>>, ApiError> {
+    let net = network(&state)?;
+    let inst = owned_instance(&state, &auth, &raw).await?;
+    net.drop_connection(&inst.id)
+        .await
+        .map_err(not_on_network)?;
+    Ok(axum::Json(Data::new(SandboxActionView {
+        id: inst.id.to_string(),
+        done: true,
+    })))
+}
+
+/// The phone removes the linked device (→ logged out).
+#[utoipa::path(post, path = "/sandbox/v1/instances/{instanceId}/unlink", tag = "Sandbox",
+    params(("instanceId" = String, Path, description = "inst_…")),
+    responses(
+        (status = 200, description = "Unlinked", body = Data<SandboxActionView>),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+        (status = 409, description = "instance_not_connected", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn unlink(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(raw): Path<String>,
+) -> Result<axum::Json<Data<SandboxActionView>>, ApiError> {
+    let net = network(&state)?;
+    let inst = owned_instance(&state, &auth, &raw).await?;
+    net.unlink(&inst.id).await.map_err(not_on_network)?;
+    Ok(axum::Json(Data::new(SandboxActionView {
+        id: inst.id.to_string(),
+        done: true,
+    })))
+}

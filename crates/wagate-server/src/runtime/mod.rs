@@ -1,0 +1,10 @@
+//! The instance runtime: one `InstanceRuntime` per live instance, owning its connection, its
+//! FIFO send loop and its state; the `Supervisor` starts, stops and finds them.
+
+pub mod instance;
+pub mod qr;
+pub mod sink;
+pub mod supervisor;
+
+pub use instance::{InstanceRuntime, Live};
+pub use supervisor::Supervisor;

@@ -1,0 +1,195 @@
+//! Where an instance's engine events land. `emit` returns only after the event's effect is
+//! committed, so an engine that acknowledges inbound traffic after `emit` never acknowledges
+//! something that a crash could still lose.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use wagate_core::engine::{EngineEvent, EventSink, InboundMessage};
+use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus, LastError};
+use wagate_core::message::{Direction, Message, MessageStatus, Recipient};
+use wagate_core::store::{ConnectionState, Store, StoreError};
+use wagate_core::{ChatId, MessageId, Timestamp};
+
+use crate::runtime::instance::InstanceRuntime;
+use crate::runtime::qr::png_data_uri;
+
+pub struct RuntimeSink {
+    pub runtime: Arc<InstanceRuntime>,
+    pub store: Arc<dyn Store>,
+    pub method: ConnectionMethod,
+}
+
+#[async_trait]
+impl EventSink for RuntimeSink {
+    async fn emit(&self, event: EngineEvent) {
+        if self.runtime.is_stopped() {
+            return;
+        }
+        // A store failure here must not be swallowed silently: the engine will see the
+        // connection fail to acknowledge and the network redeliver.
+        if let Err(e) = self.apply(event).await {
+            tracing::error!(instance = %self.runtime.id, error = %e, "recording an engine event failed");
+        }
+    }
+}
+
+impl RuntimeSink {
+    async fn instance(&self) -> Result<Option<Instance>, StoreError> {
+        self.store.find_instance(&self.runtime.id).await
+    }
+
+    async fn save(&self, f: impl FnOnce(&mut ConnectionState)) -> Result<(), StoreError> {
+        let Some(inst) = self.instance().await? else {
+            return Ok(()); // deleted meanwhile
+        };
+        let mut state = ConnectionState::of(&inst);
+        f(&mut state);
+        state.last_seen_at = Some(Timestamp::now());
+        self.store.save_connection(&inst.id, &state).await?;
+        let status = state.status;
+        self.runtime.update_live(|l| l.status = Some(status));
+        Ok(())
+    }
+
+    async fn apply(&self, event: EngineEvent) -> Result<(), StoreError> {
+        let method = self.method;
+        match event {
+            // The status is saved before the code is shown, so whoever sees the code also
+            // sees `qr_pending`.
+            EngineEvent::Qr { code, expires_at } => {
+                let uri = png_data_uri(&code);
+                self.save(|s| {
+                    s.status = InstanceStatus::QrPending;
+                    s.connection_method = Some(method);
+                })
+                .await?;
+                self.runtime.update_live(|l| {
+                    l.qr_raw = Some(code);
+                    l.qr_data_uri = uri;
+                    l.code_expires_at = Some(expires_at);
+                });
+                Ok(())
+            }
+            EngineEvent::PairingCode { code, expires_at } => {
+                self.save(|s| {
+                    s.status = InstanceStatus::QrPending;
+                    s.connection_method = Some(method);
+                })
+                .await?;
+                self.runtime.update_live(|l| {
+                    l.pairing_code = Some(code);
+                    l.code_expires_at = Some(expires_at);
+                });
+                Ok(())
+            }
+            EngineEvent::Connected {
+                phone,
+                profile_name,
+                session,
+            } => {
+                self.store
+                    .set_session(&self.runtime.id, Some(&session))
+                    .await?;
+                self.runtime.update_live(|l| {
+                    l.qr_raw = None;
+                    l.qr_data_uri = None;
+                    l.pairing_code = None;
+                    l.code_expires_at = None;
+                });
+                self.save(|s| {
+                    s.status = InstanceStatus::Connected;
+                    s.phone = Some(phone);
+                    s.profile_name = profile_name;
+                    s.last_error = None;
+                    s.connection_method = Some(method);
+                    s.connected_at = Some(Timestamp::now());
+                })
+                .await
+            }
+            EngineEvent::Reconnecting { code, message } => {
+                self.save(|s| {
+                    s.status = InstanceStatus::Connecting;
+                    s.last_error = Some(LastError {
+                        code,
+                        message,
+                        at: Timestamp::now(),
+                    });
+                })
+                .await
+            }
+            EngineEvent::LoggedOut { code, message } => {
+                self.store.set_session(&self.runtime.id, None).await?;
+                self.runtime.set_session(None);
+                self.save(|s| {
+                    s.status = InstanceStatus::Disconnected;
+                    s.phone = None;
+                    s.connected_at = None;
+                    s.last_error = Some(LastError {
+                        code: code.clone(),
+                        message: message.clone(),
+                        at: Timestamp::now(),
+                    });
+                })
+                .await?;
+                self.runtime
+                    .fail_queued(&code, "The session ended before the message could be sent.")
+                    .await;
+                Ok(())
+            }
+            EngineEvent::Inbound(m) => self.inbound(m).await,
+            EngineEvent::Receipt {
+                external_id,
+                status,
+                at,
+            } => {
+                self.store
+                    .apply_receipt(&self.runtime.id, &external_id, status, at)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn inbound(&self, m: InboundMessage) -> Result<(), StoreError> {
+        let Some(inst) = self.instance().await? else {
+            return Ok(());
+        };
+        let peer = match &m.group {
+            Some(g) => Recipient::Group(g.clone()),
+            None => Recipient::Phone(m.from.clone()),
+        };
+        let auto_read = inst.settings.auto_read;
+        let mut msg = Message {
+            id: MessageId::generate(),
+            account_id: inst.account_id.clone(),
+            instance_id: inst.id.clone(),
+            chat_id: ChatId::generate(),
+            direction: Direction::Inbound,
+            peer: peer.clone(),
+            peer_name: m.from_name.clone(),
+            content: m.content,
+            quoted_message_id: m.quoted_message_id,
+            metadata: None,
+            external_id: Some(m.external_id.clone()),
+            status: if auto_read {
+                MessageStatus::Read
+            } else {
+                MessageStatus::Delivered
+            },
+            error: None,
+            created_at: Timestamp::now(),
+            sent_at: None,
+            delivered_at: Some(m.timestamp),
+            read_at: auto_read.then(Timestamp::now),
+        };
+        let fresh = self.store.insert_inbound(&mut msg).await?;
+        if fresh && auto_read {
+            self.store.mark_chat_read(&inst.id, peer.as_str()).await?;
+            if let Some(session) = self.runtime.session() {
+                let _ = session.mark_read(&peer, &[m.external_id]).await;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,560 @@
+//! Messages, chats and contacts. The `queued` rows of an instance, in id (= acceptance) order,
+//! are its send queue: a message is on disk before the API answers, and nothing else holds it.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+use wagate_core::chat::{Chat, ChatQuery, ChatSort, Contact, HistoryQuery, LastMessage};
+use wagate_core::message::{
+    Content, Direction, Media, MediaType, Message, MessageError, MessageStatus, Recipient,
+};
+use wagate_core::page::OffsetPage;
+use wagate_core::store::{
+    IdempotencyRecord, InsertMessageError, MessageStats, MessageStore, StoreError,
+};
+use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
+
+use crate::SqlStore;
+use crate::error::{corrupt, db};
+
+fn content_of(kind: &str, text: String, media: Option<String>) -> Result<Content, StoreError> {
+    match (kind, media) {
+        ("text", _) => Ok(Content::Text(text)),
+        (_, Some(json)) => Ok(Content::Media(
+            serde_json::from_str::<Media>(&json).map_err(corrupt)?,
+        )),
+        (other, None) => MediaType::parse(other)
+            .map(|media_type| {
+                Content::Media(Media {
+                    media_type,
+                    url: String::new(),
+                    caption: Some(text),
+                    filename: None,
+                    mime_type: None,
+                    size: None,
+                })
+            })
+            .ok_or_else(|| corrupt(format!("message type {other}"))),
+    }
+}
+
+fn media_json(c: &Content) -> Option<String> {
+    match c {
+        Content::Text(_) => None,
+        Content::Media(m) => serde_json::to_string(m).ok(),
+    }
+}
+
+fn opt_time(r: &AnyRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
+    Ok(r.try_get::<Option<i64>, _>(col)
+        .map_err(db)?
+        .map(Timestamp::from_millis))
+}
+
+fn message_from_row(r: &AnyRow) -> Result<Message, StoreError> {
+    let json_opt = |col: &str| r.try_get::<Option<String>, _>(col).map_err(db);
+    let kind: String = r.try_get("type").map_err(db)?;
+    Ok(Message {
+        id: MessageId::from_trusted(r.try_get("id").map_err(db)?),
+        account_id: AccountId::from_trusted(r.try_get("account_id").map_err(db)?),
+        instance_id: InstanceId::from_trusted(r.try_get("instance_id").map_err(db)?),
+        chat_id: ChatId::from_trusted(r.try_get("chat_id").map_err(db)?),
+        direction: match r.try_get::<String, _>("direction").map_err(db)?.as_str() {
+            "inbound" => Direction::Inbound,
+            _ => Direction::Outbound,
+        },
+        peer: Recipient::from_trusted(r.try_get("peer").map_err(db)?),
+        peer_name: json_opt("peer_name")?,
+        content: content_of(&kind, r.try_get("content").map_err(db)?, json_opt("media")?)?,
+        quoted_message_id: json_opt("quoted_message_id")?,
+        metadata: json_opt("metadata")?
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(corrupt)?,
+        external_id: json_opt("external_id")?,
+        status: r
+            .try_get::<String, _>("status")
+            .map_err(db)?
+            .parse()
+            .map_err(corrupt)?,
+        error: json_opt("error")?
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(corrupt)?,
+        created_at: Timestamp::from_millis(r.try_get("created_at").map_err(db)?),
+        sent_at: opt_time(r, "sent_at")?,
+        delivered_at: opt_time(r, "delivered_at")?,
+        read_at: opt_time(r, "read_at")?,
+    })
+}
+
+fn chat_from_row(r: &AnyRow) -> Result<Chat, StoreError> {
+    let last_id: Option<String> = r.try_get("last_message_id").map_err(db)?;
+    let last_message = match (
+        last_id,
+        r.try_get::<Option<String>, _>("lm_type").map_err(db)?,
+    ) {
+        (Some(id), Some(kind)) => Some(LastMessage {
+            id: MessageId::from_trusted(id),
+            content: content_of(
+                &kind,
+                r.try_get::<Option<String>, _>("lm_content")
+                    .map_err(db)?
+                    .unwrap_or_default(),
+                r.try_get("lm_media").map_err(db)?,
+            )?,
+            at: Timestamp::from_millis(
+                r.try_get::<Option<i64>, _>("last_message_at")
+                    .map_err(db)?
+                    .unwrap_or(0),
+            ),
+            direction: match r
+                .try_get::<Option<String>, _>("lm_direction")
+                .map_err(db)?
+                .as_deref()
+            {
+                Some("inbound") => Direction::Inbound,
+                _ => Direction::Outbound,
+            },
+        }),
+        _ => None,
+    };
+    Ok(Chat {
+        id: ChatId::from_trusted(r.try_get("id").map_err(db)?),
+        peer: r.try_get("peer").map_err(db)?,
+        contact_name: r.try_get("contact_name").map_err(db)?,
+        is_group: r.try_get::<i64, _>("is_group").map_err(db)? != 0,
+        unread_count: r.try_get::<i64, _>("unread_count").map_err(db)?.max(0) as u64,
+        last_message,
+        created_at: Timestamp::from_millis(r.try_get("created_at").map_err(db)?),
+    })
+}
+
+const CHAT_SELECT: &str = "SELECT c.*, m.type AS lm_type, m.content AS lm_content, m.media AS lm_media, \
+     m.direction AS lm_direction FROM chats c LEFT JOIN messages m ON m.id = c.last_message_id";
+
+const INSERT_MESSAGE: &str = "INSERT INTO messages (id, account_id, instance_id, chat_id, direction, peer, \
+     peer_name, type, content, media, quoted_message_id, metadata, external_id, status, error, created_at, \
+     sent_at, delivered_at, read_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+
+async fn insert_message_row(conn: &mut sqlx::AnyConnection, m: &Message) -> Result<(), StoreError> {
+    sqlx::query(INSERT_MESSAGE)
+        .bind(m.id.as_str())
+        .bind(m.account_id.as_str())
+        .bind(m.instance_id.as_str())
+        .bind(m.chat_id.as_str())
+        .bind(m.direction.as_str())
+        .bind(m.peer.as_str())
+        .bind(m.peer_name.clone())
+        .bind(m.content.type_str())
+        .bind(m.content.text())
+        .bind(media_json(&m.content))
+        .bind(m.quoted_message_id.clone())
+        .bind(m.metadata.as_ref().map(|v| v.to_string()))
+        .bind(m.external_id.clone())
+        .bind(m.status.as_str())
+        .bind(m.error.as_ref().and_then(|e| serde_json::to_string(e).ok()))
+        .bind(m.created_at.millis())
+        .bind(m.sent_at.map(Timestamp::millis))
+        .bind(m.delivered_at.map(Timestamp::millis))
+        .bind(m.read_at.map(Timestamp::millis))
+        .execute(conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Creates or refreshes the chat with `m.peer` and returns its id. Inbound messages add one unread.
+async fn upsert_chat(conn: &mut sqlx::AnyConnection, m: &Message) -> Result<ChatId, StoreError> {
+    let unread = i64::from(m.direction == Direction::Inbound);
+    let name = (m.direction == Direction::Inbound)
+        .then(|| m.peer_name.clone())
+        .flatten();
+    let id: String = sqlx::query_scalar(
+        "INSERT INTO chats (id, instance_id, peer, contact_name, is_group, unread_count, last_message_id, \
+         last_message_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+         ON CONFLICT (instance_id, peer) DO UPDATE SET \
+           last_message_id = excluded.last_message_id, last_message_at = excluded.last_message_at, \
+           unread_count = chats.unread_count + excluded.unread_count, \
+           contact_name = COALESCE(excluded.contact_name, chats.contact_name) \
+         RETURNING id",
+    )
+    .bind(ChatId::generate().as_str())
+    .bind(m.instance_id.as_str())
+    .bind(m.peer.as_str())
+    .bind(name)
+    .bind(i64::from(m.peer.is_group()))
+    .bind(unread)
+    .bind(m.id.as_str())
+    .bind(m.created_at.millis())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(ChatId::from_trusted(id))
+}
+
+fn idem_from_row(r: &AnyRow) -> Result<IdempotencyRecord, StoreError> {
+    Ok(IdempotencyRecord {
+        key: r.try_get("key").map_err(db)?,
+        request_hash: r.try_get("request_hash").map_err(db)?,
+        message_id: MessageId::from_trusted(r.try_get("message_id").map_err(db)?),
+        created_at: Timestamp::from_millis(r.try_get("created_at").map_err(db)?),
+    })
+}
+
+#[async_trait]
+impl MessageStore for SqlStore {
+    async fn insert_outbound(
+        &self,
+        m: &mut Message,
+        idem: Option<&IdempotencyRecord>,
+    ) -> Result<(), InsertMessageError> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        if let Some(k) = idem {
+            let done = sqlx::query(
+                "INSERT INTO idempotency_keys (account_id, key, request_hash, message_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, key) DO NOTHING",
+            )
+            .bind(m.account_id.as_str())
+            .bind(&k.key)
+            .bind(&k.request_hash)
+            .bind(k.message_id.as_str())
+            .bind(k.created_at.millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            if done.rows_affected() == 0 {
+                let row = sqlx::query(
+                    "SELECT * FROM idempotency_keys WHERE account_id = $1 AND key = $2",
+                )
+                .bind(m.account_id.as_str())
+                .bind(&k.key)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+                return Err(InsertMessageError::IdempotencyKeyUsed(idem_from_row(&row)?));
+            }
+        }
+        m.chat_id = upsert_chat(&mut tx, m).await?;
+        insert_message_row(&mut tx, m).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn find_idempotency(
+        &self,
+        account: &AccountId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM idempotency_keys WHERE account_id = $1 AND key = $2")
+            .bind(account.as_str())
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(idem_from_row).transpose()
+    }
+
+    async fn next_queued(&self, instance: &InstanceId) -> Result<Option<Message>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM messages WHERE instance_id = $1 AND status = 'queued' ORDER BY id LIMIT 1",
+        )
+        .bind(instance.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
+    async fn mark_sent(
+        &self,
+        id: &MessageId,
+        external_id: &str,
+        at: Timestamp,
+    ) -> Result<Option<Message>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE messages SET status = 'sent', external_id = $2, sent_at = $3 \
+             WHERE id = $1 AND status = 'queued' RETURNING *",
+        )
+        .bind(id.as_str())
+        .bind(external_id)
+        .bind(at.millis())
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db)?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
+    async fn mark_failed(
+        &self,
+        id: &MessageId,
+        error: &MessageError,
+        _at: Timestamp,
+    ) -> Result<Option<Message>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE messages SET status = 'failed', error = $2 \
+             WHERE id = $1 AND status IN ('queued', 'sent') RETURNING *",
+        )
+        .bind(id.as_str())
+        .bind(serde_json::to_string(error).map_err(corrupt)?)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db)?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
+    async fn apply_receipt(
+        &self,
+        instance: &InstanceId,
+        external_id: &str,
+        status: MessageStatus,
+        at: Timestamp,
+    ) -> Result<Option<Message>, StoreError> {
+        // Only forward: a late "delivered" after "read" changes nothing.
+        let sql = match status {
+            MessageStatus::Delivered => {
+                "UPDATE messages SET status = 'delivered', delivered_at = $3 \
+                 WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' AND status = 'sent' \
+                 RETURNING *"
+            }
+            MessageStatus::Read => {
+                "UPDATE messages SET status = 'read', read_at = $3, delivered_at = COALESCE(delivered_at, $3) \
+                 WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' \
+                 AND status IN ('sent', 'delivered') RETURNING *"
+            }
+            _ => return Ok(None),
+        };
+        let row = sqlx::query(sql)
+            .bind(instance.as_str())
+            .bind(external_id)
+            .bind(at.millis())
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
+    async fn insert_inbound(&self, m: &mut Message) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        if let Some(ext) = &m.external_id {
+            let seen: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM messages WHERE instance_id = $1 AND external_id = $2",
+            )
+            .bind(m.instance_id.as_str())
+            .bind(ext)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            if seen.is_some() {
+                return Ok(false);
+            }
+        }
+        m.chat_id = upsert_chat(&mut tx, m).await?;
+        if let Recipient::Phone(p) = &m.peer {
+            sqlx::query(
+                "INSERT INTO contacts (instance_id, phone, name, profile_pic_url, about, is_blocked) \
+                 VALUES ($1, $2, $3, NULL, NULL, 0) \
+                 ON CONFLICT (instance_id, phone) DO UPDATE SET name = COALESCE(excluded.name, contacts.name)",
+            )
+            .bind(m.instance_id.as_str())
+            .bind(p.as_str())
+            .bind(m.peer_name.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        insert_message_row(&mut tx, m).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn get_message(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+    ) -> Result<Option<Message>, StoreError> {
+        let row = sqlx::query("SELECT * FROM messages WHERE id = $1 AND account_id = $2")
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
+    async fn list_messages(
+        &self,
+        instance: &InstanceId,
+        q: &HistoryQuery,
+    ) -> Result<Vec<Message>, StoreError> {
+        // `after` reads forward (oldest first, to catch up); otherwise newest first.
+        let order = if q.after.is_some() { "ASC" } else { "DESC" };
+        let sql = format!(
+            "SELECT * FROM messages WHERE instance_id = $1 AND peer = COALESCE($2, peer) \
+             AND id < COALESCE($3, 'msg_~') AND id > COALESCE($4, '') ORDER BY id {order} LIMIT $5"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(instance.as_str())
+            .bind(q.peer.clone())
+            .bind(q.before.as_ref().map(|i| i.as_str().to_owned()))
+            .bind(q.after.as_ref().map(|i| i.as_str().to_owned()))
+            .bind(i64::from(q.limit) + 1)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    async fn find_chat(
+        &self,
+        instance: &InstanceId,
+        id: &ChatId,
+    ) -> Result<Option<Chat>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "{CHAT_SELECT} WHERE c.instance_id = $1 AND c.id = $2"
+        )))
+        .bind(instance.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.as_ref().map(chat_from_row).transpose()
+    }
+
+    async fn list_chats(
+        &self,
+        instance: &InstanceId,
+        q: &ChatQuery,
+    ) -> Result<(Vec<Chat>, u64), StoreError> {
+        let column = match q.sort {
+            ChatSort::LastMessageAt => "c.last_message_at",
+            ChatSort::UnreadCount => "c.unread_count",
+            ChatSort::ContactName => "LOWER(COALESCE(c.contact_name, c.peer))",
+        };
+        let dir = if q.descending { "DESC" } else { "ASC" };
+        let filter = "c.instance_id = $1 \
+             AND ($2 = '' OR LOWER(c.peer) LIKE $2 OR LOWER(COALESCE(c.contact_name, '')) LIKE $2) \
+             AND c.unread_count >= $3";
+        let search = q
+            .search
+            .as_deref()
+            .map(|s| format!("%{}%", s.to_lowercase()))
+            .unwrap_or_default();
+        let min_unread = i64::from(q.unread_only);
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{CHAT_SELECT} WHERE {filter} ORDER BY {column} {dir}, c.id {dir} LIMIT $4 OFFSET $5"
+        )))
+        .bind(instance.as_str())
+        .bind(search.clone())
+        .bind(min_unread)
+        .bind(i64::from(q.limit))
+        .bind(q.offset as i64)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM chats c WHERE {filter}"
+        )))
+        .bind(instance.as_str())
+        .bind(search)
+        .bind(min_unread)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db)?;
+        let chats = rows.iter().map(chat_from_row).collect::<Result<_, _>>()?;
+        Ok((chats, total as u64))
+    }
+
+    async fn mark_chat_read(&self, instance: &InstanceId, peer: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE chats SET unread_count = 0 WHERE instance_id = $1 AND peer = $2")
+            .bind(instance.as_str())
+            .bind(peer)
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn list_contacts(
+        &self,
+        instance: &InstanceId,
+        search: Option<&str>,
+        page: OffsetPage,
+    ) -> Result<(Vec<Contact>, u64), StoreError> {
+        let filter =
+            "instance_id = $1 AND ($2 = '' OR phone LIKE $2 OR LOWER(COALESCE(name, '')) LIKE $2)";
+        let search = search
+            .map(|s| format!("%{}%", s.to_lowercase()))
+            .unwrap_or_default();
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT * FROM contacts WHERE {filter} ORDER BY LOWER(COALESCE(name, phone)), phone LIMIT $3 OFFSET $4"
+        )))
+        .bind(instance.as_str())
+        .bind(search.clone())
+        .bind(i64::from(page.limit))
+        .bind(page.offset as i64)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM contacts WHERE {filter}"
+        )))
+        .bind(instance.as_str())
+        .bind(search)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db)?;
+        let list = rows
+            .iter()
+            .map(|r| {
+                Ok(Contact {
+                    phone: r.try_get("phone").map_err(db)?,
+                    name: r.try_get("name").map_err(db)?,
+                    profile_pic_url: r.try_get("profile_pic_url").map_err(db)?,
+                    about: r.try_get("about").map_err(db)?,
+                    is_blocked: r.try_get::<i64, _>("is_blocked").map_err(db)? != 0,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((list, total as u64))
+    }
+
+    async fn message_stats(
+        &self,
+        instance: &InstanceId,
+        since: Timestamp,
+    ) -> Result<MessageStats, StoreError> {
+        let row = sqlx::query(
+            "SELECT \
+               CAST(COALESCE(SUM(CASE WHEN direction = 'outbound' AND sent_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS sent, \
+               CAST(COALESCE(SUM(CASE WHEN direction = 'inbound' AND created_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS received, \
+               CAST(COALESCE(SUM(CASE WHEN direction = 'outbound' AND status IN ('delivered', 'read') THEN 1 ELSE 0 END), 0) AS BIGINT) AS delivered, \
+               CAST(COALESCE(SUM(CASE WHEN direction = 'outbound' AND status <> 'queued' THEN 1 ELSE 0 END), 0) AS BIGINT) AS attempted \
+             FROM messages WHERE instance_id = $1",
+        )
+        .bind(instance.as_str())
+        .bind(since.millis())
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db)?;
+        let chats = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN last_message_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS active, \
+             CAST(COALESCE(SUM(unread_count), 0) AS BIGINT) AS unread FROM chats WHERE instance_id = $1",
+        )
+        .bind(instance.as_str())
+        .bind(since.millis())
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db)?;
+        let n = |r: &AnyRow, c: &str| r.try_get::<i64, _>(c).map(|v| v.max(0) as u64).map_err(db);
+        Ok(MessageStats {
+            sent_since: n(&row, "sent")?,
+            received_since: n(&row, "received")?,
+            delivered: n(&row, "delivered")?,
+            attempted: n(&row, "attempted")?,
+            active_chats: n(&chats, "active")?,
+            unread_messages: n(&chats, "unread")?,
+        })
+    }
+}
