@@ -127,6 +127,8 @@ pub struct NumberCheck {
 #[async_trait]
 pub trait Session: Send + Sync {
     /// Sends and returns the network's id once the network accepted it (status `sent`).
+    /// Receipts for the message may be emitted at any time, but from another task: the runtime
+    /// applies them only after it has recorded the send, so awaiting one here would deadlock.
     async fn send(&self, message: &OutboundMessage) -> Result<String, SendError>;
     /// Shows "typing…" to `to` (the runtime waits before sending).
     async fn typing(&self, to: &Recipient) -> Result<(), EngineError>;

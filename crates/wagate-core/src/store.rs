@@ -154,6 +154,13 @@ impl ConnectionState {
     }
 }
 
+/// The `Idempotency-Key` of a send and the hash of its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRequest {
+    pub key: String,
+    pub request_hash: String,
+}
+
 /// A send accepted under an `Idempotency-Key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
@@ -188,11 +195,13 @@ pub struct MessageStats {
 #[async_trait]
 pub trait MessageStore: Send + Sync + 'static {
     /// Stores an accepted outbound message (`queued`) with its chat, and the idempotency key when
-    /// given, in one transaction. Sets `message.chat_id`.
+    /// given, in one transaction. Sets `message.id` and `message.chat_id`: the id is made inside
+    /// the transaction, under the instance's write lock, so that id order (the send queue's
+    /// order) is the order in which sends were committed.
     async fn insert_outbound(
         &self,
         message: &mut Message,
-        idempotency: Option<&IdempotencyRecord>,
+        idempotency: Option<&IdempotencyRequest>,
     ) -> Result<(), InsertMessageError>;
     async fn find_idempotency(
         &self,

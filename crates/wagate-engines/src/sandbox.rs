@@ -404,7 +404,8 @@ impl Session for SandboxSession {
         };
         let ext = external_id.clone();
         match peer {
-            // Another sandbox instance: deliver as inbound, then report delivered.
+            // Another sandbox instance: delivered in send order (the receiver has committed it
+            // when `emit` returns), then reported delivered to the sender.
             Some((_, peer_sink)) => {
                 let inbound = InboundMessage {
                     external_id: external_id.clone(),
@@ -415,8 +416,8 @@ impl Session for SandboxSession {
                     quoted_message_id: m.quoted_external_id.clone(),
                     timestamp: Timestamp::now(),
                 };
+                peer_sink.emit(EngineEvent::Inbound(inbound)).await;
                 tokio::spawn(async move {
-                    peer_sink.emit(EngineEvent::Inbound(inbound)).await;
                     my_sink
                         .emit(EngineEvent::Receipt {
                             external_id: ext,

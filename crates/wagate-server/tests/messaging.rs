@@ -466,7 +466,89 @@ async fn pairing_code_links_too(backend: Backend) {
     s.stop().await;
 }
 
+/// Reads an instance's whole history, oldest first.
+async fn whole_history(s: &TestServer, key: &str, instance: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/messages?instanceId={instance}&limit=100");
+        if let Some(b) = &before {
+            path.push_str(&format!("&before={b}"));
+        }
+        let page = s.get(&path, key).await;
+        all.extend(page.body["data"].as_array().unwrap().iter().cloned());
+        match page.body["pagination"]["nextCursor"].as_str() {
+            Some(c) if page.body["pagination"]["hasMore"] == json!(true) => {
+                before = Some(c.to_owned())
+            }
+            _ => break,
+        }
+    }
+    all.reverse();
+    all
+}
+
+async fn concurrent_sends_leave_in_accepted_order(backend: Backend) {
+    const N: usize = 1000;
+    const CLIENTS: usize = 32;
+    let s = sandbox(backend).await;
+    let k = s.default_key.clone();
+    let a = linked(&s, &k, "5511900000001", json!({"autoTyping": false})).await;
+    let b = linked(&s, &k, "5511900000002", json!({"autoTyping": false})).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..CLIENTS {
+        let (http, base, key, a) = (s.http.clone(), s.base.clone(), k.clone(), a.clone());
+        tasks.spawn(async move {
+            let mut accepted = Vec::new();
+            for i in (c..N).step_by(CLIENTS) {
+                let r = http
+                    .post(format!("{base}/v1/messages/send"))
+                    .bearer_auth(&key)
+                    .json(
+                        &json!({"instanceId": a, "to": "5511900000002", "message": i.to_string()}),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                let body: Value = r.json().await.unwrap();
+                accepted.push((
+                    body["messageId"].as_str().unwrap().to_owned(),
+                    i.to_string(),
+                ));
+            }
+            accepted
+        });
+    }
+    let mut accepted = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        accepted.extend(r.unwrap());
+    }
+    // The API's order of acceptance is message-id order.
+    accepted.sort();
+    let expected: Vec<String> = accepted.into_iter().map(|(_, text)| text).collect();
+    let mut received = Vec::new();
+    for _ in 0..600 {
+        received = whole_history(&s, &k, &b).await;
+        if received.len() >= N {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let texts: Vec<String> = received
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts.len(), N, "every message arrived exactly once");
+    assert_eq!(
+        texts, expected,
+        "B received A's messages in the order the API accepted them"
+    );
+    s.stop().await;
+}
+
 on_both_backends!(
+    concurrent_sends_leave_in_accepted_order,
     two_instances_talk_through_the_api,
     virtual_contacts_acknowledge_and_999_is_not_on_whatsapp,
     contacts_write_in_and_are_listed,

@@ -10,12 +10,13 @@ use wagate_core::message::{
 };
 use wagate_core::page::OffsetPage;
 use wagate_core::store::{
-    IdempotencyRecord, InsertMessageError, MessageStats, MessageStore, StoreError,
+    IdempotencyRecord, IdempotencyRequest, InsertMessageError, MessageStats, MessageStore,
+    StoreError,
 };
 use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
 
-use crate::SqlStore;
 use crate::error::{corrupt, db};
+use crate::{Dialect, SqlStore};
 
 fn content_of(kind: &str, text: String, media: Option<String>) -> Result<Content, StoreError> {
     match (kind, media) {
@@ -208,9 +209,19 @@ impl MessageStore for SqlStore {
     async fn insert_outbound(
         &self,
         m: &mut Message,
-        idem: Option<&IdempotencyRecord>,
+        idem: Option<&IdempotencyRequest>,
     ) -> Result<(), InsertMessageError> {
         let mut tx = self.writer.begin().await.map_err(db)?;
+        // SQLite has one writer connection; on PostgreSQL the instance row lock serialises the
+        // sends of one instance. Either way the id made below orders commits.
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT id FROM instances WHERE id = $1 FOR UPDATE")
+                .bind(m.instance_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        m.id = MessageId::generate();
         if let Some(k) = idem {
             let done = sqlx::query(
                 "INSERT INTO idempotency_keys (account_id, key, request_hash, message_id, created_at) \
@@ -219,8 +230,8 @@ impl MessageStore for SqlStore {
             .bind(m.account_id.as_str())
             .bind(&k.key)
             .bind(&k.request_hash)
-            .bind(k.message_id.as_str())
-            .bind(k.created_at.millis())
+            .bind(m.id.as_str())
+            .bind(m.created_at.millis())
             .execute(&mut *tx)
             .await
             .map_err(db)?;

@@ -13,7 +13,7 @@ use wagate_core::message::{
 };
 use wagate_core::net::TargetUrl;
 use wagate_core::scope::Scope;
-use wagate_core::store::{IdempotencyRecord, InsertMessageError};
+use wagate_core::store::{IdempotencyRecord, IdempotencyRequest, InsertMessageError};
 use wagate_core::{ChatId, MessageId, Timestamp};
 
 use crate::http::auth::Auth;
@@ -245,11 +245,9 @@ pub async fn send_message(
         delivered_at: None,
         read_at: None,
     };
-    let record = key.map(|k| IdempotencyRecord {
+    let record = key.map(|k| IdempotencyRequest {
         key: k,
         request_hash: hash.clone(),
-        message_id: message.id.clone(),
-        created_at: now,
     });
     match state
         .store

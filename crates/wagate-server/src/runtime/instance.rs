@@ -36,6 +36,10 @@ pub struct InstanceRuntime {
     wake: Notify,
     changed: Notify,
     stopped: AtomicBool,
+    /// Held from handing a message to the network until its `sent` is committed. Receipts take
+    /// it too: the network may report "delivered" before we recorded "sent", and a receipt
+    /// applied in between would find nothing to move.
+    send_lock: tokio::sync::Mutex<()>,
 }
 
 impl InstanceRuntime {
@@ -48,6 +52,7 @@ impl InstanceRuntime {
             wake: Notify::new(),
             changed: Notify::new(),
             stopped: AtomicBool::new(false),
+            send_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -161,6 +166,7 @@ impl InstanceRuntime {
             content: m.content.clone(),
             quoted_external_id,
         };
+        let _sending = self.send_lock.lock().await;
         let started = Instant::now();
         match session.send(&out).await {
             Ok(external_id) => {
@@ -193,6 +199,11 @@ impl InstanceRuntime {
                 }
             }
         }
+    }
+
+    /// Waits until no send is between the network and its `sent` record.
+    pub async fn send_settled(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.send_lock.lock().await
     }
 
     /// Fails every message still queued (the session ended for good).

@@ -143,6 +143,7 @@ impl RuntimeSink {
                 status,
                 at,
             } => {
+                let _settled = self.runtime.send_settled().await;
                 self.store
                     .apply_receipt(&self.runtime.id, &external_id, status, at)
                     .await?;
