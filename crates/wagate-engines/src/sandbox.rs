@@ -8,7 +8,7 @@
 //!   after ~1 s. Numbers beginning with 999 are not on WhatsApp.
 //! - `drop` cuts a connection (it comes back by itself); `unlink` logs the device out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -65,6 +65,9 @@ struct Device {
 
 #[derive(Default)]
 struct Net {
+    /// Every number linked to a sandbox instance, online or not. A message to one of these is
+    /// never taken for a virtual contact's: it waits (in the sender's queue) for the device.
+    directory: HashSet<String>,
     links: HashMap<String, Link>,
     devices: HashMap<InstanceId, Device>,
     next_generation: u64,
@@ -135,7 +138,9 @@ impl SandboxNetwork {
             };
             device.linked = Some(session.clone());
             device.online = true;
-            (link.instance, device.sink.clone(), session)
+            let sink = device.sink.clone();
+            net.directory.insert(session.phone.clone());
+            (link.instance, sink, session)
         };
         sink.emit(connected_event(&session)).await;
         Ok(instance)
@@ -207,10 +212,12 @@ impl SandboxNetwork {
         let sink = {
             let mut net = self.lock();
             let device = net.devices.get_mut(id).ok_or(SandboxError::NotOnNetwork)?;
-            device.linked.take().ok_or(SandboxError::NotOnNetwork)?;
+            let linked = device.linked.take().ok_or(SandboxError::NotOnNetwork)?;
             device.online = false;
             device.generation += 1;
-            device.sink.clone()
+            let sink = device.sink.clone();
+            net.directory.remove(&linked.phone);
+            sink
         };
         sink.emit(EngineEvent::LoggedOut {
             code: "logged_out".into(),
@@ -390,11 +397,22 @@ impl Session for SandboxSession {
             });
         }
         let external_id = m.id.to_string();
-        let (my_sink, peer) = {
+        let (my_sink, peer, linked) = {
             let net = self.net.lock();
             let my_sink = net.devices.get(&self.id).map(|d| d.sink.clone());
-            (my_sink, net.online_by_phone(&to))
+            (
+                my_sink,
+                net.online_by_phone(&to),
+                net.directory.contains(&to),
+            )
         };
+        if peer.is_none() && linked {
+            return Err(SendError {
+                code: "recipient_offline".into(),
+                message: format!("The sandbox device {to} is offline; the message waits for it."),
+                transient: true,
+            });
+        }
         let Some(my_sink) = my_sink else {
             return Err(SendError {
                 code: "connection_lost".into(),
@@ -498,7 +516,14 @@ impl Session for SandboxSession {
     async fn logout(&self) -> Result<(), EngineError> {
         let mut net = self.net.lock();
         net.links.retain(|_, l| l.instance != self.id);
-        net.devices.remove(&self.id);
+        if let Some(phone) = net
+            .devices
+            .remove(&self.id)
+            .and_then(|d| d.linked)
+            .map(|s| s.phone)
+        {
+            net.directory.remove(&phone);
+        }
         Ok(())
     }
 
@@ -523,6 +548,14 @@ impl SandboxNetwork {
 }
 
 impl SandboxNetwork {
+    /// Records a saved session's number as linked, before its instance reconnects (at start-up,
+    /// so that instances resuming first do not mistake it for a virtual contact).
+    pub fn remember(&self, session: &str) {
+        if let Ok(s) = serde_json::from_str::<SavedSession>(session) {
+            self.lock().directory.insert(s.phone);
+        }
+    }
+
     /// The connected instance linked as `phone`.
     pub fn instance_with_phone(&self, phone: &PhoneNumber) -> Option<InstanceId> {
         self.lock()

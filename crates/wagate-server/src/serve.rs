@@ -66,6 +66,13 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         source,
     })?;
     let sandbox = config.sandbox.then(wagate_engines::SandboxNetwork::new);
+    if let Some(net) = &sandbox {
+        for id in store.instances_with_session().await? {
+            if let Some(session) = store.get_session(&id).await? {
+                net.remember(&session);
+            }
+        }
+    }
     let qr_engine = sandbox
         .clone()
         .map(|n| Arc::new(n) as Arc<dyn wagate_core::engine::Engine>);
