@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -14,7 +14,7 @@ use wagate_core::{AccountId, ApiKeyId, Timestamp};
 
 use crate::accounts::{create_account, issue_key};
 use crate::http::error::{ApiError, ErrorEnvelope};
-use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{ApiJson, ApiQuery, present};
 use crate::routes::views::{AccountView, ApiKeyView, Data, DeletedView, Page};
 use crate::state::AppState;
 
@@ -58,12 +58,6 @@ pub struct CreateAccountRequest {
     pub plan: Option<String>,
     /// Per-account limits replacing the plan's (enterprise "custom").
     pub rate_limits: Option<RateLimitsInput>,
-}
-
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -315,11 +315,7 @@ pub async fn get_status(
         last_seen_at: inst.last_seen_at.map(|t| t.to_rfc3339()),
         connected_at: inst.connected_at.map(|t| t.to_rfc3339()),
         connection_method: inst.connection_method.map(|m| m.as_str().to_owned()),
-        last_error: inst.last_error.as_ref().map(|e| LastErrorView {
-            code: e.code.clone(),
-            message: e.message.clone(),
-            at: e.at.to_rfc3339(),
-        }),
+        last_error: inst.last_error.as_ref().map(LastErrorView::new),
         stats: StatsView {
             messages_sent: stats.sent_since,
             messages_received: stats.received_since,

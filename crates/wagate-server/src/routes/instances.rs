@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,7 +17,7 @@ use wagate_core::{InstanceId, Timestamp};
 
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorEnvelope};
-use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{ApiJson, ApiQuery, present};
 use crate::net_guard::parse_target;
 use crate::routes::views::{Data, DeletedView, InstanceView, Page};
 use crate::state::AppState;
@@ -55,13 +55,6 @@ pub struct CreateInstanceRequest {
     /// Alias of `settings.autoTyping` as a top-level key (§15.2).
     #[serde(rename = "settings.autoTyping")]
     pub settings_auto_typing: Option<bool>,
-}
-
-/// Distinguishes `"webhookUrl": null` (clear it) from a missing key (leave it).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -256,12 +249,7 @@ pub async fn get_instance(
     Path(raw): Path<String>,
 ) -> Result<axum::Json<Data<InstanceView>>, ApiError> {
     auth.require(Scope::InstancesRead)?;
-    let id = instance_id(&raw)?;
-    let inst = state
-        .store
-        .get_instance(&auth.account.id, &id)
-        .await?
-        .ok_or(ApiError::InstanceNotFound)?;
+    let inst = owned_instance(&state, &auth, &raw).await?;
     Ok(axum::Json(Data::new(InstanceView::new(&inst))))
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use wagate_core::account::Account;
 use wagate_core::api_key::ApiKey;
-use wagate_core::instance::{Instance, InstanceStatus};
+use wagate_core::instance::{Instance, InstanceStatus, LastError};
 use wagate_core::page::OffsetPagination;
 use wagate_core::plan::RateLimits;
 
@@ -92,6 +92,16 @@ pub struct LastErrorView {
     pub at: String,
 }
 
+impl LastErrorView {
+    pub fn new(e: &LastError) -> Self {
+        Self {
+            code: e.code.clone(),
+            message: e.message.clone(),
+            at: e.at.to_rfc3339(),
+        }
+    }
+}
+
 /// The instance object (§5.1, §15.4).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -136,11 +146,7 @@ impl InstanceView {
                 auto_typing: i.settings.auto_typing,
             },
             connection_method: i.connection_method.map(|m| m.as_str().to_owned()),
-            last_error: i.last_error.as_ref().map(|e| LastErrorView {
-                code: e.code.clone(),
-                message: e.message.clone(),
-                at: e.at.to_rfc3339(),
-            }),
+            last_error: i.last_error.as_ref().map(LastErrorView::new),
             created_at: i.created_at.to_rfc3339(),
             last_seen_at: i.last_seen_at.map(|t| t.to_rfc3339()),
             webhook_secret: None,
