@@ -26,7 +26,7 @@ pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  [ -n "$schema" ] && psql "$1" -qc "DROP SCHEMA $schema CASCADE" || true
+  [ -n "$schema" ] && psql "$1" -qc "DROP SCHEMA $schema CASCADE" 2>/dev/null || true
   rm -rf "$dir"
 }
 trap 'cleanup "${1:-}"' EXIT
@@ -40,6 +40,7 @@ inst=$(curl -sf "$base/v1/instances" "${auth[@]}" -d '{"name":"bench","settings"
 qr=$(curl -sf "$base/v1/instances/$inst/connect" "${auth[@]}" -d '{"method":"qrcode"}' | json "['qrCode']")
 curl -sf "$base/sandbox/v1/scan" "${auth[@]}" -d "{\"qrCode\":\"$qr\",\"phone\":\"5511900000001\"}" >/dev/null
 
-echo "wagate $(git rev-parse --short HEAD), store: ${1:+postgres}${1:-sqlite}, $(nproc) cores, wrk -t2 -c$connections -d$duration"
+store=sqlite; [ -n "${1:-}" ] && store=postgres
+echo "wagate $(git rev-parse --short HEAD), store: $store, $(nproc) cores, wrk -t2 -c$connections -d$duration"
 WAGATE_BENCH_KEY=$key WAGATE_BENCH_INSTANCE=$inst \
   wrk -t2 -c"$connections" -d"$duration" --latency -s bench/send.lua "$base/v1/messages/send" | grep -E 'accepted/s|p50|errors|Requests/sec'
