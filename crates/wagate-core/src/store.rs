@@ -154,6 +154,13 @@ impl ConnectionState {
     }
 }
 
+/// One send of a group commit.
+#[derive(Debug, Clone)]
+pub struct OutboundInsert {
+    pub message: Message,
+    pub idempotency: Option<IdempotencyRequest>,
+}
+
 /// The `Idempotency-Key` of a send and the hash of its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRequest {
@@ -202,7 +209,25 @@ pub trait MessageStore: Send + Sync + 'static {
         &self,
         message: &mut Message,
         idempotency: Option<&IdempotencyRequest>,
-    ) -> Result<(), InsertMessageError>;
+    ) -> Result<(), InsertMessageError> {
+        let mut batch = [OutboundInsert {
+            message: message.clone(),
+            idempotency: idempotency.cloned(),
+        }];
+        let result = self.insert_outbound_batch(&mut batch).await?;
+        *message = batch[0].message.clone();
+        match result.into_iter().next() {
+            Some(Err(used)) => Err(InsertMessageError::IdempotencyKeyUsed(used)),
+            _ => Ok(()),
+        }
+    }
+    /// The same for many sends in one transaction (group commit), in order: ids are made in
+    /// slice order. Each entry answers `Err(record)` when its idempotency key was used before
+    /// (then nothing of it is stored); the others are stored.
+    async fn insert_outbound_batch(
+        &self,
+        batch: &mut [OutboundInsert],
+    ) -> Result<Vec<Result<(), IdempotencyRecord>>, StoreError>;
     async fn find_idempotency(
         &self,
         account: &AccountId,

@@ -77,6 +77,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         .clone()
         .map(|n| Arc::new(n) as Arc<dyn wagate_core::engine::Engine>);
     let supervisor = Arc::new(Supervisor::new(store.clone(), qr_engine));
+    let sends = crate::runtime::send_batcher::SendBatcher::start(store.clone());
     let state = AppState {
         store,
         config: Arc::new(ServerConfig {
@@ -87,6 +88,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         metrics: Arc::new(Metrics::new()),
         admin_token_hash: boot.admin_token_hash.into(),
         supervisor: supervisor.clone(),
+        sends,
         sandbox,
     };
     // Instances that were connected come back by themselves, and send what is queued.

@@ -18,6 +18,8 @@ pub struct AppState {
     /// SHA-256 of the admin token (configured or generated at first start).
     pub admin_token_hash: Arc<str>,
     pub supervisor: Arc<Supervisor>,
+    /// Group commit of accepted sends.
+    pub sends: crate::runtime::send_batcher::SendBatcher,
     /// The simulated network, when the server runs with `--sandbox`.
     pub sandbox: Option<wagate_engines::SandboxNetwork>,
 }

@@ -10,8 +10,7 @@ use wagate_core::message::{
 };
 use wagate_core::page::OffsetPage;
 use wagate_core::store::{
-    IdempotencyRecord, IdempotencyRequest, InsertMessageError, MessageStats, MessageStore,
-    StoreError,
+    IdempotencyRecord, MessageStats, MessageStore, OutboundInsert, StoreError,
 };
 use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
 
@@ -206,51 +205,65 @@ fn idem_from_row(r: &AnyRow) -> Result<IdempotencyRecord, StoreError> {
 
 #[async_trait]
 impl MessageStore for SqlStore {
-    async fn insert_outbound(
+    async fn insert_outbound_batch(
         &self,
-        m: &mut Message,
-        idem: Option<&IdempotencyRequest>,
-    ) -> Result<(), InsertMessageError> {
+        batch: &mut [OutboundInsert],
+    ) -> Result<Vec<Result<(), IdempotencyRecord>>, StoreError> {
         let mut tx = self.writer.begin().await.map_err(db)?;
-        // SQLite has one writer connection; on PostgreSQL the instance row lock serialises the
-        // sends of one instance. Either way the id made below orders commits.
+        // SQLite has one writer connection; on PostgreSQL the instance rows are locked (in a
+        // fixed order, so two nodes' batches cannot deadlock). Either way the ids made below
+        // order the commits of each instance.
         if self.dialect == Dialect::Postgres {
-            sqlx::query("SELECT id FROM instances WHERE id = $1 FOR UPDATE")
-                .bind(m.instance_id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+            let mut instances: Vec<&str> = batch
+                .iter()
+                .map(|b| b.message.instance_id.as_str())
+                .collect();
+            instances.sort_unstable();
+            instances.dedup();
+            for id in instances {
+                sqlx::query("SELECT id FROM instances WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
         }
-        m.id = MessageId::generate();
-        if let Some(k) = idem {
-            let done = sqlx::query(
-                "INSERT INTO idempotency_keys (account_id, key, request_hash, message_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, key) DO NOTHING",
-            )
-            .bind(m.account_id.as_str())
-            .bind(&k.key)
-            .bind(&k.request_hash)
-            .bind(m.id.as_str())
-            .bind(m.created_at.millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            if done.rows_affected() == 0 {
-                let row = sqlx::query(
-                    "SELECT * FROM idempotency_keys WHERE account_id = $1 AND key = $2",
+        let mut results = Vec::with_capacity(batch.len());
+        for item in batch.iter_mut() {
+            let m = &mut item.message;
+            m.id = MessageId::generate();
+            if let Some(k) = &item.idempotency {
+                let done = sqlx::query(
+                    "INSERT INTO idempotency_keys (account_id, key, request_hash, message_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, key) DO NOTHING",
                 )
                 .bind(m.account_id.as_str())
                 .bind(&k.key)
-                .fetch_one(&mut *tx)
+                .bind(&k.request_hash)
+                .bind(m.id.as_str())
+                .bind(m.created_at.millis())
+                .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-                return Err(InsertMessageError::IdempotencyKeyUsed(idem_from_row(&row)?));
+                if done.rows_affected() == 0 {
+                    let row = sqlx::query(
+                        "SELECT * FROM idempotency_keys WHERE account_id = $1 AND key = $2",
+                    )
+                    .bind(m.account_id.as_str())
+                    .bind(&k.key)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                    results.push(Err(idem_from_row(&row)?));
+                    continue;
+                }
             }
+            m.chat_id = upsert_chat(&mut tx, m).await?;
+            insert_message_row(&mut tx, m).await?;
+            results.push(Ok(()));
         }
-        m.chat_id = upsert_chat(&mut tx, m).await?;
-        insert_message_row(&mut tx, m).await?;
         tx.commit().await.map_err(db)?;
-        Ok(())
+        Ok(results)
     }
 
     async fn find_idempotency(

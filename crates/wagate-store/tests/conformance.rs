@@ -2,15 +2,17 @@
 
 use wagate_core::account::{Account, AccountName};
 use wagate_core::api_key::{ApiKey, NewKeySecret};
+use wagate_core::chat::{ChatQuery, ChatSort, HistoryQuery};
 use wagate_core::instance::{InstancePatch, InstanceStatus, NewInstance, Settings};
+use wagate_core::message::{Content, Direction, Message, MessageStatus, Recipient};
 use wagate_core::net::TargetUrl;
 use wagate_core::page::OffsetPage;
 use wagate_core::plan::{Plan, RateLimits};
 use wagate_core::scope::{Scope, Scopes};
-use wagate_core::store::InsertInstanceError;
 use wagate_core::store::prelude::*;
+use wagate_core::store::{IdempotencyRequest, InsertInstanceError, OutboundInsert};
 use wagate_core::webhook_event::WebhookEvent;
-use wagate_core::{AccountId, InstanceId, Timestamp};
+use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
 use wagate_store::SqlStore;
 use wagate_testkit::{Backend, TestDb, on_both_backends};
 
@@ -234,7 +236,176 @@ async fn deleting_an_account_removes_its_keys_and_instances(backend: Backend) {
     assert_eq!(store.count_instances(&a.id).await.unwrap(), 0);
 }
 
+fn outbound(
+    a: &Account,
+    instance: &wagate_core::instance::Instance,
+    to: &str,
+    text: &str,
+) -> Message {
+    Message {
+        id: MessageId::generate(),
+        account_id: a.id.clone(),
+        instance_id: instance.id.clone(),
+        chat_id: ChatId::generate(),
+        direction: Direction::Outbound,
+        peer: Recipient::parse(to).unwrap(),
+        peer_name: None,
+        content: Content::Text(text.into()),
+        quoted_message_id: None,
+        metadata: None,
+        external_id: None,
+        status: MessageStatus::Queued,
+        error: None,
+        created_at: Timestamp::now(),
+        sent_at: None,
+        delivered_at: None,
+        read_at: None,
+    }
+}
+
+async fn outbound_batch_orders_ids_and_honours_keys(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let a = account(&store, Plan::Pro).await;
+    let inst = new_instance("q").into_instance(a.id.clone(), Timestamp::now());
+    store.insert_instance(&inst, None).await.unwrap();
+    let key = |k: &str| {
+        Some(IdempotencyRequest {
+            key: k.into(),
+            request_hash: "h".into(),
+        })
+    };
+    let mut batch = vec![
+        OutboundInsert {
+            message: outbound(&a, &inst, "5511988887777", "one"),
+            idempotency: key("k1"),
+        },
+        OutboundInsert {
+            message: outbound(&a, &inst, "5511988887777", "two"),
+            idempotency: None,
+        },
+        OutboundInsert {
+            message: outbound(&a, &inst, "5511988887777", "one again"),
+            idempotency: key("k1"),
+        },
+    ];
+    let results = store.insert_outbound_batch(&mut batch).await.unwrap();
+    assert!(results[0].is_ok() && results[1].is_ok());
+    let used = results[2].clone().unwrap_err();
+    assert_eq!(
+        used.message_id, batch[0].message.id,
+        "the key points at the first send"
+    );
+    assert!(
+        batch[0].message.id < batch[1].message.id,
+        "ids follow the batch order"
+    );
+    assert_eq!(
+        batch[0].message.chat_id, batch[1].message.chat_id,
+        "one chat per peer"
+    );
+    // The queue's head is the first send; the refused one was never stored.
+    assert_eq!(
+        store.next_queued(&inst.id).await.unwrap().unwrap().id,
+        batch[0].message.id
+    );
+    assert_eq!(
+        store
+            .get_message(&a.id, &batch[2].message.id)
+            .await
+            .unwrap(),
+        None
+    );
+    let q = HistoryQuery {
+        peer: None,
+        before: None,
+        after: None,
+        limit: 50,
+    };
+    assert_eq!(store.list_messages(&inst.id, &q).await.unwrap().len(), 2);
+}
+
+async fn receipts_only_move_forward(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let a = account(&store, Plan::Pro).await;
+    let inst = new_instance("r").into_instance(a.id.clone(), Timestamp::now());
+    store.insert_instance(&inst, None).await.unwrap();
+    let mut m = outbound(&a, &inst, "5511988887777", "hi");
+    store.insert_outbound(&mut m, None).await.unwrap();
+    let now = Timestamp::now();
+    assert!(
+        store
+            .apply_receipt(&inst.id, "ext-1", MessageStatus::Delivered, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "not sent yet"
+    );
+    store.mark_sent(&m.id, "ext-1", now).await.unwrap().unwrap();
+    let read = store
+        .apply_receipt(&inst.id, "ext-1", MessageStatus::Read, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.status, MessageStatus::Read);
+    assert!(read.delivered_at.is_some(), "read implies delivered");
+    assert!(
+        store
+            .apply_receipt(&inst.id, "ext-1", MessageStatus::Delivered, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .get_message(&a.id, &m.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        MessageStatus::Read
+    );
+}
+
+async fn inbound_redelivery_is_stored_once(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let a = account(&store, Plan::Pro).await;
+    let inst = new_instance("i").into_instance(a.id.clone(), Timestamp::now());
+    store.insert_instance(&inst, None).await.unwrap();
+    let mut m = outbound(&a, &inst, "5511977776666", "oi");
+    m.direction = Direction::Inbound;
+    m.peer_name = Some("João".into());
+    m.external_id = Some("wa-1".into());
+    m.status = MessageStatus::Delivered;
+    let mut again = m.clone();
+    again.id = MessageId::generate();
+    assert!(store.insert_inbound(&mut m).await.unwrap());
+    assert!(
+        !store.insert_inbound(&mut again).await.unwrap(),
+        "the same network id is dropped"
+    );
+    let q = ChatQuery {
+        search: Some("joão".into()),
+        unread_only: true,
+        sort: ChatSort::LastMessageAt,
+        descending: true,
+        limit: 10,
+        offset: 0,
+    };
+    let (chats, total) = store.list_chats(&inst.id, &q).await.unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(chats[0].unread_count, 1);
+    assert_eq!(chats[0].contact_name.as_deref(), Some("João"));
+    let (contacts, _) = store
+        .list_contacts(&inst.id, Some("5511977"), page())
+        .await
+        .unwrap();
+    assert_eq!(contacts[0].name.as_deref(), Some("João"));
+}
+
 on_both_backends!(
+    outbound_batch_orders_ids_and_honours_keys,
+    receipts_only_move_forward,
+    inbound_redelivery_is_stored_once,
     migrations_are_idempotent,
     settings_insert_once,
     accounts_round_trip,

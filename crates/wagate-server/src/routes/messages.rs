@@ -226,7 +226,7 @@ pub async fn send_message(
         ));
     }
     let now = Timestamp::now();
-    let mut message = Message {
+    let message = Message {
         id: MessageId::generate(),
         account_id: auth.account.id.clone(),
         instance_id: inst.id.clone(),
@@ -249,17 +249,13 @@ pub async fn send_message(
         key: k,
         request_hash: hash.clone(),
     });
-    match state
-        .store
-        .insert_outbound(&mut message, record.as_ref())
-        .await
-    {
-        Ok(()) => {}
+    let message = match state.sends.submit(message, record).await {
+        Ok(m) => m,
         Err(InsertMessageError::IdempotencyKeyUsed(rec)) => {
             return replay(&state, &auth, &rec, &hash).await.map(axum::Json);
         }
         Err(InsertMessageError::Store(e)) => return Err(e.into()),
-    }
+    };
     state.supervisor.wake(&inst.id);
     Ok(axum::Json(SendResponse {
         success: true,

@@ -3,6 +3,7 @@
 
 pub mod instance;
 pub mod qr;
+pub mod send_batcher;
 pub mod sink;
 pub mod supervisor;
 
