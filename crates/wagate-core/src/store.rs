@@ -245,7 +245,6 @@ pub trait MessageStore: Send + Sync + 'static {
         &self,
         id: &MessageId,
         error: &MessageError,
-        at: Timestamp,
     ) -> Result<Option<Message>, StoreError>;
     /// Moves an outbound message forward to `delivered` or `read`; returns it when it moved.
     async fn apply_receipt(

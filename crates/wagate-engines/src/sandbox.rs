@@ -80,14 +80,6 @@ impl Net {
             (d.online && linked.phone == phone).then(|| (id.clone(), d.sink.clone()))
         })
     }
-
-    fn phone_of(&self, id: &InstanceId) -> Option<String> {
-        self.devices
-            .get(id)?
-            .linked
-            .as_ref()
-            .map(|s| s.phone.clone())
-    }
 }
 
 /// The whole simulated network. One per server; cheap to clone.
@@ -537,13 +529,6 @@ impl Session for SandboxSession {
         {
             net.devices.remove(&self.id);
         }
-    }
-}
-
-impl SandboxNetwork {
-    /// The phone an instance is linked as, when it is on the network.
-    pub fn phone_of(&self, id: &InstanceId) -> Option<String> {
-        self.lock().phone_of(id)
     }
 }
 

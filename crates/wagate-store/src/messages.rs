@@ -314,7 +314,6 @@ impl MessageStore for SqlStore {
         &self,
         id: &MessageId,
         error: &MessageError,
-        _at: Timestamp,
     ) -> Result<Option<Message>, StoreError> {
         let row = sqlx::query(
             "UPDATE messages SET status = 'failed', error = $2 \

@@ -190,11 +190,7 @@ impl InstanceRuntime {
                     code: e.code,
                     message: e.message,
                 };
-                if let Err(e) = self
-                    .store
-                    .mark_failed(&m.id, &error, Timestamp::now())
-                    .await
-                {
+                if let Err(e) = self.store.mark_failed(&m.id, &error).await {
                     tracing::error!(message = %m.id, error = %e, "recording a failed message failed");
                 }
             }
@@ -213,12 +209,7 @@ impl InstanceRuntime {
             message: message.to_owned(),
         };
         while let Ok(Some(m)) = self.store.next_queued(&self.id).await {
-            if self
-                .store
-                .mark_failed(&m.id, &error, Timestamp::now())
-                .await
-                .is_err()
-            {
+            if self.store.mark_failed(&m.id, &error).await.is_err() {
                 break;
             }
         }
