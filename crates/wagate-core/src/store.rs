@@ -67,6 +67,9 @@ pub trait AccountStore: Send + Sync + 'static {
 pub trait ApiKeyStore: Send + Sync + 'static {
     async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
     async fn get_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError>;
+    /// The key with its account, in one read (every authenticated request needs both).
+    async fn get_credentials(&self, id: &ApiKeyId)
+    -> Result<Option<(ApiKey, Account)>, StoreError>;
     async fn list_api_keys(&self, account: &AccountId) -> Result<Vec<ApiKey>, StoreError>;
     /// Marks the key revoked; false when the account has no such live key.
     async fn revoke_api_key(

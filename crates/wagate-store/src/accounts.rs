@@ -12,12 +12,18 @@ use crate::SqlStore;
 use crate::error::{corrupt, db};
 
 fn from_row(r: &AnyRow) -> Result<Account, StoreError> {
-    let limits: Option<String> = r.try_get("rate_limits").map_err(db)?;
+    account_from_row(r, "")
+}
+
+/// An account from columns named `<prefix><column>` (a join aliases them, e.g. `acct_id`).
+pub(crate) fn account_from_row(r: &AnyRow, prefix: &str) -> Result<Account, StoreError> {
+    let col = |c: &str| format!("{prefix}{c}");
+    let limits: Option<String> = r.try_get(col("rate_limits").as_str()).map_err(db)?;
     Ok(Account {
-        id: AccountId::from_trusted(r.try_get("id").map_err(db)?),
-        name: AccountName::from_trusted(r.try_get("name").map_err(db)?),
+        id: AccountId::from_trusted(r.try_get(col("id").as_str()).map_err(db)?),
+        name: AccountName::from_trusted(r.try_get(col("name").as_str()).map_err(db)?),
         plan: r
-            .try_get::<String, _>("plan")
+            .try_get::<String, _>(col("plan").as_str())
             .map_err(db)?
             .parse()
             .map_err(corrupt)?,
@@ -25,7 +31,7 @@ fn from_row(r: &AnyRow) -> Result<Account, StoreError> {
             .map(|s| serde_json::from_str(&s))
             .transpose()
             .map_err(corrupt)?,
-        created_at: Timestamp::from_millis(r.try_get("created_at").map_err(db)?),
+        created_at: Timestamp::from_millis(r.try_get(col("created_at").as_str()).map_err(db)?),
     })
 }
 

@@ -3,13 +3,14 @@
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use wagate_core::account::AccountName;
+use wagate_core::account::{Account, AccountName};
 use wagate_core::api_key::ApiKey;
 use wagate_core::scope::Scopes;
 use wagate_core::store::{ApiKeyStore, StoreError};
 use wagate_core::{AccountId, ApiKeyId, Timestamp};
 
 use crate::SqlStore;
+use crate::accounts::account_from_row;
 use crate::error::{corrupt, db};
 
 fn from_row(r: &AnyRow) -> Result<ApiKey, StoreError> {
@@ -59,6 +60,24 @@ impl ApiKeyStore for SqlStore {
             .await
             .map_err(db)?;
         row.as_ref().map(from_row).transpose()
+    }
+
+    async fn get_credentials(
+        &self,
+        id: &ApiKeyId,
+    ) -> Result<Option<(ApiKey, Account)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT k.*, a.id AS acct_id, a.name AS acct_name, a.plan AS acct_plan, \
+             a.rate_limits AS acct_rate_limits, a.created_at AS acct_created_at \
+             FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.as_ref()
+            .map(|r| Ok((from_row(r)?, account_from_row(r, "acct_")?)))
+            .transpose()
     }
 
     async fn list_api_keys(&self, account: &AccountId) -> Result<Vec<ApiKey>, StoreError> {

@@ -97,6 +97,10 @@ async fn keys_store_hash_and_revoke(backend: Backend) {
     };
     store.insert_api_key(&key).await.unwrap();
     assert_eq!(store.get_api_key(&key.id).await.unwrap(), Some(key.clone()));
+    assert_eq!(
+        store.get_credentials(&key.id).await.unwrap(),
+        Some((key.clone(), a.clone()))
+    );
     assert_eq!(store.list_api_keys(&a.id).await.unwrap(), vec![key.clone()]);
 
     let other = account(&store, Plan::Pro).await;

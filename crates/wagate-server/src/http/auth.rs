@@ -68,9 +68,9 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
 async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Auth, ApiError> {
     let token = bearer_token(headers)?;
     let presented = PresentedKey::parse(token).ok_or(ApiError::InvalidApiKey)?;
-    let key = state
+    let (key, account) = state
         .store
-        .get_api_key(&presented.id)
+        .get_credentials(&presented.id)
         .await?
         .ok_or(ApiError::InvalidApiKey)?;
     key.verify(&presented.secret, Timestamp::now())
@@ -78,11 +78,6 @@ async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Auth, ApiError
             KeyRefusal::Invalid => ApiError::InvalidApiKey,
             KeyRefusal::Expired => ApiError::ExpiredApiKey,
         })?;
-    let account = state
-        .store
-        .get_account(&key.account_id)
-        .await?
-        .ok_or(ApiError::InvalidApiKey)?;
     Ok(Auth { account, key })
 }
 
