@@ -132,6 +132,9 @@ pub struct Instance {
     pub created_at: Timestamp,
     pub last_seen_at: Option<Timestamp>,
     pub connected_at: Option<Timestamp>,
+    /// A linked session is saved (the engine can resume without a new QR). Read-only here: the
+    /// runtime writes the session itself through `InstanceStore::set_session`.
+    pub has_session: bool,
 }
 
 /// What a client may set when creating an instance, already parsed.
@@ -163,6 +166,7 @@ impl NewInstance {
             created_at: now,
             last_seen_at: None,
             connected_at: None,
+            has_session: false,
         }
     }
 }

@@ -57,6 +57,7 @@ fn from_row(r: &AnyRow) -> Result<Instance, StoreError> {
         created_at: Timestamp::from_millis(r.try_get("created_at").map_err(db)?),
         last_seen_at: time("last_seen_at")?,
         connected_at: time("connected_at")?,
+        has_session: text("session")?.is_some(),
     })
 }
 

@@ -146,6 +146,33 @@ async fn instances_crud_is_per_account(backend: Backend) {
     );
     assert_eq!(store.get_instance(&b.id, &inst.id).await.unwrap(), None);
 
+    assert!(!inst.has_session);
+    store
+        .set_session(&inst.id, Some("{\"phone\":\"5511900000001\"}"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .get_instance(&a.id, &inst.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .has_session
+    );
+    assert_eq!(
+        store.instances_with_session().await.unwrap(),
+        vec![inst.id.clone()]
+    );
+    store.set_session(&inst.id, None).await.unwrap();
+    assert!(
+        !store
+            .get_instance(&a.id, &inst.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .has_session
+    );
+
     let patch = InstancePatch {
         name: Some(AccountName::parse("Vendas SP").unwrap()),
         webhook_url: Some(None),

@@ -349,7 +349,7 @@ pub async fn disconnect(
 ) -> Result<axum::Json<MessageReply>, ApiError> {
     auth.require(Scope::InstancesWrite)?;
     let inst = owned_instance(&state, &auth, &raw).await?;
-    let has_session = state.store.get_session(&inst.id).await?.is_some();
+    let has_session = inst.has_session;
     let runtime = state.supervisor.get(&inst.id);
     if !has_session && runtime.is_none() {
         return Err(ApiError::InstanceNotConnected(
@@ -384,7 +384,7 @@ pub async fn restart(
 ) -> Result<axum::Json<Data<RestartView>>, ApiError> {
     auth.require(Scope::InstancesWrite)?;
     let inst = owned_instance(&state, &auth, &raw).await?;
-    if state.store.get_session(&inst.id).await?.is_none() {
+    if !inst.has_session {
         return Err(ApiError::NoSavedSession);
     }
     let runtime = state

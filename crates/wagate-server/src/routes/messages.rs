@@ -220,7 +220,7 @@ pub async fn send_message(
             return Err(ApiError::field("metadata", "at most 4 KB"));
         }
     }
-    if state.store.get_session(&inst.id).await?.is_none() {
+    if !inst.has_session {
         return Err(ApiError::InstanceNotConnected(
             "The instance has no session; connect it first.".into(),
         ));
