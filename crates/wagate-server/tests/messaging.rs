@@ -327,6 +327,14 @@ async fn send_and_connection_errors(backend: Backend) {
     ] {
         send(&s, &k, body).await.assert_error(400, code);
     }
+    let r = send(&s, &k, json!({"instanceId": a, "message": "x"})).await;
+    r.assert_error(400, "invalid_request");
+    assert_eq!(
+        r.body["error"]["details"][0]["field"],
+        json!("to"),
+        "{}",
+        r.body
+    );
     send(&s, &k, json!({"instanceId": "inst_01jd3k9w6q8x2m4v7c5b0n1t2r", "to": "5511988887777", "message": "x"}))
         .await
         .assert_error(404, "instance_not_found");

@@ -43,33 +43,41 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let missing = inner
-            .to_string()
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next())
-            .map(str::to_owned);
-        let (field, message) = if inner.is_syntax() || inner.is_eof() {
-            ("body".to_owned(), format!("Malformed JSON: {inner}"))
-        } else if let Some(name) = missing {
-            let at = if path == "." {
-                name
-            } else {
-                format!("{path}.{name}")
-            };
-            (at.clone(), format!("Missing required field '{at}'."))
-        } else if path == "." {
-            ("body".to_owned(), format!("Invalid request body: {inner}"))
+    serde_path_to_error::deserialize(de).map_err(body_error)
+}
+
+/// The same for a body already parsed as JSON (e.g. kept whole to hash it for idempotency).
+pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(body_error)
+}
+
+/// A body that does not fit its type: a 400 naming the field (or `body` when it is not JSON).
+fn body_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let missing = inner
+        .to_string()
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+        .map(str::to_owned);
+    let (field, message) = if inner.is_syntax() || inner.is_eof() {
+        ("body".to_owned(), format!("Malformed JSON: {inner}"))
+    } else if let Some(name) = missing {
+        let at = if path == "." {
+            name
         } else {
-            (path.clone(), format!("Invalid value for '{path}': {inner}"))
+            format!("{path}.{name}")
         };
-        ApiError::InvalidRequest {
-            message,
-            details: vec![FieldIssue::new(field, inner)],
-        }
-    })
+        (at.clone(), format!("Missing required field '{at}'."))
+    } else if path == "." {
+        ("body".to_owned(), format!("Invalid request body: {inner}"))
+    } else {
+        (path.clone(), format!("Invalid value for '{path}': {inner}"))
+    };
+    ApiError::InvalidRequest {
+        message,
+        details: vec![FieldIssue::new(field, inner)],
+    }
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {

@@ -17,8 +17,8 @@ use wagate_core::store::{IdempotencyRecord, IdempotencyRequest, InsertMessageErr
 use wagate_core::{ChatId, MessageId, Timestamp};
 
 use crate::http::auth::Auth;
-use crate::http::error::{ApiError, ErrorEnvelope, FieldIssue};
-use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::error::{ApiError, ErrorEnvelope};
+use crate::http::extract::{ApiJson, ApiQuery, from_json_value};
 use crate::routes::instances::owned_instance;
 use crate::routes::views::{Data, Page};
 use crate::state::AppState;
@@ -123,17 +123,6 @@ pub(crate) fn parse_content(
     }
 }
 
-fn parse_value<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let field = e.path().to_string();
-        let issue = e.into_inner().to_string();
-        ApiError::InvalidRequest {
-            message: format!("Invalid value for '{field}': {issue}"),
-            details: vec![FieldIssue::new(field, issue)],
-        }
-    })
-}
-
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else {
         return Ok(None);
@@ -200,7 +189,7 @@ pub async fn send_message(
     {
         return replay(&state, &auth, &rec, &hash).await.map(axum::Json);
     }
-    let req: SendMessageRequest = parse_value(body)?;
+    let req: SendMessageRequest = from_json_value(body)?;
     let inst = owned_instance(&state, &auth, &req.instance_id).await?;
     let to =
         Recipient::parse(&req.to).map_err(|e| ApiError::InvalidPhoneNumber(format!("to: {e}")))?;
