@@ -3,7 +3,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use wagate_core::net::UrlPolicy;
+
+use crate::net_guard::{NameResolver, SystemResolver};
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -16,6 +20,9 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     pub sandbox: bool,
     pub url_policy: UrlPolicy,
+    /// How host names of webhook and media URLs are resolved (the system's resolver, or a
+    /// table in tests).
+    pub resolver: Arc<dyn NameResolver>,
     pub node_id: String,
     /// Bodies above this size are refused with 413 `payload_too_large` (§15.2: 1 MiB).
     pub body_limit: usize,
@@ -32,6 +39,7 @@ impl ServerConfig {
             public_url: None,
             sandbox: false,
             url_policy: UrlPolicy::default(),
+            resolver: Arc::new(SystemResolver),
             node_id: "node-1".into(),
             body_limit: 1024 * 1024,
         }

@@ -78,7 +78,9 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         .map(|n| Arc::new(n) as Arc<dyn wagate_core::engine::Engine>);
     let supervisor = Arc::new(Supervisor::new(store.clone(), qr_engine));
     let sends = crate::runtime::send_batcher::SendBatcher::start(store.clone());
+    let net = crate::net_guard::NetGuard::new(config.url_policy, config.resolver.clone());
     let state = AppState {
+        net,
         store,
         config: Arc::new(ServerConfig {
             listen: addr,

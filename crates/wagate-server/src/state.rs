@@ -22,4 +22,6 @@ pub struct AppState {
     pub sends: crate::runtime::send_batcher::SendBatcher,
     /// The simulated network, when the server runs with `--sandbox`.
     pub sandbox: Option<wagate_engines::SandboxNetwork>,
+    /// The URL policy and resolver for every user-given URL (webhooks, media).
+    pub net: crate::net_guard::NetGuard,
 }

@@ -18,7 +18,6 @@ use wagate_core::{InstanceId, Timestamp};
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::{ApiJson, ApiQuery, present};
-use crate::net_guard::parse_target;
 use crate::routes::views::{Data, DeletedView, InstanceView, Page};
 use crate::state::AppState;
 
@@ -90,7 +89,9 @@ fn parse_name(s: &str) -> Result<DisplayName, ApiError> {
 }
 
 async fn parse_webhook_url(state: &AppState, s: &str) -> Result<TargetUrl, ApiError> {
-    parse_target(s, state.config.url_policy)
+    state
+        .net
+        .parse_target(s)
         .await
         .map_err(|e| ApiError::InvalidWebhookUrl(format!("The webhook URL is not valid: {e}.")))
 }
