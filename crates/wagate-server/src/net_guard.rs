@@ -82,10 +82,10 @@ impl NetGuard {
     /// right now is let through: the check at each request decides whether one is sent.
     pub async fn parse_target(&self, s: &str) -> Result<TargetUrl, UrlError> {
         let url = TargetUrl::parse(s, self.policy)?;
-        if let Some(domain) = url.domain() {
-            if let Err(ResolveError::Private(_)) = self.resolve(&domain).await {
-                return Err(UrlError::PrivateAddress);
-            }
+        if let Some(domain) = url.domain()
+            && let Err(ResolveError::Private(_)) = self.resolve(&domain).await
+        {
+            return Err(UrlError::PrivateAddress);
         }
         Ok(url)
     }
