@@ -93,6 +93,7 @@ prefixed_id!(EventId, "evt_", "event");
 prefixed_id!(WebhookId, "wh_", "webhook");
 prefixed_id!(InboundWebhookId, "ib_", "inbound webhook");
 prefixed_id!(DeliveryLogId, "log_", "webhook log");
+prefixed_id!(DeliveryId, "dlv_", "delivery");
 prefixed_id!(RequestId, "req_", "request");
 
 #[cfg(test)]

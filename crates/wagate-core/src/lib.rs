@@ -6,8 +6,11 @@
 pub mod account;
 pub mod api_key;
 pub mod chat;
+pub mod delivery;
 pub mod engine;
+pub mod event;
 pub mod ids;
+pub mod inbound_webhook;
 pub mod instance;
 pub mod message;
 pub mod net;
@@ -15,8 +18,10 @@ pub mod page;
 pub mod phone;
 pub mod plan;
 pub mod scope;
+pub mod signature;
 pub mod store;
 pub mod time;
+pub mod webhook;
 pub mod webhook_event;
 
 pub use ids::*;

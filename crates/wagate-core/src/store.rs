@@ -7,11 +7,18 @@ use thiserror::Error;
 use crate::account::Account;
 use crate::api_key::ApiKey;
 use crate::chat::{Chat, ChatQuery, Contact, HistoryQuery};
+use crate::delivery::{AttemptResult, DeliveryLog, DueDelivery};
+use crate::event::Event;
+use crate::inbound_webhook::InboundWebhook;
 use crate::instance::{ConnectionMethod, Instance, InstancePatch, InstanceStatus, LastError};
 use crate::message::{Message, MessageError, MessageStatus};
 use crate::page::OffsetPage;
 use crate::phone::PhoneNumber;
-use crate::{AccountId, ApiKeyId, ChatId, InstanceId, MessageId, Timestamp};
+use crate::webhook::Subscription;
+use crate::{
+    AccountId, ApiKeyId, ChatId, DeliveryLogId, InboundWebhookId, InstanceId, MessageId, Timestamp,
+    WebhookId,
+};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -36,7 +43,16 @@ pub enum InsertInstanceError {
 
 /// Everything wagate keeps. Split by resource so each storage module implements one concept.
 #[async_trait]
-pub trait Store: SettingsStore + AccountStore + ApiKeyStore + InstanceStore + MessageStore {
+pub trait Store:
+    SettingsStore
+    + AccountStore
+    + ApiKeyStore
+    + InstanceStore
+    + MessageStore
+    + SubscriptionStore
+    + DeliveryStore
+    + InboundWebhookStore
+{
     /// Answers when the database answers (`/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
     /// Closes the connections (at shutdown, and between tests that start many servers).
@@ -119,7 +135,9 @@ pub trait InstanceStore: Send + Sync + 'static {
     // --- the runtime's side: connection state and saved sessions ---
     /// Any account's instance (the runtime acts for the owner).
     async fn find_instance(&self, id: &InstanceId) -> Result<Option<Instance>, StoreError>;
-    /// Writes the connection fields; the instance's actor is their only writer.
+    /// Writes the connection fields; the instance's actor is their only writer. Becoming
+    /// `connected`, or leaving it, writes `instance.connected` / `instance.disconnected` in the
+    /// same transaction.
     async fn save_connection(
         &self,
         id: &InstanceId,
@@ -238,6 +256,8 @@ pub trait MessageStore: Send + Sync + 'static {
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
     /// The oldest `queued` message of an instance: the head of its FIFO queue.
     async fn next_queued(&self, instance: &InstanceId) -> Result<Option<Message>, StoreError>;
+    // The status changes below write their webhook event (`message.sent`, `.failed`,
+    // `.delivered`, `.read`, `.received`) in the transaction of the change: the outbox.
     async fn mark_sent(
         &self,
         id: &MessageId,
@@ -295,7 +315,100 @@ pub trait MessageStore: Send + Sync + 'static {
     ) -> Result<MessageStats, StoreError>;
 }
 
+/// Webhook subscriptions.
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync + 'static {
+    async fn insert_subscription(&self, s: &Subscription) -> Result<(), StoreError>;
+    async fn get_subscription(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+    ) -> Result<Option<Subscription>, StoreError>;
+    async fn list_subscriptions(
+        &self,
+        account: &AccountId,
+        instance: Option<&InstanceId>,
+        page: OffsetPage,
+    ) -> Result<(Vec<Subscription>, u64), StoreError>;
+    /// Replaces name, url, events, secret and status; false when it does not exist.
+    async fn update_subscription(&self, s: &Subscription) -> Result<bool, StoreError>;
+    /// Deletes it with its pending deliveries and logs; false when it did not exist.
+    async fn delete_subscription(
+        &self,
+        account: &AccountId,
+        id: &WebhookId,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The event outbox's deliveries and their logs.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync + 'static {
+    /// Writes an event that no other row change carries (`instance.qr_updated`) with its
+    /// deliveries. An event that no target wants is not kept.
+    async fn record_event(&self, event: &Event) -> Result<(), StoreError>;
+    /// Takes up to `limit` due deliveries for `lease_ms`, marked with `claim` (which starts with
+    /// the node id and a colon, and unique per call). A lane's first attempts are handed out one
+    /// at a time, in order.
+    async fn claim_deliveries(
+        &self,
+        claim: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError>;
+    /// Frees the claims of a node that restarted (nothing it claimed is in flight any more).
+    async fn release_claims(&self, node: &str) -> Result<u64, StoreError>;
+    /// Logs an attempt and moves its delivery on: done on success, due again at `retry_at`, or
+    /// failed for good when that is None. Nothing is written when the delivery is gone (its
+    /// subscription was deleted meanwhile).
+    async fn finish_attempt(
+        &self,
+        delivery: &DueDelivery,
+        result: &AttemptResult,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn list_logs(
+        &self,
+        webhook: &WebhookId,
+        success: Option<bool>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryLog>, StoreError>;
+    /// Makes the delivery of a log entry due now; false when there is no such entry with a
+    /// delivery (a test delivery has none).
+    async fn retry_log(
+        &self,
+        webhook: &WebhookId,
+        log: &DeliveryLogId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Logs an attempt that belongs to no delivery (the test endpoint).
+    async fn insert_log(&self, instance: &InstanceId, log: &DeliveryLog) -> Result<(), StoreError>;
+}
+
+/// Inbound webhook URLs (§15.7).
+#[async_trait]
+pub trait InboundWebhookStore: Send + Sync + 'static {
+    async fn insert_inbound_webhook(&self, w: &InboundWebhook) -> Result<(), StoreError>;
+    async fn list_inbound_webhooks(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<InboundWebhook>, StoreError>;
+    async fn delete_inbound_webhook(
+        &self,
+        account: &AccountId,
+        id: &InboundWebhookId,
+    ) -> Result<bool, StoreError>;
+    async fn find_inbound_webhook(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<InboundWebhook>, StoreError>;
+}
+
 /// All store traits, for `use wagate_core::store::prelude::*`.
 pub mod prelude {
-    pub use super::{AccountStore, ApiKeyStore, InstanceStore, MessageStore, SettingsStore, Store};
+    pub use super::{
+        AccountStore, ApiKeyStore, DeliveryStore, InboundWebhookStore, InstanceStore, MessageStore,
+        SettingsStore, Store, SubscriptionStore,
+    };
 }

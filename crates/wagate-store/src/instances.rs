@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use wagate_core::account::DisplayName;
+use wagate_core::event::Event;
 use wagate_core::instance::{
     ConnectionMethod, Instance, InstancePatch, InstanceStatus, LastError, Settings,
 };
@@ -255,6 +256,18 @@ impl InstanceStore for SqlStore {
         id: &InstanceId,
         c: &ConnectionState,
     ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let before = sqlx::query("SELECT account_id, status FROM instances WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        let Some(before) = before else {
+            return Ok(()); // deleted meanwhile
+        };
+        let account = AccountId::from_trusted(before.try_get("account_id").map_err(db)?);
+        let was_connected = before.try_get::<String, _>("status").map_err(db)?
+            == InstanceStatus::Connected.as_str();
         sqlx::query(
             "UPDATE instances SET status = $2, phone = $3, profile_name = $4, last_error = $5, \
              connection_method = $6, connected_at = $7, last_seen_at = $8 WHERE id = $1",
@@ -271,10 +284,28 @@ impl InstanceStore for SqlStore {
         .bind(c.connection_method.map(|m| m.as_str().to_owned()))
         .bind(c.connected_at.map(Timestamp::millis))
         .bind(c.last_seen_at.map(Timestamp::millis))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-        Ok(())
+        let is_connected = c.status == InstanceStatus::Connected;
+        let event = match (was_connected, is_connected) {
+            (false, true) => Some(Event::instance_connected(
+                &account,
+                id,
+                c.phone.as_ref().map(PhoneNumber::as_str),
+                c.profile_name.as_deref(),
+            )),
+            (true, false) => Some(Event::instance_disconnected(
+                &account,
+                id,
+                c.last_error.as_ref(),
+            )),
+            _ => None,
+        };
+        if let Some(e) = event {
+            crate::outbox::append(&mut tx, &e).await?;
+        }
+        tx.commit().await.map_err(db)
     }
 
     async fn get_session(&self, id: &InstanceId) -> Result<Option<String>, StoreError> {

@@ -7,9 +7,13 @@
 mod accounts;
 mod api_keys;
 mod connect;
+mod deliveries;
 mod error;
+mod inbound_webhooks;
 mod instances;
 mod messages;
+mod outbox;
 mod settings;
+mod webhooks;
 
 pub use connect::{Dialect, SqlStore};

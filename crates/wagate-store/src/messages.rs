@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 use wagate_core::chat::{Chat, ChatQuery, ChatSort, Contact, HistoryQuery, LastMessage};
+use wagate_core::event::Event;
 use wagate_core::message::{
     Content, Direction, Media, MediaType, Message, MessageError, MessageStatus, Recipient,
 };
@@ -203,6 +204,26 @@ fn idem_from_row(r: &AnyRow) -> Result<IdempotencyRecord, StoreError> {
     })
 }
 
+impl SqlStore {
+    /// Runs a status `UPDATE … RETURNING *` and writes the event of the status it reached, in
+    /// one transaction.
+    async fn move_status(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<Option<Message>, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let row = query.fetch_optional(&mut *tx).await.map_err(db)?;
+        let Some(m) = row.as_ref().map(message_from_row).transpose()? else {
+            return Ok(None);
+        };
+        if let Some(event) = Event::message_status(&m) {
+            crate::outbox::append(&mut tx, &event).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(Some(m))
+    }
+}
+
 #[async_trait]
 impl MessageStore for SqlStore {
     async fn insert_outbound_batch(
@@ -297,17 +318,16 @@ impl MessageStore for SqlStore {
         external_id: &str,
         at: Timestamp,
     ) -> Result<Option<Message>, StoreError> {
-        let row = sqlx::query(
-            "UPDATE messages SET status = 'sent', external_id = $2, sent_at = $3 \
-             WHERE id = $1 AND status = 'queued' RETURNING *",
+        self.move_status(
+            sqlx::query(
+                "UPDATE messages SET status = 'sent', external_id = $2, sent_at = $3 \
+                 WHERE id = $1 AND status = 'queued' RETURNING *",
+            )
+            .bind(id.as_str())
+            .bind(external_id.to_owned())
+            .bind(at.millis()),
         )
-        .bind(id.as_str())
-        .bind(external_id)
-        .bind(at.millis())
-        .fetch_optional(&self.writer)
         .await
-        .map_err(db)?;
-        row.as_ref().map(message_from_row).transpose()
     }
 
     async fn mark_failed(
@@ -315,16 +335,15 @@ impl MessageStore for SqlStore {
         id: &MessageId,
         error: &MessageError,
     ) -> Result<Option<Message>, StoreError> {
-        let row = sqlx::query(
-            "UPDATE messages SET status = 'failed', error = $2 \
-             WHERE id = $1 AND status IN ('queued', 'sent') RETURNING *",
+        self.move_status(
+            sqlx::query(
+                "UPDATE messages SET status = 'failed', error = $2 \
+                 WHERE id = $1 AND status IN ('queued', 'sent') RETURNING *",
+            )
+            .bind(id.as_str())
+            .bind(serde_json::to_string(error).map_err(corrupt)?),
         )
-        .bind(id.as_str())
-        .bind(serde_json::to_string(error).map_err(corrupt)?)
-        .fetch_optional(&self.writer)
         .await
-        .map_err(db)?;
-        row.as_ref().map(message_from_row).transpose()
     }
 
     async fn apply_receipt(
@@ -348,14 +367,13 @@ impl MessageStore for SqlStore {
             }
             _ => return Ok(None),
         };
-        let row = sqlx::query(sql)
-            .bind(instance.as_str())
-            .bind(external_id)
-            .bind(at.millis())
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(message_from_row).transpose()
+        self.move_status(
+            sqlx::query(sql)
+                .bind(instance.as_str())
+                .bind(external_id.to_owned())
+                .bind(at.millis()),
+        )
+        .await
     }
 
     async fn insert_inbound(&self, m: &mut Message) -> Result<bool, StoreError> {
@@ -388,6 +406,14 @@ impl MessageStore for SqlStore {
             .map_err(db)?;
         }
         insert_message_row(&mut tx, m).await?;
+        let own_phone: Option<String> =
+            sqlx::query_scalar("SELECT phone FROM instances WHERE id = $1")
+                .bind(m.instance_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .flatten();
+        crate::outbox::append(&mut tx, &Event::message_received(m, own_phone.as_deref())).await?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }

@@ -1,0 +1,253 @@
+//! Webhook events (§9.2, §15.6): what happened, as the JSON body every receiver gets.
+//!
+//! An event is built from the row that changed, inside the transaction that changes it (the
+//! store's outbox), so an event exists exactly when its change does. Its body is fixed at that
+//! moment: every retry sends the same bytes, with the same `evt_` id.
+
+use serde_json::{Value, json};
+
+use crate::instance::LastError;
+use crate::message::{Content, Direction, Message};
+use crate::webhook_event::WebhookEvent;
+use crate::{AccountId, EventId, InstanceId, Timestamp};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: EventId,
+    pub account_id: AccountId,
+    pub instance_id: InstanceId,
+    pub kind: WebhookEvent,
+    pub at: Timestamp,
+    pub data: Value,
+}
+
+impl Event {
+    fn new(
+        account_id: &AccountId,
+        instance_id: &InstanceId,
+        kind: WebhookEvent,
+        data: Value,
+    ) -> Self {
+        Self {
+            id: EventId::generate(),
+            account_id: account_id.clone(),
+            instance_id: instance_id.clone(),
+            kind,
+            at: Timestamp::now(),
+            data,
+        }
+    }
+
+    /// The envelope `{id, event, timestamp, data}`, serialised once: the bytes that are signed
+    /// and sent on every attempt.
+    pub fn body(&self) -> String {
+        json!({
+            "id": self.id.as_str(),
+            "event": self.kind.as_str(),
+            "timestamp": self.at.to_rfc3339(),
+            "data": self.data,
+        })
+        .to_string()
+    }
+
+    /// `message.received`. `instance_phone` is the `to` (the instance's own number).
+    pub fn message_received(m: &Message, instance_phone: Option<&str>) -> Self {
+        let media = match &m.content {
+            Content::Text(_) => Value::Null,
+            Content::Media(media) => json!({
+                "url": media.url,
+                "mimeType": media.mime_type,
+                "filename": media.filename,
+                "size": media.size,
+                "caption": media.caption,
+            }),
+        };
+        let mut data = json!({
+            "messageId": m.id.as_str(),
+            "instanceId": m.instance_id.as_str(),
+            "chatId": m.chat_id.as_str(),
+            "from": m.peer.as_str(),
+            "fromName": m.peer_name,
+            "to": instance_phone,
+            "type": m.content.type_str(),
+            "content": m.content.text(),
+            "quotedMessageId": m.quoted_message_id,
+            "isGroup": m.peer.is_group(),
+            "timestamp": m.created_at.to_rfc3339(),
+        });
+        if !media.is_null() {
+            data["media"] = media;
+        }
+        Self::new(
+            &m.account_id,
+            &m.instance_id,
+            WebhookEvent::MessageReceived,
+            data,
+        )
+    }
+
+    /// The event for an outbound message's current status: `message.sent`, `.delivered`,
+    /// `.read` or `.failed`; None for an inbound message or one still queued.
+    pub fn message_status(m: &Message) -> Option<Self> {
+        use crate::message::MessageStatus as S;
+        if m.direction != Direction::Outbound {
+            return None;
+        }
+        let (kind, at) = match m.status {
+            S::Queued => return None,
+            S::Sent => (WebhookEvent::MessageSent, m.sent_at),
+            S::Delivered => (WebhookEvent::MessageDelivered, m.delivered_at),
+            S::Read => (WebhookEvent::MessageRead, m.read_at),
+            S::Failed => (WebhookEvent::MessageFailed, None),
+        };
+        let at = at.unwrap_or_else(Timestamp::now);
+        let mut data = json!({
+            "messageId": m.id.as_str(),
+            "instanceId": m.instance_id.as_str(),
+            "to": m.peer.as_str(),
+            "status": m.status.as_str(),
+            "metadata": m.metadata,
+            "timestamp": at.to_rfc3339(),
+        });
+        match kind {
+            WebhookEvent::MessageSent => {
+                data["chatId"] = json!(m.chat_id.as_str());
+                data["type"] = json!(m.content.type_str());
+                data["content"] = json!(m.content.text());
+            }
+            WebhookEvent::MessageFailed => {
+                data["error"] = json!(m.error);
+            }
+            _ => {}
+        }
+        Some(Self::new(&m.account_id, &m.instance_id, kind, data))
+    }
+
+    pub fn instance_connected(
+        account_id: &AccountId,
+        instance_id: &InstanceId,
+        phone: Option<&str>,
+        profile_name: Option<&str>,
+    ) -> Self {
+        let at = Timestamp::now();
+        Self::new(
+            account_id,
+            instance_id,
+            WebhookEvent::InstanceConnected,
+            json!({
+                "instanceId": instance_id.as_str(),
+                "phone": phone,
+                "profileName": profile_name,
+                "timestamp": at.to_rfc3339(),
+            }),
+        )
+    }
+
+    /// `reason` is the `lastError` code when the connection failed, else `disconnected` (the
+    /// user asked for it).
+    pub fn instance_disconnected(
+        account_id: &AccountId,
+        instance_id: &InstanceId,
+        last_error: Option<&LastError>,
+    ) -> Self {
+        let reason = last_error.map_or("disconnected", |e| e.code.as_str());
+        Self::new(
+            account_id,
+            instance_id,
+            WebhookEvent::InstanceDisconnected,
+            json!({
+                "instanceId": instance_id.as_str(),
+                "reason": reason,
+                "timestamp": Timestamp::now().to_rfc3339(),
+            }),
+        )
+    }
+
+    pub fn qr_updated(
+        account_id: &AccountId,
+        instance_id: &InstanceId,
+        qr_code: &str,
+        expires_at: Timestamp,
+    ) -> Self {
+        Self::new(
+            account_id,
+            instance_id,
+            WebhookEvent::InstanceQrUpdated,
+            json!({
+                "instanceId": instance_id.as_str(),
+                "qrCode": qr_code,
+                "expiresAt": expires_at.to_rfc3339(),
+            }),
+        )
+    }
+
+    /// The payload of the test endpoint (§9.9): a made-up event marked `test: true`.
+    pub fn test(account_id: &AccountId, instance_id: &InstanceId, kind: WebhookEvent) -> Self {
+        let data = json!({
+            "messageId": "msg_test",
+            "instanceId": instance_id.as_str(),
+            "from": "5511999999999",
+            "type": "text",
+            "content": "Mensagem de teste do EnviaAI",
+            "test": true,
+        });
+        Self::new(account_id, instance_id, kind, data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{MessageError, MessageStatus, Recipient};
+    use crate::{ChatId, MessageId};
+
+    fn outbound(status: MessageStatus) -> Message {
+        Message {
+            id: MessageId::generate(),
+            account_id: AccountId::generate(),
+            instance_id: InstanceId::generate(),
+            chat_id: ChatId::generate(),
+            direction: Direction::Outbound,
+            peer: Recipient::parse("5511999999999").unwrap(),
+            peer_name: None,
+            content: Content::Text("hi".into()),
+            quoted_message_id: None,
+            metadata: Some(json!({"order": 7})),
+            external_id: Some("x".into()),
+            status,
+            error: (status == MessageStatus::Failed).then(|| MessageError {
+                code: "recipient_not_on_whatsapp".into(),
+                message: "no".into(),
+            }),
+            created_at: Timestamp::now(),
+            sent_at: Some(Timestamp::now()),
+            delivered_at: None,
+            read_at: None,
+        }
+    }
+
+    #[test]
+    fn status_events_carry_the_documented_fields_and_the_metadata() {
+        let sent = Event::message_status(&outbound(MessageStatus::Sent)).unwrap();
+        assert_eq!(sent.kind, WebhookEvent::MessageSent);
+        let body: Value = serde_json::from_str(&sent.body()).unwrap();
+        assert_eq!(body["id"], sent.id.as_str());
+        assert_eq!(body["event"], "message.sent");
+        for f in [
+            "messageId",
+            "instanceId",
+            "chatId",
+            "to",
+            "type",
+            "content",
+            "status",
+        ] {
+            assert!(body["data"].get(f).is_some(), "{f}");
+        }
+        assert_eq!(body["data"]["metadata"]["order"], 7);
+
+        let failed = Event::message_status(&outbound(MessageStatus::Failed)).unwrap();
+        assert_eq!(failed.data["error"]["code"], "recipient_not_on_whatsapp");
+        assert!(Event::message_status(&outbound(MessageStatus::Queued)).is_none());
+    }
+}
