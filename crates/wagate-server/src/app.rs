@@ -31,6 +31,7 @@ pub fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .merge(routes::messages::router())
         .merge(routes::contacts::router())
         .merge(routes::sandbox::router())
+        .merge(routes::webhooks::router())
         .route_layer(from_fn_with_state(state.clone(), authenticate));
     let admin =
         routes::admin::router().route_layer(from_fn_with_state(state.clone(), require_admin));

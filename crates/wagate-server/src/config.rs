@@ -24,6 +24,8 @@ pub struct ServerConfig {
     /// table in tests).
     pub resolver: Arc<dyn NameResolver>,
     pub node_id: String,
+    /// `WAGATE_WEBHOOK_RETRY_SCALE`: multiplies every wait of the retry schedule (tests).
+    pub webhook_retry_scale: f64,
     /// Bodies above this size are refused with 413 `payload_too_large` (§15.2: 1 MiB).
     pub body_limit: usize,
 }
@@ -41,6 +43,7 @@ impl ServerConfig {
             url_policy: UrlPolicy::default(),
             resolver: Arc::new(SystemResolver),
             node_id: "node-1".into(),
+            webhook_retry_scale: 1.0,
             body_limit: 1024 * 1024,
         }
     }

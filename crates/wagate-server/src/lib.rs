@@ -2,12 +2,14 @@
 //!
 //! Layout: `http/` holds what every request goes through (errors, extractors, request ids, auth,
 //! rate limits, metrics); `routes/` holds the handlers, one file per resource; `accounts` and
-//! `bootstrap` are the operations shared with the CLI.
+//! `bootstrap` are the operations shared with the CLI; `runtime/` runs the instances and
+//! `delivery/` the webhook deliveries.
 
 pub mod accounts;
 pub mod app;
 pub mod bootstrap;
 pub mod config;
+pub mod delivery;
 pub mod http;
 pub mod net_guard;
 pub mod openapi;

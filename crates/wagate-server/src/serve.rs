@@ -41,6 +41,7 @@ impl Running {
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
+        self.state.deliveries.stop();
         self.state.supervisor.stop_all().await;
         self.state.store.close().await;
     }
@@ -79,8 +80,16 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let supervisor = Arc::new(Supervisor::new(store.clone(), qr_engine));
     let sends = crate::runtime::send_batcher::SendBatcher::start(store.clone());
     let net = crate::net_guard::NetGuard::new(config.url_policy, config.resolver.clone());
+    let deliveries = crate::delivery::DeliveryWorker::start(
+        store.clone(),
+        net.clone(),
+        wagate_core::delivery::RetrySchedule::scaled(config.webhook_retry_scale),
+        config.node_id.clone(),
+    )
+    .await;
     let state = AppState {
         net,
+        deliveries,
         store,
         config: Arc::new(ServerConfig {
             listen: addr,

@@ -24,4 +24,6 @@ pub struct AppState {
     pub sandbox: Option<wagate_engines::SandboxNetwork>,
     /// The URL policy and resolver for every user-given URL (webhooks, media).
     pub net: crate::net_guard::NetGuard,
+    /// The webhook delivery worker (to wake when a delivery is made due).
+    pub deliveries: crate::delivery::DeliveryWorker,
 }

@@ -81,6 +81,9 @@ pub struct ServeArgs {
         default_value_t = false
     )]
     pub webhook_allow_private: bool,
+    /// Multiplies every wait of the webhook retry schedule (tests only; default 1).
+    #[arg(long, env = "WAGATE_WEBHOOK_RETRY_SCALE", default_value_t = 1.0, value_parser = parse_scale)]
+    pub webhook_retry_scale: f64,
     /// This node's name in a multi-node deployment.
     #[arg(long, env = "WAGATE_NODE_ID")]
     pub node_id: Option<String>,
@@ -125,4 +128,12 @@ pub enum KeyCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+/// A factor above zero.
+fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a number above zero")),
+    }
 }

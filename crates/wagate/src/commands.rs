@@ -103,6 +103,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     config.url_policy = UrlPolicy {
         allow_private: args.webhook_allow_private,
     };
+    config.webhook_retry_scale = args.webhook_retry_scale;
     if let Some(n) = args.node_id {
         config.node_id = n;
     }

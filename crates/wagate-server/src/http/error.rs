@@ -47,6 +47,8 @@ pub enum ApiError {
     InvalidOfficialCredentials(String),
     #[error("Message not found.")]
     MessageNotFound,
+    #[error("Webhook not found.")]
+    WebhookNotFound,
     #[error("The instance is already connected.")]
     AlreadyConnected,
     #[error("{0}")]
@@ -96,6 +98,7 @@ impl ApiError {
             ApiError::MissingContent => "missing_content",
             ApiError::InvalidOfficialCredentials(_) => "invalid_official_credentials",
             ApiError::MessageNotFound => "message_not_found",
+            ApiError::WebhookNotFound => "webhook_not_found",
             ApiError::AlreadyConnected => "already_connected",
             ApiError::InstanceNotConnected(_) => "instance_not_connected",
             ApiError::OfficialApiInstance => "official_api_instance",
@@ -132,9 +135,10 @@ impl ApiError {
             ApiError::InsufficientPermissions(_) | ApiError::InstanceLimitReached(_) => {
                 StatusCode::FORBIDDEN
             }
-            ApiError::InstanceNotFound | ApiError::MessageNotFound | ApiError::NotFound => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::InstanceNotFound
+            | ApiError::MessageNotFound
+            | ApiError::WebhookNotFound
+            | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::AlreadyConnected
             | ApiError::InstanceNotConnected(_)
             | ApiError::OfficialApiInstance

@@ -88,7 +88,7 @@ fn parse_name(s: &str) -> Result<DisplayName, ApiError> {
     DisplayName::parse(s).map_err(|e| ApiError::field("name", e))
 }
 
-async fn parse_webhook_url(state: &AppState, s: &str) -> Result<TargetUrl, ApiError> {
+pub(crate) async fn parse_webhook_url(state: &AppState, s: &str) -> Result<TargetUrl, ApiError> {
     state
         .net
         .parse_target(s)
@@ -96,7 +96,7 @@ async fn parse_webhook_url(state: &AppState, s: &str) -> Result<TargetUrl, ApiEr
         .map_err(|e| ApiError::InvalidWebhookUrl(format!("The webhook URL is not valid: {e}.")))
 }
 
-fn parse_events(list: &[serde_json::Value]) -> Result<Vec<WebhookEvent>, ApiError> {
+pub(crate) fn parse_events(list: &[serde_json::Value]) -> Result<Vec<WebhookEvent>, ApiError> {
     let names = list
         .iter()
         .map(|v| {
@@ -107,7 +107,7 @@ fn parse_events(list: &[serde_json::Value]) -> Result<Vec<WebhookEvent>, ApiErro
         .map_err(ApiError::InvalidWebhookEvents)?;
     if names.is_empty() {
         return Err(ApiError::InvalidWebhookEvents(
-            "webhookEvents must name at least one event.".into(),
+            "The event list must name at least one event.".into(),
         ));
     }
     WebhookEvent::parse_list(&names).map_err(|e| {

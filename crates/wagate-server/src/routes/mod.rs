@@ -9,3 +9,4 @@ pub mod instances;
 pub mod messages;
 pub mod sandbox;
 pub mod views;
+pub mod webhooks;

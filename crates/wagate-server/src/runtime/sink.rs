@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use wagate_core::event::Event;
 use wagate_core::engine::{EngineEvent, EventSink, InboundMessage};
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus, LastError};
 use wagate_core::message::{Direction, Message, MessageStatus, Recipient};
@@ -64,11 +65,16 @@ impl RuntimeSink {
                     s.connection_method = Some(method);
                 })
                 .await?;
+                // Shown before it is announced: a receiver of `instance.qr_updated` may scan at once.
                 self.runtime.update_live(|l| {
                     l.qr_raw = Some(code);
-                    l.qr_data_uri = uri;
+                    l.qr_data_uri = uri.clone();
                     l.code_expires_at = Some(expires_at);
                 });
+                if let (Some(inst), Some(uri)) = (self.instance().await?, &uri) {
+                    let event = Event::qr_updated(&inst.account_id, &inst.id, uri, expires_at);
+                    self.store.record_event(&event).await?;
+                }
                 Ok(())
             }
             EngineEvent::PairingCode { code, expires_at } => {

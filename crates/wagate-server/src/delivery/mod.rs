@@ -1,0 +1,8 @@
+//! Webhook delivery: the worker that takes due deliveries from the outbox and the signed
+//! request each attempt makes.
+
+pub mod attempt;
+pub mod worker;
+
+pub use attempt::{Attempt, post_signed};
+pub use worker::DeliveryWorker;
