@@ -2,7 +2,7 @@
 //!
 //! Outermost first: tracing → request context (request id, error envelope, metrics) → panic
 //! catcher → body limit → per-group guards (API key + rate limit on `/v1`, admin token on
-//! `/admin/v1`) → handler.
+//! `/admin/v1`; `/webhook/{token}` checks its token itself) → handler.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -32,12 +32,14 @@ pub fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .merge(routes::contacts::router())
         .merge(routes::sandbox::router())
         .merge(routes::webhooks::router())
+        .merge(routes::inbound_webhooks::router())
         .route_layer(from_fn_with_state(state.clone(), authenticate));
     let admin =
         routes::admin::router().route_layer(from_fn_with_state(state.clone(), require_admin));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(v1)
         .merge(admin)
+        .merge(routes::inbound_webhooks::public_router())
         .merge(routes::health::router())
         .split_for_parts()
 }

@@ -16,6 +16,8 @@ use utoipa::{Modify, OpenApi};
         (name = "Connection", description = "Linking and connection state"),
         (name = "Messages", description = "Sending, history, chats"),
         (name = "Contacts", description = "Contacts and number checks"),
+        (name = "Webhooks", description = "Event subscriptions, delivery logs, tests"),
+        (name = "Inbound webhooks", description = "Secret URLs that send messages without an API key"),
         (name = "Sandbox", description = "The simulated network (servers started with --sandbox)"),
         (name = "Account", description = "The caller's account"),
         (name = "Admin", description = "Operator API (admin token)"),

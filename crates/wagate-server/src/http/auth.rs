@@ -11,7 +11,7 @@ use wagate_core::api_key::{ApiKey, KeyRefusal, PresentedKey};
 use wagate_core::scope::Scope;
 
 use crate::http::error::ApiError;
-use crate::http::rate_limit::{Outcome, group_for_path};
+use crate::http::rate_limit::{Caller, Outcome, group_for_path};
 use crate::state::AppState;
 
 /// The authenticated caller, available to handlers as an extractor.
@@ -87,9 +87,11 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Err(e) => return e.into_response(),
     };
     let group = group_for_path(req.uri().path());
-    let outcome = state
-        .limiter
-        .check(&auth.key.id, auth.account.effective_rate_limits(), group);
+    let outcome = state.limiter.check(
+        &Caller::Key(auth.key.id.clone()),
+        auth.account.effective_rate_limits(),
+        group,
+    );
     let (mut res, headers) = match outcome {
         Outcome::Limited {
             retry_after,

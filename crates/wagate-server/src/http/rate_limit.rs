@@ -14,7 +14,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use wagate_core::plan::{RateGroup, RateLimits};
-use wagate_core::{ApiKeyId, Timestamp};
+use wagate_core::{ApiKeyId, InboundWebhookId, Timestamp};
 
 /// The group a path counts against, besides `general`.
 pub fn group_for_path(path: &str) -> Option<RateGroup> {
@@ -57,6 +57,14 @@ pub enum Outcome {
     },
 }
 
+/// Who spends the quota: an API key, or an inbound webhook URL (a credential of its own,
+/// counted against the account's `messages` limit like a key would be).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Caller {
+    Key(ApiKeyId),
+    InboundUrl(InboundWebhookId),
+}
+
 /// A bucket whose `check` reports how much is left, for the headers.
 type Bucket =
     governor::RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
@@ -64,11 +72,11 @@ type Bucket =
 #[derive(Default)]
 pub struct RateLimiter {
     // Keyed by the limit too, so a plan change takes effect on the next request.
-    buckets: DashMap<(ApiKeyId, RateGroup, u32), Arc<Bucket>>,
+    buckets: DashMap<(Caller, RateGroup, u32), Arc<Bucket>>,
 }
 
 impl RateLimiter {
-    fn bucket(&self, key: &ApiKeyId, group: RateGroup, limit: NonZeroU32) -> Arc<Bucket> {
+    fn bucket(&self, key: &Caller, group: RateGroup, limit: NonZeroU32) -> Arc<Bucket> {
         self.buckets
             .entry((key.clone(), group, limit.get()))
             .or_insert_with(|| {
@@ -77,7 +85,7 @@ impl RateLimiter {
             .clone()
     }
 
-    pub fn check(&self, key: &ApiKeyId, limits: RateLimits, group: Option<RateGroup>) -> Outcome {
+    pub fn check(&self, key: &Caller, limits: RateLimits, group: Option<RateGroup>) -> Outcome {
         let clock = DefaultClock::default();
         let now = Timestamp::now().unix_seconds();
         let mut tightest: Option<Window> = None;
@@ -147,7 +155,10 @@ mod tests {
             general: Some(100),
             ..RateLimits::UNLIMITED
         };
-        let (a, b) = (ApiKeyId::generate(), ApiKeyId::generate());
+        let (a, b) = (
+            Caller::Key(ApiKeyId::generate()),
+            Caller::InboundUrl(InboundWebhookId::generate()),
+        );
         for left in (0..3).rev() {
             match rl.check(&a, limits, Some(RateGroup::Instances)) {
                 Outcome::Allowed(Some(w)) => assert_eq!((w.limit, w.remaining), (3, left)),

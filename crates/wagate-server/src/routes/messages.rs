@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wagate_core::chat::{Chat, ChatQuery, ChatSort, HistoryQuery};
+use wagate_core::instance::Instance;
 use wagate_core::message::{
     Content, Direction, Media, MediaType, Message, MessageStatus, Recipient,
 };
@@ -123,6 +124,47 @@ pub(crate) fn parse_content(
     }
 }
 
+/// Sends need a linked session; while it reconnects they queue (§15.5).
+pub(crate) fn require_session(inst: &Instance) -> Result<(), ApiError> {
+    if inst.has_session {
+        Ok(())
+    } else {
+        Err(ApiError::InstanceNotConnected(
+            "The instance has no session; connect it first.".into(),
+        ))
+    }
+}
+
+/// A new outbound message of `inst`, queued as of `now`.
+pub(crate) fn outbound_message(
+    inst: &Instance,
+    to: Recipient,
+    content: Content,
+    quoted_message_id: Option<String>,
+    metadata: Option<serde_json::Value>,
+    now: Timestamp,
+) -> Message {
+    Message {
+        id: MessageId::generate(),
+        account_id: inst.account_id.clone(),
+        instance_id: inst.id.clone(),
+        chat_id: ChatId::generate(),
+        direction: Direction::Outbound,
+        peer: to,
+        peer_name: None,
+        content,
+        quoted_message_id,
+        metadata,
+        external_id: None,
+        status: MessageStatus::Queued,
+        error: None,
+        created_at: now,
+        sent_at: None,
+        delivered_at: None,
+        read_at: None,
+    }
+}
+
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else {
         return Ok(None);
@@ -209,31 +251,9 @@ pub async fn send_message(
             return Err(ApiError::field("metadata", "at most 4 KB"));
         }
     }
-    if !inst.has_session {
-        return Err(ApiError::InstanceNotConnected(
-            "The instance has no session; connect it first.".into(),
-        ));
-    }
+    require_session(&inst)?;
     let now = Timestamp::now();
-    let message = Message {
-        id: MessageId::generate(),
-        account_id: auth.account.id.clone(),
-        instance_id: inst.id.clone(),
-        chat_id: ChatId::generate(),
-        direction: Direction::Outbound,
-        peer: to,
-        peer_name: None,
-        content,
-        quoted_message_id: req.quoted_message_id,
-        metadata: req.metadata,
-        external_id: None,
-        status: MessageStatus::Queued,
-        error: None,
-        created_at: now,
-        sent_at: None,
-        delivered_at: None,
-        read_at: None,
-    };
+    let message = outbound_message(&inst, to, content, req.quoted_message_id, req.metadata, now);
     let record = key.map(|k| IdempotencyRequest {
         key: k,
         request_hash: hash.clone(),

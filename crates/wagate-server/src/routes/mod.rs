@@ -5,6 +5,7 @@ pub mod admin;
 pub mod connection;
 pub mod contacts;
 pub mod health;
+pub mod inbound_webhooks;
 pub mod instances;
 pub mod messages;
 pub mod sandbox;

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use wagate_core::event::Event;
 use wagate_core::engine::{EngineEvent, EventSink, InboundMessage};
+use wagate_core::event::Event;
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus, LastError};
 use wagate_core::message::{Direction, Message, MessageStatus, Recipient};
 use wagate_core::store::{ConnectionState, Store, StoreError};

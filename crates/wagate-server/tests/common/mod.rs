@@ -1,6 +1,9 @@
 //! A real server on a loopback port with its own database, and a small HTTP client for it.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod receiver;
+pub mod sandbox;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use wagate_server::{Running, ServerConfig, start};

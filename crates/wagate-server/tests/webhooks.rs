@@ -1,0 +1,577 @@
+//! Webhooks over HTTP (§9, §15.6): subscriptions, signed deliveries, retries, logs, the test
+//! endpoint, ordering and isolation between receivers, and the URL rules.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use common::receiver::{Answer, Receiver};
+use common::sandbox::{eventually, inject, linked};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use wagate_core::net::UrlPolicy;
+use wagate_server::net_guard::StaticResolver;
+use wagate_testkit::{Backend, on_both_backends};
+
+const RECEIVED: &str = "message.received";
+
+/// A sandbox server that may call loopback receivers, with waits of the retry schedule scaled.
+async fn server(backend: Backend, retry_scale: f64) -> TestServer {
+    TestServer::start_with(backend, |c| {
+        c.sandbox = true;
+        c.url_policy = UrlPolicy {
+            allow_private: true,
+        };
+        c.webhook_retry_scale = retry_scale;
+    })
+    .await
+}
+
+async fn subscribe(s: &TestServer, key: &str, instance: &str, url: &str, events: Value) -> Value {
+    let r = s
+        .post(
+            "/v1/webhooks",
+            key,
+            json!({"url": url, "instanceId": instance, "events": events, "name": "main"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["data"].clone()
+}
+
+async fn put(s: &TestServer, key: &str, path: &str, body: Value) -> common::Reply {
+    s.call(Method::PUT, path, Some(key), Some(body)).await
+}
+
+async fn logs(s: &TestServer, key: &str, webhook: &str) -> Vec<Value> {
+    let r = s.get(&format!("/v1/webhooks/{webhook}/logs"), key).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["data"].as_array().unwrap().clone()
+}
+
+async fn subscriptions_are_managed_per_account(backend: Backend) {
+    let s = server(backend, 1.0).await;
+    let k = s.default_key.clone();
+    let inst = linked(&s, &k, "5511900000001", json!({})).await;
+
+    let created = subscribe(&s, &k, &inst, "https://example.com/hook", json!([RECEIVED])).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("wh_"), "{created}");
+    assert!(created["secret"].as_str().unwrap().starts_with("whs_"));
+    assert_eq!(created["status"], json!("active"));
+    assert_eq!(created["instanceId"], json!(inst));
+    assert_eq!(created["events"], json!([RECEIVED]));
+    assert!(created["createdAt"].as_str().is_some());
+
+    let got = s.get(&format!("/v1/webhooks/{id}"), &k).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert!(
+        got.body["data"].get("secret").is_none(),
+        "the secret is shown once"
+    );
+
+    let updated = put(
+        &s,
+        &k,
+        &format!("/v1/webhooks/{id}"),
+        json!({"status": "paused", "events": ["message.sent", "message.read"], "name": "renamed"}),
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.body["data"]["status"], json!("paused"));
+    assert_eq!(updated.body["data"]["name"], json!("renamed"));
+    assert_eq!(
+        updated.body["data"]["events"],
+        json!(["message.sent", "message.read"])
+    );
+
+    let rotated = s
+        .post(&format!("/v1/webhooks/{id}/rotate-secret"), &k, json!({}))
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert_ne!(rotated.body["data"]["secret"], created["secret"]);
+
+    let list = s.get(&format!("/v1/webhooks?instanceId={inst}"), &k).await;
+    assert_eq!(list.body["data"][0]["id"], json!(id), "{}", list.body);
+    assert_eq!(list.body["pagination"]["total"], json!(1));
+
+    // Errors a user can cause.
+    let bad = |body: Value| s.post("/v1/webhooks", &k, body);
+    bad(json!({"url": "ftp://x.com/h", "instanceId": inst, "events": [RECEIVED]}))
+        .await
+        .assert_error(400, "invalid_webhook_url");
+    bad(json!({"url": "https://x.com/h", "instanceId": inst, "events": ["message.eaten"]}))
+        .await
+        .assert_error(400, "invalid_webhook_events");
+    bad(json!({"url": "https://x.com/h", "instanceId": inst, "events": []}))
+        .await
+        .assert_error(400, "invalid_webhook_events");
+    bad(json!({"url": "https://x.com/h", "instanceId": "inst_nope", "events": [RECEIVED]}))
+        .await
+        .assert_error(404, "instance_not_found");
+    bad(json!({"url": "https://x.com/h", "events": [RECEIVED]}))
+        .await
+        .assert_error(400, "invalid_request");
+    put(
+        &s,
+        &k,
+        &format!("/v1/webhooks/{id}"),
+        json!({"status": "sleeping"}),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+    s.get("/v1/webhooks/wh_unknown", &k)
+        .await
+        .assert_error(404, "webhook_not_found");
+
+    // Another account sees none of it.
+    let (_, other) = s.account("pro").await;
+    s.get(&format!("/v1/webhooks/{id}"), &other)
+        .await
+        .assert_error(404, "webhook_not_found");
+    s.get(&format!("/v1/webhooks/{id}/logs"), &other)
+        .await
+        .assert_error(404, "webhook_not_found");
+    s.call(
+        Method::DELETE,
+        &format!("/v1/webhooks/{id}"),
+        Some(&other),
+        None,
+    )
+    .await
+    .assert_error(404, "webhook_not_found");
+    let theirs = s.get("/v1/webhooks", &other).await;
+    assert_eq!(theirs.body["data"], json!([]));
+
+    let del = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/webhooks/{id}"),
+            Some(&k),
+            None,
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::OK);
+    s.get(&format!("/v1/webhooks/{id}"), &k)
+        .await
+        .assert_error(404, "webhook_not_found");
+    s.stop().await;
+}
+
+async fn deliveries_are_signed_both_ways(backend: Backend) {
+    let s = server(backend, 1.0).await;
+    let k = s.default_key.clone();
+    let own = Receiver::start(Answer::Ok).await;
+    let sub = Receiver::start(Answer::Ok).await;
+    // The instance's own webhookUrl takes every event by default; the subscription only one.
+    let created = s
+        .post(
+            "/v1/instances",
+            &k,
+            json!({"name": "a", "webhookUrl": own.url}),
+        )
+        .await;
+    let instance_secret = created.body["data"]["webhookSecret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let inst = created.body["data"]["id"].as_str().unwrap().to_owned();
+    let w = subscribe(&s, &k, &inst, &sub.url, json!([RECEIVED])).await;
+    let secret = w["secret"].as_str().unwrap();
+
+    let c = s
+        .post(
+            &format!("/v1/instances/{inst}/connect"),
+            &k,
+            json!({"method": "qrcode"}),
+        )
+        .await;
+    let qr = c.body["qrCode"].as_str().unwrap();
+    s.post(
+        "/sandbox/v1/scan",
+        &k,
+        json!({"qrCode": qr, "phone": "5511900000001", "profileName": "Loja"}),
+    )
+    .await;
+    inject(&s, &k, "5511900000001", "Oi!").await;
+
+    let hit = &sub.wait_for(1, Duration::from_secs(10)).await[0];
+    let body = hit.json();
+    assert_eq!(body["event"], json!(RECEIVED));
+    assert!(body["id"].as_str().unwrap().starts_with("evt_"));
+    assert_eq!(hit.header("webhook-id"), body["id"].as_str().unwrap());
+    assert_eq!(hit.header("x-enviaai-event"), RECEIVED);
+    assert!(hit.header("x-enviaai-delivery").starts_with("log_"));
+    assert_eq!(
+        hit.header("x-enviaai-timestamp"),
+        hit.header("webhook-timestamp")
+    );
+    assert!(hit.enviaai_signature_valid(secret));
+    assert!(!hit.enviaai_signature_valid(&instance_secret));
+    let d = &body["data"];
+    assert_eq!(d["content"], json!("Oi!"));
+    assert_eq!(d["from"], json!("5511988887777"));
+    assert_eq!(d["fromName"], json!("Ana"));
+    assert_eq!(d["to"], json!("5511900000001"));
+    assert_eq!(d["instanceId"], json!(inst));
+
+    // The instance's own URL got qr_updated, connected and received, in that order, signed with
+    // the instance's secret.
+    let own_hits = own.wait_for(3, Duration::from_secs(10)).await;
+    let kinds: Vec<String> = own_hits
+        .iter()
+        .map(|h| h.json()["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["instance.qr_updated", "instance.connected", RECEIVED],
+        "in the order they happened"
+    );
+    for h in &own_hits {
+        assert!(h.enviaai_signature_valid(&instance_secret));
+    }
+    assert_eq!(own_hits[1].json()["data"]["phone"], json!("5511900000001"));
+    assert_eq!(own_hits[1].json()["data"]["profileName"], json!("Loja"));
+    s.stop().await;
+}
+
+async fn failed_deliveries_are_retried_on_schedule(backend: Backend) {
+    let s = server(backend, 0.01).await;
+    let k = s.default_key.clone();
+    let rx = Receiver::start(Answer::FailFirst(3, 503)).await;
+    let inst = linked(&s, &k, "5511900000001", json!({})).await;
+    let w = subscribe(&s, &k, &inst, &rx.url, json!([RECEIVED])).await;
+    let id = w["id"].as_str().unwrap();
+    inject(&s, &k, "5511900000001", "retry me").await;
+
+    let hits = rx.wait_for(4, Duration::from_secs(20)).await;
+    let evt = hits[0].json()["id"].clone();
+    assert!(
+        hits.iter().all(|h| h.json()["id"] == evt),
+        "one event, retried"
+    );
+    // 30 s, 2 min and 10 min, scaled by 0.01.
+    let gaps: Vec<Duration> = hits.windows(2).map(|p| p[1].at - p[0].at).collect();
+    for (gap, want) in gaps.iter().zip([300, 1_200, 6_000]) {
+        assert!(
+            *gap >= Duration::from_millis(want) && *gap < Duration::from_millis(want * 3 + 500),
+            "waits {gaps:?}"
+        );
+    }
+
+    let entries = eventually(&s, &k, &format!("/v1/webhooks/{id}/logs"), |b| {
+        b["data"].as_array().is_some_and(|a| a.len() == 4)
+    })
+    .await
+    .body["data"]
+        .as_array()
+        .unwrap()
+        .clone();
+    // Newest first: the success, then three failures with their codes and retry times.
+    assert_eq!(entries[0]["status"], json!("success"));
+    assert_eq!(entries[0]["statusCode"], json!(200));
+    assert_eq!(entries[0]["retryCount"], json!(3));
+    for (i, e) in entries[1..].iter().enumerate() {
+        assert_eq!(e["status"], json!("failed"), "{e}");
+        assert_eq!(e["statusCode"], json!(503));
+        assert_eq!(e["error"], json!("Service Unavailable"));
+        assert_eq!(e["retryCount"], json!(2 - i));
+        assert!(e["nextRetryAt"].as_str() > e["timestamp"].as_str(), "{e}");
+        assert!(e["responseTime"].as_u64().is_some());
+        assert_eq!(e["event"], json!(RECEIVED));
+    }
+    let times: Vec<&str> = entries
+        .iter()
+        .map(|e| e["timestamp"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|p| p[0] > p[1]), "{times:?}");
+
+    let failed = s
+        .get(&format!("/v1/webhooks/{id}/logs?status=failed&limit=2"), &k)
+        .await;
+    assert_eq!(failed.body["data"].as_array().unwrap().len(), 2);
+
+    // A logged delivery can be sent again on demand, with the same event id.
+    let log = entries[0]["id"].as_str().unwrap();
+    let again = s
+        .post(
+            &format!("/v1/webhooks/{id}/logs/{log}/retry"),
+            &k,
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let hits = rx.wait_for(5, Duration::from_secs(10)).await;
+    assert_eq!(hits[4].json()["id"], evt);
+    s.post(
+        &format!("/v1/webhooks/{id}/logs/log_nope/retry"),
+        &k,
+        json!({}),
+    )
+    .await
+    .assert_error(404, "not_found");
+    s.stop().await;
+}
+
+async fn the_test_endpoint_delivers_for_real(backend: Backend) {
+    let s = server(backend, 1.0).await;
+    let k = s.default_key.clone();
+    let good = Receiver::start(Answer::Ok).await;
+    let bad = Receiver::start(Answer::Always(500)).await;
+    let inst = linked(&s, &k, "5511900000001", json!({})).await;
+    let w = subscribe(&s, &k, &inst, &good.url, json!([RECEIVED])).await;
+    let id = w["id"].as_str().unwrap();
+
+    let r = s
+        .post(&format!("/v1/webhooks/{id}/test"), &k, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let d = &r.body["data"];
+    assert_eq!(d["status"], json!("success"));
+    assert_eq!(d["statusCode"], json!(200));
+    assert_eq!(d["payload"]["data"]["test"], json!(true));
+    let hit = &good.wait_for(1, Duration::from_secs(5)).await[0];
+    assert_eq!(
+        hit.json(),
+        d["payload"],
+        "the payload reported is the one delivered"
+    );
+    assert!(hit.enviaai_signature_valid(w["secret"].as_str().unwrap()));
+
+    put(
+        &s,
+        &k,
+        &format!("/v1/webhooks/{id}"),
+        json!({"url": bad.url}),
+    )
+    .await;
+    let r = s
+        .post(
+            &format!("/v1/webhooks/{id}/test"),
+            &k,
+            json!({"event": "instance.connected"}),
+        )
+        .await;
+    assert_eq!(r.body["data"]["status"], json!("failed"), "{}", r.body);
+    assert_eq!(r.body["data"]["statusCode"], json!(500));
+    assert_eq!(
+        r.body["data"]["payload"]["event"],
+        json!("instance.connected")
+    );
+    assert_eq!(logs(&s, &k, id).await.len(), 2, "tests are logged too");
+    s.post(
+        &format!("/v1/webhooks/{id}/test"),
+        &k,
+        json!({"event": "nope"}),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+    s.stop().await;
+}
+
+async fn paused_deleted_and_rotated_subscriptions(backend: Backend) {
+    let s = server(backend, 0.01).await;
+    let k = s.default_key.clone();
+    let control = Receiver::start(Answer::Ok).await;
+    let rx = Receiver::start(Answer::Ok).await;
+    let failing = Receiver::start(Answer::Always(500)).await;
+    let inst = linked(&s, &k, "5511900000001", json!({})).await;
+    subscribe(&s, &k, &inst, &control.url, json!([RECEIVED])).await;
+    let w = subscribe(&s, &k, &inst, &rx.url, json!([RECEIVED])).await;
+    let id = w["id"].as_str().unwrap();
+    let old_secret = w["secret"].as_str().unwrap().to_owned();
+
+    // Paused: the control receiver gets the event, the paused one nothing.
+    put(
+        &s,
+        &k,
+        &format!("/v1/webhooks/{id}"),
+        json!({"status": "paused"}),
+    )
+    .await;
+    inject(&s, &k, "5511900000001", "one").await;
+    control.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        rx.hits().is_empty(),
+        "a paused subscription receives nothing"
+    );
+
+    // Active again with a new secret: the next delivery is signed with it.
+    put(
+        &s,
+        &k,
+        &format!("/v1/webhooks/{id}"),
+        json!({"status": "active"}),
+    )
+    .await;
+    let rotated = s
+        .post(&format!("/v1/webhooks/{id}/rotate-secret"), &k, json!({}))
+        .await;
+    let new_secret = rotated.body["data"]["secret"].as_str().unwrap().to_owned();
+    inject(&s, &k, "5511900000001", "two").await;
+    let hit = &rx.wait_for(1, Duration::from_secs(10)).await[0];
+    assert_eq!(hit.json()["data"]["content"], json!("two"));
+    assert!(hit.enviaai_signature_valid(&new_secret));
+    assert!(!hit.enviaai_signature_valid(&old_secret));
+
+    // Deleted: pending retries stop at once.
+    let doomed = subscribe(&s, &k, &inst, &failing.url, json!([RECEIVED])).await;
+    inject(&s, &k, "5511900000001", "three").await;
+    failing.wait_for(1, Duration::from_secs(10)).await;
+    let del = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/webhooks/{}", doomed["id"].as_str().unwrap()),
+            Some(&k),
+            None,
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::OK);
+    let attempts = failing.hits().len();
+    // Without the delete the second attempt would come after 0.3 s and the third after 1.2 s.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        failing.hits().len(),
+        attempts,
+        "no attempt after the delete"
+    );
+    control.wait_for(3, Duration::from_secs(10)).await;
+    s.stop().await;
+}
+
+async fn a_hanging_receiver_does_not_slow_others(backend: Backend) {
+    let s = server(backend, 1.0).await;
+    let k = s.default_key.clone();
+    let hanging = Receiver::start(Answer::Hang).await;
+    let healthy = Receiver::start(Answer::Ok).await;
+    let a = linked(&s, &k, "5511900000001", json!({})).await;
+    let b = linked(&s, &k, "5511900000002", json!({})).await;
+    subscribe(&s, &k, &a, &hanging.url, json!([RECEIVED])).await;
+    subscribe(&s, &k, &b, &healthy.url, json!([RECEIVED])).await;
+
+    for i in 0..3 {
+        inject(&s, &k, "5511900000001", &format!("to A {i}")).await;
+    }
+    hanging.wait_for(1, Duration::from_secs(5)).await;
+    // While A's receiver holds its delivery (for the 5 s timeout), B's events flow.
+    let mut latencies = Vec::new();
+    for i in 0..10 {
+        let sent = Instant::now();
+        inject(&s, &k, "5511900000002", &format!("to B {i}")).await;
+        healthy.wait_for(i + 1, Duration::from_secs(5)).await;
+        latencies.push(sent.elapsed());
+    }
+    let worst = latencies.iter().max().unwrap();
+    println!("healthy receiver latency while another hangs: worst {worst:?}, all {latencies:?}");
+    assert!(
+        *worst < Duration::from_secs(1),
+        "B waited {worst:?} behind A's hanging receiver"
+    );
+    assert_eq!(
+        hanging.hits().len(),
+        1,
+        "A's next events wait for its first (order)"
+    );
+    s.stop().await;
+}
+
+async fn private_targets_are_refused_at_save_and_at_delivery(backend: Backend) {
+    let names = Arc::new(StaticResolver::default());
+    let public = IpAddr::V4(Ipv4Addr::new(93, 184, 216, 34));
+    names.set(
+        "internal.example",
+        vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))],
+    );
+    names.set(
+        "metadata.example",
+        vec![IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254))],
+    );
+    names.set("loop.example", vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+    names.set("rebind.example", vec![public]);
+    let resolver = names.clone();
+    let s = TestServer::start_with(backend, move |c| {
+        c.sandbox = true;
+        c.resolver = resolver;
+    })
+    .await;
+    let k = s.default_key.clone();
+    let inst = linked(&s, &k, "5511900000001", json!({})).await;
+    for url in [
+        "https://127.0.0.1/hook",
+        "https://10.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://internal.example/hook",
+        "https://metadata.example/hook",
+        "https://loop.example/hook",
+        "http://hooks.example.com/plain-http",
+    ] {
+        let r = s
+            .post(
+                "/v1/webhooks",
+                &k,
+                json!({"url": url, "instanceId": inst, "events": [RECEIVED]}),
+            )
+            .await;
+        r.assert_error(400, "invalid_webhook_url");
+        let p = s
+            .call(
+                Method::PATCH,
+                &format!("/v1/instances/{inst}"),
+                Some(&k),
+                Some(json!({"webhookUrl": url})),
+            )
+            .await;
+        p.assert_error(400, "invalid_webhook_url");
+    }
+
+    // Saved while public, then the name moves to loopback: the delivery is refused.
+    let w = subscribe(
+        &s,
+        &k,
+        &inst,
+        "https://rebind.example/hook",
+        json!([RECEIVED]),
+    )
+    .await;
+    let id = w["id"].as_str().unwrap();
+    names.set("rebind.example", vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+    inject(&s, &k, "5511900000001", "hello").await;
+    let entries = eventually(&s, &k, &format!("/v1/webhooks/{id}/logs"), |b| {
+        b["data"].as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await
+    .body["data"]
+        .clone();
+    let e = &entries[0];
+    assert_eq!(e["status"], json!("failed"));
+    assert!(e.get("statusCode").is_none_or(Value::is_null), "{e}");
+    let error = e["error"].as_str().unwrap();
+    assert!(error.contains("private"), "{error}");
+    let t = s
+        .post(&format!("/v1/webhooks/{id}/test"), &k, json!({}))
+        .await;
+    assert_eq!(t.body["data"]["status"], json!("failed"));
+    assert!(
+        t.body["data"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("private"),
+        "{}",
+        t.body
+    );
+    s.stop().await;
+}
+
+on_both_backends!(
+    subscriptions_are_managed_per_account,
+    deliveries_are_signed_both_ways,
+    failed_deliveries_are_retried_on_schedule,
+    the_test_endpoint_delivers_for_real,
+    paused_deleted_and_rotated_subscriptions,
+    a_hanging_receiver_does_not_slow_others,
+    private_targets_are_refused_at_save_and_at_delivery,
+);
