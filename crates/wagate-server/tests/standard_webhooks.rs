@@ -46,7 +46,9 @@ impl PyReceiver {
         let sink = seen.clone();
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push(serde_json::from_str(&line).unwrap());
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&line).unwrap());
             }
         });
         PyReceiver {
@@ -92,13 +94,21 @@ async fn an_independent_receiver_accepts_both_signatures(backend: Backend) {
         b["data"].as_array().is_some_and(|a| !a.is_empty())
     })
     .await;
-    assert_eq!(logs.body["data"][0]["statusCode"], json!(200), "{}", logs.body);
-    let test = s.post(&format!("/v1/webhooks/{id}/test"), &k, json!({})).await;
+    assert_eq!(
+        logs.body["data"][0]["statusCode"],
+        json!(200),
+        "{}",
+        logs.body
+    );
+    let test = s
+        .post(&format!("/v1/webhooks/{id}/test"), &k, json!({}))
+        .await;
     assert_eq!(test.body["data"]["statusCode"], json!(200), "{}", test.body);
     let seen = py.seen();
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(
-        seen.iter().all(|l| l["enviaai"] == json!(true) && l["standard"] == json!(true)),
+        seen.iter()
+            .all(|l| l["enviaai"] == json!(true) && l["standard"] == json!(true)),
         "{seen:?}"
     );
 
@@ -106,7 +116,9 @@ async fn an_independent_receiver_accepts_both_signatures(backend: Backend) {
     // it really checks them.
     s.post(&format!("/v1/webhooks/{id}/rotate-secret"), &k, json!({}))
         .await;
-    let test = s.post(&format!("/v1/webhooks/{id}/test"), &k, json!({})).await;
+    let test = s
+        .post(&format!("/v1/webhooks/{id}/test"), &k, json!({}))
+        .await;
     assert_eq!(test.body["data"]["statusCode"], json!(401), "{}", test.body);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let last = py.seen().pop().unwrap();
