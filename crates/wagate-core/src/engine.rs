@@ -85,7 +85,19 @@ pub enum EngineEvent {
 #[async_trait]
 pub trait EventSink: Send + Sync + 'static {
     async fn emit(&self, event: EngineEvent);
+
+    /// Like `emit`, and says whether the event's effect was committed. An engine that must
+    /// acknowledge inbound traffic acknowledges only on `Ok`; on `Err` the network redelivers.
+    async fn commit(&self, event: EngineEvent) -> Result<(), SinkError> {
+        self.emit(event).await;
+        Ok(())
+    }
 }
+
+/// An event that was not committed (database down, instance stopped meanwhile).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("event not committed: {0}")]
+pub struct SinkError(pub String);
 
 /// A message to send, already accepted and stored.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,6 +8,7 @@ pub mod api_key;
 pub mod chat;
 pub mod delivery;
 pub mod engine;
+pub mod engine_state;
 pub mod event;
 pub mod ids;
 pub mod inbound_webhook;

@@ -19,6 +19,8 @@ pub struct ServerConfig {
     /// Base URL users reach this server at (inbound webhook URLs, media links).
     pub public_url: Option<String>,
     pub sandbox: bool,
+    /// The WhatsApp Web engine (used for `qrcode` connections when not `sandbox`).
+    pub wa: wagate_wa::WaOptions,
     pub url_policy: UrlPolicy,
     /// How host names of webhook and media URLs are resolved (the system's resolver, or a
     /// table in tests).
@@ -40,6 +42,7 @@ impl ServerConfig {
             admin_token: None,
             public_url: None,
             sandbox: false,
+            wa: wagate_wa::WaOptions::default(),
             url_policy: UrlPolicy::default(),
             resolver: Arc::new(SystemResolver),
             node_id: "node-1".into(),

@@ -53,8 +53,8 @@ impl Running {
 
 /// Opens the store, bootstraps, binds and serves in the background.
 pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
-    let store = SqlStore::connect(&config.database_url).await?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let sql = Arc::new(SqlStore::connect(&config.database_url).await?);
+    let store: Arc<dyn Store> = sql.clone();
     let boot = bootstrap(store.as_ref(), config.admin_token.as_deref()).await?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -74,10 +74,12 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
             }
         }
     }
-    let qr_engine = sandbox
-        .clone()
-        .map(|n| Arc::new(n) as Arc<dyn wagate_core::engine::Engine>);
-    let supervisor = Arc::new(Supervisor::new(store.clone(), qr_engine));
+    // `qrcode` connections: the sandbox network when asked for, else WhatsApp Web.
+    let qr_engine: Arc<dyn wagate_core::engine::Engine> = match &sandbox {
+        Some(n) => Arc::new(n.clone()),
+        None => Arc::new(wagate_wa::WhatsAppWeb::new(sql, config.wa.clone())),
+    };
+    let supervisor = Arc::new(Supervisor::new(store.clone(), Some(qr_engine)));
     let sends = crate::runtime::send_batcher::SendBatcher::start(store.clone());
     let net = crate::net_guard::NetGuard::new(config.url_policy, config.resolver.clone());
     let deliveries = crate::delivery::DeliveryWorker::start(

@@ -95,11 +95,21 @@ impl AccountStore for SqlStore {
     }
 
     async fn delete_account(&self, id: &AccountId) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        // The engines' session state of its instances goes with the account (no FK: see 0005).
+        sqlx::query(
+            "DELETE FROM wa_kv WHERE instance_id IN (SELECT id FROM instances WHERE account_id = $1)",
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         let done = sqlx::query("DELETE FROM accounts WHERE id = $1")
             .bind(id.as_str())
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
 }

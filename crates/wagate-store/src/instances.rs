@@ -219,13 +219,24 @@ impl InstanceStore for SqlStore {
         account: &AccountId,
         id: &InstanceId,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
         let done = sqlx::query("DELETE FROM instances WHERE id = $1 AND account_id = $2")
             .bind(id.as_str())
             .bind(account.as_str())
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(db)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        // The engine's session state (device keys) goes with the instance.
+        sqlx::query("DELETE FROM wa_kv WHERE instance_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
     }
 
     async fn instance_counts_by_status(&self) -> Result<Vec<(InstanceStatus, u64)>, StoreError> {

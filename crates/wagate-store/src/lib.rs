@@ -8,6 +8,7 @@ mod accounts;
 mod api_keys;
 mod connect;
 mod deliveries;
+mod engine_state;
 mod error;
 mod inbound_webhooks;
 mod instances;

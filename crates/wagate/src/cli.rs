@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// Connect `qrcode` instances to the built-in sandbox network instead of WhatsApp.
     #[arg(long, env = "WAGATE_SANDBOX", default_value_t = false)]
     pub sandbox: bool,
+    /// The WhatsApp Web version to announce, e.g. `2.3000.1027000000`; by default the current
+    /// one is looked up at web.whatsapp.com at each connect.
+    #[arg(long = "wa-version", env = "WAGATE_WA_VERSION")]
+    pub wa_version: Option<wagate_wa::WaVersion>,
     /// Allow http and private addresses for webhook and media URLs (local development).
     #[arg(
         long = "webhook-allow-private",

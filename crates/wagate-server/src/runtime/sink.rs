@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use wagate_core::engine::{EngineEvent, EventSink, InboundMessage};
+use wagate_core::engine::{EngineEvent, EventSink, InboundMessage, SinkError};
 use wagate_core::event::Event;
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus, LastError};
 use wagate_core::message::{Direction, Message, MessageStatus, Recipient};
@@ -24,14 +24,19 @@ pub struct RuntimeSink {
 #[async_trait]
 impl EventSink for RuntimeSink {
     async fn emit(&self, event: EngineEvent) {
+        let _ = self.commit(event).await;
+    }
+
+    async fn commit(&self, event: EngineEvent) -> Result<(), SinkError> {
         if self.runtime.is_stopped() {
-            return;
+            return Err(SinkError("the instance's runtime has stopped".into()));
         }
-        // A store failure here must not be swallowed silently: the engine will see the
-        // connection fail to acknowledge and the network redeliver.
-        if let Err(e) = self.apply(event).await {
+        // A store failure is reported to the engine, which then does not acknowledge the
+        // traffic, so the network redelivers it.
+        self.apply(event).await.map_err(|e| {
             tracing::error!(instance = %self.runtime.id, error = %e, "recording an engine event failed");
-        }
+            SinkError(e.to_string())
+        })
     }
 }
 

@@ -1,0 +1,306 @@
+//! The WhatsApp Web engine over HTTP, against the in-process fake WhatsApp server that speaks
+//! the real protocol to the real whatsapp-rust client (feature `test-fake-wa`; `.ci/run` runs
+//! it). Everything is observed the way a user would: the API's answers and webhook requests.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::receiver::{Answer, Receiver};
+use common::{Reply, TestServer};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use wagate_core::InstanceId;
+use wagate_core::engine_state::EngineStateStore;
+use wagate_core::net::UrlPolicy;
+use wagate_store::SqlStore;
+use wagate_testkit::{Backend, on_both_backends};
+use wagate_wa::fake::{FakeConnector, FakeServer, Observed};
+use wagate_wa::{WaOptions, WaVersion};
+
+const PHONE: &str = "15550001111";
+const CONTACT: &str = "15552223333";
+
+on_both_backends!(
+    qr_code_pairing_connects_with_the_phone_number,
+    sent_text_reaches_the_peer_and_receipts_move_it,
+    peer_text_arrives_as_a_webhook,
+    dropped_socket_reconnects_and_server_logout_wipes_the_session,
+);
+
+fn wa_options(fake: &Arc<FakeServer>) -> WaOptions {
+    WaOptions {
+        // Offline: the version is pinned, so nothing asks web.whatsapp.com.
+        version: Some(WaVersion(2, 3000, 1027000000)),
+        connector: Some(Arc::new(FakeConnector(fake.clone()))),
+        pre_key_count: 20,
+        ..WaOptions::default()
+    }
+}
+
+async fn server(backend: Backend, fake: &Arc<FakeServer>) -> TestServer {
+    let options = wa_options(fake);
+    TestServer::start_with(backend, move |c| {
+        c.wa = options;
+        c.url_policy = UrlPolicy {
+            allow_private: true,
+        };
+    })
+    .await
+}
+
+/// Creates an instance (with `extra` fields) and starts linking it by QR; returns its id and
+/// the connect answer.
+async fn connect_qr(s: &TestServer, key: &str, extra: Value) -> (String, Reply) {
+    let mut body = json!({"name": "wa"});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap_or_default());
+    let r = s.post("/v1/instances", key, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let c = s
+        .post(
+            &format!("/v1/instances/{id}/connect"),
+            key,
+            json!({"method": "qrcode"}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.body);
+    (id, c)
+}
+
+/// The fake phone scans the QR code the API shows.
+async fn scan(s: &TestServer, fake: &FakeServer, qr_data_uri: &str, phone: &str) {
+    let raw = s
+        .running()
+        .state
+        .supervisor
+        .raw_code_for(qr_data_uri)
+        .expect("the API's QR code belongs to a linking instance");
+    fake.scan_qr(&raw, phone).await.expect("the phone scans");
+}
+
+async fn status_is(s: &TestServer, key: &str, id: &str, status: &'static str) -> Reply {
+    eventually_for(s, key, &format!("/v1/instances/{id}/status"), 30, |b| {
+        b["data"]["status"] == json!(status)
+    })
+    .await
+}
+
+/// Polls `path` until `pred` holds (at most `secs` seconds).
+async fn eventually_for(
+    s: &TestServer,
+    key: &str,
+    path: &str,
+    secs: u64,
+    pred: impl Fn(&Value) -> bool,
+) -> Reply {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let r = s.get(path, key).await;
+        if pred(&r.body) {
+            return r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition never held on {path}: {}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A linked, connected instance; returns its id.
+async fn linked(s: &TestServer, fake: &FakeServer, key: &str, extra: Value) -> String {
+    let (id, c) = connect_qr(s, key, extra).await;
+    let qr = c.body["qrCode"].as_str().expect("a QR code").to_owned();
+    scan(s, fake, &qr, PHONE).await;
+    status_is(s, key, &id, "connected").await;
+    id
+}
+
+async fn qr_code_pairing_connects_with_the_phone_number(backend: Backend) {
+    let fake = FakeServer::new();
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let hooks = Receiver::start(Answer::Ok).await;
+    let (id, c) = connect_qr(&s, &k, json!({"webhookUrl": hooks.url})).await;
+
+    // The QR code is in the connect answer and in GET /qrcode, with its expiry.
+    assert_eq!(c.body["status"], json!("qr_pending"), "{}", c.body);
+    let qr = c.body["qrCode"].as_str().unwrap().to_owned();
+    assert!(qr.starts_with("data:image/png;base64,"));
+    assert!(c.body["qrCodeExpiresAt"].as_str().is_some());
+    let shown = s.get(&format!("/v1/instances/{id}/qrcode"), &k).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert_eq!(shown.body["data"]["qrCode"], json!(qr));
+
+    // The phone scans it: the instance connects with the phone's number.
+    scan(&s, &fake, &qr, PHONE).await;
+    let st = status_is(&s, &k, &id, "connected").await;
+    assert_eq!(st.body["data"]["phone"], json!(PHONE));
+    assert!(st.body["data"]["qrCode"].is_null());
+
+    // The instance's webhook got the QR code, then the connection.
+    let hits = hooks.wait_for(2, Duration::from_secs(15)).await;
+    let kinds: Vec<String> = hits
+        .iter()
+        .map(|h| h.json()["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds[0], "instance.qr_updated", "{kinds:?}");
+    assert!(
+        kinds.contains(&"instance.connected".to_owned()),
+        "{kinds:?}"
+    );
+    assert_eq!(hits[0].json()["data"]["qrCode"], json!(qr));
+    s.stop().await;
+}
+
+async fn sent_text_reaches_the_peer_and_receipts_move_it(backend: Backend) {
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let id = linked(&s, &fake, &k, json!({"settings": {"autoTyping": false}})).await;
+
+    let r = s
+        .post(
+            "/v1/messages/send",
+            &k,
+            json!({"instanceId": id, "to": CONTACT, "message": "hello from wagate"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mid = r.body["messageId"].as_str().unwrap().to_owned();
+
+    // The contact's device decrypts the right text; the server's ack makes it `sent`.
+    let got = fake
+        .wait_for(
+            Duration::from_secs(15),
+            |o| matches!(o, Observed::PeerReceived { to, .. } if to.starts_with(CONTACT)),
+        )
+        .await
+        .expect("the contact received the message");
+    let Observed::PeerReceived {
+        text, id: wa_id, ..
+    } = got
+    else {
+        unreachable!()
+    };
+    assert_eq!(text.as_deref(), Some("hello from wagate"));
+    let path = format!("/v1/messages/{mid}/status");
+    eventually_for(&s, &k, &path, 15, |b| b["data"]["status"] == json!("sent")).await;
+
+    // The contact's receipts: delivered, then read.
+    fake.receipt_from(CONTACT, PHONE, &[&wa_id], None).await;
+    eventually_for(&s, &k, &path, 15, |b| {
+        b["data"]["status"] == json!("delivered")
+    })
+    .await;
+    fake.receipt_from(CONTACT, PHONE, &[&wa_id], Some("read"))
+        .await;
+    let st = eventually_for(&s, &k, &path, 15, |b| b["data"]["status"] == json!("read")).await;
+    assert!(st.body["data"]["readAt"].as_str().is_some());
+
+    // The server refuses the next one: failed, with WhatsApp's code.
+    fake.opts.lock().unwrap().nack_messages = Some("479".into());
+    let r = s
+        .post(
+            "/v1/messages/send",
+            &k,
+            json!({"instanceId": id, "to": CONTACT, "message": "refused"}),
+        )
+        .await;
+    let mid = r.body["messageId"].as_str().unwrap().to_owned();
+    let st = eventually_for(&s, &k, &format!("/v1/messages/{mid}/status"), 15, |b| {
+        b["data"]["status"] == json!("failed")
+    })
+    .await;
+    assert_eq!(
+        st.body["data"]["error"]["code"],
+        json!("whatsapp_nack_479"),
+        "{}",
+        st.body
+    );
+    s.stop().await;
+}
+
+async fn peer_text_arrives_as_a_webhook(backend: Backend) {
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let hooks = Receiver::start(Answer::Ok).await;
+    let id = linked(&s, &fake, &k, json!({"webhookUrl": hooks.url})).await;
+
+    let wa_id = fake
+        .send_text_from(CONTACT, PHONE, "oi, tudo bem?")
+        .await
+        .expect("the contact sends");
+    let received = loop {
+        let hits = hooks.wait_for(1, Duration::from_secs(15)).await;
+        if let Some(h) = hits
+            .iter()
+            .find(|h| h.json()["event"] == json!("message.received"))
+        {
+            break h.json();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let d = &received["data"];
+    assert_eq!(d["from"], json!(CONTACT), "{received}");
+    assert_eq!(d["to"], json!(PHONE));
+    assert_eq!(d["content"], json!("oi, tudo bem?"));
+    assert_eq!(d["instanceId"], json!(id));
+
+    // Committed, then acknowledged: WhatsApp got the client's receipt for it.
+    fake.wait_for(
+        Duration::from_secs(10),
+        |o| matches!(o, Observed::ClientReceipt { id, .. } if *id == wa_id),
+    )
+    .await
+    .expect("the client acknowledged the message");
+    s.stop().await;
+}
+
+async fn dropped_socket_reconnects_and_server_logout_wipes_the_session(backend: Backend) {
+    let fake = FakeServer::new();
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let id = linked(&s, &fake, &k, json!({})).await;
+    let state = SqlStore::open(&s.running().state.config.database_url)
+        .await
+        .unwrap();
+    let iid = InstanceId::parse(&id).unwrap();
+    assert!(
+        state.state_count(&iid).await.unwrap() > 0,
+        "keys are in the database"
+    );
+
+    // The server drops the socket: connecting, then connected again by itself.
+    fake.drop_connections(PHONE).await;
+    let st = status_is(&s, &k, &id, "connecting").await;
+    assert_eq!(
+        st.body["data"]["lastError"]["code"],
+        json!("connection_lost")
+    );
+    status_is(&s, &k, &id, "connected").await;
+
+    // The phone unlinks the device: disconnected, logged_out, and the keys are gone.
+    fake.logout_companions(PHONE).await;
+    let st = status_is(&s, &k, &id, "disconnected").await;
+    assert_eq!(st.body["data"]["lastError"]["code"], json!("logged_out"));
+    assert!(st.body["data"]["phone"].is_null());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while state.state_count(&iid).await.unwrap() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session state was not removed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    state.close().await;
+    s.stop().await;
+}

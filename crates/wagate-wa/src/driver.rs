@@ -1,0 +1,169 @@
+//! Turns the client's events into engine events, in the order the client produced them.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+use wagate_core::Timestamp;
+use wagate_core::engine::EngineEvent;
+use wagate_core::message::MessageStatus;
+use wagate_core::phone::PhoneNumber;
+use whatsapp_rust::Client;
+use whatsapp_rust::types::events::Event;
+use whatsapp_rust::wacore::types::presence::ReceiptType;
+
+use crate::convert;
+use crate::shared::Shared;
+
+/// What the engine saves as the instance's session: who it is linked as. The keys themselves
+/// are in the engine's state tables.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct SavedSession {
+    pub phone: String,
+}
+
+fn expires_in(timeout: std::time::Duration) -> Timestamp {
+    Timestamp::now().plus_millis(timeout.as_millis() as i64)
+}
+
+/// Runs until the client's event stream ends (the bot stopped).
+pub async fn drive(
+    shared: Arc<Shared>,
+    client: Arc<Client>,
+    mut events: UnboundedReceiver<Arc<Event>>,
+) {
+    while let Some(event) = events.recv().await {
+        if let Some(out) = translate(&shared, &client, &event).await {
+            let ended = matches!(out, EngineEvent::LoggedOut { .. });
+            shared.sink.emit(out).await;
+            if ended {
+                break;
+            }
+        }
+    }
+}
+
+async fn translate(
+    shared: &Arc<Shared>,
+    client: &Arc<Client>,
+    event: &Event,
+) -> Option<EngineEvent> {
+    match event {
+        Event::PairingQrCode(q) => Some(EngineEvent::Qr {
+            code: q.code.clone(),
+            expires_at: expires_in(q.timeout),
+        }),
+        Event::PairingCode(p) => Some(EngineEvent::PairingCode {
+            code: p.code.clone(),
+            expires_at: expires_in(p.timeout),
+        }),
+        Event::PairSuccess(p) => {
+            shared.set_phone(p.id.user.to_string());
+            None
+        }
+        Event::Connected(_) => {
+            shared.reachable();
+            // Without "available" presence, receipts we send read `inactive` and phones show
+            // no double ticks.
+            let c = client.clone();
+            tokio::spawn(async move {
+                let _ = c.presence().set_available().await;
+            });
+            let device = client.persistence_manager().get_device_snapshot();
+            let phone = device
+                .pn
+                .as_ref()
+                .map(|j| j.user.to_string())
+                .or_else(|| shared.phone())?;
+            shared.set_phone(phone.clone());
+            let session = serde_json::to_string(&SavedSession {
+                phone: phone.clone(),
+            })
+            .ok()?;
+            Some(EngineEvent::Connected {
+                phone: PhoneNumber::from_trusted(phone),
+                profile_name: Some(device.push_name.clone()).filter(|n| !n.is_empty()),
+                session,
+            })
+        }
+        Event::Disconnected(d) => Some(EngineEvent::Reconnecting {
+            code: "connection_lost".into(),
+            message: format!(
+                "The connection to WhatsApp dropped ({:?}); reconnecting.",
+                d.reason
+            ),
+        }),
+        Event::LoggedOut(l) => {
+            // The device is unlinked: its keys are worthless, and must not be reused.
+            shared.shutdown().await;
+            if let Err(e) = shared.backend.wipe().await {
+                tracing::error!(instance = %shared.instance, error = %e, "wiping session state failed");
+            }
+            Some(EngineEvent::LoggedOut {
+                code: "logged_out".into(),
+                message: format!("WhatsApp logged the device out ({:?}).", l.reason),
+            })
+        }
+        Event::StreamReplaced(_) => Some(EngineEvent::LoggedOut {
+            code: "stream_replaced".into(),
+            message: "Another client took over this WhatsApp session.".into(),
+        }),
+        Event::TemporaryBan(b) => Some(EngineEvent::LoggedOut {
+            code: "temporary_ban".into(),
+            message: format!(
+                "WhatsApp banned the number temporarily ({:?}, for {} s).",
+                b.code,
+                b.expire.num_seconds()
+            ),
+        }),
+        Event::ClientOutdated(_) => Some(EngineEvent::LoggedOut {
+            code: "client_outdated".into(),
+            message: "WhatsApp refused the client version; set WAGATE_WA_VERSION to a current \
+                      WhatsApp Web version."
+                .into(),
+        }),
+        Event::PairingQrCodesExhausted(_) => Some(EngineEvent::LoggedOut {
+            code: "qr_timeout".into(),
+            message: "No phone linked the device in time.".into(),
+        }),
+        Event::Receipt(r) => {
+            let status = match r.r#type {
+                ReceiptType::Delivered => MessageStatus::Delivered,
+                ReceiptType::Read | ReceiptType::Played => MessageStatus::Read,
+                _ => return None,
+            };
+            let at = Timestamp::from_millis(r.timestamp.timestamp_millis());
+            // Several ids per receipt: all but the last are emitted here, in order.
+            let (last, rest) = r.message_ids.split_last()?;
+            for id in rest {
+                shared
+                    .sink
+                    .emit(EngineEvent::Receipt {
+                        external_id: id.to_string(),
+                        status,
+                        at,
+                    })
+                    .await;
+            }
+            Some(EngineEvent::Receipt {
+                external_id: last.to_string(),
+                status,
+                at,
+            })
+        }
+        Event::ServerAck(a) => {
+            shared.ack(&a.id, a.error.clone());
+            None
+        }
+        // Messages reach wagate through the durability hook (committed before the ack); only
+        // those that bypassed it arrive here.
+        Event::Messages(batch) if !batch.hook_committed => {
+            for m in batch.messages.iter() {
+                if let Some(inbound) = convert::inbound(m) {
+                    shared.sink.emit(EngineEvent::Inbound(inbound)).await;
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}

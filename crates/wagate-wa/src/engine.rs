@@ -1,0 +1,101 @@
+//! `Engine` on whatsapp-rust: one `Bot` per instance on the shared tokio runtime.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use wagate_core::engine::{ConnectRequest, Engine, EngineError, EventSink, LinkMethod, Session};
+use wagate_core::engine_state::EngineStateStore;
+use whatsapp_rust::bot::{Bot, EventDelivery};
+use whatsapp_rust::pair_code::PairCodeOptions;
+use whatsapp_rust::transport::{TokioWebSocketTransportFactory, TransportFactory};
+use whatsapp_rust::wacore::net::HttpClient;
+
+use crate::driver::drive;
+use crate::durability::CommitBeforeAck;
+use crate::options::WaOptions;
+use crate::session::WaSession;
+use crate::shared::Shared;
+use crate::state::KvBackend;
+use crate::transport::{ObservedTransport, SharedHttp};
+
+/// The client's event mailbox. The handler only forwards into an unbounded channel, so the
+/// mailbox drains as fast as events come and never drops one.
+const MAILBOX: usize = 1024;
+
+pub struct WhatsAppWeb {
+    state: Arc<dyn EngineStateStore>,
+    options: WaOptions,
+}
+
+impl WhatsAppWeb {
+    pub fn new(state: Arc<dyn EngineStateStore>, options: WaOptions) -> Self {
+        Self { state, options }
+    }
+
+    fn transport(&self) -> Arc<dyn TransportFactory> {
+        match &self.options.connector {
+            Some(c) => c.transport(),
+            None => Arc::new(TokioWebSocketTransportFactory::new()),
+        }
+    }
+
+    fn http(&self) -> Option<Arc<dyn HttpClient>> {
+        self.options.connector.as_ref().map(|c| c.http())
+    }
+}
+
+#[async_trait]
+impl Engine for WhatsAppWeb {
+    async fn connect(
+        &self,
+        req: ConnectRequest,
+        sink: Arc<dyn EventSink>,
+    ) -> Result<Box<dyn Session>, EngineError> {
+        let backend = Arc::new(KvBackend::new(self.state.clone(), req.instance_id.clone()));
+        if req.session.is_none() {
+            // A new link starts from fresh keys, never from a half-linked or unlinked device.
+            backend
+                .wipe()
+                .await
+                .map_err(|e| EngineError::Failed(format!("clearing session state: {e}")))?;
+        }
+        let shared = Arc::new(Shared::new(req.instance_id.clone(), sink, backend.clone()));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut builder = Bot::builder()
+            .with_backend_arc(backend)
+            .with_transport_factory(ObservedTransport {
+                inner: self.transport(),
+                observer: shared.clone(),
+            })
+            .with_event_delivery(EventDelivery::Ordered { capacity: MAILBOX })
+            .with_inbound_durability_hook(CommitBeforeAck(shared.clone()))
+            .skip_history_sync()
+            .with_wanted_pre_key_count(self.options.pre_key_count)
+            .on_event(move |event, _client| {
+                let _ = tx.send(event);
+                async {}
+            });
+        if let Some(http) = self.http() {
+            builder = builder.with_http_client(SharedHttp(http));
+        }
+        if let Some(v) = self.options.version {
+            builder = builder.with_version((v.0, v.1, v.2));
+        }
+        if let LinkMethod::PairingCode(phone) = &req.link {
+            builder = builder.with_pair_code(PairCodeOptions {
+                phone_number: phone.as_str().to_owned(),
+                ..Default::default()
+            });
+        }
+        let bot = builder
+            .build()
+            .await
+            .map_err(|e| EngineError::Failed(format!("starting the WhatsApp client: {e}")))?;
+        let handle = bot.spawn();
+        let client = handle.client();
+        shared.set_handle(handle);
+        tokio::spawn(drive(shared.clone(), client.clone(), rx));
+        Ok(Box::new(WaSession::new(shared, client)))
+    }
+}

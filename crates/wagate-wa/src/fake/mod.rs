@@ -1,0 +1,24 @@
+//! In-process fake WhatsApp server for offline tests (test-only feature `test-fake-wa`, which
+//! also lets the client accept the fake's zero-signed certificate chain). Moved from the research
+//! prototype; it speaks the real protocol (Noise XX/IK, binary nodes, Signal) to the real client.
+pub mod media;
+pub mod peer;
+pub mod server;
+pub mod tcp;
+pub mod wire;
+
+pub use media::{FakeCdn, FakeCdnClient};
+pub use server::{FakeOptions, FakeServer, FakeTransportFactory, Observed};
+
+/// Points wagate's engine at this fake server (`WaOptions::connector`).
+pub struct FakeConnector(pub std::sync::Arc<FakeServer>);
+
+impl crate::options::Connector for FakeConnector {
+    fn transport(&self) -> std::sync::Arc<dyn whatsapp_rust::transport::TransportFactory> {
+        std::sync::Arc::new(self.0.transport_factory())
+    }
+
+    fn http(&self) -> std::sync::Arc<dyn whatsapp_rust::wacore::net::HttpClient> {
+        std::sync::Arc::new(FakeCdnClient(self.0.cdn.clone()))
+    }
+}

@@ -1,0 +1,97 @@
+//! How the engine is configured: the WhatsApp Web version it announces (`WAGATE_WA_VERSION`),
+//! and where it connects (WhatsApp itself, or a fake server in tests).
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use thiserror::Error;
+use whatsapp_rust::transport::TransportFactory;
+use whatsapp_rust::wacore::net::HttpClient;
+
+/// A WhatsApp Web version, e.g. `2.3000.1027000000`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaVersion(pub u32, pub u32, pub u32);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("'{0}' is not a WhatsApp Web version like 2.3000.1027000000")]
+pub struct VersionError(String);
+
+impl FromStr for WaVersion {
+    type Err = VersionError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || VersionError(s.to_owned());
+        let parts: Vec<u32> = s
+            .trim()
+            .split('.')
+            .map(|p| p.parse::<u32>().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?;
+        match parts[..] {
+            [a, b, c] => Ok(WaVersion(a, b, c)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl fmt::Display for WaVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+/// Where the client's bytes go: the socket transport and the HTTP client (media, version
+/// lookup). Production uses the crate's WebSocket + ureq defaults; tests pass a fake server's.
+pub trait Connector: Send + Sync + 'static {
+    fn transport(&self) -> Arc<dyn TransportFactory>;
+    fn http(&self) -> Arc<dyn HttpClient>;
+}
+
+#[derive(Clone)]
+pub struct WaOptions {
+    /// Pinned version; `None` asks web.whatsapp.com for the current one at connect.
+    pub version: Option<WaVersion>,
+    /// `None`: the real WhatsApp servers.
+    pub connector: Option<Arc<dyn Connector>>,
+    /// One-time prekeys kept on the server. WhatsApp Web keeps 812; fewer costs nothing on
+    /// a gateway that talks to few new contacts per minute and keeps the database small.
+    pub pre_key_count: usize,
+    /// The OS name the phone shows under "Linked devices".
+    pub device_name: String,
+}
+
+impl Default for WaOptions {
+    fn default() -> Self {
+        Self {
+            version: None,
+            connector: None,
+            pre_key_count: 100,
+            device_name: "wagate".into(),
+        }
+    }
+}
+
+impl fmt::Debug for WaOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaOptions")
+            .field("version", &self.version)
+            .field("connector", &self.connector.as_ref().map(|_| "custom"))
+            .field("pre_key_count", &self.pre_key_count)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_as_three_numbers() {
+        assert_eq!(
+            "2.3000.1027000000".parse::<WaVersion>(),
+            Ok(WaVersion(2, 3000, 1027000000))
+        );
+        assert!("2.3000".parse::<WaVersion>().is_err());
+        assert!("2.x.1".parse::<WaVersion>().is_err());
+        assert_eq!(WaVersion(2, 3000, 1).to_string(), "2.3000.1");
+    }
+}

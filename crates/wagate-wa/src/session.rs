@@ -1,0 +1,168 @@
+//! `Session` on a running whatsapp-rust client: send (sent only on the server's ack), typing,
+//! read marks, number checks, logout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use wagate_core::engine::{EngineError, NumberCheck, OutboundMessage, SendError, Session};
+use wagate_core::message::{Content, Recipient};
+use wagate_core::phone::PhoneNumber;
+use whatsapp_rust::Client;
+use whatsapp_rust::send::SendOptions;
+
+use crate::address::{jid_of, phone_of, wa_message_id};
+use crate::convert::text_message;
+use crate::shared::Shared;
+
+/// How long a send waits for the server's ack before it counts as interrupted (it is then
+/// resent under the same id, which WhatsApp deduplicates).
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct WaSession {
+    shared: Arc<Shared>,
+    client: Arc<Client>,
+}
+
+impl WaSession {
+    pub fn new(shared: Arc<Shared>, client: Arc<Client>) -> Self {
+        Self { shared, client }
+    }
+}
+
+fn interrupted(message: String) -> SendError {
+    SendError {
+        code: "connection_lost".into(),
+        message,
+        transient: true,
+    }
+}
+
+fn permanent(code: &str, message: String) -> SendError {
+    SendError {
+        code: code.into(),
+        message,
+        transient: false,
+    }
+}
+
+#[async_trait]
+impl Session for WaSession {
+    async fn send(&self, m: &OutboundMessage) -> Result<String, SendError> {
+        let to = jid_of(&m.to).ok_or_else(|| {
+            permanent(
+                "invalid_recipient",
+                format!("{} is not a WhatsApp address.", m.to.as_str()),
+            )
+        })?;
+        let body = match &m.content {
+            Content::Text(t) => text_message(t, m.quoted_external_id.as_deref(), &to),
+            Content::Media(_) => {
+                return Err(permanent(
+                    "media_not_supported",
+                    "Media is not sent by the WhatsApp Web engine yet.".into(),
+                ));
+            }
+        };
+        if !self.client.is_logged_in() {
+            return Err(interrupted("Not connected to WhatsApp.".into()));
+        }
+        let id = wa_message_id(&m.id);
+        let ack = self.shared.expect_ack(&id);
+        let options = SendOptions::default().with_message_id(id.clone());
+        if let Err(e) = self
+            .client
+            .send_message_with_options(to, body, options)
+            .await
+        {
+            self.shared.forget_ack(&id);
+            return Err(match e {
+                whatsapp_rust::send::SendError::InvalidRequest(r) => {
+                    permanent("invalid_request", format!("WhatsApp cannot send this: {r}"))
+                }
+                other => interrupted(format!("Sending to WhatsApp failed: {other}")),
+            });
+        }
+        match tokio::time::timeout(ACK_TIMEOUT, ack).await {
+            Ok(Ok(None)) => Ok(id),
+            Ok(Ok(Some(code))) => Err(permanent(
+                &format!("whatsapp_nack_{code}"),
+                format!("WhatsApp refused the message (error {code})."),
+            )),
+            Ok(Err(_)) | Err(_) => {
+                self.shared.forget_ack(&id);
+                Err(interrupted(
+                    "WhatsApp did not acknowledge the message in time.".into(),
+                ))
+            }
+        }
+    }
+
+    async fn typing(&self, to: &Recipient) -> Result<(), EngineError> {
+        let jid = jid_of(to).ok_or(EngineError::Failed("not a WhatsApp address".into()))?;
+        self.client
+            .chatstate()
+            .send_composing(&jid)
+            .await
+            .map_err(|e| EngineError::Failed(e.to_string()))
+    }
+
+    async fn mark_read(
+        &self,
+        from: &Recipient,
+        external_ids: &[String],
+    ) -> Result<(), EngineError> {
+        let jid = jid_of(from).ok_or(EngineError::Failed("not a WhatsApp address".into()))?;
+        let ids: Vec<&str> = external_ids.iter().map(String::as_str).collect();
+        self.client
+            .mark_as_read(&jid, None, &ids)
+            .await
+            .map_err(|e| EngineError::Failed(e.to_string()))
+    }
+
+    async fn check_numbers(&self, phones: &[PhoneNumber]) -> Result<Vec<NumberCheck>, EngineError> {
+        if !self.client.is_logged_in() {
+            return Err(EngineError::NotConnected);
+        }
+        let jids: Vec<_> = phones
+            .iter()
+            .filter_map(|p| jid_of(&Recipient::Phone(p.clone())))
+            .collect();
+        let found = self
+            .client
+            .contacts()
+            .is_on_whatsapp(&jids)
+            .await
+            .map_err(|e| EngineError::Failed(e.to_string()))?;
+        Ok(phones
+            .iter()
+            .map(|p| {
+                let hit = found.iter().find(|r| {
+                    r.is_registered
+                        && (phone_of(&r.jid).as_ref() == Some(p)
+                            || r.pn_jid.as_ref().and_then(phone_of).as_ref() == Some(p))
+                });
+                NumberCheck {
+                    phone: p.clone(),
+                    exists: hit.is_some(),
+                    jid: hit.map(|_| format!("{p}@s.whatsapp.net")),
+                }
+            })
+            .collect())
+    }
+
+    async fn logout(&self) -> Result<(), EngineError> {
+        self.client.logout().await;
+        // Stop the bot first: its last flush would otherwise write the device back.
+        self.shared.shutdown().await;
+        self.shared
+            .backend
+            .wipe()
+            .await
+            .map_err(|e| EngineError::Failed(format!("wiping session state: {e}")))
+    }
+
+    async fn close(&self) {
+        self.shared.shutdown().await;
+    }
+}

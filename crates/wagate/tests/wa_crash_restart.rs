@@ -1,0 +1,182 @@
+//! Inbound durability of the WhatsApp Web engine across SIGKILL: the fake WhatsApp server
+//! delivers a message; wagate cannot commit it (the database is write-locked by the test) and
+//! is killed. Nothing acknowledged it, so after the restart WhatsApp delivers it again, and it
+//! is stored once. The binary is built with `test-fake-wa` and reaches the fake over TCP.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use support::{ADMIN, Api, BIN, free_port};
+use wagate_testkit::{Backend, TestDb, on_both_backends};
+use wagate_wa::fake::{FakeServer, Observed};
+
+const PHONE: &str = "15550001111";
+const CONTACT: &str = "15552223333";
+
+on_both_backends!(message_delivered_before_a_kill_is_redelivered_and_stored_once);
+
+fn serve_wa(dir: &Path, port: u16, db: &str, fake: std::net::SocketAddr) -> Child {
+    Command::new(BIN)
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir)
+        .env("WAGATE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("WAGATE_ADMIN_TOKEN", ADMIN)
+        .env("WAGATE_DATABASE_URL", db)
+        .env("WAGATE_WA_VERSION", "2.3000.1027000000")
+        .env("WAGATE_TEST_FAKE_WA_ADDR", fake.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The QR code's text, read from the PNG the API shows, as a phone camera would.
+fn qr_text(data_uri: &str) -> String {
+    let b64 = data_uri.strip_prefix("data:image/png;base64,").unwrap();
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    let img = image::load_from_memory(&png).unwrap().to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(img);
+    let grids = prepared.detect_grids();
+    let (_, text) = grids[0].decode().unwrap();
+    text
+}
+
+async fn status(api: &Api, id: &str) -> Value {
+    api.get(&format!("/v1/instances/{id}/status")).await["data"].clone()
+}
+
+async fn until_status(api: &Api, id: &str, want: &str) {
+    for _ in 0..600 {
+        if status(api, id).await["status"] == json!(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never {want}: {}", status(api, id).await);
+}
+
+/// Holds the database's write lock until dropped (SQLite: an IMMEDIATE transaction;
+/// PostgreSQL: an exclusive lock on `messages`).
+enum WriteLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+async fn lock_writes(url: &str) -> WriteLock {
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        WriteLock::Sqlite(c)
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::raw_sql("BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        WriteLock::Postgres(c)
+    }
+}
+
+impl WriteLock {
+    async fn release(self) {
+        match self {
+            WriteLock::Sqlite(mut c) => {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut c).await;
+                let _ = c.close().await;
+            }
+            WriteLock::Postgres(mut c) => {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut c).await;
+                let _ = c.close().await;
+            }
+        }
+    }
+}
+
+async fn message_delivered_before_a_kill_is_redelivered_and_stored_once(backend: Backend) {
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    let addr = fake.listen_tcp().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(backend).await;
+    let url = match backend {
+        Backend::Sqlite => format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("wagate.db").display()
+        ),
+        Backend::Postgres => db.url.clone(),
+    };
+
+    // Link an instance: the test reads the QR code from the API's PNG; the fake phone scans it.
+    let port = free_port();
+    let mut server = serve_wa(dir.path(), port, &url, addr);
+    let api = Api::connect(port).await;
+    let inst = api
+        .post(
+            "/v1/instances",
+            json!({"name": "wa", "settings": {"autoRead": false}}),
+        )
+        .await;
+    let id = inst["data"]["id"].as_str().unwrap().to_owned();
+    let c = api
+        .post(
+            &format!("/v1/instances/{id}/connect"),
+            json!({"method": "qrcode"}),
+        )
+        .await;
+    let qr = qr_text(c["qrCode"].as_str().expect("a QR code"));
+    fake.scan_qr(&qr, PHONE).await.unwrap();
+    until_status(&api, &id, "connected").await;
+
+    // The database refuses writes; the contact writes; the server delivers to wagate, which
+    // cannot commit, so it does not acknowledge. Then wagate is killed.
+    let lock = lock_writes(&url).await;
+    let wa_id = fake
+        .send_text_from(CONTACT, PHONE, "survive the kill")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let acked = |o: &Observed| matches!(o, Observed::ClientReceipt { id, .. } if *id == wa_id);
+    assert!(
+        !fake.observed().iter().any(acked),
+        "nothing was acknowledged before the commit"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+    lock.release().await;
+
+    // Restart: the instance resumes without a QR code; WhatsApp redelivers; stored once.
+    let port = free_port();
+    let mut server = serve_wa(dir.path(), port, &url, addr);
+    let api = Api {
+        base: format!("http://127.0.0.1:{port}"),
+        ..api
+    };
+    support::wait_healthy(&api.http, &api.base).await;
+    until_status(&api, &id, "connected").await;
+    fake.wait_for(Duration::from_secs(30), acked)
+        .await
+        .expect("acknowledged after the restart");
+    let list = api.get(&format!("/v1/messages?instanceId={id}")).await;
+    let stored: Vec<&Value> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["content"] == json!("survive the kill"))
+        .collect();
+    assert_eq!(stored.len(), 1, "stored exactly once: {list}");
+    assert_eq!(stored[0]["from"], json!(CONTACT));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
