@@ -203,10 +203,7 @@ impl SignalPeer {
             UsePQRatchet::No,
         )
         .await?;
-        Ok(whatsapp_rust::wacore::messages::decode_plaintext(
-            &res.plaintext,
-            2,
-        )?)
+        whatsapp_rust::wacore::messages::decode_plaintext(&res.plaintext, 2)
     }
 }
 

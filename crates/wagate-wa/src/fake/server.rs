@@ -797,10 +797,11 @@ impl FakeServer {
             device: dev.to_string(),
         });
         let first = self.state.lock().await.key_shared.insert(dev.to_string());
-        if first && self.opts.lock().unwrap().share_app_state_key {
-            if let Err(e) = self.share_app_state_key(conn, &dev).await {
-                tracing::warn!("fake-server: key share failed: {e:#}");
-            }
+        if first
+            && self.opts.lock().unwrap().share_app_state_key
+            && let Err(e) = self.share_app_state_key(conn, &dev).await
+        {
+            tracing::warn!("fake-server: key share failed: {e:#}");
         }
     }
 

@@ -10,10 +10,13 @@ use wagate_core::engine_state::{EngineStateStore, StateOp};
 use wagate_core::store::StoreError;
 
 type Key = (String, i32, Vec<u8>);
+/// Value and sweep timestamp.
+type Row = (Vec<u8>, Option<i64>);
+type Rows = BTreeMap<Key, Row>;
 
 #[derive(Default)]
 pub struct MemStateStore {
-    rows: Mutex<BTreeMap<Key, (Vec<u8>, Option<i64>)>>,
+    rows: Mutex<Rows>,
 }
 
 impl MemStateStore {
@@ -21,17 +24,17 @@ impl MemStateStore {
         Self::default()
     }
 
-    fn rows(&self) -> MutexGuard<'_, BTreeMap<Key, (Vec<u8>, Option<i64>)>> {
+    fn rows(&self) -> MutexGuard<'_, Rows> {
         self.rows.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 fn in_ns<'a>(
-    rows: &'a BTreeMap<Key, (Vec<u8>, Option<i64>)>,
+    rows: &'a Rows,
     instance: &'a InstanceId,
     ns: i32,
     prefix: &'a [u8],
-) -> impl Iterator<Item = (&'a Key, &'a (Vec<u8>, Option<i64>))> + 'a {
+) -> impl Iterator<Item = (&'a Key, &'a Row)> + 'a {
     rows.range((instance.as_str().to_owned(), ns, prefix.to_vec())..)
         .take_while(move |((i, n, k), _)| {
             i == instance.as_str() && *n == ns && k.starts_with(prefix)
