@@ -340,9 +340,15 @@ pub trait SubscriptionStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 }
 
+/// Called after a commit that made deliveries due, so this node's worker need not wait for its
+/// next poll (other nodes still find them by polling).
+pub type DueListener = std::sync::Arc<dyn Fn() + Send + Sync>;
+
 /// The event outbox's deliveries and their logs.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync + 'static {
+    /// Registers `listener` for every later commit that writes deliveries.
+    fn on_deliveries_due(&self, listener: DueListener);
     /// Writes an event that no other row change carries (`instance.qr_updated`) with its
     /// deliveries. An event that no target wants is not kept.
     async fn record_event(&self, event: &Event) -> Result<(), StoreError>;

@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use wagate_core::delivery::{AttemptResult, DeliveryLog, DueDelivery, Target};
 use wagate_core::event::Event;
 use wagate_core::net::TargetUrl;
-use wagate_core::store::{DeliveryStore, StoreError};
+use wagate_core::store::{DeliveryStore, DueListener, StoreError};
 use wagate_core::webhook::WebhookSecret;
 use wagate_core::{DeliveryId, DeliveryLogId, EventId, InstanceId, Timestamp, WebhookId};
 
@@ -118,10 +118,21 @@ pub(crate) async fn insert_log_row(
 
 #[async_trait]
 impl DeliveryStore for SqlStore {
+    fn on_deliveries_due(&self, listener: DueListener) {
+        self.due_listeners
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(listener);
+    }
+
     async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await.map_err(db)?;
-        crate::outbox::append(&mut tx, event).await?;
-        tx.commit().await.map_err(db)
+        let wrote = crate::outbox::append(&mut tx, event).await?;
+        tx.commit().await.map_err(db)?;
+        if wrote {
+            self.deliveries_written();
+        }
+        Ok(())
     }
 
     async fn claim_deliveries(

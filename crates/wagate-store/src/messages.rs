@@ -216,10 +216,14 @@ impl SqlStore {
         let Some(m) = row.as_ref().map(message_from_row).transpose()? else {
             return Ok(None);
         };
-        if let Some(event) = Event::message_status(&m) {
-            crate::outbox::append(&mut tx, &event).await?;
-        }
+        let wrote = match Event::message_status(&m) {
+            Some(event) => crate::outbox::append(&mut tx, &event).await?,
+            None => false,
+        };
         tx.commit().await.map_err(db)?;
+        if wrote {
+            self.deliveries_written();
+        }
         Ok(Some(m))
     }
 }
@@ -413,8 +417,13 @@ impl MessageStore for SqlStore {
                 .await
                 .map_err(db)?
                 .flatten();
-        crate::outbox::append(&mut tx, &Event::message_received(m, own_phone.as_deref())).await?;
+        let wrote =
+            crate::outbox::append(&mut tx, &Event::message_received(m, own_phone.as_deref()))
+                .await?;
         tx.commit().await.map_err(db)?;
+        if wrote {
+            self.deliveries_written();
+        }
         Ok(true)
     }
 
