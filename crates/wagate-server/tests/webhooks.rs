@@ -362,6 +362,23 @@ async fn the_test_endpoint_delivers_for_real(backend: Backend) {
         json!("instance.connected")
     );
     assert_eq!(logs(&s, &k, id).await.len(), 2, "tests are logged too");
+
+    // A redirect is an answer, not an instruction: it is not followed (it could lead anywhere).
+    let redirecting = Receiver::start(Answer::Redirect(good.url.clone())).await;
+    put(
+        &s,
+        &k,
+        &format!("/v1/webhooks/{id}"),
+        json!({"url": redirecting.url}),
+    )
+    .await;
+    let r = s
+        .post(&format!("/v1/webhooks/{id}/test"), &k, json!({}))
+        .await;
+    assert_eq!(r.body["data"]["status"], json!("failed"), "{}", r.body);
+    assert_eq!(r.body["data"]["statusCode"], json!(307));
+    assert_eq!(redirecting.hits().len(), 1);
+    assert_eq!(good.hits().len(), 1, "the redirect was not followed");
     s.post(
         &format!("/v1/webhooks/{id}/test"),
         &k,
@@ -440,6 +457,32 @@ async fn paused_deleted_and_rotated_subscriptions(backend: Backend) {
         "no attempt after the delete"
     );
     control.wait_for(3, Duration::from_secs(10)).await;
+    s.stop().await;
+}
+
+async fn an_instances_events_arrive_in_order(backend: Backend) {
+    let s = server(backend, 1.0).await;
+    let k = s.default_key.clone();
+    // Slower than the events come, so they queue up and could overtake each other.
+    let rx = Receiver::start(Answer::Slow(Duration::from_millis(20))).await;
+    let inst = linked(&s, &k, "5511900000001", json!({})).await;
+    subscribe(&s, &k, &inst, &rx.url, json!([RECEIVED])).await;
+    let texts: Vec<String> = (0..30).map(|i| format!("n{i:02}")).collect();
+    for t in &texts {
+        inject(&s, &k, "5511900000001", t).await;
+    }
+    let got: Vec<String> = rx
+        .wait_for(texts.len(), Duration::from_secs(10))
+        .await
+        .iter()
+        .map(|h| h.json()["data"]["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got, texts, "delivered in the order they happened");
+    assert_eq!(
+        rx.most_at_once(),
+        1,
+        "one at a time per instance and target"
+    );
     s.stop().await;
 }
 
@@ -572,6 +615,7 @@ on_both_backends!(
     failed_deliveries_are_retried_on_schedule,
     the_test_endpoint_delivers_for_real,
     paused_deleted_and_rotated_subscriptions,
+    an_instances_events_arrive_in_order,
     a_hanging_receiver_does_not_slow_others,
     private_targets_are_refused_at_save_and_at_delivery,
 );
