@@ -235,6 +235,35 @@ async fn deliveries_are_signed_both_ways(backend: Backend) {
     }
     assert_eq!(own_hits[1].json()["data"]["phone"], json!("5511900000001"));
     assert_eq!(own_hits[1].json()["data"]["profileName"], json!("Loja"));
+
+    // A send's status events follow it, each echoing the sender's metadata.
+    let sent = s
+        .post(
+            "/v1/messages/send",
+            &k,
+            json!({"instanceId": inst, "to": "5511977776666", "message": "Pedido 7 confirmado", "metadata": {"order": 7}}),
+        )
+        .await;
+    let mid = sent.body["messageId"].clone();
+    let status_hits = own.wait_for(6, Duration::from_secs(10)).await;
+    let statuses: Vec<Value> = status_hits[3..].iter().map(|h| h.json()).collect();
+    let kinds: Vec<&str> = statuses
+        .iter()
+        .map(|b| b["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["message.sent", "message.delivered", "message.read"]);
+    for b in &statuses {
+        assert_eq!(b["data"]["messageId"], mid, "{b}");
+        assert_eq!(b["data"]["metadata"], json!({"order": 7}), "{b}");
+        assert_eq!(b["data"]["to"], json!("5511977776666"));
+    }
+    assert_eq!(statuses[0]["data"]["content"], json!("Pedido 7 confirmado"));
+    assert_eq!(statuses[2]["data"]["status"], json!("read"));
+    assert_eq!(
+        sub.hits().len(),
+        1,
+        "the subscription wants message.received only"
+    );
     s.stop().await;
 }
 

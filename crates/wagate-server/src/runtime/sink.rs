@@ -65,16 +65,18 @@ impl RuntimeSink {
                     s.connection_method = Some(method);
                 })
                 .await?;
-                // Shown before it is announced: a receiver of `instance.qr_updated` may scan at once.
-                self.runtime.update_live(|l| {
-                    l.qr_raw = Some(code);
-                    l.qr_data_uri = uri.clone();
-                    l.code_expires_at = Some(expires_at);
-                });
+                // Announced, then shown: the event is committed before any answer of the API can
+                // carry the code (so `instance.qr_updated` comes before `instance.connected`), and
+                // the code is live a moment later, long before a webhook receiver could scan it.
                 if let (Some(inst), Some(uri)) = (self.instance().await?, &uri) {
                     let event = Event::qr_updated(&inst.account_id, &inst.id, uri, expires_at);
                     self.store.record_event(&event).await?;
                 }
+                self.runtime.update_live(|l| {
+                    l.qr_raw = Some(code);
+                    l.qr_data_uri = uri;
+                    l.code_expires_at = Some(expires_at);
+                });
                 Ok(())
             }
             EngineEvent::PairingCode { code, expires_at } => {
