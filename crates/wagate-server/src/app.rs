@@ -32,6 +32,7 @@ pub fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .merge(routes::contacts::router())
         .merge(routes::sandbox::router())
         .merge(routes::webhooks::router())
+        .merge(routes::media::router())
         .route_layer(from_fn_with_state(state.clone(), authenticate));
     let admin =
         routes::admin::router().route_layer(from_fn_with_state(state.clone(), require_admin));
@@ -39,6 +40,7 @@ pub fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .merge(v1)
         .merge(admin)
         .merge(routes::health::router())
+        .merge(routes::meta::router())
         .split_for_parts()
 }
 
