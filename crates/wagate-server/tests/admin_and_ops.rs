@@ -157,6 +157,18 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
+    ("post", "/v1/webhooks"),
+    ("get", "/v1/webhooks"),
+    ("get", "/v1/webhooks/{webhookId}"),
+    ("put", "/v1/webhooks/{webhookId}"),
+    ("delete", "/v1/webhooks/{webhookId}"),
+    ("post", "/v1/webhooks/{webhookId}/rotate-secret"),
+    ("get", "/v1/webhooks/{webhookId}/logs"),
+    ("post", "/v1/webhooks/{webhookId}/logs/{logId}/retry"),
+    ("post", "/v1/webhooks/{webhookId}/test"),
+    ("get", "/v1/media/{mediaId}"),
+    ("get", "/meta/webhook"),
+    ("post", "/meta/webhook"),
 ];
 
 /// Actions that take no request body.
@@ -164,6 +176,8 @@ const NO_BODY: &[&str] = &[
     "/v1/instances/{instanceId}/restart",
     "/sandbox/v1/instances/{instanceId}/drop",
     "/sandbox/v1/instances/{instanceId}/unlink",
+    "/v1/webhooks/{webhookId}/rotate-secret",
+    "/v1/webhooks/{webhookId}/logs/{logId}/retry",
 ];
 
 async fn openapi_documents_every_route(backend: Backend) {
