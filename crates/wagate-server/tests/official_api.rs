@@ -287,6 +287,16 @@ async fn connect_checks_credentials_with_meta(backend: Backend) {
     e.connect(&id, json!({}))
         .await
         .assert_error(409, "already_connected");
+    // One number serves one instance: webhooks are routed by it.
+    let second = e.instance(json!({})).await;
+    let r = e.connect(&second, json!({})).await;
+    r.assert_error(400, "invalid_official_credentials");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another instance")
+    );
     // The check sent the token as a bearer token, to the number's node.
     let checks: Vec<_> = e
         .graph

@@ -153,6 +153,11 @@ impl CloudApi {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The instance connected here with this phone number id, if any.
+    pub fn instance_of(&self, number: &PhoneNumberId) -> Option<InstanceId> {
+        self.numbers().get(number).map(|r| r.instance.clone())
+    }
+
     /// Checks the credentials with Meta: the number they give access to.
     pub async fn verify(&self, credentials: &Credentials) -> Result<Profile, VerifyError> {
         let info = self

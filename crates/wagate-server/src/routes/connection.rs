@@ -233,6 +233,16 @@ async fn connect_official(
     if current_status(inst, runtime.as_deref()) == InstanceStatus::Connected {
         return Err(ApiError::AlreadyConnected);
     }
+    // Meta's webhooks name the number, so one number can serve only one instance.
+    if state
+        .official
+        .instance_of(&credentials.phone_number_id)
+        .is_some_and(|other| other != inst.id)
+    {
+        return Err(ApiError::InvalidOfficialCredentials(
+            "This phoneNumberId is already connected to another instance.".into(),
+        ));
+    }
     let profile = state
         .official
         .verify(&credentials)
