@@ -79,12 +79,40 @@ pub enum EngineEvent {
         status: MessageStatus,
         at: Timestamp,
     },
+    /// The network accepted a message but later reported it undeliverable (Meta's `failed`
+    /// status webhook).
+    SendFailed {
+        external_id: String,
+        code: String,
+        message: String,
+    },
 }
 
 /// Where an engine reports events. `emit` returns once the event is durably handled.
 #[async_trait]
 pub trait EventSink: Send + Sync + 'static {
     async fn emit(&self, event: EngineEvent);
+}
+
+/// Media an engine downloaded from the network, to be kept for the account to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaBlob {
+    pub bytes: Vec<u8>,
+    pub mime_type: Option<String>,
+    pub filename: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("keeping media failed: {0}")]
+pub struct MediaVaultError(pub String);
+
+/// Where engines keep inbound media whose network URL the account cannot reach itself (Meta's
+/// media URLs need the instance's access token).
+#[async_trait]
+pub trait MediaVault: Send + Sync + 'static {
+    /// Keeps `blob` for the account owning `instance`; returns the URL to download it from.
+    async fn keep(&self, instance: &InstanceId, blob: MediaBlob)
+    -> Result<String, MediaVaultError>;
 }
 
 /// A message to send, already accepted and stored.

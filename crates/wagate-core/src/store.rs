@@ -277,6 +277,14 @@ pub trait MessageStore: Send + Sync + 'static {
         status: MessageStatus,
         at: Timestamp,
     ) -> Result<Option<Message>, StoreError>;
+    /// Fails an outbound message the network accepted (`sent` or `delivered`) and later reported
+    /// undeliverable; returns it when it moved. A `read` message stays read.
+    async fn fail_sent(
+        &self,
+        instance: &InstanceId,
+        external_id: &str,
+        error: &MessageError,
+    ) -> Result<Option<Message>, StoreError>;
     /// Stores an inbound message with its chat (unread + 1) and contact. False when the network
     /// redelivered one already stored (same external id): nothing is written twice.
     async fn insert_inbound(&self, message: &mut Message) -> Result<bool, StoreError>;

@@ -21,6 +21,10 @@ use crate::state::AppState;
 pub enum StartError {
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    #[error("secret key: {0}")]
+    SecretKey(#[from] wagate_engines::cloud_api::credentials::KeyError),
+    #[error("official engine: {0}")]
+    Official(#[from] wagate_engines::cloud_api::graph::GraphError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -77,7 +81,12 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let qr_engine = sandbox
         .clone()
         .map(|n| Arc::new(n) as Arc<dyn wagate_core::engine::Engine>);
-    let supervisor = Arc::new(Supervisor::new(store.clone(), qr_engine));
+    let official = official_engine(&config, addr, store.clone())?;
+    let supervisor = Arc::new(Supervisor::new(
+        store.clone(),
+        qr_engine,
+        Some(Arc::new(official.clone())),
+    ));
     let sends = crate::runtime::send_batcher::SendBatcher::start(store.clone());
     let net = crate::net_guard::NetGuard::new(config.url_policy, config.resolver.clone());
     let deliveries = crate::delivery::DeliveryWorker::start(
@@ -101,6 +110,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         supervisor: supervisor.clone(),
         sends,
         sandbox,
+        official,
     };
     // Instances that were connected come back by themselves, and send what is queued.
     tokio::spawn(async move {
@@ -126,6 +136,35 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         stop,
         task,
     })
+}
+
+/// The Cloud API engine, with the key that seals credentials and the vault for inbound media.
+fn official_engine(
+    config: &ServerConfig,
+    addr: SocketAddr,
+    store: Arc<dyn Store>,
+) -> Result<wagate_engines::CloudApi, StartError> {
+    use wagate_engines::cloud_api::credentials::SecretKey;
+    let key = match &config.secret_key {
+        Some(k) => k.clone(),
+        None => SecretKey::load_or_create(&config.data_dir.join("secret.key"))?,
+    };
+    let base_url = ServerConfig {
+        listen: addr,
+        ..config.clone()
+    }
+    .base_url();
+    let vault = crate::media::FileVault::new(config.data_dir.join("media"), store, base_url);
+    let engine = wagate_engines::CloudApi::new(
+        wagate_engines::cloud_api::CloudApiConfig {
+            graph_url: config.meta.graph_url.clone(),
+            app_secret: config.meta.app_secret.clone(),
+            backoff: config.meta.backoff,
+        },
+        &key,
+        Arc::new(vault),
+    )?;
+    Ok(engine)
 }
 
 /// Serves until SIGINT or SIGTERM, then drains in-flight requests.

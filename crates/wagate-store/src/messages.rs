@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, Row};
 use wagate_core::chat::{Chat, ChatQuery, ChatSort, Contact, HistoryQuery, LastMessage};
 use wagate_core::event::Event;
 use wagate_core::message::{
-    Content, Direction, Media, MediaType, Message, MessageError, MessageStatus, Recipient,
+    Content, Direction, Media, MediaType, Message, MessageError, MessageStatus, Recipient, Template,
 };
 use wagate_core::page::OffsetPage;
 use wagate_core::store::{
@@ -18,9 +18,13 @@ use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
 use crate::error::{corrupt, db};
 use crate::{Dialect, SqlStore};
 
+/// The `media` column holds the JSON of the content's non-text part: its media, or its template.
 fn content_of(kind: &str, text: String, media: Option<String>) -> Result<Content, StoreError> {
     match (kind, media) {
         ("text", _) => Ok(Content::Text(text)),
+        ("template", Some(json)) => Ok(Content::Template(
+            serde_json::from_str::<Template>(&json).map_err(corrupt)?,
+        )),
         (_, Some(json)) => Ok(Content::Media(
             serde_json::from_str::<Media>(&json).map_err(corrupt)?,
         )),
@@ -43,6 +47,7 @@ fn media_json(c: &Content) -> Option<String> {
     match c {
         Content::Text(_) => None,
         Content::Media(m) => serde_json::to_string(m).ok(),
+        Content::Template(t) => serde_json::to_string(t).ok(),
     }
 }
 
@@ -376,6 +381,25 @@ impl MessageStore for SqlStore {
                 .bind(instance.as_str())
                 .bind(external_id.to_owned())
                 .bind(at.millis()),
+        )
+        .await
+    }
+
+    async fn fail_sent(
+        &self,
+        instance: &InstanceId,
+        external_id: &str,
+        error: &MessageError,
+    ) -> Result<Option<Message>, StoreError> {
+        self.move_status(
+            sqlx::query(
+                "UPDATE messages SET status = 'failed', error = $3 \
+                 WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' \
+                 AND status IN ('sent', 'delivered') RETURNING *",
+            )
+            .bind(instance.as_str())
+            .bind(external_id.to_owned())
+            .bind(serde_json::to_string(error).map_err(corrupt)?),
         )
         .await
     }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use wagate_core::engine::{EngineEvent, EventSink, InboundMessage};
 use wagate_core::event::Event;
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus, LastError};
-use wagate_core::message::{Direction, Message, MessageStatus, Recipient};
+use wagate_core::message::{Direction, Message, MessageError, MessageStatus, Recipient};
 use wagate_core::store::{ConnectionState, Store, StoreError};
 use wagate_core::{ChatId, MessageId, Timestamp};
 
@@ -154,6 +154,18 @@ impl RuntimeSink {
                 let _settled = self.runtime.send_settled().await;
                 self.store
                     .apply_receipt(&self.runtime.id, &external_id, status, at)
+                    .await?;
+                Ok(())
+            }
+            EngineEvent::SendFailed {
+                external_id,
+                code,
+                message,
+            } => {
+                let _settled = self.runtime.send_settled().await;
+                let error = MessageError { code, message };
+                self.store
+                    .fail_sent(&self.runtime.id, &external_id, &error)
                     .await?;
                 Ok(())
             }

@@ -17,7 +17,9 @@ pub struct TestServer {
     pub default_key: String,
     pub http: reqwest::Client,
     running: Option<Running>,
-    _db: TestDb,
+    db: TestDb,
+    /// The server's data directory (generated secret key, media).
+    pub data_dir: tempfile::TempDir,
 }
 
 pub struct Reply {
@@ -59,11 +61,8 @@ impl TestServer {
 
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let db = TestDb::new(backend).await;
-        let mut config = ServerConfig::new(db.url.clone());
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        config.admin_token = Some(ADMIN_TOKEN.into());
-        tweak(&mut config);
-        let running = start(config).await.expect("server starts");
+        let data_dir = tempfile::tempdir().expect("data dir");
+        let running = Self::boot(&db, data_dir.path(), tweak).await;
         TestServer {
             base: format!("http://{}", running.addr),
             default_key: running
@@ -73,8 +72,38 @@ impl TestServer {
                 .expect("first start creates the default key"),
             http: reqwest::Client::new(),
             running: Some(running),
-            _db: db,
+            db,
+            data_dir,
         }
+    }
+
+    async fn boot(
+        db: &TestDb,
+        data_dir: &std::path::Path,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Running {
+        let mut config = ServerConfig::new(db.url.clone());
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.admin_token = Some(ADMIN_TOKEN.into());
+        config.data_dir = data_dir.to_path_buf();
+        tweak(&mut config);
+        start(config).await.expect("server starts")
+    }
+
+    /// Stops the server and starts it again on the same database and data directory.
+    pub async fn restart_with(mut self, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        let running = Self::boot(&self.db, self.data_dir.path(), tweak).await;
+        self.base = format!("http://{}", running.addr);
+        self.running = Some(running);
+        self
+    }
+
+    /// The test database's URL.
+    pub fn db_url(&self) -> String {
+        self.db.url.clone()
     }
 
     pub fn running(&self) -> &Running {
