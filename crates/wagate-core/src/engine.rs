@@ -9,6 +9,7 @@
 use async_trait::async_trait;
 use thiserror::Error;
 
+use crate::media::FetchedMedia;
 use crate::message::{Content, MessageStatus, Recipient};
 use crate::phone::PhoneNumber;
 use crate::{InstanceId, MessageId, Timestamp};
@@ -95,6 +96,9 @@ pub struct OutboundMessage {
     pub content: Content,
     /// The network id of the message replied to.
     pub quoted_external_id: Option<String>,
+    /// For media content: the bytes fetched from its URL, checked against §15.5 (the content
+    /// keeps the URL, for engines that send by link).
+    pub media: Option<FetchedMedia>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

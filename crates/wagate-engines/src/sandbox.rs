@@ -380,6 +380,14 @@ fn not_on_whatsapp(phone: &str) -> bool {
 impl Session for SandboxSession {
     async fn send(&self, m: &OutboundMessage) -> Result<String, SendError> {
         let my_phone = self.me()?;
+        // Like WhatsApp Web, the sandbox needs the file itself, not a link to it.
+        if matches!(m.content, Content::Media(_)) && m.media.is_none() {
+            return Err(SendError {
+                code: "media_fetch_failed".into(),
+                message: "The media was not fetched before sending.".into(),
+                transient: false,
+            });
+        }
         let to = m.to.as_str().to_owned();
         if not_on_whatsapp(&to) {
             return Err(SendError {

@@ -77,9 +77,10 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let qr_engine = sandbox
         .clone()
         .map(|n| Arc::new(n) as Arc<dyn wagate_core::engine::Engine>);
-    let supervisor = Arc::new(Supervisor::new(store.clone(), qr_engine));
-    let sends = crate::runtime::send_batcher::SendBatcher::start(store.clone());
     let net = crate::net_guard::NetGuard::new(config.url_policy, config.resolver.clone());
+    let media = crate::runtime::media_fetch::MediaFetcher::new(&net);
+    let supervisor = Arc::new(Supervisor::new(store.clone(), qr_engine, media));
+    let sends = crate::runtime::send_batcher::SendBatcher::start(store.clone());
     let deliveries = crate::delivery::DeliveryWorker::start(
         store.clone(),
         net.clone(),

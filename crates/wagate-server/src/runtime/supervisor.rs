@@ -10,6 +10,7 @@ use wagate_core::store::{ConnectionState, Store, StoreError};
 use wagate_core::{InstanceId, Timestamp};
 
 use crate::runtime::instance::InstanceRuntime;
+use crate::runtime::media_fetch::MediaFetcher;
 use crate::runtime::sink::RuntimeSink;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,14 +27,20 @@ pub struct Supervisor {
     store: Arc<dyn Store>,
     /// The engine for `qrcode` connections: the sandbox network, or (later) WhatsApp Web.
     qr_engine: Option<Arc<dyn Engine>>,
+    media: MediaFetcher,
     runtimes: DashMap<InstanceId, Arc<InstanceRuntime>>,
 }
 
 impl Supervisor {
-    pub fn new(store: Arc<dyn Store>, qr_engine: Option<Arc<dyn Engine>>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        qr_engine: Option<Arc<dyn Engine>>,
+        media: MediaFetcher,
+    ) -> Self {
         Self {
             store,
             qr_engine,
+            media,
             runtimes: DashMap::new(),
         }
     }
@@ -73,7 +80,7 @@ impl Supervisor {
         let engine = self.qr_engine.clone().ok_or(RuntimeError::NoEngine)?;
         self.stop(&inst.id).await;
         let session = self.store.get_session(&inst.id).await?;
-        let runtime = InstanceRuntime::new(inst.id.clone(), self.store.clone());
+        let runtime = InstanceRuntime::new(inst.id.clone(), self.store.clone(), self.media.clone());
         let mut state = ConnectionState::of(inst);
         state.status = InstanceStatus::Connecting;
         state.connection_method = Some(ConnectionMethod::Qrcode);
