@@ -24,7 +24,11 @@ pub struct Attempt<'a> {
 }
 
 /// Makes the request and reports it; never fails itself (a failure is a result).
-pub async fn post_signed(client: &reqwest::Client, policy: UrlPolicy, a: Attempt<'_>) -> AttemptResult {
+pub async fn post_signed(
+    client: &reqwest::Client,
+    policy: UrlPolicy,
+    a: Attempt<'_>,
+) -> AttemptResult {
     let log_id = DeliveryLogId::generate();
     let at = Timestamp::now();
     let started = Instant::now();

@@ -49,7 +49,10 @@ impl DeliveryWorker {
         node: String,
     ) -> Self {
         match store.release_claims(&node).await {
-            Ok(n) if n > 0 => tracing::info!(deliveries = n, "took back deliveries claimed before a restart"),
+            Ok(n) if n > 0 => tracing::info!(
+                deliveries = n,
+                "took back deliveries claimed before a restart"
+            ),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not free earlier delivery claims"),
         }

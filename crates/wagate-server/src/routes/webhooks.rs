@@ -11,9 +11,7 @@ use wagate_core::delivery::DeliveryLog;
 use wagate_core::event::Event;
 use wagate_core::page::OffsetPage;
 use wagate_core::scope::Scope;
-use wagate_core::webhook::{
-    Subscription, SubscriptionPatch, SubscriptionStatus, WebhookSecret,
-};
+use wagate_core::webhook::{Subscription, SubscriptionPatch, SubscriptionStatus, WebhookSecret};
 use wagate_core::webhook_event::WebhookEvent;
 use wagate_core::{DeliveryLogId, Timestamp, WebhookId};
 
@@ -202,12 +200,15 @@ async fn owned(state: &AppState, auth: &Auth, raw: &str) -> Result<Subscription,
 }
 
 fn parse_status(s: &str) -> Result<SubscriptionStatus, ApiError> {
-    SubscriptionStatus::parse(s).ok_or_else(|| ApiError::field("status", "must be active or paused"))
+    SubscriptionStatus::parse(s)
+        .ok_or_else(|| ApiError::field("status", "must be active or paused"))
 }
 
 fn parse_name(name: Option<String>) -> Result<Option<String>, ApiError> {
     match name {
-        Some(n) if n.chars().count() > 100 => Err(ApiError::field("name", "at most 100 characters")),
+        Some(n) if n.chars().count() > 100 => {
+            Err(ApiError::field("name", "at most 100 characters"))
+        }
         Some(n) if n.trim().is_empty() => Ok(None),
         other => Ok(other),
     }
@@ -359,7 +360,11 @@ pub async fn delete_webhook(
 ) -> Result<axum::Json<Data<DeletedView>>, ApiError> {
     auth.require(Scope::WebhooksWrite)?;
     let id = webhook_id(&id)?;
-    if !state.store.delete_subscription(&auth.account.id, &id).await? {
+    if !state
+        .store
+        .delete_subscription(&auth.account.id, &id)
+        .await?
+    {
         return Err(ApiError::WebhookNotFound);
     }
     Ok(axum::Json(Data::new(DeletedView {
@@ -420,7 +425,9 @@ pub async fn webhook_logs(
     };
     let sub = owned(&state, &auth, &id).await?;
     let logs = state.store.list_logs(&sub.id, success, limit).await?;
-    Ok(axum::Json(Data::new(logs.iter().map(LogView::new).collect())))
+    Ok(axum::Json(Data::new(
+        logs.iter().map(LogView::new).collect(),
+    )))
 }
 
 /// Send a logged delivery again, now (also after it failed for good).
@@ -473,9 +480,7 @@ pub async fn test_webhook(
     let sub = owned(&state, &auth, &id).await?;
     let kind = match req.event.as_deref() {
         None => WebhookEvent::MessageReceived,
-        Some(e) => e
-            .parse()
-            .map_err(|e| ApiError::field("event", e))?,
+        Some(e) => e.parse().map_err(|e| ApiError::field("event", e))?,
     };
     let event = Event::test(&auth.account.id, &sub.instance_id, kind);
     let body = event.body();
@@ -507,7 +512,12 @@ pub async fn test_webhook(
     };
     state.store.insert_log(&sub.instance_id, &log).await?;
     Ok(axum::Json(Data::new(TestResultView {
-        status: if result.succeeded() { "success" } else { "failed" }.into(),
+        status: if result.succeeded() {
+            "success"
+        } else {
+            "failed"
+        }
+        .into(),
         status_code: result.status_code,
         response_time: result.response_ms,
         error: result.error,
