@@ -66,7 +66,9 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         addr: config.listen,
         source,
     })?;
-    let sandbox = config.sandbox.then(wagate_engines::SandboxNetwork::new);
+    let sandbox = config
+        .sandbox
+        .then(|| wagate_engines::SandboxNetwork::with_qr_ttl(config.sandbox_qr_ttl));
     if let Some(net) = &sandbox {
         for id in store.instances_with_session().await? {
             if let Some(session) = store.get_session(&id).await? {
