@@ -142,6 +142,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/messages/chats"),
     ("get", "/v1/contacts"),
     ("post", "/v1/contacts/check"),
+    ("post", "/v1/webhooks"),
+    ("get", "/v1/webhooks"),
+    ("get", "/v1/webhooks/{webhookId}"),
+    ("put", "/v1/webhooks/{webhookId}"),
+    ("delete", "/v1/webhooks/{webhookId}"),
+    ("post", "/v1/webhooks/{webhookId}/rotate-secret"),
+    ("get", "/v1/webhooks/{webhookId}/logs"),
+    ("post", "/v1/webhooks/{webhookId}/logs/{logId}/retry"),
+    ("post", "/v1/webhooks/{webhookId}/test"),
     ("post", "/sandbox/v1/scan"),
     ("post", "/sandbox/v1/messages"),
     ("post", "/sandbox/v1/instances/{instanceId}/drop"),
@@ -164,6 +173,8 @@ const NO_BODY: &[&str] = &[
     "/v1/instances/{instanceId}/restart",
     "/sandbox/v1/instances/{instanceId}/drop",
     "/sandbox/v1/instances/{instanceId}/unlink",
+    "/v1/webhooks/{webhookId}/rotate-secret",
+    "/v1/webhooks/{webhookId}/logs/{logId}/retry",
 ];
 
 async fn openapi_documents_every_route(backend: Backend) {
@@ -217,7 +228,9 @@ async fn openapi_documents_every_route(backend: Backend) {
             .replace("{instanceId}", "inst_01jd3k9w6q8x2m4v7c5b0n1t2r")
             .replace("{accountId}", "acct_01jd3k9w6q8x2m4v7c5b0n1t2r")
             .replace("{keyId}", "key_01jd3k9w6q8x2m4v7c5b0n1t2r")
-            .replace("{messageId}", "msg_01jd3k9w6q8x2m4v7c5b0n1t2r");
+            .replace("{messageId}", "msg_01jd3k9w6q8x2m4v7c5b0n1t2r")
+            .replace("{webhookId}", "wh_01jd3k9w6q8x2m4v7c5b0n1t2r")
+            .replace("{logId}", "log_01jd3k9w6q8x2m4v7c5b0n1t2r");
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let r = s.call(m, &concrete, None, None).await;
         assert_ne!(
