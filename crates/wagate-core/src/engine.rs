@@ -9,6 +9,7 @@
 use async_trait::async_trait;
 use thiserror::Error;
 
+use crate::media::FetchedMedia;
 use crate::message::{Content, MessageStatus, Recipient};
 use crate::phone::PhoneNumber;
 use crate::{InstanceId, MessageId, Timestamp};
@@ -123,6 +124,9 @@ pub struct OutboundMessage {
     pub content: Content,
     /// The network id of the message replied to.
     pub quoted_external_id: Option<String>,
+    /// For media content: the bytes fetched from its URL, checked against §15.5 (the content
+    /// keeps the URL, for engines that send by link).
+    pub media: Option<FetchedMedia>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -168,6 +172,11 @@ pub trait Session: Send + Sync {
     async fn logout(&self) -> Result<(), EngineError>;
     /// Closes the connection, keeping the session for a later resume.
     async fn close(&self);
+    /// Whether media must be fetched and handed over as bytes (to upload them). An engine that
+    /// sends media by link (Meta's Cloud API fetches the URL itself) says no.
+    fn fetches_media_itself(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait]

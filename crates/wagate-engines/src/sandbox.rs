@@ -24,8 +24,8 @@ use wagate_core::message::{Content, MessageStatus, Recipient};
 use wagate_core::phone::PhoneNumber;
 use wagate_core::{InstanceId, Timestamp};
 
-/// How long each QR code stays valid, and how many are shown before giving up.
-const QR_TTL: Duration = Duration::from_secs(20);
+/// How long each QR code stays valid by default, and how many are shown before giving up.
+pub const QR_TTL: Duration = Duration::from_secs(20);
 const QR_ROUNDS: u32 = 6;
 const PAIRING_TTL: Duration = Duration::from_secs(180);
 const CONTACT_DELIVERED_AFTER: Duration = Duration::from_millis(100);
@@ -83,9 +83,16 @@ impl Net {
 }
 
 /// The whole simulated network. One per server; cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct SandboxNetwork {
     net: Arc<Mutex<Net>>,
+    qr_ttl: Duration,
+}
+
+impl Default for SandboxNetwork {
+    fn default() -> Self {
+        Self::with_qr_ttl(QR_TTL)
+    }
 }
 
 fn random_code(alphabet: &[u8], len: usize) -> String {
@@ -98,6 +105,14 @@ fn random_code(alphabet: &[u8], len: usize) -> String {
 impl SandboxNetwork {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A network whose QR codes each last `qr_ttl` (tests shorten it to watch them rotate).
+    pub fn with_qr_ttl(qr_ttl: Duration) -> Self {
+        Self {
+            net: Arc::default(),
+            qr_ttl,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Net> {
@@ -227,6 +242,7 @@ impl SandboxNetwork {
         sink: Arc<dyn EventSink>,
     ) {
         let net = self.clone();
+        let qr_ttl = self.qr_ttl;
         tokio::spawn(async move {
             let rounds = if matches!(link, LinkMethod::Qr) {
                 QR_ROUNDS
@@ -244,8 +260,8 @@ impl SandboxNetwork {
                             ),
                             id.ulid_part()
                         );
-                        let expires_at = Timestamp::now().plus_millis(QR_TTL.as_millis() as i64);
-                        (code.clone(), QR_TTL, EngineEvent::Qr { code, expires_at })
+                        let expires_at = Timestamp::now().plus_millis(qr_ttl.as_millis() as i64);
+                        (code.clone(), qr_ttl, EngineEvent::Qr { code, expires_at })
                     }
                     LinkMethod::PairingCode(_) => {
                         let code = random_code(b"ABCDEFGHJKLMNPQRSTVWXYZ23456789", 8);
@@ -380,6 +396,14 @@ fn not_on_whatsapp(phone: &str) -> bool {
 impl Session for SandboxSession {
     async fn send(&self, m: &OutboundMessage) -> Result<String, SendError> {
         let my_phone = self.me()?;
+        // Like WhatsApp Web, the sandbox needs the file itself, not a link to it.
+        if matches!(m.content, Content::Media(_)) && m.media.is_none() {
+            return Err(SendError {
+                code: "media_fetch_failed".into(),
+                message: "The media was not fetched before sending.".into(),
+                transient: false,
+            });
+        }
         let to = m.to.as_str().to_owned();
         if not_on_whatsapp(&to) {
             return Err(SendError {

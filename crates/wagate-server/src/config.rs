@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use wagate_core::net::UrlPolicy;
 use wagate_engines::cloud_api::credentials::{AppSecret, SecretKey};
@@ -21,6 +22,8 @@ pub struct ServerConfig {
     /// Base URL users reach this server at (inbound webhook URLs, media links).
     pub public_url: Option<String>,
     pub sandbox: bool,
+    /// How long each sandbox QR code lasts (six are shown before `qr_timeout`); tests shorten it.
+    pub sandbox_qr_ttl: Duration,
     pub url_policy: UrlPolicy,
     /// How host names of webhook and media URLs are resolved (the system's resolver, or a
     /// table in tests).
@@ -85,6 +88,7 @@ impl ServerConfig {
             admin_token: None,
             public_url: None,
             sandbox: false,
+            sandbox_qr_ttl: wagate_engines::sandbox::QR_TTL,
             url_policy: UrlPolicy::default(),
             resolver: Arc::new(SystemResolver),
             node_id: "node-1".into(),

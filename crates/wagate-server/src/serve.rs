@@ -70,7 +70,9 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         addr: config.listen,
         source,
     })?;
-    let sandbox = config.sandbox.then(wagate_engines::SandboxNetwork::new);
+    let sandbox = config
+        .sandbox
+        .then(|| wagate_engines::SandboxNetwork::with_qr_ttl(config.sandbox_qr_ttl));
     if let Some(net) = &sandbox {
         for id in store.instances_with_session().await? {
             if let Some(session) = store.get_session(&id).await? {
@@ -82,13 +84,15 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         .clone()
         .map(|n| Arc::new(n) as Arc<dyn wagate_core::engine::Engine>);
     let official = official_engine(&config, addr, store.clone())?;
+    let net = crate::net_guard::NetGuard::new(config.url_policy, config.resolver.clone());
+    let media = crate::runtime::media_fetch::MediaFetcher::new(&net);
     let supervisor = Arc::new(Supervisor::new(
         store.clone(),
         qr_engine,
         Some(Arc::new(official.clone())),
+        media,
     ));
     let sends = crate::runtime::send_batcher::SendBatcher::start(store.clone());
-    let net = crate::net_guard::NetGuard::new(config.url_policy, config.resolver.clone());
     let deliveries = crate::delivery::DeliveryWorker::start(
         store.clone(),
         net.clone(),

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::TestServer;
-use common::sandbox::{eventually, inject, linked};
+use common::sandbox::inject;
+use common::{eventually, linked};
 use serde_json::{Value, json};
 use wagate_core::net::UrlPolicy;
 use wagate_testkit::Backend;

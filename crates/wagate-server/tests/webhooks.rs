@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::TestServer;
 use common::receiver::{Answer, Receiver};
-use common::sandbox::{eventually, inject, linked};
+use common::sandbox::inject;
+use common::{eventually, linked};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use wagate_core::net::UrlPolicy;

@@ -527,4 +527,9 @@ impl Session for CloudSession {
         self.api
             .unregister(&self.credentials.phone_number_id, self.generation);
     }
+
+    /// Media goes to Meta as a link; Meta fetches it.
+    fn fetches_media_itself(&self) -> bool {
+        true
+    }
 }

@@ -73,6 +73,7 @@ mod tests {
             to: Recipient::parse("5511999999999").unwrap(),
             content,
             quoted_external_id: quoted.map(str::to_owned),
+            media: None,
         }
     }
 

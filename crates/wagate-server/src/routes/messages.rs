@@ -180,6 +180,19 @@ pub(crate) fn outbound_message(
     }
 }
 
+/// A media URL whose name resolves to a private address is refused now, like a webhook URL
+/// when it is saved (§15.6); the fetch at send time checks again (a name can change).
+pub(crate) async fn check_media_host(state: &AppState, content: &Content) -> Result<(), ApiError> {
+    if let Content::Media(m) = content {
+        state
+            .net
+            .parse_target(&m.url)
+            .await
+            .map_err(|e| ApiError::InvalidMedia(format!("mediaUrl is not valid: {e}.")))?;
+    }
+    Ok(())
+}
+
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else {
         return Ok(None);
@@ -278,6 +291,7 @@ pub async fn send_message(
             &state,
         )?,
     };
+    check_media_host(&state, &content).await?;
     if let Some(m) = &req.metadata {
         if !m.is_object() {
             return Err(ApiError::field("metadata", "must be a JSON object"));

@@ -129,6 +129,13 @@ impl RuntimeSink {
             EngineEvent::LoggedOut { code, message } => {
                 self.store.set_session(&self.runtime.id, None).await?;
                 self.runtime.set_session(None);
+                // A code shown before (e.g. the last QR before `qr_timeout`) is dead now.
+                self.runtime.update_live(|l| {
+                    l.qr_raw = None;
+                    l.qr_data_uri = None;
+                    l.pairing_code = None;
+                    l.code_expires_at = None;
+                });
                 self.save(|s| {
                     s.status = InstanceStatus::Disconnected;
                     s.phone = None;

@@ -10,6 +10,7 @@ use wagate_core::store::{ConnectionState, Store, StoreError};
 use wagate_core::{InstanceId, Timestamp};
 
 use crate::runtime::instance::InstanceRuntime;
+use crate::runtime::media_fetch::MediaFetcher;
 use crate::runtime::sink::RuntimeSink;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,7 @@ pub struct Supervisor {
     qr_engine: Option<Arc<dyn Engine>>,
     /// The engine for `official` connections: Meta's Cloud API.
     official_engine: Option<Arc<dyn Engine>>,
+    media: MediaFetcher,
     runtimes: DashMap<InstanceId, Arc<InstanceRuntime>>,
 }
 
@@ -36,11 +38,13 @@ impl Supervisor {
         store: Arc<dyn Store>,
         qr_engine: Option<Arc<dyn Engine>>,
         official_engine: Option<Arc<dyn Engine>>,
+        media: MediaFetcher,
     ) -> Self {
         Self {
             store,
             qr_engine,
             official_engine,
+            media,
             runtimes: DashMap::new(),
         }
     }
@@ -122,7 +126,7 @@ impl Supervisor {
         }
         .ok_or(RuntimeError::NoEngine)?;
         self.stop(&inst.id).await;
-        let runtime = InstanceRuntime::new(inst.id.clone(), self.store.clone());
+        let runtime = InstanceRuntime::new(inst.id.clone(), self.store.clone(), self.media.clone());
         let mut state = ConnectionState::of(inst);
         state.status = InstanceStatus::Connecting;
         state.connection_method = Some(method);
