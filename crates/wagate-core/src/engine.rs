@@ -89,10 +89,16 @@ pub enum EngineEvent {
     },
 }
 
-/// Where an engine reports events. `emit` returns once the event is durably handled.
+/// The sink could not record an event. Whatever the event reports must not be acknowledged to
+/// the network, which then delivers it again: that is how a failed write loses nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("the event was not recorded: {0}")]
+pub struct NotRecorded(pub String);
+
+/// Where an engine reports events. `emit` returns `Ok` once the event is committed.
 #[async_trait]
 pub trait EventSink: Send + Sync + 'static {
-    async fn emit(&self, event: EngineEvent);
+    async fn emit(&self, event: EngineEvent) -> Result<(), NotRecorded>;
 }
 
 /// Media an engine downloaded from the network, to be kept for the account to fetch.

@@ -26,7 +26,7 @@ use thiserror::Error;
 use wagate_core::InstanceId;
 use wagate_core::engine::{
     ConnectRequest, Engine, EngineError, EngineEvent, EventSink, InboundMessage, MediaBlob,
-    MediaVault, NumberCheck, OutboundMessage, SendError, Session,
+    MediaVault, NotRecorded, NumberCheck, OutboundMessage, SendError, Session,
 };
 use wagate_core::message::{Content, Media, MessageStatus, Recipient};
 use wagate_core::phone::PhoneNumber;
@@ -91,6 +91,10 @@ pub enum WebhookError {
     /// Something to fetch failed; Meta should deliver the webhook again.
     #[error("{0}")]
     Retry(String),
+}
+
+fn not_recorded(e: NotRecorded) -> WebhookError {
+    WebhookError::Retry(e.to_string())
 }
 
 /// What a webhook request changed.
@@ -277,11 +281,15 @@ impl CloudApi {
                     ),
                 },
             };
-            r.sink.emit(event).await;
+            // Not recorded: answered 503 below, so Meta sends the notification again.
+            r.sink.emit(event).await.map_err(not_recorded)?;
         }
         for m in change.messages {
             if let Some(inbound) = self.inbound(r, m).await? {
-                r.sink.emit(EngineEvent::Inbound(inbound)).await;
+                r.sink
+                    .emit(EngineEvent::Inbound(inbound))
+                    .await
+                    .map_err(not_recorded)?;
             }
         }
         Ok(())
@@ -396,12 +404,17 @@ impl Engine for CloudApi {
                 generation,
             },
         );
-        sink.emit(EngineEvent::Connected {
-            phone,
-            profile_name: saved.verified_name,
-            session: sealed,
-        })
-        .await;
+        let connected = sink
+            .emit(EngineEvent::Connected {
+                phone,
+                profile_name: saved.verified_name,
+                session: sealed,
+            })
+            .await;
+        if let Err(e) = connected {
+            self.numbers().remove(&number);
+            return Err(EngineError::Failed(e.to_string()));
+        }
         Ok(Box::new(CloudSession {
             api: self.clone(),
             credentials,

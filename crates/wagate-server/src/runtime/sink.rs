@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use wagate_core::engine::{EngineEvent, EventSink, InboundMessage};
+use wagate_core::engine::{EngineEvent, EventSink, InboundMessage, NotRecorded};
 use wagate_core::event::Event;
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus, LastError};
 use wagate_core::message::{Direction, Message, MessageError, MessageStatus, Recipient};
@@ -23,15 +23,16 @@ pub struct RuntimeSink {
 
 #[async_trait]
 impl EventSink for RuntimeSink {
-    async fn emit(&self, event: EngineEvent) {
+    async fn emit(&self, event: EngineEvent) -> Result<(), NotRecorded> {
         if self.runtime.is_stopped() {
-            return;
+            return Err(NotRecorded("the instance's connection was closed".into()));
         }
-        // A store failure here must not be swallowed silently: the engine will see the
-        // connection fail to acknowledge and the network redeliver.
-        if let Err(e) = self.apply(event).await {
+        // Reported to the engine, which then does not acknowledge the traffic: the network
+        // delivers it again.
+        self.apply(event).await.map_err(|e| {
             tracing::error!(instance = %self.runtime.id, error = %e, "recording an engine event failed");
-        }
+            NotRecorded(e.to_string())
+        })
     }
 }
 
