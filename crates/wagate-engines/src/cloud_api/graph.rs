@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -109,16 +110,12 @@ impl GraphClient {
         id: &PhoneNumberId,
         token: &AccessToken,
     ) -> Result<PhoneNumberInfo, GraphError> {
-        let res = self
-            .http
-            .get(format!("{}/{}", self.base, id))
-            .query(&[("fields", "display_phone_number,verified_name")])
-            .bearer_auth(token.expose())
-            .send()
-            .await
-            .map_err(network)?;
-        serde_json::from_value(Self::json(res).await?)
-            .map_err(|e| GraphError::Unexpected(e.to_string()))
+        self.get(
+            &id.to_string(),
+            token,
+            &[("fields", "display_phone_number,verified_name")],
+        )
+        .await
     }
 
     /// `POST /{phone-number-id}/messages`; returns the JSON answer.
@@ -163,9 +160,20 @@ impl GraphClient {
         media_id: &str,
         token: &AccessToken,
     ) -> Result<MediaInfo, GraphError> {
+        self.get(media_id, token, &[]).await
+    }
+
+    /// `GET /{path}` with the bearer token, its JSON answer read as `T`.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &AccessToken,
+        query: &[(&str, &str)],
+    ) -> Result<T, GraphError> {
         let res = self
             .http
-            .get(format!("{}/{}", self.base, media_id))
+            .get(format!("{}/{}", self.base, path))
+            .query(query)
             .bearer_auth(token.expose())
             .send()
             .await
