@@ -9,6 +9,7 @@
 use async_trait::async_trait;
 use thiserror::Error;
 
+use crate::media::FetchedMedia;
 use crate::message::{Content, MessageStatus, Recipient};
 use crate::phone::PhoneNumber;
 use crate::{InstanceId, MessageId, Timestamp};
@@ -79,25 +80,47 @@ pub enum EngineEvent {
         status: MessageStatus,
         at: Timestamp,
     },
+    /// The network accepted a message but later reported it undeliverable (Meta's `failed`
+    /// status webhook).
+    SendFailed {
+        external_id: String,
+        code: String,
+        message: String,
+    },
 }
 
-/// Where an engine reports events. `emit` returns once the event is durably handled.
+/// The sink could not record an event. Whatever the event reports must not be acknowledged to
+/// the network, which then delivers it again: that is how a failed write loses nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("the event was not recorded: {0}")]
+pub struct NotRecorded(pub String);
+
+/// Where an engine reports events. `emit` returns `Ok` once the event is committed.
 #[async_trait]
 pub trait EventSink: Send + Sync + 'static {
-    async fn emit(&self, event: EngineEvent);
-
-    /// Like `emit`, and says whether the event's effect was committed. An engine that must
-    /// acknowledge inbound traffic acknowledges only on `Ok`; on `Err` the network redelivers.
-    async fn commit(&self, event: EngineEvent) -> Result<(), SinkError> {
-        self.emit(event).await;
-        Ok(())
-    }
+    async fn emit(&self, event: EngineEvent) -> Result<(), NotRecorded>;
 }
 
-/// An event that was not committed (database down, instance stopped meanwhile).
+/// Media an engine downloaded from the network, to be kept for the account to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaBlob {
+    pub bytes: Vec<u8>,
+    pub mime_type: Option<String>,
+    pub filename: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("event not committed: {0}")]
-pub struct SinkError(pub String);
+#[error("keeping media failed: {0}")]
+pub struct MediaVaultError(pub String);
+
+/// Where engines keep inbound media whose network URL the account cannot reach itself (Meta's
+/// media URLs need the instance's access token).
+#[async_trait]
+pub trait MediaVault: Send + Sync + 'static {
+    /// Keeps `blob` for the account owning `instance`; returns the URL to download it from.
+    async fn keep(&self, instance: &InstanceId, blob: MediaBlob)
+    -> Result<String, MediaVaultError>;
+}
 
 /// A message to send, already accepted and stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +130,9 @@ pub struct OutboundMessage {
     pub content: Content,
     /// The network id of the message replied to.
     pub quoted_external_id: Option<String>,
+    /// For media content: the bytes fetched from its URL, checked against §15.5 (the content
+    /// keeps the URL, for engines that send by link).
+    pub media: Option<FetchedMedia>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -152,6 +178,11 @@ pub trait Session: Send + Sync {
     async fn logout(&self) -> Result<(), EngineError>;
     /// Closes the connection, keeping the session for a later resume.
     async fn close(&self);
+    /// Whether media must be fetched and handed over as bytes (to upload them). An engine that
+    /// sends media by link (Meta's Cloud API fetches the URL itself) says no.
+    fn fetches_media_itself(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait]

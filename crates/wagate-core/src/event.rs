@@ -53,7 +53,7 @@ impl Event {
     /// `message.received`. `instance_phone` is the `to` (the instance's own number).
     pub fn message_received(m: &Message, instance_phone: Option<&str>) -> Self {
         let media = match &m.content {
-            Content::Text(_) => Value::Null,
+            Content::Text(_) | Content::Template(_) => Value::Null,
             Content::Media(media) => json!({
                 "url": media.url,
                 "mimeType": media.mime_type,

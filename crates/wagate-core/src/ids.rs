@@ -95,6 +95,7 @@ prefixed_id!(InboundWebhookId, "ib_", "inbound webhook");
 prefixed_id!(DeliveryLogId, "log_", "webhook log");
 prefixed_id!(DeliveryId, "dlv_", "delivery");
 prefixed_id!(RequestId, "req_", "request");
+prefixed_id!(MediaId, "med_", "media");
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@ pub mod event;
 pub mod ids;
 pub mod inbound_webhook;
 pub mod instance;
+pub mod media;
 pub mod message;
 pub mod net;
 pub mod page;

@@ -150,11 +150,67 @@ pub struct Media {
     pub size: Option<u64>,
 }
 
-/// Exactly one of text or media (§15.5), so "neither" and "both" cannot be represented.
+/// A pre-approved message template (Meta's Cloud API), the only kind of message that may start
+/// a conversation outside the 24-hour window. `components` is passed to Meta as given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    pub name: String,
+    pub language: String,
+    pub components: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TemplateError {
+    #[error("name must be 1 to 512 lower-case letters, digits or underscores")]
+    Name,
+    #[error("language must be a language code such as en_US")]
+    Language,
+    #[error("components must be a list of objects")]
+    Components,
+}
+
+impl Template {
+    /// Meta's template names are lower-case letters, digits and `_`; language codes are like
+    /// `en` or `pt_BR`.
+    pub fn parse(
+        name: String,
+        language: String,
+        components: Option<serde_json::Value>,
+    ) -> Result<Self, TemplateError> {
+        let name_ok = (1..=512).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !name_ok {
+            return Err(TemplateError::Name);
+        }
+        let lang_ok = (2..=15).contains(&language.len())
+            && language
+                .bytes()
+                .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-');
+        if !lang_ok {
+            return Err(TemplateError::Language);
+        }
+        let components = match components {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(serde_json::Value::Array(items)) if items.iter().all(|c| c.is_object()) => items,
+            Some(_) => return Err(TemplateError::Components),
+        };
+        Ok(Self {
+            name,
+            language,
+            components,
+        })
+    }
+}
+
+/// Exactly one of text, media or a template (§15.5), so "neither" and "both" cannot be
+/// represented.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Content {
     Text(String),
     Media(Media),
+    Template(Template),
 }
 
 impl Content {
@@ -162,14 +218,17 @@ impl Content {
         match self {
             Content::Text(_) => "text",
             Content::Media(m) => m.media_type.as_str(),
+            Content::Template(_) => "template",
         }
     }
 
-    /// The `content` field: the text, or the caption (empty when there is none).
+    /// The `content` field: the text, the caption (empty when there is none), or the template's
+    /// name.
     pub fn text(&self) -> &str {
         match self {
             Content::Text(t) => t,
             Content::Media(m) => m.caption.as_deref().unwrap_or(""),
+            Content::Template(t) => &t.name,
         }
     }
 
@@ -178,6 +237,7 @@ impl Content {
         match self {
             Content::Text(t) => t.clone(),
             Content::Media(m) => m.media_type.preview().to_owned(),
+            Content::Template(_) => "[Template]".to_owned(),
         }
     }
 }
@@ -280,6 +340,29 @@ mod tests {
         assert_eq!(
             "delivered".parse::<MessageStatus>(),
             Ok(MessageStatus::Delivered)
+        );
+    }
+
+    #[test]
+    fn templates_parse_their_name_language_and_components() {
+        let t = Template::parse(
+            "order_update".into(),
+            "pt_BR".into(),
+            Some(serde_json::json!([{"type": "body"}])),
+        )
+        .unwrap();
+        assert_eq!(t.components.len(), 1);
+        assert_eq!(
+            Template::parse("Bad Name".into(), "en".into(), None),
+            Err(TemplateError::Name)
+        );
+        assert_eq!(
+            Template::parse("ok".into(), "e".into(), None),
+            Err(TemplateError::Language)
+        );
+        assert_eq!(
+            Template::parse("ok".into(), "en".into(), Some(serde_json::json!([1]))),
+            Err(TemplateError::Components)
         );
     }
 

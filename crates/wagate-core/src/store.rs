@@ -277,6 +277,14 @@ pub trait MessageStore: Send + Sync + 'static {
         status: MessageStatus,
         at: Timestamp,
     ) -> Result<Option<Message>, StoreError>;
+    /// Fails an outbound message the network accepted (`sent` or `delivered`) and later reported
+    /// undeliverable; returns it when it moved. A `read` message stays read.
+    async fn fail_sent(
+        &self,
+        instance: &InstanceId,
+        external_id: &str,
+        error: &MessageError,
+    ) -> Result<Option<Message>, StoreError>;
     /// Stores an inbound message with its chat (unread + 1) and contact. False when the network
     /// redelivered one already stored (same external id): nothing is written twice.
     async fn insert_inbound(&self, message: &mut Message) -> Result<bool, StoreError>;
@@ -340,9 +348,15 @@ pub trait SubscriptionStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 }
 
+/// Called after a commit that made deliveries due, so this node's worker need not wait for its
+/// next poll (other nodes still find them by polling).
+pub type DueListener = std::sync::Arc<dyn Fn() + Send + Sync>;
+
 /// The event outbox's deliveries and their logs.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync + 'static {
+    /// Registers `listener` for every later commit that writes deliveries.
+    fn on_deliveries_due(&self, listener: DueListener);
     /// Writes an event that no other row change carries (`instance.qr_updated`) with its
     /// deliveries. An event that no target wants is not kept.
     async fn record_event(&self, event: &Event) -> Result<(), StoreError>;

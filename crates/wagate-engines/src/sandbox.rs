@@ -18,14 +18,14 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use wagate_core::engine::{
     ConnectRequest, Engine, EngineError, EngineEvent, EventSink, InboundMessage, LinkMethod,
-    NumberCheck, OutboundMessage, SendError, Session,
+    NotRecorded, NumberCheck, OutboundMessage, SendError, Session,
 };
 use wagate_core::message::{Content, MessageStatus, Recipient};
 use wagate_core::phone::PhoneNumber;
 use wagate_core::{InstanceId, Timestamp};
 
-/// How long each QR code stays valid, and how many are shown before giving up.
-const QR_TTL: Duration = Duration::from_secs(20);
+/// How long each QR code stays valid by default, and how many are shown before giving up.
+pub const QR_TTL: Duration = Duration::from_secs(20);
 const QR_ROUNDS: u32 = 6;
 const PAIRING_TTL: Duration = Duration::from_secs(180);
 const CONTACT_DELIVERED_AFTER: Duration = Duration::from_millis(100);
@@ -47,6 +47,14 @@ pub enum SandboxError {
     NoSuchPhone(String),
     #[error("the instance is not on the sandbox network")]
     NotOnNetwork,
+    #[error(transparent)]
+    NotRecorded(#[from] NotRecorded),
+}
+
+/// Reports a change the sandbox need not see recorded (it has nothing to deliver again); the
+/// sink logs a failure.
+async fn report(sink: &Arc<dyn EventSink>, event: EngineEvent) {
+    let _ = sink.emit(event).await;
 }
 
 struct Link {
@@ -83,9 +91,16 @@ impl Net {
 }
 
 /// The whole simulated network. One per server; cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct SandboxNetwork {
     net: Arc<Mutex<Net>>,
+    qr_ttl: Duration,
+}
+
+impl Default for SandboxNetwork {
+    fn default() -> Self {
+        Self::with_qr_ttl(QR_TTL)
+    }
 }
 
 fn random_code(alphabet: &[u8], len: usize) -> String {
@@ -98,6 +113,14 @@ fn random_code(alphabet: &[u8], len: usize) -> String {
 impl SandboxNetwork {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A network whose QR codes each last `qr_ttl` (tests shorten it to watch them rotate).
+    pub fn with_qr_ttl(qr_ttl: Duration) -> Self {
+        Self {
+            net: Arc::default(),
+            qr_ttl,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Net> {
@@ -134,7 +157,7 @@ impl SandboxNetwork {
             net.directory.insert(session.phone.clone());
             (link.instance, sink, session)
         };
-        sink.emit(connected_event(&session)).await;
+        sink.emit(connected_event(&session)).await?;
         Ok(instance)
     }
 
@@ -162,7 +185,7 @@ impl SandboxNetwork {
             quoted_message_id,
             timestamp: Timestamp::now(),
         }))
-        .await;
+        .await?;
         Ok(external_id)
     }
 
@@ -175,10 +198,13 @@ impl SandboxNetwork {
             device.online = false;
             (device.sink.clone(), device.generation, session)
         };
-        sink.emit(EngineEvent::Reconnecting {
-            code: "connection_lost".into(),
-            message: "The connection to the sandbox network dropped; reconnecting.".into(),
-        })
+        report(
+            &sink,
+            EngineEvent::Reconnecting {
+                code: "connection_lost".into(),
+                message: "The connection to the sandbox network dropped; reconnecting.".into(),
+            },
+        )
         .await;
         let net = self.clone();
         let id = id.clone();
@@ -194,7 +220,7 @@ impl SandboxNetwork {
                     _ => return,
                 }
             };
-            sink.emit(connected_event(&session)).await;
+            report(&sink, connected_event(&session)).await;
         });
         Ok(())
     }
@@ -211,10 +237,13 @@ impl SandboxNetwork {
             net.directory.remove(&linked.phone);
             sink
         };
-        sink.emit(EngineEvent::LoggedOut {
-            code: "logged_out".into(),
-            message: "The device was unlinked from the phone.".into(),
-        })
+        report(
+            &sink,
+            EngineEvent::LoggedOut {
+                code: "logged_out".into(),
+                message: "The device was unlinked from the phone.".into(),
+            },
+        )
         .await;
         Ok(())
     }
@@ -227,6 +256,7 @@ impl SandboxNetwork {
         sink: Arc<dyn EventSink>,
     ) {
         let net = self.clone();
+        let qr_ttl = self.qr_ttl;
         tokio::spawn(async move {
             let rounds = if matches!(link, LinkMethod::Qr) {
                 QR_ROUNDS
@@ -244,8 +274,8 @@ impl SandboxNetwork {
                             ),
                             id.ulid_part()
                         );
-                        let expires_at = Timestamp::now().plus_millis(QR_TTL.as_millis() as i64);
-                        (code.clone(), QR_TTL, EngineEvent::Qr { code, expires_at })
+                        let expires_at = Timestamp::now().plus_millis(qr_ttl.as_millis() as i64);
+                        (code.clone(), qr_ttl, EngineEvent::Qr { code, expires_at })
                     }
                     LinkMethod::PairingCode(_) => {
                         let code = random_code(b"ABCDEFGHJKLMNPQRSTVWXYZ23456789", 8);
@@ -273,7 +303,7 @@ impl SandboxNetwork {
                         },
                     );
                 }
-                sink.emit(event).await;
+                report(&sink, event).await;
                 tokio::time::sleep(ttl).await;
             }
             let still_waiting = {
@@ -282,10 +312,13 @@ impl SandboxNetwork {
                 matches!(guard.devices.get(&id), Some(d) if d.generation == generation && d.linked.is_none())
             };
             if still_waiting {
-                sink.emit(EngineEvent::LoggedOut {
-                    code: "qr_timeout".into(),
-                    message: "No phone linked the device in time.".into(),
-                })
+                report(
+                    &sink,
+                    EngineEvent::LoggedOut {
+                        code: "qr_timeout".into(),
+                        message: "No phone linked the device in time.".into(),
+                    },
+                )
                 .await;
             }
         });
@@ -332,7 +365,7 @@ impl Engine for SandboxNetwork {
         match saved {
             Some(s) => {
                 let sink = sink.clone();
-                tokio::spawn(async move { sink.emit(connected_event(&s)).await });
+                tokio::spawn(async move { report(&sink, connected_event(&s)).await });
             }
             None => self.start_linking(req.instance_id.clone(), req.link, generation, sink),
         }
@@ -380,6 +413,14 @@ fn not_on_whatsapp(phone: &str) -> bool {
 impl Session for SandboxSession {
     async fn send(&self, m: &OutboundMessage) -> Result<String, SendError> {
         let my_phone = self.me()?;
+        // Like WhatsApp Web, the sandbox needs the file itself, not a link to it.
+        if matches!(m.content, Content::Media(_)) && m.media.is_none() {
+            return Err(SendError {
+                code: "media_fetch_failed".into(),
+                message: "The media was not fetched before sending.".into(),
+                transient: false,
+            });
+        }
         let to = m.to.as_str().to_owned();
         if not_on_whatsapp(&to) {
             return Err(SendError {
@@ -426,36 +467,49 @@ impl Session for SandboxSession {
                     quoted_message_id: m.quoted_external_id.clone(),
                     timestamp: Timestamp::now(),
                 };
-                peer_sink.emit(EngineEvent::Inbound(inbound)).await;
+                // Not recorded by the receiver: the message stays queued at the sender.
+                if let Err(e) = peer_sink.emit(EngineEvent::Inbound(inbound)).await {
+                    return Err(SendError {
+                        code: "recipient_unavailable".into(),
+                        message: format!("The receiving sandbox instance did not take it: {e}."),
+                        transient: true,
+                    });
+                }
                 tokio::spawn(async move {
-                    my_sink
-                        .emit(EngineEvent::Receipt {
+                    report(
+                        &my_sink,
+                        EngineEvent::Receipt {
                             external_id: ext,
                             status: MessageStatus::Delivered,
                             at: Timestamp::now(),
-                        })
-                        .await;
+                        },
+                    )
+                    .await;
                 });
             }
             // A virtual contact that acknowledges by itself.
             None => {
                 tokio::spawn(async move {
                     tokio::time::sleep(CONTACT_DELIVERED_AFTER).await;
-                    my_sink
-                        .emit(EngineEvent::Receipt {
+                    report(
+                        &my_sink,
+                        EngineEvent::Receipt {
                             external_id: ext.clone(),
                             status: MessageStatus::Delivered,
                             at: Timestamp::now(),
-                        })
-                        .await;
+                        },
+                    )
+                    .await;
                     tokio::time::sleep(CONTACT_READ_AFTER - CONTACT_DELIVERED_AFTER).await;
-                    my_sink
-                        .emit(EngineEvent::Receipt {
+                    report(
+                        &my_sink,
+                        EngineEvent::Receipt {
                             external_id: ext,
                             status: MessageStatus::Read,
                             at: Timestamp::now(),
-                        })
-                        .await;
+                        },
+                    )
+                    .await;
                 });
             }
         }
@@ -478,11 +532,14 @@ impl Session for SandboxSession {
             let ids = external_ids.to_vec();
             tokio::spawn(async move {
                 for external_id in ids {
-                    sink.emit(EngineEvent::Receipt {
-                        external_id,
-                        status: MessageStatus::Read,
-                        at: Timestamp::now(),
-                    })
+                    report(
+                        &sink,
+                        EngineEvent::Receipt {
+                            external_id,
+                            status: MessageStatus::Read,
+                            at: Timestamp::now(),
+                        },
+                    )
                     .await;
                 }
             });

@@ -33,6 +33,7 @@ pub fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .merge(routes::sandbox::router())
         .merge(routes::webhooks::router())
         .merge(routes::inbound_webhooks::router())
+        .merge(routes::media::router())
         .route_layer(from_fn_with_state(state.clone(), authenticate));
     let admin =
         routes::admin::router().route_layer(from_fn_with_state(state.clone(), require_admin));
@@ -41,6 +42,7 @@ pub fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .merge(admin)
         .merge(routes::inbound_webhooks::public_router())
         .merge(routes::health::router())
+        .merge(routes::meta::router())
         .split_for_parts()
 }
 

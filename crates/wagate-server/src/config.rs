@@ -4,8 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use wagate_core::net::UrlPolicy;
+use wagate_engines::cloud_api::credentials::{AppSecret, SecretKey};
+use wagate_engines::cloud_api::{Backoff, DEFAULT_GRAPH_URL};
 
 use crate::net_guard::{NameResolver, SystemResolver};
 
@@ -21,6 +24,8 @@ pub struct ServerConfig {
     pub sandbox: bool,
     /// The WhatsApp Web engine (used for `qrcode` connections when not `sandbox`).
     pub wa: wagate_wa::WaOptions,
+    /// How long each sandbox QR code lasts (six are shown before `qr_timeout`); tests shorten it.
+    pub sandbox_qr_ttl: Duration,
     pub url_policy: UrlPolicy,
     /// How host names of webhook and media URLs are resolved (the system's resolver, or a
     /// table in tests).
@@ -30,6 +35,49 @@ pub struct ServerConfig {
     pub webhook_retry_scale: f64,
     /// Bodies above this size are refused with 413 `payload_too_large` (§15.2: 1 MiB).
     pub body_limit: usize,
+    /// `WAGATE_SECRET_KEY`: seals official credentials at rest. `None`: the key in
+    /// `<data dir>/secret.key`, generated on the first start.
+    pub secret_key: Option<SecretKey>,
+    pub meta: MetaConfig,
+}
+
+/// Meta's Cloud API (the `official` connection method).
+#[derive(Clone)]
+pub struct MetaConfig {
+    /// `WAGATE_META_GRAPH_URL`.
+    pub graph_url: String,
+    /// `WAGATE_META_APP_SECRET`: checks webhook signatures of numbers connected without
+    /// their own `appSecret`.
+    pub app_secret: Option<AppSecret>,
+    /// `WAGATE_META_VERIFY_TOKEN`: answers Meta's subscription handshake; none refuses it.
+    pub verify_token: Option<String>,
+    /// Retries of throttled sends (shortened by tests).
+    pub backoff: Backoff,
+}
+
+impl Default for MetaConfig {
+    fn default() -> Self {
+        Self {
+            graph_url: DEFAULT_GRAPH_URL.into(),
+            app_secret: None,
+            verify_token: None,
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for MetaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetaConfig")
+            .field("graph_url", &self.graph_url)
+            .field("app_secret", &self.app_secret)
+            .field(
+                "verify_token",
+                &self.verify_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("backoff", &self.backoff)
+            .finish()
+    }
 }
 
 impl ServerConfig {
@@ -43,11 +91,14 @@ impl ServerConfig {
             public_url: None,
             sandbox: false,
             wa: wagate_wa::WaOptions::default(),
+            sandbox_qr_ttl: wagate_engines::sandbox::QR_TTL,
             url_policy: UrlPolicy::default(),
             resolver: Arc::new(SystemResolver),
             node_id: "node-1".into(),
             webhook_retry_scale: 1.0,
             body_limit: 1024 * 1024,
+            secret_key: None,
+            meta: MetaConfig::default(),
         }
     }
 

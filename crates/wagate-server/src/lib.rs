@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod delivery;
 pub mod http;
+pub mod media;
 pub mod net_guard;
 pub mod openapi;
 pub mod routes;
@@ -22,3 +23,8 @@ pub use app::build_router;
 pub use config::ServerConfig;
 pub use serve::{Running, serve, start};
 pub use state::AppState;
+
+/// The credential types the binary parses its configuration into.
+pub mod cloud_api {
+    pub use wagate_engines::cloud_api::credentials::{AppSecret, SecretKey};
+}

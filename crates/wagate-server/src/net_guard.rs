@@ -94,9 +94,30 @@ impl NetGuard {
     /// redirects (a redirect could lead anywhere), ignores proxy settings, and gives up after
     /// `timeout`.
     pub fn client(&self, timeout: Duration) -> reqwest::Client {
+        self.build(timeout, reqwest::redirect::Policy::none())
+    }
+
+    /// Like `client`, but follows up to `max` redirects, each checked like the first URL:
+    /// an address literal by `TargetUrl::parse` here, a name by the resolver. (Media links
+    /// often redirect to a CDN; webhook deliveries never follow.)
+    pub fn client_following(&self, timeout: Duration, max: usize) -> reqwest::Client {
+        let policy = self.policy;
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > max {
+                attempt.error(format!("more than {max} redirects"))
+            } else if let Err(e) = TargetUrl::parse(attempt.url().as_str(), policy) {
+                attempt.error(format!("redirected to a refused URL: {e}"))
+            } else {
+                attempt.follow()
+            }
+        });
+        self.build(timeout, redirects)
+    }
+
+    fn build(&self, timeout: Duration, redirects: reqwest::redirect::Policy) -> reqwest::Client {
         reqwest::Client::builder()
             .dns_resolver(Arc::new(self.clone()))
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(redirects)
             .no_proxy()
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .timeout(timeout)

@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         (name = "Account", description = "The caller's account"),
         (name = "Admin", description = "Operator API (admin token)"),
         (name = "Operations", description = "Health and metrics"),
+        (name = "Meta", description = "Webhooks called by Meta for official instances (signed, no API key)"),
     )
 )]
 pub struct ApiDoc;

@@ -21,6 +21,10 @@ use crate::state::AppState;
 pub enum StartError {
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    #[error("secret key: {0}")]
+    SecretKey(#[from] wagate_engines::cloud_api::credentials::KeyError),
+    #[error("official engine: {0}")]
+    Official(#[from] wagate_engines::cloud_api::graph::GraphError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -66,7 +70,9 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         addr: config.listen,
         source,
     })?;
-    let sandbox = config.sandbox.then(wagate_engines::SandboxNetwork::new);
+    let sandbox = config
+        .sandbox
+        .then(|| wagate_engines::SandboxNetwork::with_qr_ttl(config.sandbox_qr_ttl));
     if let Some(net) = &sandbox {
         for id in store.instances_with_session().await? {
             if let Some(session) = store.get_session(&id).await? {
@@ -79,9 +85,17 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         Some(n) => Arc::new(n.clone()),
         None => Arc::new(wagate_wa::WhatsAppWeb::new(sql, config.wa.clone())),
     };
-    let supervisor = Arc::new(Supervisor::new(store.clone(), Some(qr_engine)));
-    let sends = crate::runtime::send_batcher::SendBatcher::start(store.clone());
+    let qr_engine = Some(qr_engine);
+    let official = official_engine(&config, addr, store.clone())?;
     let net = crate::net_guard::NetGuard::new(config.url_policy, config.resolver.clone());
+    let media = crate::runtime::media_fetch::MediaFetcher::new(&net);
+    let supervisor = Arc::new(Supervisor::new(
+        store.clone(),
+        qr_engine,
+        Some(Arc::new(official.clone())),
+        media,
+    ));
+    let sends = crate::runtime::send_batcher::SendBatcher::start(store.clone());
     let deliveries = crate::delivery::DeliveryWorker::start(
         store.clone(),
         net.clone(),
@@ -103,6 +117,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         supervisor: supervisor.clone(),
         sends,
         sandbox,
+        official,
     };
     // Instances that were connected come back by themselves, and send what is queued.
     tokio::spawn(async move {
@@ -128,6 +143,35 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         stop,
         task,
     })
+}
+
+/// The Cloud API engine, with the key that seals credentials and the vault for inbound media.
+fn official_engine(
+    config: &ServerConfig,
+    addr: SocketAddr,
+    store: Arc<dyn Store>,
+) -> Result<wagate_engines::CloudApi, StartError> {
+    use wagate_engines::cloud_api::credentials::SecretKey;
+    let key = match &config.secret_key {
+        Some(k) => k.clone(),
+        None => SecretKey::load_or_create(&config.data_dir.join("secret.key"))?,
+    };
+    let base_url = ServerConfig {
+        listen: addr,
+        ..config.clone()
+    }
+    .base_url();
+    let vault = crate::media::FileVault::new(config.data_dir.join("media"), store, base_url);
+    let engine = wagate_engines::CloudApi::new(
+        wagate_engines::cloud_api::CloudApiConfig {
+            graph_url: config.meta.graph_url.clone(),
+            app_secret: config.meta.app_secret.clone(),
+            backoff: config.meta.backoff,
+        },
+        &key,
+        Arc::new(vault),
+    )?;
+    Ok(engine)
 }
 
 /// Serves until SIGINT or SIGTERM, then drains in-flight requests.

@@ -20,6 +20,8 @@ pub struct AppState {
     pub supervisor: Arc<Supervisor>,
     /// Group commit of accepted sends.
     pub sends: crate::runtime::send_batcher::SendBatcher,
+    /// The official engine (Meta's Cloud API): checks credentials, receives Meta's webhooks.
+    pub official: wagate_engines::CloudApi,
     /// The simulated network, when the server runs with `--sandbox`.
     pub sandbox: Option<wagate_engines::SandboxNetwork>,
     /// The URL policy and resolver for every user-given URL (webhooks, media).

@@ -170,6 +170,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
+    ("get", "/v1/media/{mediaId}"),
+    ("get", "/meta/webhook"),
+    ("post", "/meta/webhook"),
 ];
 
 /// Routes whose answer to an unknown id is, by design, the same `not_found` as no route at all.

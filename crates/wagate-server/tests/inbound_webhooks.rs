@@ -3,7 +3,8 @@
 mod common;
 
 use common::TestServer;
-use common::sandbox::{eventually, linked, sandbox};
+use common::sandbox::sandbox;
+use common::{eventually, linked};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use wagate_testkit::{Backend, on_both_backends};

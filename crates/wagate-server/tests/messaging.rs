@@ -4,64 +4,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Reply, TestServer};
+use common::sandbox::sandbox;
+use common::{Reply, TestServer, eventually, linked};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use wagate_testkit::{Backend, on_both_backends};
-
-async fn sandbox(backend: Backend) -> TestServer {
-    TestServer::start_with(backend, |c| c.sandbox = true).await
-}
-
-/// Creates an instance with `settings` and links it as `phone`; returns its id.
-async fn linked(s: &TestServer, key: &str, phone: &str, settings: Value) -> String {
-    let r = s
-        .post(
-            "/v1/instances",
-            key,
-            json!({"name": phone, "settings": settings}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let id = r.body["data"]["id"].as_str().unwrap().to_owned();
-    let c = s
-        .post(
-            &format!("/v1/instances/{id}/connect"),
-            key,
-            json!({"method": "qrcode"}),
-        )
-        .await;
-    assert_eq!(c.status, StatusCode::OK, "{}", c.body);
-    assert_eq!(c.body["status"], json!("qr_pending"));
-    let qr = c.body["qrCode"].as_str().unwrap().to_owned();
-    assert!(qr.starts_with("data:image/png;base64,"));
-    assert!(c.body["qrCodeExpiresAt"].as_str().is_some());
-    let scan = s
-        .post(
-            "/sandbox/v1/scan",
-            key,
-            json!({"qrCode": qr, "phone": phone, "profileName": "Team"}),
-        )
-        .await;
-    assert_eq!(scan.status, StatusCode::OK, "{}", scan.body);
-    let st = s.get(&format!("/v1/instances/{id}/status"), key).await;
-    assert_eq!(st.body["data"]["status"], json!("connected"), "{}", st.body);
-    assert_eq!(st.body["data"]["phone"], json!(phone));
-    id
-}
-
-/// Polls `path` until `pred` holds on the reply (at most 10 s).
-async fn eventually(s: &TestServer, key: &str, path: &str, pred: impl Fn(&Value) -> bool) -> Reply {
-    for _ in 0..200 {
-        let r = s.get(path, key).await;
-        if pred(&r.body) {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let r = s.get(path, key).await;
-    panic!("condition never held on {path}: {}", r.body);
-}
 
 async fn send(s: &TestServer, key: &str, body: Value) -> Reply {
     s.post("/v1/messages/send", key, body).await

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::TestServer;
-use common::sandbox::{eventually, inject, linked};
+use common::sandbox::inject;
+use common::{eventually, linked};
 use serde_json::{Value, json};
 use wagate_core::net::UrlPolicy;
 use wagate_testkit::Backend;
@@ -58,8 +59,16 @@ impl PyReceiver {
         }
     }
 
-    fn seen(&self) -> Vec<Value> {
-        self.seen.lock().unwrap().clone()
+    /// The lines of the first `n` requests (each is printed just after its answer is sent).
+    async fn seen(&self, n: usize) -> Vec<Value> {
+        for _ in 0..100 {
+            let seen = self.seen.lock().unwrap().clone();
+            if seen.len() >= n {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the receiver reported fewer than {n} requests");
     }
 }
 
@@ -104,7 +113,7 @@ async fn an_independent_receiver_accepts_both_signatures(backend: Backend) {
         .post(&format!("/v1/webhooks/{id}/test"), &k, json!({}))
         .await;
     assert_eq!(test.body["data"]["statusCode"], json!(200), "{}", test.body);
-    let seen = py.seen();
+    let seen = py.seen(2).await;
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(
         seen.iter()
@@ -120,8 +129,7 @@ async fn an_independent_receiver_accepts_both_signatures(backend: Backend) {
         .post(&format!("/v1/webhooks/{id}/test"), &k, json!({}))
         .await;
     assert_eq!(test.body["data"]["statusCode"], json!(401), "{}", test.body);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let last = py.seen().pop().unwrap();
+    let last = py.seen(3).await.pop().unwrap();
     assert_eq!(last["enviaai"], json!(false));
     assert_eq!(last["standard"], json!(false));
     s.stop().await;

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::TestServer;
 use common::receiver::{Answer, Receiver};
-use common::sandbox::{eventually, inject, linked};
+use common::sandbox::inject;
+use common::{eventually, linked};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use wagate_core::net::UrlPolicy;
@@ -235,6 +236,35 @@ async fn deliveries_are_signed_both_ways(backend: Backend) {
     }
     assert_eq!(own_hits[1].json()["data"]["phone"], json!("5511900000001"));
     assert_eq!(own_hits[1].json()["data"]["profileName"], json!("Loja"));
+
+    // A send's status events follow it, each echoing the sender's metadata.
+    let sent = s
+        .post(
+            "/v1/messages/send",
+            &k,
+            json!({"instanceId": inst, "to": "5511977776666", "message": "Pedido 7 confirmado", "metadata": {"order": 7}}),
+        )
+        .await;
+    let mid = sent.body["messageId"].clone();
+    let status_hits = own.wait_for(6, Duration::from_secs(10)).await;
+    let statuses: Vec<Value> = status_hits[3..].iter().map(|h| h.json()).collect();
+    let kinds: Vec<&str> = statuses
+        .iter()
+        .map(|b| b["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["message.sent", "message.delivered", "message.read"]);
+    for b in &statuses {
+        assert_eq!(b["data"]["messageId"], mid, "{b}");
+        assert_eq!(b["data"]["metadata"], json!({"order": 7}), "{b}");
+        assert_eq!(b["data"]["to"], json!("5511977776666"));
+    }
+    assert_eq!(statuses[0]["data"]["content"], json!("Pedido 7 confirmado"));
+    assert_eq!(statuses[2]["data"]["status"], json!("read"));
+    assert_eq!(
+        sub.hits().len(),
+        1,
+        "the subscription wants message.received only"
+    );
     s.stop().await;
 }
 
@@ -362,6 +392,23 @@ async fn the_test_endpoint_delivers_for_real(backend: Backend) {
         json!("instance.connected")
     );
     assert_eq!(logs(&s, &k, id).await.len(), 2, "tests are logged too");
+
+    // A redirect is an answer, not an instruction: it is not followed (it could lead anywhere).
+    let redirecting = Receiver::start(Answer::Redirect(good.url.clone())).await;
+    put(
+        &s,
+        &k,
+        &format!("/v1/webhooks/{id}"),
+        json!({"url": redirecting.url}),
+    )
+    .await;
+    let r = s
+        .post(&format!("/v1/webhooks/{id}/test"), &k, json!({}))
+        .await;
+    assert_eq!(r.body["data"]["status"], json!("failed"), "{}", r.body);
+    assert_eq!(r.body["data"]["statusCode"], json!(307));
+    assert_eq!(redirecting.hits().len(), 1);
+    assert_eq!(good.hits().len(), 1, "the redirect was not followed");
     s.post(
         &format!("/v1/webhooks/{id}/test"),
         &k,
@@ -440,6 +487,32 @@ async fn paused_deleted_and_rotated_subscriptions(backend: Backend) {
         "no attempt after the delete"
     );
     control.wait_for(3, Duration::from_secs(10)).await;
+    s.stop().await;
+}
+
+async fn an_instances_events_arrive_in_order(backend: Backend) {
+    let s = server(backend, 1.0).await;
+    let k = s.default_key.clone();
+    // Slower than the events come, so they queue up and could overtake each other.
+    let rx = Receiver::start(Answer::Slow(Duration::from_millis(20))).await;
+    let inst = linked(&s, &k, "5511900000001", json!({})).await;
+    subscribe(&s, &k, &inst, &rx.url, json!([RECEIVED])).await;
+    let texts: Vec<String> = (0..30).map(|i| format!("n{i:02}")).collect();
+    for t in &texts {
+        inject(&s, &k, "5511900000001", t).await;
+    }
+    let got: Vec<String> = rx
+        .wait_for(texts.len(), Duration::from_secs(10))
+        .await
+        .iter()
+        .map(|h| h.json()["data"]["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got, texts, "delivered in the order they happened");
+    assert_eq!(
+        rx.most_at_once(),
+        1,
+        "one at a time per instance and target"
+    );
     s.stop().await;
 }
 
@@ -572,6 +645,7 @@ on_both_backends!(
     failed_deliveries_are_retried_on_schedule,
     the_test_endpoint_delivers_for_real,
     paused_deleted_and_rotated_subscriptions,
+    an_instances_events_arrive_in_order,
     a_hanging_receiver_does_not_slow_others,
     private_targets_are_refused_at_save_and_at_delivery,
 );

@@ -1,11 +1,12 @@
 //! Opening a store: pools, per-connection settings and migrations.
 
 use std::str::FromStr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
-use wagate_core::store::StoreError;
+use wagate_core::store::{DueListener, StoreError};
 
 use crate::error::db;
 
@@ -23,12 +24,24 @@ pub struct SqlStore {
     pub(crate) dialect: Dialect,
     pub(crate) writer: AnyPool,
     pub(crate) reader: AnyPool,
+    pub(crate) due_listeners: Arc<RwLock<Vec<DueListener>>>,
 }
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl SqlStore {
+    /// Tells the listeners that a commit made deliveries due.
+    pub(crate) fn deliveries_written(&self) {
+        let listeners = self
+            .due_listeners
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for l in listeners.iter() {
+            l();
+        }
+    }
+
     /// Connects to `sqlite://…` or `postgres://…` and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let store = Self::open(url).await?;
@@ -60,6 +73,7 @@ impl SqlStore {
                     dialect,
                     writer,
                     reader,
+                    due_listeners: Arc::default(),
                 })
             }
             Dialect::Postgres => {
@@ -73,6 +87,7 @@ impl SqlStore {
                     dialect,
                     writer: pool.clone(),
                     reader: pool,
+                    due_listeners: Arc::default(),
                 })
             }
         }

@@ -7,19 +7,24 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use wagate_core::delivery::{AttemptResult, DeliveryLog, DueDelivery, Target};
 use wagate_core::event::Event;
 use wagate_core::net::TargetUrl;
-use wagate_core::store::{DeliveryStore, StoreError};
+use wagate_core::store::{DeliveryStore, DueListener, StoreError};
 use wagate_core::webhook::WebhookSecret;
 use wagate_core::{DeliveryId, DeliveryLogId, EventId, InstanceId, Timestamp, WebhookId};
 
 use crate::error::{corrupt, db};
 use crate::{Dialect, SqlStore};
 
-/// Due, not leased, and not behind a first attempt of its lane that is still to be made or in
-/// flight (retries do not hold a lane up). Subscriptions that are paused wait.
-const DUE: &str = "d.state = 'pending' AND d.next_attempt_at <= $1 \
+/// The candidates: the first pending first attempt of each lane (a lane's first attempts leave
+/// one at a time, in order), and every retry whose time has come (retries hold no lane up).
+/// Both are found through indexes, so a claim costs the pending rows, not the whole history.
+const CANDIDATES: &str = "SELECT MIN(h.id) FROM deliveries h \
+       WHERE h.state = 'pending' AND h.attempts = 0 GROUP BY h.lane \
+     UNION ALL SELECT r.id FROM deliveries r \
+       WHERE r.state = 'pending' AND r.attempts > 0 AND r.next_attempt_at <= $1";
+
+/// Due and not leased; subscriptions that are paused wait.
+const DUE: &str = "d.next_attempt_at <= $1 \
      AND (d.locked_until IS NULL OR d.locked_until < $1) \
-     AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.lane = d.lane AND p.state = 'pending' \
-                     AND p.attempts = 0 AND p.id < d.id) \
      AND (d.webhook_id IS NULL OR EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id \
                                           AND w.status = 'active'))";
 
@@ -118,10 +123,21 @@ pub(crate) async fn insert_log_row(
 
 #[async_trait]
 impl DeliveryStore for SqlStore {
+    fn on_deliveries_due(&self, listener: DueListener) {
+        self.due_listeners
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(listener);
+    }
+
     async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await.map_err(db)?;
-        crate::outbox::append(&mut tx, event).await?;
-        tx.commit().await.map_err(db)
+        let wrote = crate::outbox::append(&mut tx, event).await?;
+        tx.commit().await.map_err(db)?;
+        if wrote {
+            self.deliveries_written();
+        }
+        Ok(())
     }
 
     async fn claim_deliveries(
@@ -139,7 +155,8 @@ impl DeliveryStore for SqlStore {
         let mut tx = self.writer.begin().await.map_err(db)?;
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE deliveries SET locked_by = $3, locked_until = $4 WHERE id IN \
-             (SELECT d.id FROM deliveries d WHERE {DUE} ORDER BY d.id LIMIT $2 {lock})"
+             (SELECT d.id FROM deliveries d WHERE d.id IN ({CANDIDATES}) AND {DUE} \
+              ORDER BY d.id LIMIT $2 {lock})"
         )))
         .bind(now.millis())
         .bind(i64::from(limit))

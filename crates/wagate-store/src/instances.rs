@@ -313,10 +313,15 @@ impl InstanceStore for SqlStore {
             )),
             _ => None,
         };
-        if let Some(e) = event {
-            crate::outbox::append(&mut tx, &e).await?;
+        let wrote = match event {
+            Some(e) => crate::outbox::append(&mut tx, &e).await?,
+            None => false,
+        };
+        tx.commit().await.map_err(db)?;
+        if wrote {
+            self.deliveries_written();
         }
-        tx.commit().await.map_err(db)
+        Ok(())
     }
 
     async fn get_session(&self, id: &InstanceId) -> Result<Option<String>, StoreError> {

@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, Row};
 use wagate_core::chat::{Chat, ChatQuery, ChatSort, Contact, HistoryQuery, LastMessage};
 use wagate_core::event::Event;
 use wagate_core::message::{
-    Content, Direction, Media, MediaType, Message, MessageError, MessageStatus, Recipient,
+    Content, Direction, Media, MediaType, Message, MessageError, MessageStatus, Recipient, Template,
 };
 use wagate_core::page::OffsetPage;
 use wagate_core::store::{
@@ -18,9 +18,13 @@ use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
 use crate::error::{corrupt, db};
 use crate::{Dialect, SqlStore};
 
+/// The `media` column holds the JSON of the content's non-text part: its media, or its template.
 fn content_of(kind: &str, text: String, media: Option<String>) -> Result<Content, StoreError> {
     match (kind, media) {
         ("text", _) => Ok(Content::Text(text)),
+        ("template", Some(json)) => Ok(Content::Template(
+            serde_json::from_str::<Template>(&json).map_err(corrupt)?,
+        )),
         (_, Some(json)) => Ok(Content::Media(
             serde_json::from_str::<Media>(&json).map_err(corrupt)?,
         )),
@@ -43,6 +47,7 @@ fn media_json(c: &Content) -> Option<String> {
     match c {
         Content::Text(_) => None,
         Content::Media(m) => serde_json::to_string(m).ok(),
+        Content::Template(t) => serde_json::to_string(t).ok(),
     }
 }
 
@@ -204,22 +209,50 @@ fn idem_from_row(r: &AnyRow) -> Result<IdempotencyRecord, StoreError> {
     })
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Whether the updated message's instance has any webhook target (for `UPDATE messages … WHERE`).
+const HAS_TARGETS: &str = "SELECT 1 FROM instances i WHERE i.id = messages.instance_id \
+       AND i.webhook_url IS NOT NULL \
+     UNION ALL SELECT 1 FROM webhooks w WHERE w.instance_id = messages.instance_id \
+       AND w.status = 'active'";
+
 impl SqlStore {
-    /// Runs a status `UPDATE … RETURNING *` and writes the event of the status it reached, in
-    /// one transaction.
+    /// Runs a status change (`update`: an `UPDATE messages … WHERE …` without `RETURNING`, its
+    /// parameters bound by `bind`) and writes the event of the status it reached, atomically.
+    ///
+    /// Most instances have no webhook target, and then the change is one statement, as cheap as
+    /// before events existed: the target check is part of its `WHERE`. Otherwise (or when the
+    /// message did not qualify) it runs again in a transaction with the outbox.
     async fn move_status(
         &self,
-        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+        update: &str,
+        bind: impl for<'q> Fn(AnyQuery<'q>) -> AnyQuery<'q>,
     ) -> Result<Option<Message>, StoreError> {
+        let alone = format!("{update} AND NOT EXISTS ({HAS_TARGETS}) RETURNING *");
+        let row = bind(sqlx::query(AssertSqlSafe(alone)))
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(db)?;
+        if let Some(r) = row {
+            return message_from_row(&r).map(Some);
+        }
         let mut tx = self.writer.begin().await.map_err(db)?;
-        let row = query.fetch_optional(&mut *tx).await.map_err(db)?;
+        let row = bind(sqlx::query(AssertSqlSafe(format!("{update} RETURNING *"))))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
         let Some(m) = row.as_ref().map(message_from_row).transpose()? else {
             return Ok(None);
         };
-        if let Some(event) = Event::message_status(&m) {
-            crate::outbox::append(&mut tx, &event).await?;
-        }
+        let wrote = match Event::message_status(&m) {
+            Some(event) => crate::outbox::append(&mut tx, &event).await?,
+            None => false,
+        };
         tx.commit().await.map_err(db)?;
+        if wrote {
+            self.deliveries_written();
+        }
         Ok(Some(m))
     }
 }
@@ -319,13 +352,13 @@ impl MessageStore for SqlStore {
         at: Timestamp,
     ) -> Result<Option<Message>, StoreError> {
         self.move_status(
-            sqlx::query(
-                "UPDATE messages SET status = 'sent', external_id = $2, sent_at = $3 \
-                 WHERE id = $1 AND status = 'queued' RETURNING *",
-            )
-            .bind(id.as_str())
-            .bind(external_id.to_owned())
-            .bind(at.millis()),
+            "UPDATE messages SET status = 'sent', external_id = $2, sent_at = $3 \
+             WHERE id = $1 AND status = 'queued'",
+            |q| {
+                q.bind(id.as_str().to_owned())
+                    .bind(external_id.to_owned())
+                    .bind(at.millis())
+            },
         )
         .await
     }
@@ -335,13 +368,11 @@ impl MessageStore for SqlStore {
         id: &MessageId,
         error: &MessageError,
     ) -> Result<Option<Message>, StoreError> {
+        let error = serde_json::to_string(error).map_err(corrupt)?;
         self.move_status(
-            sqlx::query(
-                "UPDATE messages SET status = 'failed', error = $2 \
-                 WHERE id = $1 AND status IN ('queued', 'sent') RETURNING *",
-            )
-            .bind(id.as_str())
-            .bind(serde_json::to_string(error).map_err(corrupt)?),
+            "UPDATE messages SET status = 'failed', error = $2 \
+             WHERE id = $1 AND status IN ('queued', 'sent')",
+            |q| q.bind(id.as_str().to_owned()).bind(error.clone()),
         )
         .await
     }
@@ -357,21 +388,39 @@ impl MessageStore for SqlStore {
         let sql = match status {
             MessageStatus::Delivered => {
                 "UPDATE messages SET status = 'delivered', delivered_at = $3 \
-                 WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' AND status = 'sent' \
-                 RETURNING *"
+                 WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' AND status = 'sent'"
             }
             MessageStatus::Read => {
                 "UPDATE messages SET status = 'read', read_at = $3, delivered_at = COALESCE(delivered_at, $3) \
                  WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' \
-                 AND status IN ('sent', 'delivered') RETURNING *"
+                 AND status IN ('sent', 'delivered')"
             }
             _ => return Ok(None),
         };
-        self.move_status(
-            sqlx::query(sql)
-                .bind(instance.as_str())
+        self.move_status(sql, |q| {
+            q.bind(instance.as_str().to_owned())
                 .bind(external_id.to_owned())
-                .bind(at.millis()),
+                .bind(at.millis())
+        })
+        .await
+    }
+
+    async fn fail_sent(
+        &self,
+        instance: &InstanceId,
+        external_id: &str,
+        error: &MessageError,
+    ) -> Result<Option<Message>, StoreError> {
+        let error = serde_json::to_string(error).map_err(corrupt)?;
+        self.move_status(
+            "UPDATE messages SET status = 'failed', error = $3 \
+             WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' \
+             AND status IN ('sent', 'delivered')",
+            |q| {
+                q.bind(instance.as_str().to_owned())
+                    .bind(external_id.to_owned())
+                    .bind(error.clone())
+            },
         )
         .await
     }
@@ -413,8 +462,13 @@ impl MessageStore for SqlStore {
                 .await
                 .map_err(db)?
                 .flatten();
-        crate::outbox::append(&mut tx, &Event::message_received(m, own_phone.as_deref())).await?;
+        let wrote =
+            crate::outbox::append(&mut tx, &Event::message_received(m, own_phone.as_deref()))
+                .await?;
         tx.commit().await.map_err(db)?;
+        if wrote {
+            self.deliveries_written();
+        }
         Ok(true)
     }
 

@@ -17,7 +17,8 @@ pub(crate) fn lane(instance: &InstanceId, webhook: Option<&str>) -> String {
 
 /// Writes `event` and its deliveries on `conn` (inside the caller's transaction). Targets are
 /// the instance's own `webhookUrl` and its active subscriptions, each when it lists the event.
-pub(crate) async fn append(conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {
+/// Returns whether anything was written (after the commit, `SqlStore::deliveries_written`).
+pub(crate) async fn append(conn: &mut AnyConnection, event: &Event) -> Result<bool, StoreError> {
     let rows = sqlx::query(
         "SELECT CAST(NULL AS TEXT) AS webhook_id, webhook_events AS events FROM instances \
            WHERE id = $1 AND webhook_url IS NOT NULL \
@@ -38,7 +39,7 @@ pub(crate) async fn append(conn: &mut AnyConnection, event: &Event) -> Result<()
         }
     }
     if targets.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     sqlx::query(
         "INSERT INTO events (id, account_id, instance_id, event, body, created_at) \
@@ -70,5 +71,5 @@ pub(crate) async fn append(conn: &mut AnyConnection, event: &Event) -> Result<()
         .await
         .map_err(db)?;
     }
-    Ok(())
+    Ok(true)
 }

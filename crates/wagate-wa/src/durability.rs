@@ -29,7 +29,7 @@ impl InboundDurabilityHook for CommitBeforeAck {
             let Some(inbound) = convert::inbound(m) else {
                 continue;
             };
-            self.0.sink.commit(EngineEvent::Inbound(inbound)).await?;
+            self.0.sink.emit(EngineEvent::Inbound(inbound)).await?;
         }
         Ok(())
     }

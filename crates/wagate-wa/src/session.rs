@@ -63,6 +63,14 @@ impl Session for WaSession {
                     "Media is not sent by the WhatsApp Web engine yet.".into(),
                 ));
             }
+            // The API accepts templates only for official instances; one that reached a
+            // WhatsApp Web session (the instance was relinked meanwhile) cannot be sent.
+            Content::Template(_) => {
+                return Err(permanent(
+                    "unsupported_content",
+                    "Templates are sent only by instances connected with method 'official'.".into(),
+                ));
+            }
         };
         if !self.client.is_logged_in() {
             return Err(interrupted("Not connected to WhatsApp.".into()));

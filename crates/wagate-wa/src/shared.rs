@@ -96,7 +96,7 @@ impl ReachabilityObserver for Shared {
         }
         let sink = self.sink.clone();
         tokio::spawn(async move {
-            sink.emit(EngineEvent::Reconnecting {
+            let _ = sink.emit(EngineEvent::Reconnecting {
                 code: "network_error".into(),
                 message: format!("WhatsApp cannot be reached ({reason}); retrying with backoff."),
             })

@@ -91,6 +91,23 @@ pub struct ServeArgs {
     /// This node's name in a multi-node deployment.
     #[arg(long, env = "WAGATE_NODE_ID")]
     pub node_id: Option<String>,
+    /// Seals official-API credentials at rest: 32 bytes as 64 hex digits or base64. Unset: a key
+    /// generated into `<data dir>/secret.key` on the first start (keep it with the database).
+    #[arg(long, env = "WAGATE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Meta's Graph API base URL, with its version.
+    #[arg(
+        long,
+        env = "WAGATE_META_GRAPH_URL",
+        default_value = "https://graph.facebook.com/v21.0"
+    )]
+    pub meta_graph_url: String,
+    /// Checks the signature of Meta's webhooks for numbers connected without their own `appSecret`.
+    #[arg(long, env = "WAGATE_META_APP_SECRET", hide_env_values = true)]
+    pub meta_app_secret: Option<String>,
+    /// The verify token of Meta's webhook subscription handshake (`GET /meta/webhook`).
+    #[arg(long, env = "WAGATE_META_VERIFY_TOKEN", hide_env_values = true)]
+    pub meta_verify_token: Option<String>,
     /// Log as JSON lines.
     #[arg(long, env = "WAGATE_LOG_JSON", default_value_t = false)]
     pub log_json: bool,

@@ -10,6 +10,7 @@ use wagate_core::scope::Scopes;
 use wagate_core::store::prelude::*;
 use wagate_core::{AccountId, ApiKeyId, Timestamp};
 use wagate_server::accounts::{create_account, issue_key};
+use wagate_server::cloud_api::{AppSecret, SecretKey};
 use wagate_server::routes::views::{AccountView, ApiKeyView};
 use wagate_server::{ServerConfig, serve, start};
 use wagate_store::SqlStore;
@@ -116,6 +117,20 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(n) = args.node_id {
         config.node_id = n;
     }
+    config.secret_key = args
+        .secret_key
+        .filter(|k| !k.is_empty())
+        .map(|k| SecretKey::parse(&k))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("WAGATE_SECRET_KEY: {e}"))?;
+    config.meta.graph_url = args.meta_graph_url;
+    config.meta.app_secret = args
+        .meta_app_secret
+        .filter(|s| !s.is_empty())
+        .map(|s| AppSecret::parse(&s))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("WAGATE_META_APP_SECRET: {e}"))?;
+    config.meta.verify_token = args.meta_verify_token.filter(|t| !t.is_empty());
     let running = start(config).await?;
     let base = running.state.config.base_url();
     if let Some(key) = &running.first_start.default_api_key {

@@ -11,8 +11,8 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use serde_json::{Value, json};
-use support::{Api, free_port, serve};
-use wagate_testkit::{Backend, TestDb};
+use support::{Api, Server};
+use wagate_testkit::{Backend, TestDb, on_both_backends};
 
 const EVENTS: usize = 1000;
 const SENDERS: usize = 16;
@@ -65,17 +65,12 @@ impl Receiver {
 }
 
 async fn sigkill_with_pending_events_loses_none(backend: Backend) {
-    let db = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(TestDb::new(backend).await),
-    };
-    let db_url = db.as_ref().map(|d| d.url.as_str());
+    let db = TestDb::new(backend).await;
     let env = [("WAGATE_WEBHOOK_ALLOW_PRIVATE", "true")];
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let (rx, url) = Receiver::start(Duration::from_millis(100)).await;
-    let mut server = serve(dir.path(), port, db_url, &env);
-    let api = Arc::new(Api::connect(port).await);
+    let server = Server::start(dir.path(), &db.url, &env);
+    let api = Arc::new(Api::new_account(&server).await);
     api.link(
         "5511900000001",
         json!({"webhookUrl": url, "webhookEvents": ["message.received"]}),
@@ -100,15 +95,13 @@ async fn sigkill_with_pending_events_loses_none(backend: Backend) {
         r.unwrap();
     }
     let delivered_before = rx.count();
-    server.kill().unwrap(); // SIGKILL, with one delivery in flight
-    server.wait().unwrap();
+    server.kill(); // SIGKILL, with one delivery in flight
     let pending = EVENTS - delivered_before;
     println!("killed with {pending} of {EVENTS} events pending");
     assert!(pending >= 900, "only {pending} were pending at the kill");
 
     *rx.delay.lock().unwrap() = Duration::ZERO;
-    let mut server = serve(dir.path(), port, db_url, &env);
-    support::wait_healthy(&api.http, &api.base).await;
+    let server = Server::start(dir.path(), &db.url, &env);
     let mut seen = HashMap::new();
     for _ in 0..1200 {
         seen = rx.by_text();
@@ -117,8 +110,7 @@ async fn sigkill_with_pending_events_loses_none(backend: Backend) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    server.kill();
     let missing: Vec<String> = (0..EVENTS)
         .map(|i| format!("e{i:04}"))
         .filter(|t| !seen.contains_key(t))
@@ -139,13 +131,4 @@ async fn sigkill_with_pending_events_loses_none(backend: Backend) {
     println!("after the restart: all {EVENTS} delivered, {duplicates} delivered twice");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigkill_with_pending_events_sqlite() {
-    sigkill_with_pending_events_loses_none(Backend::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "PostgreSQL suite: set WAGATE_TEST_POSTGRES_URL and pass --ignored (.ci/run does)"]
-async fn sigkill_with_pending_events_postgres() {
-    sigkill_with_pending_events_loses_none(Backend::Postgres).await
-}
+on_both_backends!(sigkill_with_pending_events_loses_none);

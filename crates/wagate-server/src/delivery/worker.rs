@@ -1,6 +1,9 @@
 //! The delivery worker: claims due deliveries (leased, so a crashed node's share is taken up
 //! again), attempts each in its own task, and records the outcome with the next retry time.
 //!
+//! A commit on this node that makes deliveries due wakes the worker; otherwise (deliveries
+//! written by other nodes, retries coming due) it polls.
+//!
 //! Deliveries of different lanes run side by side (up to `CONCURRENCY`), so a receiver that
 //! hangs only holds up its own lane, for at most the 5 s timeout per attempt.
 
@@ -20,7 +23,8 @@ use crate::net_guard::NetGuard;
 const CONCURRENCY: usize = 64;
 /// How long a claim holds a delivery: the timeout with room to record the outcome.
 const LEASE_MS: i64 = 30_000;
-/// How often the outbox is looked at when nothing woke the worker.
+/// How often the outbox is looked at when nothing woke the worker: the delay of a retry and of
+/// another node's events.
 const POLL: Duration = Duration::from_millis(200);
 
 #[derive(Clone)]
@@ -57,6 +61,8 @@ impl DeliveryWorker {
             Err(e) => tracing::warn!(error = %e, "could not free earlier delivery claims"),
         }
         let wake = Arc::new(Notify::new());
+        let on_due = wake.clone();
+        store.on_deliveries_due(Arc::new(move || on_due.notify_one()));
         let stopped = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {
             stopped: stopped.clone(),

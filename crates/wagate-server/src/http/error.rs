@@ -81,6 +81,12 @@ pub enum ApiError {
     UnsupportedContentType,
     #[error("Rate limit exceeded. Please retry after {retry_after} seconds.")]
     RateLimited { retry_after: u64 },
+    /// A Meta webhook whose `X-Hub-Signature-256` is missing or wrong.
+    #[error("The X-Hub-Signature-256 header is missing or does not match the body.")]
+    InvalidSignature,
+    /// Meta's subscription handshake with the wrong verify token.
+    #[error("The verify token does not match.")]
+    InvalidVerifyToken,
     #[error("Internal error.")]
     Internal,
     #[error("The service is unavailable; try again shortly.")]
@@ -115,6 +121,8 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedContentType => "unsupported_content_type",
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
+            ApiError::InvalidSignature => "invalid_signature",
+            ApiError::InvalidVerifyToken => "invalid_verify_token",
             ApiError::Internal => "internal_error",
             ApiError::ServiceUnavailable => "service_unavailable",
         }
@@ -129,12 +137,13 @@ impl ApiError {
             | ApiError::InvalidMedia(_)
             | ApiError::MissingContent
             | ApiError::InvalidOfficialCredentials(_) => StatusCode::BAD_REQUEST,
-            ApiError::MissingApiKey | ApiError::InvalidApiKey | ApiError::ExpiredApiKey => {
-                StatusCode::UNAUTHORIZED
-            }
-            ApiError::InsufficientPermissions(_) | ApiError::InstanceLimitReached(_) => {
-                StatusCode::FORBIDDEN
-            }
+            ApiError::MissingApiKey
+            | ApiError::InvalidApiKey
+            | ApiError::ExpiredApiKey
+            | ApiError::InvalidSignature => StatusCode::UNAUTHORIZED,
+            ApiError::InsufficientPermissions(_)
+            | ApiError::InstanceLimitReached(_)
+            | ApiError::InvalidVerifyToken => StatusCode::FORBIDDEN,
             ApiError::InstanceNotFound
             | ApiError::MessageNotFound
             | ApiError::WebhookNotFound

@@ -12,6 +12,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     instances: IntGaugeVec,
+    meta_webhooks_rejected: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -47,10 +48,19 @@ impl Metrics {
             &["status"],
         )
         .expect("valid metric");
+        let meta_webhooks_rejected = IntCounterVec::new(
+            Opts::new(
+                "wagate_meta_webhooks_rejected_total",
+                "Meta webhook requests refused for their signature, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(instances.clone()),
+            Box::new(meta_webhooks_rejected.clone()),
         ] {
             registry.register(m).expect("metric registered once");
         }
@@ -59,6 +69,7 @@ impl Metrics {
             requests,
             latency,
             instances,
+            meta_webhooks_rejected,
         }
     }
 
@@ -79,6 +90,13 @@ impl Metrics {
                 .with_label_values(&[s.as_str()])
                 .set(n as i64);
         }
+    }
+
+    /// A Meta webhook request was refused (bad or missing signature).
+    pub fn meta_webhook_rejected(&self, reason: &str) {
+        self.meta_webhooks_rejected
+            .with_label_values(&[reason])
+            .inc();
     }
 
     pub fn render(&self) -> String {

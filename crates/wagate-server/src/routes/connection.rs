@@ -13,6 +13,9 @@ use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus};
 use wagate_core::phone::PhoneNumber;
 use wagate_core::scope::Scope;
 
+use wagate_engines::cloud_api::VerifyError;
+use wagate_engines::cloud_api::credentials::Credentials;
+
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::{ApiJson, OptionalJson};
@@ -60,6 +63,12 @@ pub struct ConnectResponse {
     /// 8 characters to type on the phone, when `phone` was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pairing_code: Option<String>,
+    /// The connected number (method `official`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Meta's verified business name (method `official`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -182,12 +191,7 @@ pub async fn connect(
             ),
             None => LinkMethod::Qr,
         },
-        "official" => {
-            return Err(ApiError::field(
-                "method",
-                "the official API engine is not available on this server yet",
-            ));
-        }
+        "official" => return connect_official(&state, &inst, req).await.map(axum::Json),
         _ => return Err(ApiError::field("method", "must be 'qrcode' or 'official'")),
     };
     let runtime = state.supervisor.get(&inst.id);
@@ -207,7 +211,65 @@ pub async fn connect(
         qr_code: live.qr_data_uri,
         qr_code_expires_at: live.code_expires_at.map(|t| t.to_rfc3339()),
         pairing_code: live.pairing_code,
+        phone: None,
+        profile_name: None,
     }))
+}
+
+/// `method: official`: the credentials are checked with Meta, sealed, and connected.
+async fn connect_official(
+    state: &AppState,
+    inst: &Instance,
+    req: ConnectRequest,
+) -> Result<ConnectResponse, ApiError> {
+    let credentials = Credentials::parse(
+        req.business_id.as_deref(),
+        req.phone_number_id.as_deref(),
+        req.access_token.as_deref(),
+        req.app_secret.as_deref(),
+    )
+    .map_err(|e| ApiError::field(e.field(), &e))?;
+    let runtime = state.supervisor.get(&inst.id);
+    if current_status(inst, runtime.as_deref()) == InstanceStatus::Connected {
+        return Err(ApiError::AlreadyConnected);
+    }
+    // Meta's webhooks name the number, so one number can serve only one instance.
+    if state
+        .official
+        .instance_of(&credentials.phone_number_id)
+        .is_some_and(|other| other != inst.id)
+    {
+        return Err(ApiError::InvalidOfficialCredentials(
+            "This phoneNumberId is already connected to another instance.".into(),
+        ));
+    }
+    let profile = state
+        .official
+        .verify(&credentials)
+        .await
+        .map_err(|e| match e {
+            VerifyError::Rejected(m) => ApiError::InvalidOfficialCredentials(m),
+            VerifyError::Unavailable(m) => {
+                tracing::warn!(instance = %inst.id, error = %m, "Meta's Graph API could not check credentials");
+                ApiError::ServiceUnavailable
+            }
+        })?;
+    let sealed = state.official.seal(&inst.id, credentials, &profile);
+    let runtime = state
+        .supervisor
+        .connect_official(inst, sealed)
+        .await
+        .map_err(runtime_error)?;
+    let status = runtime.live().status.unwrap_or(InstanceStatus::Connecting);
+    Ok(ConnectResponse {
+        success: true,
+        status: status.into(),
+        qr_code: None,
+        qr_code_expires_at: None,
+        pairing_code: None,
+        phone: Some(profile.phone.to_string()),
+        profile_name: profile.verified_name,
+    })
 }
 
 /// The current QR code, as a `data:image/png;base64,…` URI; starts linking when idle.
@@ -226,7 +288,7 @@ pub async fn get_qrcode(
 ) -> Result<axum::Json<Data<QrCodeView>>, ApiError> {
     auth.require(Scope::InstancesRead)?;
     let inst = owned_instance(&state, &auth, &raw).await?;
-    if inst.connection_method == Some(ConnectionMethod::Official) {
+    if inst.connection_method == Some(ConnectionMethod::Official) && inst.has_session {
         return Err(ApiError::OfficialApiInstance);
     }
     let mut runtime = state.supervisor.get(&inst.id);
@@ -389,7 +451,7 @@ pub async fn restart(
     }
     let runtime = state
         .supervisor
-        .connect(&inst, LinkMethod::Qr)
+        .resume(&inst)
         .await
         .map_err(runtime_error)?;
     let status = runtime.live().status.unwrap_or(InstanceStatus::Connecting);

@@ -22,7 +22,7 @@ use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::{ApiJson, parse_json};
 use crate::http::rate_limit::{Caller, Outcome};
 use crate::routes::instances::owned_instance;
-use crate::routes::messages::{outbound_message, parse_content, require_session};
+use crate::routes::messages::{check_media_host, outbound_message, parse_content, require_session};
 use crate::routes::views::{Data, DeletedView};
 use crate::state::AppState;
 
@@ -230,6 +230,7 @@ pub async fn send_by_url(
         req.filename,
         &state,
     )?;
+    check_media_host(&state, &content).await?;
     require_session(&inst)?;
     let message = outbound_message(&inst, to, content, None, None, Timestamp::now());
     let message = match state.sends.submit(message, None).await {

@@ -8,9 +8,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wagate_core::chat::{Chat, ChatQuery, ChatSort, HistoryQuery};
-use wagate_core::instance::Instance;
+use wagate_core::instance::{ConnectionMethod, Instance};
 use wagate_core::message::{
-    Content, Direction, Media, MediaType, Message, MessageStatus, Recipient,
+    Content, Direction, Media, MediaType, Message, MessageStatus, Recipient, Template,
 };
 use wagate_core::net::TargetUrl;
 use wagate_core::scope::Scope;
@@ -57,6 +57,21 @@ pub struct SendMessageRequest {
     /// Any JSON object up to 4 KB; echoed in webhooks.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
+    /// A message template (instances connected with `method: official` only), instead of
+    /// `message` or `mediaUrl`: the way to write first, or again after 24 hours of silence.
+    pub template: Option<TemplateRequest>,
+}
+
+/// Meta's template message: `components` are passed to Meta as given.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TemplateRequest {
+    #[schema(example = "order_update")]
+    pub name: String,
+    /// Language code, e.g. `en_US` or `pt_BR`.
+    #[schema(example = "pt_BR")]
+    pub language: String,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub components: Option<serde_json::Value>,
 }
 
 /// The flat body of `send` (§3's documented exception).
@@ -165,6 +180,19 @@ pub(crate) fn outbound_message(
     }
 }
 
+/// A media URL whose name resolves to a private address is refused now, like a webhook URL
+/// when it is saved (§15.6); the fetch at send time checks again (a name can change).
+pub(crate) async fn check_media_host(state: &AppState, content: &Content) -> Result<(), ApiError> {
+    if let Content::Media(m) = content {
+        state
+            .net
+            .parse_target(&m.url)
+            .await
+            .map_err(|e| ApiError::InvalidMedia(format!("mediaUrl is not valid: {e}.")))?;
+    }
+    Ok(())
+}
+
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else {
         return Ok(None);
@@ -235,14 +263,35 @@ pub async fn send_message(
     let inst = owned_instance(&state, &auth, &req.instance_id).await?;
     let to =
         Recipient::parse(&req.to).map_err(|e| ApiError::InvalidPhoneNumber(format!("to: {e}")))?;
-    let content = parse_content(
-        req.message,
-        req.media_url,
-        req.media_type,
-        req.caption,
-        req.filename,
-        &state,
-    )?;
+    let content = match req.template {
+        Some(t) => {
+            if req.message.is_some() || req.media_url.is_some() {
+                return Err(ApiError::field(
+                    "template",
+                    "send either a template, a message or media",
+                ));
+            }
+            if inst.connection_method != Some(ConnectionMethod::Official) {
+                return Err(ApiError::field(
+                    "template",
+                    "templates are sent by instances connected with method 'official'",
+                ));
+            }
+            Content::Template(
+                Template::parse(t.name, t.language, t.components)
+                    .map_err(|e| ApiError::field("template", e))?,
+            )
+        }
+        None => parse_content(
+            req.message,
+            req.media_url,
+            req.media_type,
+            req.caption,
+            req.filename,
+            &state,
+        )?,
+    };
+    check_media_host(&state, &content).await?;
     if let Some(m) = &req.metadata {
         if !m.is_object() {
             return Err(ApiError::field("metadata", "must be a JSON object"));
@@ -303,6 +352,10 @@ pub struct MessageView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub media: Option<serde_json::Value>,
+    /// `{name, language, components}` of a template message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub template: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quoted_message_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -328,7 +381,11 @@ impl MessageView {
             status: m.status.as_str().into(),
             media: match &m.content {
                 Content::Media(media) => serde_json::to_value(media).ok(),
-                Content::Text(_) => None,
+                Content::Text(_) | Content::Template(_) => None,
+            },
+            template: match &m.content {
+                Content::Template(t) => serde_json::to_value(t).ok(),
+                _ => None,
             },
             quoted_message_id: m.quoted_message_id.clone(),
             metadata: m.metadata.clone(),

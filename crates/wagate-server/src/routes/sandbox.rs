@@ -58,6 +58,7 @@ pub struct ScanView {
     request_body = ScanRequest,
     responses(
         (status = 200, description = "Linked", body = Data<ScanView>),
+        (status = 503, description = "service_unavailable: the link could not be recorded", body = ErrorEnvelope),
         (status = 400, description = "invalid_request (unknown or expired code), invalid_phone_number", body = ErrorEnvelope),
         (status = 404, description = "not_found (not a sandbox server)", body = ErrorEnvelope),
     ),
@@ -86,7 +87,10 @@ pub async fn scan(
     let id = net
         .scan(&raw, linked_as.clone(), req.profile_name)
         .await
-        .map_err(|_| unknown())?;
+        .map_err(|e| match e {
+            SandboxError::NotRecorded(_) => ApiError::ServiceUnavailable,
+            _ => unknown(),
+        })?;
     Ok(axum::Json(Data::new(ScanView {
         instance_id: id.to_string(),
         status: wagate_core::instance::InstanceStatus::Connected.into(),
@@ -123,6 +127,7 @@ pub struct InjectView {
     request_body = InjectRequest,
     responses(
         (status = 200, description = "Delivered and stored", body = Data<InjectView>),
+        (status = 503, description = "service_unavailable: not stored (and so not acknowledged); send it again", body = ErrorEnvelope),
         (status = 400, description = "invalid_request, invalid_phone_number, missing_content, invalid_media", body = ErrorEnvelope),
         (status = 404, description = "instance_not_found", body = ErrorEnvelope),
     ),
@@ -147,10 +152,14 @@ pub async fn inject_message(
         .instance_with_phone(&to)
         .ok_or(ApiError::InstanceNotFound)?;
     owned_instance(&state, &auth, target.as_str()).await?;
+    // Answered only once the instance has committed the message; else the caller may retry.
     let external_id = net
         .inject(&to, from, req.from_name, content, req.quoted_message_id)
         .await
-        .map_err(|_| ApiError::InstanceNotFound)?;
+        .map_err(|e| match e {
+            SandboxError::NotRecorded(_) => ApiError::ServiceUnavailable,
+            _ => ApiError::InstanceNotFound,
+        })?;
     Ok(axum::Json(Data::new(InjectView {
         instance_id: target.to_string(),
         external_id,

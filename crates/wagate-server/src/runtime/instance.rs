@@ -3,7 +3,8 @@
 //! The send loop takes the instance's `queued` messages in id order (the order the API accepted
 //! them), one at a time, and only while connected: a message is never sent twice by this node and
 //! never skipped. A transient failure (connection lost mid-send) leaves it queued for the next
-//! connection; a permanent one fails it with its code.
+//! connection; a permanent one fails it with its code. Media is fetched just before its message
+//! is sent (`media_fetch`); media that cannot be fetched or used fails the message.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -12,9 +13,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use wagate_core::engine::{OutboundMessage, Session};
 use wagate_core::instance::InstanceStatus;
+use wagate_core::media::MediaError;
 use wagate_core::message::{Content, Message, MessageError};
 use wagate_core::store::Store;
-use wagate_core::{InstanceId, Timestamp};
+use wagate_core::{InstanceId, MessageId, Timestamp};
+
+use crate::runtime::media_fetch::MediaFetcher;
 
 /// What the instance shows right now (kept in memory: QR codes are short-lived).
 #[derive(Debug, Clone, Default)]
@@ -31,6 +35,7 @@ pub struct Live {
 pub struct InstanceRuntime {
     pub id: InstanceId,
     store: Arc<dyn Store>,
+    media: MediaFetcher,
     live: Mutex<Live>,
     session: Mutex<Option<Arc<dyn Session>>>,
     wake: Notify,
@@ -43,10 +48,11 @@ pub struct InstanceRuntime {
 }
 
 impl InstanceRuntime {
-    pub fn new(id: InstanceId, store: Arc<dyn Store>) -> Arc<Self> {
+    pub fn new(id: InstanceId, store: Arc<dyn Store>, media: MediaFetcher) -> Arc<Self> {
         Arc::new(Self {
             id,
             store,
+            media,
             live: Mutex::new(Live::default()),
             session: Mutex::new(None),
             wake: Notify::new(),
@@ -160,11 +166,21 @@ impl InstanceRuntime {
             },
             None => None,
         };
+        let (content, media) = match &m.content {
+            Content::Media(media) if !session.fetches_media_itself() => {
+                match self.media.fetch(media).await {
+                    Ok(fetched) => (Content::Media(fetched.describe(media)), Some(fetched)),
+                    Err(e) => return self.fail(&m.id, e).await,
+                }
+            }
+            _ => (m.content.clone(), None),
+        };
         let out = OutboundMessage {
             id: m.id.clone(),
             to: m.peer.clone(),
-            content: m.content.clone(),
+            content,
             quoted_external_id,
+            media,
         };
         let _sending = self.send_lock.lock().await;
         let started = Instant::now();
@@ -194,6 +210,13 @@ impl InstanceRuntime {
                     tracing::error!(message = %m.id, error = %e, "recording a failed message failed");
                 }
             }
+        }
+    }
+
+    async fn fail(&self, id: &MessageId, e: MediaError) {
+        tracing::info!(message = %id, error = %e, "media refused; the message fails");
+        if let Err(e) = self.store.mark_failed(id, &e.into()).await {
+            tracing::error!(message = %id, error = %e, "recording a failed message failed");
         }
     }
 

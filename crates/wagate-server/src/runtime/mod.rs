@@ -2,6 +2,7 @@
 //! FIFO send loop and its state; the `Supervisor` starts, stops and finds them.
 
 pub mod instance;
+pub mod media_fetch;
 pub mod qr;
 pub mod send_batcher;
 pub mod sink;

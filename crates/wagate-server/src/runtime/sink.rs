@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use wagate_core::engine::{EngineEvent, EventSink, InboundMessage, SinkError};
+use wagate_core::engine::{EngineEvent, EventSink, InboundMessage, NotRecorded};
 use wagate_core::event::Event;
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus, LastError};
-use wagate_core::message::{Direction, Message, MessageStatus, Recipient};
+use wagate_core::message::{Direction, Message, MessageError, MessageStatus, Recipient};
 use wagate_core::store::{ConnectionState, Store, StoreError};
 use wagate_core::{ChatId, MessageId, Timestamp};
 
@@ -23,19 +23,15 @@ pub struct RuntimeSink {
 
 #[async_trait]
 impl EventSink for RuntimeSink {
-    async fn emit(&self, event: EngineEvent) {
-        let _ = self.commit(event).await;
-    }
-
-    async fn commit(&self, event: EngineEvent) -> Result<(), SinkError> {
+    async fn emit(&self, event: EngineEvent) -> Result<(), NotRecorded> {
         if self.runtime.is_stopped() {
-            return Err(SinkError("the instance's runtime has stopped".into()));
+            return Err(NotRecorded("the instance's connection was closed".into()));
         }
-        // A store failure is reported to the engine, which then does not acknowledge the
-        // traffic, so the network redelivers it.
+        // Reported to the engine, which then does not acknowledge the traffic: the network
+        // delivers it again.
         self.apply(event).await.map_err(|e| {
             tracing::error!(instance = %self.runtime.id, error = %e, "recording an engine event failed");
-            SinkError(e.to_string())
+            NotRecorded(e.to_string())
         })
     }
 }
@@ -70,16 +66,18 @@ impl RuntimeSink {
                     s.connection_method = Some(method);
                 })
                 .await?;
-                // Shown before it is announced: a receiver of `instance.qr_updated` may scan at once.
-                self.runtime.update_live(|l| {
-                    l.qr_raw = Some(code);
-                    l.qr_data_uri = uri.clone();
-                    l.code_expires_at = Some(expires_at);
-                });
+                // Announced, then shown: the event is committed before any answer of the API can
+                // carry the code (so `instance.qr_updated` comes before `instance.connected`), and
+                // the code is live a moment later, long before a webhook receiver could scan it.
                 if let (Some(inst), Some(uri)) = (self.instance().await?, &uri) {
                     let event = Event::qr_updated(&inst.account_id, &inst.id, uri, expires_at);
                     self.store.record_event(&event).await?;
                 }
+                self.runtime.update_live(|l| {
+                    l.qr_raw = Some(code);
+                    l.qr_data_uri = uri;
+                    l.code_expires_at = Some(expires_at);
+                });
                 Ok(())
             }
             EngineEvent::PairingCode { code, expires_at } => {
@@ -132,6 +130,13 @@ impl RuntimeSink {
             EngineEvent::LoggedOut { code, message } => {
                 self.store.set_session(&self.runtime.id, None).await?;
                 self.runtime.set_session(None);
+                // A code shown before (e.g. the last QR before `qr_timeout`) is dead now.
+                self.runtime.update_live(|l| {
+                    l.qr_raw = None;
+                    l.qr_data_uri = None;
+                    l.pairing_code = None;
+                    l.code_expires_at = None;
+                });
                 self.save(|s| {
                     s.status = InstanceStatus::Disconnected;
                     s.phone = None;
@@ -157,6 +162,18 @@ impl RuntimeSink {
                 let _settled = self.runtime.send_settled().await;
                 self.store
                     .apply_receipt(&self.runtime.id, &external_id, status, at)
+                    .await?;
+                Ok(())
+            }
+            EngineEvent::SendFailed {
+                external_id,
+                code,
+                message,
+            } => {
+                let _settled = self.runtime.send_settled().await;
+                let error = MessageError { code, message };
+                self.store
+                    .fail_sent(&self.runtime.id, &external_id, &error)
                     .await?;
                 Ok(())
             }

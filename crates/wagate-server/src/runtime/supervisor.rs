@@ -10,6 +10,7 @@ use wagate_core::store::{ConnectionState, Store, StoreError};
 use wagate_core::{InstanceId, Timestamp};
 
 use crate::runtime::instance::InstanceRuntime;
+use crate::runtime::media_fetch::MediaFetcher;
 use crate::runtime::sink::RuntimeSink;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,14 +27,24 @@ pub struct Supervisor {
     store: Arc<dyn Store>,
     /// The engine for `qrcode` connections: the sandbox network, or (later) WhatsApp Web.
     qr_engine: Option<Arc<dyn Engine>>,
+    /// The engine for `official` connections: Meta's Cloud API.
+    official_engine: Option<Arc<dyn Engine>>,
+    media: MediaFetcher,
     runtimes: DashMap<InstanceId, Arc<InstanceRuntime>>,
 }
 
 impl Supervisor {
-    pub fn new(store: Arc<dyn Store>, qr_engine: Option<Arc<dyn Engine>>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        qr_engine: Option<Arc<dyn Engine>>,
+        official_engine: Option<Arc<dyn Engine>>,
+        media: MediaFetcher,
+    ) -> Self {
         Self {
             store,
             qr_engine,
+            official_engine,
+            media,
             runtimes: DashMap::new(),
         }
     }
@@ -56,7 +67,7 @@ impl Supervisor {
             let Some(inst) = self.store.find_instance(&id).await? else {
                 continue;
             };
-            match self.connect(&inst, LinkMethod::Qr).await {
+            match self.resume(&inst).await {
                 Ok(_) => resumed += 1,
                 Err(e) => tracing::warn!(instance = %id, error = %e, "could not resume"),
             }
@@ -64,19 +75,61 @@ impl Supervisor {
         Ok(resumed)
     }
 
-    /// Starts connecting: from the saved session when there is one, else by linking anew.
+    /// Reconnects from the saved session, with the engine of the instance's connection method.
+    pub async fn resume(&self, inst: &Instance) -> Result<Arc<InstanceRuntime>, RuntimeError> {
+        let method = inst.connection_method.unwrap_or(ConnectionMethod::Qrcode);
+        let session = self.store.get_session(&inst.id).await?;
+        self.start(inst, method, session, LinkMethod::Qr).await
+    }
+
+    /// Starts a `qrcode` connection: from the saved session when there is one, else by linking
+    /// anew.
     pub async fn connect(
         &self,
         inst: &Instance,
         link: LinkMethod,
     ) -> Result<Arc<InstanceRuntime>, RuntimeError> {
-        let engine = self.qr_engine.clone().ok_or(RuntimeError::NoEngine)?;
+        // An official instance's session is sealed credentials, meaningless to a QR engine.
+        let session = match inst.connection_method {
+            Some(ConnectionMethod::Official) => None,
+            _ => self.store.get_session(&inst.id).await?,
+        };
+        self.start(inst, ConnectionMethod::Qrcode, session, link)
+            .await
+    }
+
+    /// Connects an `official` instance with its sealed credentials (checked with Meta already).
+    pub async fn connect_official(
+        &self,
+        inst: &Instance,
+        sealed: String,
+    ) -> Result<Arc<InstanceRuntime>, RuntimeError> {
+        self.start(
+            inst,
+            ConnectionMethod::Official,
+            Some(sealed),
+            LinkMethod::Qr,
+        )
+        .await
+    }
+
+    async fn start(
+        &self,
+        inst: &Instance,
+        method: ConnectionMethod,
+        session: Option<String>,
+        link: LinkMethod,
+    ) -> Result<Arc<InstanceRuntime>, RuntimeError> {
+        let engine = match method {
+            ConnectionMethod::Qrcode => self.qr_engine.clone(),
+            ConnectionMethod::Official => self.official_engine.clone(),
+        }
+        .ok_or(RuntimeError::NoEngine)?;
         self.stop(&inst.id).await;
-        let session = self.store.get_session(&inst.id).await?;
-        let runtime = InstanceRuntime::new(inst.id.clone(), self.store.clone());
+        let runtime = InstanceRuntime::new(inst.id.clone(), self.store.clone(), self.media.clone());
         let mut state = ConnectionState::of(inst);
         state.status = InstanceStatus::Connecting;
-        state.connection_method = Some(ConnectionMethod::Qrcode);
+        state.connection_method = Some(method);
         state.last_seen_at = Some(Timestamp::now());
         self.store.save_connection(&inst.id, &state).await?;
         runtime.update_live(|l| l.status = Some(InstanceStatus::Connecting));
@@ -85,7 +138,7 @@ impl Supervisor {
         let sink = Arc::new(RuntimeSink {
             runtime: runtime.clone(),
             store: self.store.clone(),
-            method: ConnectionMethod::Qrcode,
+            method,
         });
         let request = ConnectRequest {
             instance_id: inst.id.clone(),
@@ -95,6 +148,8 @@ impl Supervisor {
         match engine.connect(request, sink).await {
             Ok(s) => {
                 runtime.set_session(Some(Arc::from(s)));
+                // An engine may report `Connected` before it returns (the official one does).
+                runtime.wake();
                 Ok(runtime)
             }
             Err(e) => {

@@ -1,6 +1,8 @@
 //! A real server on a loopback port with its own database, and a small HTTP client for it.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+use std::time::Duration;
+
 pub mod receiver;
 pub mod sandbox;
 
@@ -17,7 +19,9 @@ pub struct TestServer {
     pub default_key: String,
     pub http: reqwest::Client,
     running: Option<Running>,
-    _db: TestDb,
+    db: TestDb,
+    /// The server's data directory (generated secret key, media).
+    pub data_dir: tempfile::TempDir,
 }
 
 pub struct Reply {
@@ -59,11 +63,8 @@ impl TestServer {
 
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let db = TestDb::new(backend).await;
-        let mut config = ServerConfig::new(db.url.clone());
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        config.admin_token = Some(ADMIN_TOKEN.into());
-        tweak(&mut config);
-        let running = start(config).await.expect("server starts");
+        let data_dir = tempfile::tempdir().expect("data dir");
+        let running = Self::boot(&db, data_dir.path(), tweak).await;
         TestServer {
             base: format!("http://{}", running.addr),
             default_key: running
@@ -73,8 +74,38 @@ impl TestServer {
                 .expect("first start creates the default key"),
             http: reqwest::Client::new(),
             running: Some(running),
-            _db: db,
+            db,
+            data_dir,
         }
+    }
+
+    async fn boot(
+        db: &TestDb,
+        data_dir: &std::path::Path,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Running {
+        let mut config = ServerConfig::new(db.url.clone());
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.admin_token = Some(ADMIN_TOKEN.into());
+        config.data_dir = data_dir.to_path_buf();
+        tweak(&mut config);
+        start(config).await.expect("server starts")
+    }
+
+    /// Stops the server and starts it again on the same database and data directory.
+    pub async fn restart_with(mut self, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        let running = Self::boot(&self.db, self.data_dir.path(), tweak).await;
+        self.base = format!("http://{}", running.addr);
+        self.running = Some(running);
+        self
+    }
+
+    /// The test database's URL.
+    pub fn db_url(&self) -> String {
+        self.db.url.clone()
     }
 
     pub fn running(&self) -> &Running {
@@ -162,4 +193,59 @@ impl TestServer {
     pub async fn create_instance(&self, key: &str, name: &str) -> Reply {
         self.post("/v1/instances", key, json!({"name": name})).await
     }
+}
+
+/// Creates an instance with `settings` and links it as `phone`; returns its id.
+pub async fn linked(s: &TestServer, key: &str, phone: &str, settings: Value) -> String {
+    let r = s
+        .post(
+            "/v1/instances",
+            key,
+            json!({"name": phone, "settings": settings}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let c = s
+        .post(
+            &format!("/v1/instances/{id}/connect"),
+            key,
+            json!({"method": "qrcode"}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.body);
+    assert_eq!(c.body["status"], json!("qr_pending"));
+    let qr = c.body["qrCode"].as_str().unwrap().to_owned();
+    assert!(qr.starts_with("data:image/png;base64,"));
+    assert!(c.body["qrCodeExpiresAt"].as_str().is_some());
+    let scan = s
+        .post(
+            "/sandbox/v1/scan",
+            key,
+            json!({"qrCode": qr, "phone": phone, "profileName": "Team"}),
+        )
+        .await;
+    assert_eq!(scan.status, StatusCode::OK, "{}", scan.body);
+    let st = s.get(&format!("/v1/instances/{id}/status"), key).await;
+    assert_eq!(st.body["data"]["status"], json!("connected"), "{}", st.body);
+    assert_eq!(st.body["data"]["phone"], json!(phone));
+    id
+}
+
+/// Polls `path` until `pred` holds on the reply (at most 10 s).
+pub async fn eventually(
+    s: &TestServer,
+    key: &str,
+    path: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Reply {
+    for _ in 0..200 {
+        let r = s.get(path, key).await;
+        if pred(&r.body) {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = s.get(path, key).await;
+    panic!("condition never held on {path}: {}", r.body);
 }

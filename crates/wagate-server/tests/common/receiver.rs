@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
 /// How the receiver answers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Answer {
     Ok,
     /// This status for the first `n` requests, then 200.
@@ -21,6 +22,8 @@ pub enum Answer {
     Hang,
     /// Answers 200 after this long.
     Slow(Duration),
+    /// `307 Temporary Redirect` to this URL.
+    Redirect(String),
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +59,8 @@ impl Hit {
 struct Shared {
     answer: Arc<Mutex<Answer>>,
     hits: Arc<Mutex<Vec<Hit>>>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: Arc<Mutex<(usize, usize)>>,
 }
 
 pub struct Receiver {
@@ -68,6 +73,7 @@ impl Receiver {
         let shared = Shared {
             answer: Arc::new(Mutex::new(answer)),
             hits: Arc::default(),
+            in_flight: Arc::default(),
         };
         let app = axum::Router::new()
             .fallback(record)
@@ -80,6 +86,11 @@ impl Receiver {
 
     pub fn set_answer(&self, a: Answer) {
         *self.shared.answer.lock().unwrap() = a;
+    }
+
+    /// The most requests this receiver was answering at one time.
+    pub fn most_at_once(&self) -> usize {
+        self.shared.in_flight.lock().unwrap().1
     }
 
     pub fn hits(&self) -> Vec<Hit> {
@@ -104,7 +115,7 @@ impl Receiver {
     }
 }
 
-async fn record(State(s): State<Shared>, headers: HeaderMap, raw: Bytes) -> StatusCode {
+async fn record(State(s): State<Shared>, headers: HeaderMap, raw: Bytes) -> Response {
     let seen = {
         let mut hits = s.hits.lock().unwrap();
         hits.push(Hit {
@@ -114,7 +125,7 @@ async fn record(State(s): State<Shared>, headers: HeaderMap, raw: Bytes) -> Stat
         });
         hits.len()
     };
-    let answer = *s.answer.lock().unwrap();
+    let answer = s.answer.lock().unwrap().clone();
     let code = match answer {
         Answer::Ok => 200,
         Answer::FailFirst(n, code) if seen <= n => code,
@@ -125,9 +136,16 @@ async fn record(State(s): State<Shared>, headers: HeaderMap, raw: Bytes) -> Stat
             unreachable!()
         }
         Answer::Slow(d) => {
+            {
+                let mut f = s.in_flight.lock().unwrap();
+                f.0 += 1;
+                f.1 = f.1.max(f.0);
+            }
             tokio::time::sleep(d).await;
+            s.in_flight.lock().unwrap().0 -= 1;
             200
         }
+        Answer::Redirect(to) => return Redirect::temporary(&to).into_response(),
     };
-    StatusCode::from_u16(code).unwrap()
+    StatusCode::from_u16(code).unwrap().into_response()
 }

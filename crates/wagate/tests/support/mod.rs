@@ -1,7 +1,7 @@
 //! The real `wagate` binary on a loopback port, and a small API client for it.
 #![allow(dead_code)] // each test file uses a different part
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -11,35 +11,62 @@ use serde_json::{Value, json};
 pub const BIN: &str = env!("CARGO_BIN_EXE_wagate");
 pub const ADMIN: &str = "crash-test-admin";
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A running `wagate serve --sandbox`, killed (SIGKILL) when dropped, so a failing test leaves
+/// no server.
+pub struct Server {
+    child: Child,
+    pub base: String,
 }
 
-/// `wagate serve --sandbox` on `port`, with its data in `dir` and the database at
-/// `database_url` (SQLite in `dir` when `None`); `env` adds variables.
-pub fn serve(dir: &Path, port: u16, database_url: Option<&str>, env: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--sandbox"])
-        .arg("--data-dir")
-        .arg(dir)
-        .env("WAGATE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("WAGATE_ADMIN_TOKEN", ADMIN)
-        .env_remove("WAGATE_DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if let Some(url) = database_url {
-        cmd.env("WAGATE_DATABASE_URL", url);
+impl Server {
+    /// Starts on a port the kernel picks, with `env` added, and returns once the server printed
+    /// where it listens (it binds before printing, so it is reachable then).
+    pub fn start(data_dir: &Path, database_url: &str, env: &[(&str, &str)]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--database-url")
+            .arg(database_url)
+            .env("WAGATE_ADMIN_TOKEN", ADMIN)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut printed = Vec::new();
+        let base = loop {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap_or(0) == 0 {
+                let _ = child.kill();
+                panic!("the server exited before listening: {printed:?}");
+            }
+            if let Some(rest) = line.trim().strip_prefix("wagate listening on ") {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+            printed.push(line);
+        };
+        // Keep draining its output so that it never blocks on (or dies of) a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        Server { child, base }
     }
-    for (k, v) in env {
-        cmd.env(k, v);
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
-    cmd.spawn().unwrap()
 }
 
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone)]
 pub struct Api {
     pub http: reqwest::Client,
     pub base: String,
@@ -47,16 +74,14 @@ pub struct Api {
 }
 
 impl Api {
-    /// Waits for the server on `port` and makes an enterprise account to work in.
-    pub async fn connect(port: u16) -> Api {
+    /// Makes an enterprise account on `server` to work in.
+    pub async fn new_account(server: &Server) -> Api {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        wait_healthy(&http, &base).await;
         let created: Value = http
-            .post(format!("{base}/admin/v1/accounts"))
+            .post(format!("{}/admin/v1/accounts", server.base))
             .bearer_auth(ADMIN)
             .json(&json!({"name": "crash", "plan": "enterprise"}))
             .send()
@@ -69,7 +94,19 @@ impl Api {
             .as_str()
             .unwrap()
             .to_owned();
-        Api { http, base, key }
+        Api {
+            http,
+            base: server.base.clone(),
+            key,
+        }
+    }
+
+    /// The same account on a restarted server (which listens on another port).
+    pub fn on(&self, server: &Server) -> Api {
+        Api {
+            base: server.base.clone(),
+            ..self.clone()
+        }
     }
 
     pub async fn call(
@@ -123,14 +160,4 @@ impl Api {
         .await;
         id
     }
-}
-
-pub async fn wait_healthy(http: &reqwest::Client, base: &str) {
-    for _ in 0..200 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not come up");
 }
