@@ -80,13 +80,28 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
             }
         }
     }
+    // Received media the account cannot fetch from the network itself, served under our URL.
+    let base_url = ServerConfig {
+        listen: addr,
+        ..config.clone()
+    }
+    .base_url();
+    let vault: Arc<dyn wagate_core::engine::MediaVault> = Arc::new(crate::media::FileVault::new(
+        config.data_dir.join("media"),
+        store.clone(),
+        base_url,
+    ));
     // `qrcode` connections: the sandbox network when asked for, else WhatsApp Web.
     let qr_engine: Arc<dyn wagate_core::engine::Engine> = match &sandbox {
         Some(n) => Arc::new(n.clone()),
-        None => Arc::new(wagate_wa::WhatsAppWeb::new(sql, config.wa.clone())),
+        None => Arc::new(wagate_wa::WhatsAppWeb::new(
+            sql,
+            config.wa.clone(),
+            vault.clone(),
+        )),
     };
     let qr_engine = Some(qr_engine);
-    let official = official_engine(&config, addr, store.clone())?;
+    let official = official_engine(&config, vault)?;
     let net = crate::net_guard::NetGuard::new(config.url_policy, config.resolver.clone());
     let media = crate::runtime::media_fetch::MediaFetcher::new(&net);
     let supervisor = Arc::new(Supervisor::new(
@@ -148,20 +163,13 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
 /// The Cloud API engine, with the key that seals credentials and the vault for inbound media.
 fn official_engine(
     config: &ServerConfig,
-    addr: SocketAddr,
-    store: Arc<dyn Store>,
+    vault: Arc<dyn wagate_core::engine::MediaVault>,
 ) -> Result<wagate_engines::CloudApi, StartError> {
     use wagate_engines::cloud_api::credentials::SecretKey;
     let key = match &config.secret_key {
         Some(k) => k.clone(),
         None => SecretKey::load_or_create(&config.data_dir.join("secret.key"))?,
     };
-    let base_url = ServerConfig {
-        listen: addr,
-        ..config.clone()
-    }
-    .base_url();
-    let vault = crate::media::FileVault::new(config.data_dir.join("media"), store, base_url);
     let engine = wagate_engines::CloudApi::new(
         wagate_engines::cloud_api::CloudApiConfig {
             graph_url: config.meta.graph_url.clone(),
@@ -169,7 +177,7 @@ fn official_engine(
             backoff: config.meta.backoff,
         },
         &key,
-        Arc::new(vault),
+        vault,
     )?;
     Ok(engine)
 }

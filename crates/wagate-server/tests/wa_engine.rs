@@ -26,6 +26,8 @@ on_both_backends!(
     qr_code_pairing_connects_with_the_phone_number,
     sent_text_reaches_the_peer_and_receipts_move_it,
     peer_text_arrives_as_a_webhook,
+    peer_image_arrives_with_a_downloadable_url,
+    sent_media_is_uploaded_and_the_peer_decrypts_it,
     dropped_socket_reconnects_and_server_logout_wipes_the_session,
 );
 
@@ -302,5 +304,120 @@ async fn dropped_socket_reconnects_and_server_logout_wipes_the_session(backend: 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     state.close().await;
+    s.stop().await;
+}
+
+/// Bytes that stand for a photo (the engine never decodes them).
+fn photo() -> Vec<u8> {
+    let mut b = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    b.extend((0..4096u32).map(|i| (i * 31 % 251) as u8));
+    b
+}
+
+async fn peer_image_arrives_with_a_downloadable_url(backend: Backend) {
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let hooks = Receiver::start(Answer::Ok).await;
+    let id = linked(&s, &fake, &k, json!({"webhookUrl": hooks.url})).await;
+
+    // The contact's phone encrypts and uploads a photo to the CDN, then sends the message.
+    let jpeg = photo();
+    let msg = fake.cdn.image_message(&jpeg, "olha a foto").unwrap();
+    let wa_id = fake
+        .send_message_from(CONTACT, PHONE, &msg, "media")
+        .await
+        .expect("the contact sends");
+    let received = loop {
+        let hits = hooks.wait_for(1, Duration::from_secs(15)).await;
+        if let Some(h) = hits
+            .iter()
+            .find(|h| h.json()["event"] == json!("message.received"))
+        {
+            break h.json();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let d = &received["data"];
+    assert_eq!(d["from"], json!(CONTACT), "{received}");
+    assert_eq!(d["type"], json!("image"));
+    assert_eq!(d["content"], json!("olha a foto"));
+    assert_eq!(d["media"]["mimeType"], json!("image/jpeg"));
+    assert_eq!(d["media"]["size"], json!(jpeg.len()));
+
+    // The account downloads the decrypted photo with its key; without a key, 401.
+    let url = d["media"]["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{}/v1/media/med_", s.base)), "{url}");
+    let dl = s.http.get(&url).bearer_auth(&k).send().await.unwrap();
+    assert_eq!(dl.status(), StatusCode::OK);
+    assert_eq!(dl.headers()["content-type"], "image/jpeg");
+    assert_eq!(dl.bytes().await.unwrap().to_vec(), jpeg);
+    let r = TestServer::reply(s.http.get(&url).send().await.unwrap()).await;
+    r.assert_error(401, "missing_api_key");
+
+    // Kept, then acknowledged.
+    fake.wait_for(
+        Duration::from_secs(10),
+        |o| matches!(o, Observed::ClientReceipt { id, .. } if *id == wa_id),
+    )
+    .await
+    .expect("the client acknowledged the message");
+    s.stop().await;
+}
+
+/// A local file server playing the media host of `mediaUrl`.
+async fn media_host(bytes: Vec<u8>) -> String {
+    use axum::http::header;
+    let app = axum::Router::new().route(
+        "/photo.jpg",
+        axum::routing::get(move || {
+            let bytes = bytes.clone();
+            async move { ([(header::CONTENT_TYPE, "image/jpeg")], bytes) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/photo.jpg")
+}
+
+async fn sent_media_is_uploaded_and_the_peer_decrypts_it(backend: Backend) {
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let id = linked(&s, &fake, &k, json!({"settings": {"autoTyping": false}})).await;
+    let jpeg = photo();
+    let url = media_host(jpeg.clone()).await;
+
+    let r = s
+        .post(
+            "/v1/messages/send",
+            &k,
+            json!({"instanceId": id, "to": CONTACT, "mediaUrl": url, "mediaType": "image", "caption": "seu pedido"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mid = r.body["messageId"].as_str().unwrap().to_owned();
+
+    // The contact's device decrypts an image message whose CDN blob decrypts to the file.
+    let got = fake
+        .wait_for(
+            Duration::from_secs(15),
+            |o| matches!(o, Observed::PeerReceived { to, .. } if to.starts_with(CONTACT)),
+        )
+        .await
+        .expect("the contact received the message");
+    let Observed::PeerReceived { message, .. } = got else {
+        unreachable!()
+    };
+    let image = message.image_message.as_option().expect("an image message");
+    assert_eq!(image.caption.as_deref(), Some("seu pedido"));
+    assert_eq!(image.mimetype.as_deref(), Some("image/jpeg"));
+    let plain = fake.cdn.decrypt_image(image).expect("uploaded to the CDN");
+    assert_eq!(plain, jpeg);
+    let path = format!("/v1/messages/{mid}/status");
+    eventually_for(&s, &k, &path, 15, |b| b["data"]["status"] == json!("sent")).await;
     s.stop().await;
 }

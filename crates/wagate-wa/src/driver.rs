@@ -11,7 +11,7 @@ use whatsapp_rust::Client;
 use whatsapp_rust::types::events::Event;
 use whatsapp_rust::wacore::types::presence::ReceiptType;
 
-use crate::convert;
+use crate::{convert, media};
 use crate::shared::Shared;
 
 /// What the engine saves as the instance's session: who it is linked as. The keys themselves
@@ -160,8 +160,14 @@ async fn translate(
         // those that bypassed it arrive here.
         Event::Messages(batch) if !batch.hook_committed => {
             for m in batch.messages.iter() {
-                if let Some(inbound) = convert::inbound(m) {
-                    let _ = shared.sink.emit(EngineEvent::Inbound(inbound)).await;
+                let Some(received) = convert::inbound(m) else {
+                    continue;
+                };
+                match media::inbound(shared, client, received).await {
+                    Ok(inbound) => {
+                        let _ = shared.sink.emit(EngineEvent::Inbound(inbound)).await;
+                    }
+                    Err(e) => tracing::warn!(instance = %shared.instance, error = %e, "a received message's media could not be kept"),
                 }
             }
             None

@@ -11,7 +11,7 @@ use whatsapp_rust::Client;
 use whatsapp_rust::InboundDurabilityHook;
 use whatsapp_rust::types::events::InboundMessage;
 
-use crate::convert;
+use crate::{convert, media};
 use crate::shared::Shared;
 
 pub struct CommitBeforeAck(pub Arc<Shared>);
@@ -20,15 +20,16 @@ pub struct CommitBeforeAck(pub Arc<Shared>);
 impl InboundDurabilityHook for CommitBeforeAck {
     async fn on_messages(
         &self,
-        _client: Arc<Client>,
+        client: Arc<Client>,
         batch: &[InboundMessage],
     ) -> anyhow::Result<()> {
         for m in batch {
             // Protocol messages (key shares, revokes) are not stored; acknowledging them at
             // once keeps the connection moving.
-            let Some(inbound) = convert::inbound(m) else {
+            let Some(received) = convert::inbound(m) else {
                 continue;
             };
+            let inbound = media::inbound(&self.0, &client, received).await?;
             self.0.sink.emit(EngineEvent::Inbound(inbound)).await?;
         }
         Ok(())

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
-use wagate_core::engine::{ConnectRequest, Engine, EngineError, EventSink, LinkMethod, Session};
+use wagate_core::engine::{
+    ConnectRequest, Engine, EngineError, EventSink, LinkMethod, MediaVault, Session,
+};
 use wagate_core::engine_state::EngineStateStore;
 use whatsapp_rust::bot::{Bot, EventDelivery};
 use whatsapp_rust::pair_code::PairCodeOptions;
@@ -26,11 +28,20 @@ const MAILBOX: usize = 1024;
 pub struct WhatsAppWeb {
     state: Arc<dyn EngineStateStore>,
     options: WaOptions,
+    vault: Arc<dyn MediaVault>,
 }
 
 impl WhatsAppWeb {
-    pub fn new(state: Arc<dyn EngineStateStore>, options: WaOptions) -> Self {
-        Self { state, options }
+    pub fn new(
+        state: Arc<dyn EngineStateStore>,
+        options: WaOptions,
+        vault: Arc<dyn MediaVault>,
+    ) -> Self {
+        Self {
+            state,
+            options,
+            vault,
+        }
     }
 
     fn transport(&self) -> Arc<dyn TransportFactory> {
@@ -60,7 +71,12 @@ impl Engine for WhatsAppWeb {
                 .await
                 .map_err(|e| EngineError::Failed(format!("clearing session state: {e}")))?;
         }
-        let shared = Arc::new(Shared::new(req.instance_id.clone(), sink, backend.clone()));
+        let shared = Arc::new(Shared::new(
+            req.instance_id.clone(),
+            sink,
+            backend.clone(),
+            self.vault.clone(),
+        ));
         let (tx, rx) = mpsc::unbounded_channel();
         let mut builder = Bot::builder()
             .with_backend_arc(backend)

@@ -70,6 +70,23 @@ impl Default for WaOptions {
     }
 }
 
+impl WaOptions {
+    /// Test builds only (feature `test-fake-wa`, which only dev-dependencies enable): when
+    /// `WAGATE_TEST_FAKE_WA_ADDR` names a fake WhatsApp server, the engine connects there over
+    /// TCP, so tests can kill a real `wagate` process mid-conversation. A shipped build has no
+    /// such code and ignores the variable.
+    pub fn with_test_connector_from_env(mut self) -> Result<Self, String> {
+        #[cfg(feature = "test-fake-wa")]
+        if let Ok(addr) = std::env::var("WAGATE_TEST_FAKE_WA_ADDR") {
+            let addr = addr
+                .parse()
+                .map_err(|e| format!("WAGATE_TEST_FAKE_WA_ADDR: {e}"))?;
+            self.connector = Some(Arc::new(crate::fake::tcp::TcpConnector(addr)));
+        }
+        Ok(self)
+    }
+}
+
 impl fmt::Debug for WaOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaOptions")

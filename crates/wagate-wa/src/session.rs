@@ -12,7 +12,8 @@ use whatsapp_rust::Client;
 use whatsapp_rust::send::SendOptions;
 
 use crate::address::{jid_of, phone_of, wa_message_id};
-use crate::convert::text_message;
+use crate::convert::{quote, text_message};
+use crate::media;
 use crate::shared::Shared;
 
 /// How long a send waits for the server's ack before it counts as interrupted (it is then
@@ -57,11 +58,12 @@ impl Session for WaSession {
         })?;
         let body = match &m.content {
             Content::Text(t) => text_message(t, m.quoted_external_id.as_deref(), &to),
-            Content::Media(_) => {
-                return Err(permanent(
-                    "media_not_supported",
-                    "Media is not sent by the WhatsApp Web engine yet.".into(),
-                ));
+            Content::Media(media) => {
+                if !self.client.is_logged_in() {
+                    return Err(interrupted("Not connected to WhatsApp.".into()));
+                }
+                let context = quote(m.quoted_external_id.as_deref(), &to);
+                media::outbound(&self.client, media, m.media.as_ref(), context).await?
             }
             // The API accepts templates only for official instances; one that reached a
             // WhatsApp Web session (the instance was relinked meanwhile) cannot be sent.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::oneshot;
 use wagate_core::InstanceId;
-use wagate_core::engine::{EngineEvent, EventSink};
+use wagate_core::engine::{EngineEvent, EventSink, MediaVault};
 use whatsapp_rust::bot::BotHandle;
 
 use crate::state::KvBackend;
@@ -19,6 +19,8 @@ pub struct Shared {
     pub instance: InstanceId,
     pub sink: Arc<dyn EventSink>,
     pub backend: Arc<KvBackend>,
+    /// Where received media is kept for the account.
+    pub vault: Arc<dyn MediaVault>,
     /// Sends waiting for the server's ack, by WhatsApp message id.
     acks: Mutex<HashMap<String, oneshot::Sender<Ack>>>,
     /// The linked phone number, learnt at pairing or from the saved device.
@@ -33,11 +35,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(instance: InstanceId, sink: Arc<dyn EventSink>, backend: Arc<KvBackend>) -> Self {
+    pub fn new(
+        instance: InstanceId,
+        sink: Arc<dyn EventSink>,
+        backend: Arc<KvBackend>,
+        vault: Arc<dyn MediaVault>,
+    ) -> Self {
         Self {
             instance,
             sink,
             backend,
+            vault,
             acks: Mutex::new(HashMap::new()),
             phone: Mutex::new(None),
             handle: Mutex::new(None),

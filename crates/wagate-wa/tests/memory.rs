@@ -99,6 +99,20 @@ async fn until(secs: u64, f: impl Fn() -> bool) -> bool {
     true
 }
 
+/// The benchmark exchanges no media.
+struct NoMedia;
+
+#[async_trait::async_trait]
+impl wagate_core::engine::MediaVault for NoMedia {
+    async fn keep(
+        &self,
+        _: &InstanceId,
+        _: wagate_core::engine::MediaBlob,
+    ) -> Result<String, wagate_core::engine::MediaVaultError> {
+        Err(wagate_core::engine::MediaVaultError("no media here".into()))
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: N=… cargo test -p wagate-wa --features test-fake-wa --test memory -- --ignored --nocapture"]
 async fn rss_per_connected_session() {
@@ -116,6 +130,7 @@ async fn rss_per_connected_session() {
             pre_key_count: 20,
             ..WaOptions::default()
         },
+        Arc::new(NoMedia),
     );
     let board = Arc::new(Board::default());
     let ids: Vec<InstanceId> = (0..n).map(|_| InstanceId::generate()).collect();

@@ -102,14 +102,9 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     config.public_url = args.public_url;
     config.sandbox = args.sandbox;
     config.wa.version = args.wa_version;
-    #[cfg(feature = "test-fake-wa")]
-    if let Ok(addr) = std::env::var("WAGATE_TEST_FAKE_WA_ADDR") {
-        // Test builds only: the engine talks to a fake WhatsApp server over TCP.
-        let addr = addr.parse().context("WAGATE_TEST_FAKE_WA_ADDR")?;
-        config.wa.connector = Some(std::sync::Arc::new(wagate_wa::fake::tcp::TcpConnector(
-            addr,
-        )));
-    }
+    config.wa = std::mem::take(&mut config.wa)
+        .with_test_connector_from_env()
+        .map_err(|e| anyhow::anyhow!(e))?;
     config.url_policy = UrlPolicy {
         allow_private: args.webhook_allow_private,
     };

@@ -56,6 +56,20 @@ impl FakeCdn {
             ..Default::default()
         })
     }
+
+    /// What a receiving phone does: fetch the image's blob and decrypt it with its media key.
+    pub fn decrypt_image(&self, image: &wa::message::ImageMessage) -> anyhow::Result<Vec<u8>> {
+        let path = image.direct_path.as_deref().unwrap_or_default();
+        let blob = self
+            .get(path)
+            .ok_or_else(|| anyhow::anyhow!("nothing uploaded at {path}"))?;
+        let key = image.media_key.as_deref().unwrap_or_default();
+        Ok(whatsapp_rust::wacore::download::DownloadUtils::verify_and_decrypt(
+            &blob,
+            key,
+            MediaType::Image,
+        )?)
+    }
 }
 
 fn hex(b: &[u8]) -> String {
