@@ -1,8 +1,10 @@
 # Shared set-up of the benchmarks: a release build serving the sandbox on a free port, on SQLite in
 # a fresh temporary directory or, when $1 is a postgres:// URL, in a fresh schema of that database.
 # Sets: base, key, auth (curl arguments). Extra `serve` flags: SERVE_FLAGS. Cleans up on exit.
+# WAGATE_BIN runs another build (e.g. an older commit's, for a before/after comparison).
 cd "$(dirname "$0")/.."
-cargo build -q --release -p wagate
+bin=${WAGATE_BIN:-target/release/wagate}
+[ -n "${WAGATE_BIN:-}" ] || cargo build -q --release -p wagate
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
@@ -14,7 +16,7 @@ if [ -n "${1:-}" ]; then
   db_args+=(--database-url "$1?options=-c%20search_path%3D$schema")
 fi
 # shellcheck disable=SC2086
-WAGATE_LOG=warn target/release/wagate serve --sandbox --listen "127.0.0.1:$port" --admin-token bench \
+WAGATE_LOG=warn "$bin" serve --sandbox --listen "127.0.0.1:$port" --admin-token bench \
   "${db_args[@]}" ${SERVE_FLAGS:-} >/dev/null 2>&1 &
 pid=$!
 extra_pids=()

@@ -12,6 +12,10 @@ connections=${CONNECTIONS:-32}
 source "$(dirname "$0")/lib.sh"
 inst=$(link 5511900000001)
 
-echo "wagate $(git rev-parse --short HEAD), store: $store, $(nproc) cores, wrk -t2 -c$connections -d$duration"
+echo "wagate ${WAGATE_BIN:-$(git rev-parse --short HEAD)}, store: $store, $(nproc) cores, wrk -t2 -c$connections -d$duration"
 WAGATE_BENCH_KEY=$key WAGATE_BENCH_INSTANCE=$inst \
   wrk -t2 -c"$connections" -d"$duration" --latency -s bench/send.lua "$base/v1/messages/send" | grep -E 'accepted/s|p50|errors|Requests/sec'
+# How far the send loop got meanwhile: messages handed to the network while wrk ran (the loop
+# competes with the accepting side for the same cores and database).
+curl -sf "$base/v1/instances/$inst/status" "${auth[@]}" | json "['data']['stats']['messagesSent']" \
+  | sed 's/^/sent by the end of the run: /'

@@ -21,6 +21,7 @@ pub mod phone;
 pub mod plan;
 pub mod scope;
 pub mod signature;
+pub mod status_change;
 pub mod store;
 pub mod time;
 pub mod webhook;

@@ -11,9 +11,10 @@ use crate::delivery::{AttemptResult, DeliveryLog, DueDelivery};
 use crate::event::Event;
 use crate::inbound_webhook::InboundWebhook;
 use crate::instance::{ConnectionMethod, Instance, InstancePatch, InstanceStatus, LastError};
-use crate::message::{Message, MessageError, MessageStatus};
+use crate::message::Message;
 use crate::page::OffsetPage;
 use crate::phone::PhoneNumber;
+use crate::status_change::StatusChange;
 use crate::webhook::Subscription;
 use crate::{
     AccountId, ApiKeyId, ChatId, DeliveryLogId, InboundWebhookId, InstanceId, MessageId, Timestamp,
@@ -254,37 +255,26 @@ pub trait MessageStore: Send + Sync + 'static {
         account: &AccountId,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
-    /// The oldest `queued` message of an instance: the head of its FIFO queue.
-    async fn next_queued(&self, instance: &InstanceId) -> Result<Option<Message>, StoreError>;
-    // The status changes below write their webhook event (`message.sent`, `.failed`,
-    // `.delivered`, `.read`, `.received`) in the transaction of the change: the outbox.
-    async fn mark_sent(
-        &self,
-        id: &MessageId,
-        external_id: &str,
-        at: Timestamp,
-    ) -> Result<Option<Message>, StoreError>;
-    async fn mark_failed(
-        &self,
-        id: &MessageId,
-        error: &MessageError,
-    ) -> Result<Option<Message>, StoreError>;
-    /// Moves an outbound message forward to `delivered` or `read`; returns it when it moved.
-    async fn apply_receipt(
+    /// The oldest `queued` messages of an instance, at most `limit`, oldest first: the head of
+    /// its FIFO queue.
+    async fn next_queued(
         &self,
         instance: &InstanceId,
-        external_id: &str,
-        status: MessageStatus,
-        at: Timestamp,
-    ) -> Result<Option<Message>, StoreError>;
-    /// Fails an outbound message the network accepted (`sent` or `delivered`) and later reported
-    /// undeliverable; returns it when it moved. A `read` message stays read.
-    async fn fail_sent(
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// Applies status changes in order, in one transaction, each with its webhook event
+    /// (`message.sent`, `.failed`, `.delivered`, `.read`) when a target wants it: the outbox.
+    /// A change that does not apply (the message is not where the move starts) is skipped.
+    /// Returns, per change, the message when it moved.
+    async fn change_statuses(
         &self,
-        instance: &InstanceId,
-        external_id: &str,
-        error: &MessageError,
-    ) -> Result<Option<Message>, StoreError>;
+        changes: &[StatusChange],
+    ) -> Result<Vec<Option<Message>>, StoreError>;
+    /// One change (see `change_statuses`).
+    async fn change_status(&self, change: &StatusChange) -> Result<Option<Message>, StoreError> {
+        let moved = self.change_statuses(std::slice::from_ref(change)).await?;
+        Ok(moved.into_iter().next().flatten())
+    }
     /// Stores an inbound message with its chat (unread + 1) and contact. False when the network
     /// redelivered one already stored (same external id): nothing is written twice.
     async fn insert_inbound(&self, message: &mut Message) -> Result<bool, StoreError>;

@@ -15,6 +15,7 @@ mod instances;
 mod messages;
 mod outbox;
 mod settings;
+mod status_changes;
 mod webhooks;
 
 pub use connect::{Dialect, SqlStore};

@@ -6,16 +6,16 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 use wagate_core::chat::{Chat, ChatQuery, ChatSort, Contact, HistoryQuery, LastMessage};
 use wagate_core::event::Event;
-use wagate_core::message::{
-    Content, Direction, Media, MediaType, Message, MessageError, MessageStatus, Recipient, Template,
-};
+use wagate_core::message::{Content, Direction, Media, MediaType, Message, Recipient, Template};
 use wagate_core::page::OffsetPage;
+use wagate_core::status_change::StatusChange;
 use wagate_core::store::{
     IdempotencyRecord, MessageStats, MessageStore, OutboundInsert, StoreError,
 };
 use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
 
 use crate::error::{corrupt, db};
+use crate::status_changes::apply_change;
 use crate::{Dialect, SqlStore};
 
 /// The `media` column holds the JSON of the content's non-text part: its media, or its template.
@@ -57,7 +57,7 @@ fn opt_time(r: &AnyRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
         .map(Timestamp::from_millis))
 }
 
-fn message_from_row(r: &AnyRow) -> Result<Message, StoreError> {
+pub(crate) fn message_from_row(r: &AnyRow) -> Result<Message, StoreError> {
     let json_opt = |col: &str| r.try_get::<Option<String>, _>(col).map_err(db);
     let kind: String = r.try_get("type").map_err(db)?;
     Ok(Message {
@@ -209,54 +209,6 @@ fn idem_from_row(r: &AnyRow) -> Result<IdempotencyRecord, StoreError> {
     })
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
-
-/// Whether the updated message's instance has any webhook target (for `UPDATE messages … WHERE`).
-const HAS_TARGETS: &str = "SELECT 1 FROM instances i WHERE i.id = messages.instance_id \
-       AND i.webhook_url IS NOT NULL \
-     UNION ALL SELECT 1 FROM webhooks w WHERE w.instance_id = messages.instance_id \
-       AND w.status = 'active'";
-
-impl SqlStore {
-    /// Runs a status change (`update`: an `UPDATE messages … WHERE …` without `RETURNING`, its
-    /// parameters bound by `bind`) and writes the event of the status it reached, atomically.
-    ///
-    /// Most instances have no webhook target, and then the change is one statement, as cheap as
-    /// before events existed: the target check is part of its `WHERE`. Otherwise (or when the
-    /// message did not qualify) it runs again in a transaction with the outbox.
-    async fn move_status(
-        &self,
-        update: &str,
-        bind: impl for<'q> Fn(AnyQuery<'q>) -> AnyQuery<'q>,
-    ) -> Result<Option<Message>, StoreError> {
-        let alone = format!("{update} AND NOT EXISTS ({HAS_TARGETS}) RETURNING *");
-        let row = bind(sqlx::query(AssertSqlSafe(alone)))
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(db)?;
-        if let Some(r) = row {
-            return message_from_row(&r).map(Some);
-        }
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        let row = bind(sqlx::query(AssertSqlSafe(format!("{update} RETURNING *"))))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        let Some(m) = row.as_ref().map(message_from_row).transpose()? else {
-            return Ok(None);
-        };
-        let wrote = match Event::message_status(&m) {
-            Some(event) => crate::outbox::append(&mut tx, &event).await?,
-            None => false,
-        };
-        tx.commit().await.map_err(db)?;
-        if wrote {
-            self.deliveries_written();
-        }
-        Ok(Some(m))
-    }
-}
-
 #[async_trait]
 impl MessageStore for SqlStore {
     async fn insert_outbound_batch(
@@ -334,95 +286,39 @@ impl MessageStore for SqlStore {
         row.as_ref().map(idem_from_row).transpose()
     }
 
-    async fn next_queued(&self, instance: &InstanceId) -> Result<Option<Message>, StoreError> {
-        let row = sqlx::query(
-            "SELECT * FROM messages WHERE instance_id = $1 AND status = 'queued' ORDER BY id LIMIT 1",
+    async fn next_queued(
+        &self,
+        instance: &InstanceId,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM messages WHERE instance_id = $1 AND status = 'queued' ORDER BY id LIMIT $2",
         )
         .bind(instance.as_str())
-        .fetch_optional(&self.reader)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
         .await
         .map_err(db)?;
-        row.as_ref().map(message_from_row).transpose()
+        rows.iter().map(message_from_row).collect()
     }
 
-    async fn mark_sent(
+    async fn change_statuses(
         &self,
-        id: &MessageId,
-        external_id: &str,
-        at: Timestamp,
-    ) -> Result<Option<Message>, StoreError> {
-        self.move_status(
-            "UPDATE messages SET status = 'sent', external_id = $2, sent_at = $3 \
-             WHERE id = $1 AND status = 'queued'",
-            |q| {
-                q.bind(id.as_str().to_owned())
-                    .bind(external_id.to_owned())
-                    .bind(at.millis())
-            },
-        )
-        .await
-    }
-
-    async fn mark_failed(
-        &self,
-        id: &MessageId,
-        error: &MessageError,
-    ) -> Result<Option<Message>, StoreError> {
-        let error = serde_json::to_string(error).map_err(corrupt)?;
-        self.move_status(
-            "UPDATE messages SET status = 'failed', error = $2 \
-             WHERE id = $1 AND status IN ('queued', 'sent')",
-            |q| q.bind(id.as_str().to_owned()).bind(error.clone()),
-        )
-        .await
-    }
-
-    async fn apply_receipt(
-        &self,
-        instance: &InstanceId,
-        external_id: &str,
-        status: MessageStatus,
-        at: Timestamp,
-    ) -> Result<Option<Message>, StoreError> {
-        // Only forward: a late "delivered" after "read" changes nothing.
-        let sql = match status {
-            MessageStatus::Delivered => {
-                "UPDATE messages SET status = 'delivered', delivered_at = $3 \
-                 WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' AND status = 'sent'"
-            }
-            MessageStatus::Read => {
-                "UPDATE messages SET status = 'read', read_at = $3, delivered_at = COALESCE(delivered_at, $3) \
-                 WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' \
-                 AND status IN ('sent', 'delivered')"
-            }
-            _ => return Ok(None),
-        };
-        self.move_status(sql, |q| {
-            q.bind(instance.as_str().to_owned())
-                .bind(external_id.to_owned())
-                .bind(at.millis())
-        })
-        .await
-    }
-
-    async fn fail_sent(
-        &self,
-        instance: &InstanceId,
-        external_id: &str,
-        error: &MessageError,
-    ) -> Result<Option<Message>, StoreError> {
-        let error = serde_json::to_string(error).map_err(corrupt)?;
-        self.move_status(
-            "UPDATE messages SET status = 'failed', error = $3 \
-             WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' \
-             AND status IN ('sent', 'delivered')",
-            |q| {
-                q.bind(instance.as_str().to_owned())
-                    .bind(external_id.to_owned())
-                    .bind(error.clone())
-            },
-        )
-        .await
+        changes: &[StatusChange],
+    ) -> Result<Vec<Option<Message>>, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut moved = Vec::with_capacity(changes.len());
+        let mut wrote_any = false;
+        for change in changes {
+            let (m, wrote) = apply_change(&mut tx, change).await?;
+            moved.push(m);
+            wrote_any |= wrote;
+        }
+        tx.commit().await.map_err(db)?;
+        if wrote_any {
+            self.deliveries_written();
+        }
+        Ok(moved)
     }
 
     async fn insert_inbound(&self, m: &mut Message) -> Result<bool, StoreError> {

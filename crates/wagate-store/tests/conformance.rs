@@ -4,11 +4,12 @@ use wagate_core::account::{Account, AccountName};
 use wagate_core::api_key::{ApiKey, NewKeySecret};
 use wagate_core::chat::{ChatQuery, ChatSort, HistoryQuery};
 use wagate_core::instance::{InstancePatch, InstanceStatus, NewInstance, Settings};
-use wagate_core::message::{Content, Direction, Message, MessageStatus, Recipient};
+use wagate_core::message::{Content, Direction, Message, MessageError, MessageStatus, Recipient};
 use wagate_core::net::TargetUrl;
 use wagate_core::page::OffsetPage;
 use wagate_core::plan::{Plan, RateLimits};
 use wagate_core::scope::{Scope, Scopes};
+use wagate_core::status_change::StatusChange;
 use wagate_core::store::prelude::*;
 use wagate_core::store::{IdempotencyRequest, InsertInstanceError, OutboundInsert};
 use wagate_core::webhook_event::WebhookEvent;
@@ -336,7 +337,7 @@ async fn outbound_batch_orders_ids_and_honours_keys(backend: Backend) {
     );
     // The queue's head is the first send; the refused one was never stored.
     assert_eq!(
-        store.next_queued(&inst.id).await.unwrap().unwrap().id,
+        store.next_queued(&inst.id, 10).await.unwrap()[0].id,
         batch[0].message.id
     );
     assert_eq!(
@@ -365,15 +366,19 @@ async fn receipts_only_move_forward(backend: Backend) {
     let now = Timestamp::now();
     assert!(
         store
-            .apply_receipt(&inst.id, "ext-1", MessageStatus::Delivered, now)
+            .change_status(&delivered(&inst.id, "ext-1", now))
             .await
             .unwrap()
             .is_none(),
         "not sent yet"
     );
-    store.mark_sent(&m.id, "ext-1", now).await.unwrap().unwrap();
+    store
+        .change_status(&sent(&m.id, "ext-1", now))
+        .await
+        .unwrap()
+        .unwrap();
     let read = store
-        .apply_receipt(&inst.id, "ext-1", MessageStatus::Read, now)
+        .change_status(&read(&inst.id, "ext-1", now))
         .await
         .unwrap()
         .unwrap();
@@ -381,7 +386,7 @@ async fn receipts_only_move_forward(backend: Backend) {
     assert!(read.delivered_at.is_some(), "read implies delivered");
     assert!(
         store
-            .apply_receipt(&inst.id, "ext-1", MessageStatus::Delivered, now)
+            .change_status(&delivered(&inst.id, "ext-1", now))
             .await
             .unwrap()
             .is_none()
@@ -395,6 +400,78 @@ async fn receipts_only_move_forward(backend: Backend) {
             .status,
         MessageStatus::Read
     );
+}
+
+fn sent(id: &MessageId, external_id: &str, at: Timestamp) -> StatusChange {
+    StatusChange::Sent {
+        id: id.clone(),
+        external_id: external_id.into(),
+        at,
+    }
+}
+
+fn delivered(instance: &InstanceId, external_id: &str, at: Timestamp) -> StatusChange {
+    StatusChange::Delivered {
+        instance: instance.clone(),
+        external_id: external_id.into(),
+        at,
+    }
+}
+
+fn read(instance: &InstanceId, external_id: &str, at: Timestamp) -> StatusChange {
+    StatusChange::Read {
+        instance: instance.clone(),
+        external_id: external_id.into(),
+        at,
+    }
+}
+
+/// A batch applies its changes in order, each to the state the previous ones left, and skips
+/// (without failing the batch) those that do not apply.
+async fn status_changes_apply_in_order_in_one_batch(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let a = account(&store, Plan::Pro).await;
+    let inst = new_instance("b").into_instance(a.id.clone(), Timestamp::now());
+    store.insert_instance(&inst, None).await.unwrap();
+    let mut m1 = outbound(&a, &inst, "5511988887777", "one");
+    let mut m2 = outbound(&a, &inst, "5511988887777", "two");
+    store.insert_outbound(&mut m1, None).await.unwrap();
+    store.insert_outbound(&mut m2, None).await.unwrap();
+    let now = Timestamp::now();
+    let error = MessageError {
+        code: "recipient_not_on_whatsapp".into(),
+        message: "no".into(),
+    };
+    let moved = store
+        .change_statuses(&[
+            delivered(&inst.id, "ext-1", now), // before its `sent`: nothing to move
+            sent(&m1.id, "ext-1", now),
+            delivered(&inst.id, "ext-1", now), // after it, in the same batch: moves
+            StatusChange::Failed {
+                id: m2.id.clone(),
+                error: error.clone(),
+            },
+            sent(&m2.id, "ext-2", now), // failed already: stays failed
+        ])
+        .await
+        .unwrap();
+    let statuses: Vec<_> = moved.iter().map(|m| m.as_ref().map(|m| m.status)).collect();
+    assert_eq!(
+        statuses,
+        [
+            None,
+            Some(MessageStatus::Sent),
+            Some(MessageStatus::Delivered),
+            Some(MessageStatus::Failed),
+            None
+        ]
+    );
+    let m1 = store.get_message(&a.id, &m1.id).await.unwrap().unwrap();
+    assert_eq!(m1.status, MessageStatus::Delivered);
+    assert_eq!(m1.external_id.as_deref(), Some("ext-1"));
+    let m2 = store.get_message(&a.id, &m2.id).await.unwrap().unwrap();
+    assert_eq!((m2.status, m2.error), (MessageStatus::Failed, Some(error)));
+    assert!(store.next_queued(&inst.id, 10).await.unwrap().is_empty());
 }
 
 async fn inbound_redelivery_is_stored_once(backend: Backend) {
@@ -436,6 +513,7 @@ async fn inbound_redelivery_is_stored_once(backend: Backend) {
 on_both_backends!(
     outbound_batch_orders_ids_and_honours_keys,
     receipts_only_move_forward,
+    status_changes_apply_in_order_in_one_batch,
     inbound_redelivery_is_stored_once,
     migrations_are_idempotent,
     settings_insert_once,

@@ -8,6 +8,7 @@ use wagate_core::instance::{Instance, NewInstance, Settings};
 use wagate_core::message::{Content, Direction, Message, MessageStatus, Recipient};
 use wagate_core::net::TargetUrl;
 use wagate_core::plan::Plan;
+use wagate_core::status_change::StatusChange;
 use wagate_core::store::prelude::*;
 use wagate_core::webhook::{Subscription, SubscriptionStatus, WebhookSecret};
 use wagate_core::webhook_event::WebhookEvent;
@@ -87,7 +88,11 @@ async fn sent_message(store: &SqlStore, inst: &Instance, ext: &str) -> Message {
     };
     store.insert_outbound(&mut m, None).await.unwrap();
     store
-        .mark_sent(&m.id, ext, Timestamp::now())
+        .change_status(&StatusChange::Sent {
+            id: m.id.clone(),
+            external_id: ext.into(),
+            at: Timestamp::now(),
+        })
         .await
         .unwrap()
         .unwrap()

@@ -73,6 +73,8 @@ type Bucket =
 pub struct RateLimiter {
     // Keyed by the limit too, so a plan change takes effect on the next request.
     buckets: DashMap<(Caller, RateGroup, u32), Arc<Bucket>>,
+    /// Made once: making a clock calibrates it (a `cpuid` probe), too costly per request.
+    clock: DefaultClock,
 }
 
 impl RateLimiter {
@@ -86,7 +88,6 @@ impl RateLimiter {
     }
 
     pub fn check(&self, key: &Caller, limits: RateLimits, group: Option<RateGroup>) -> Outcome {
-        let clock = DefaultClock::default();
         let now = Timestamp::now().unix_seconds();
         let mut tightest: Option<Window> = None;
         for g in group.into_iter().chain([RateGroup::General]) {
@@ -109,7 +110,7 @@ impl RateLimiter {
                     }
                 }
                 Err(not_until) => {
-                    let wait = not_until.wait_time_from(clock.now());
+                    let wait = not_until.wait_time_from(self.clock.now());
                     let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                     let refill = (f64::from(limit.get()) * seconds_per_request).ceil() as i64;
                     return Outcome::Limited {

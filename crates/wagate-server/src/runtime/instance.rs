@@ -1,8 +1,9 @@
 //! One live instance: its connection, what it shows now (QR, status), and its send loop.
 //!
 //! The send loop takes the instance's `queued` messages in id order (the order the API accepted
-//! them), one at a time, and only while connected: a message is never sent twice by this node and
-//! never skipped. A transient failure (connection lost mid-send) leaves it queued for the next
+//! them), hands them to the network one after the other, and only while connected: a message is
+//! never sent twice by this node and never skipped. Outcomes are committed in groups
+//! (`StatusWriter`), so a busy instance costs a commit per batch, not per message. A transient failure (connection lost mid-send) leaves it queued for the next
 //! connection; a permanent one fails it with its code. Media is fetched just before its message
 //! is sent (`media_fetch`); media that cannot be fetched or used fails the message.
 
@@ -15,10 +16,15 @@ use wagate_core::engine::{OutboundMessage, Session};
 use wagate_core::instance::InstanceStatus;
 use wagate_core::media::MediaError;
 use wagate_core::message::{Content, Message, MessageError};
-use wagate_core::store::Store;
+use wagate_core::status_change::StatusChange;
+use wagate_core::store::{Store, StoreError};
 use wagate_core::{InstanceId, MessageId, Timestamp};
 
 use crate::runtime::media_fetch::MediaFetcher;
+use crate::runtime::status_writer::StatusWriter;
+
+/// At most this many queued messages are taken from the queue at a time.
+const SEND_BATCH: u32 = 64;
 
 /// What the instance shows right now (kept in memory: QR codes are short-lived).
 #[derive(Debug, Clone, Default)]
@@ -35,23 +41,29 @@ pub struct Live {
 pub struct InstanceRuntime {
     pub id: InstanceId,
     store: Arc<dyn Store>,
+    statuses: StatusWriter,
     media: MediaFetcher,
     live: Mutex<Live>,
     session: Mutex<Option<Arc<dyn Session>>>,
     wake: Notify,
     changed: Notify,
     stopped: AtomicBool,
-    /// Held from handing a message to the network until its `sent` is committed. Receipts take
-    /// it too: the network may report "delivered" before we recorded "sent", and a receipt
-    /// applied in between would find nothing to move.
+    /// Held from handing messages to the network until their `sent` is committed (see
+    /// `apply_reported`).
     send_lock: tokio::sync::Mutex<()>,
 }
 
 impl InstanceRuntime {
-    pub fn new(id: InstanceId, store: Arc<dyn Store>, media: MediaFetcher) -> Arc<Self> {
+    pub fn new(
+        id: InstanceId,
+        store: Arc<dyn Store>,
+        statuses: StatusWriter,
+        media: MediaFetcher,
+    ) -> Arc<Self> {
         Arc::new(Self {
             id,
             store,
+            statuses,
             media,
             live: Mutex::new(Live::default()),
             session: Mutex::new(None),
@@ -126,9 +138,9 @@ impl InstanceRuntime {
                 self.idle().await;
                 continue;
             };
-            match self.store.next_queued(&self.id).await {
-                Ok(Some(m)) => self.send_one(session.as_ref(), m).await,
-                Ok(None) => self.idle().await,
+            match self.store.next_queued(&self.id, SEND_BATCH).await {
+                Ok(batch) if batch.is_empty() => self.idle().await,
+                Ok(batch) => self.send_batch(session.as_ref(), batch).await,
                 Err(e) => {
                     tracing::warn!(instance = %self.id, error = %e, "reading the send queue failed");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -142,11 +154,47 @@ impl InstanceRuntime {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.wake.notified()).await;
     }
 
-    async fn send_one(&self, session: &dyn Session, m: Message) {
+    /// Sends the head of the queue in order. The outcomes (`sent`, `failed`) of consecutive
+    /// quick sends are committed together; before a slow step (typing, a media fetch) what was
+    /// sent so far is committed, so no message shows `queued` for long after it left.
+    async fn send_batch(&self, session: &dyn Session, batch: Vec<Message>) {
         let auto_typing = match self.store.find_instance(&self.id).await {
             Ok(Some(i)) => i.settings.auto_typing,
             _ => false,
         };
+        // Held from handing a message to the network until its outcome is committed.
+        let _sending = self.send_lock.lock().await;
+        let mut outcomes = Vec::new();
+        for m in batch {
+            if self.is_stopped() {
+                break;
+            }
+            let slow = (auto_typing && matches!(m.content, Content::Text(_)))
+                || (matches!(m.content, Content::Media(_)) && !session.fetches_media_itself());
+            if slow {
+                self.commit(std::mem::take(&mut outcomes)).await;
+            }
+            match self.send_one(session, m, auto_typing).await {
+                Some(outcome) => outcomes.push(outcome),
+                None => {
+                    // Stays queued; the loop resumes when the connection is back.
+                    self.commit(outcomes).await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    return;
+                }
+            }
+        }
+        self.commit(outcomes).await;
+    }
+
+    /// Sends one message; returns its outcome, or `None` when the send was interrupted (a
+    /// transient failure: the message stays queued).
+    async fn send_one(
+        &self,
+        session: &dyn Session,
+        m: Message,
+        auto_typing: bool,
+    ) -> Option<StatusChange> {
         if auto_typing
             && let Content::Text(text) = &m.content
             && session.typing(&m.peer).await.is_ok()
@@ -170,59 +218,52 @@ impl InstanceRuntime {
             Content::Media(media) if !session.fetches_media_itself() => {
                 match self.media.fetch(media).await {
                     Ok(fetched) => (Content::Media(fetched.describe(media)), Some(fetched)),
-                    Err(e) => return self.fail(&m.id, e).await,
+                    Err(e) => return Some(media_refused(m.id, e)),
                 }
             }
             _ => (m.content.clone(), None),
         };
         let out = OutboundMessage {
-            id: m.id.clone(),
-            to: m.peer.clone(),
+            id: m.id,
+            to: m.peer,
             content,
             quoted_external_id,
             media,
         };
-        let _sending = self.send_lock.lock().await;
         let started = Instant::now();
         match session.send(&out).await {
             Ok(external_id) => {
                 let took = started.elapsed().as_millis() as u64;
                 self.update_live(|l| l.latency_ms = Some(took));
-                if let Err(e) = self
-                    .store
-                    .mark_sent(&m.id, &external_id, Timestamp::now())
-                    .await
-                {
-                    tracing::error!(message = %m.id, error = %e, "recording a sent message failed");
-                }
+                Some(StatusChange::Sent {
+                    id: out.id,
+                    external_id,
+                    at: Timestamp::now(),
+                })
             }
             Err(e) if e.transient => {
-                // Stays queued; the loop resumes when the connection is back.
-                tracing::info!(message = %m.id, error = %e, "send interrupted; will retry");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tracing::info!(message = %out.id, error = %e, "send interrupted; will retry");
+                None
             }
-            Err(e) => {
-                let error = MessageError {
+            Err(e) => Some(StatusChange::Failed {
+                id: out.id,
+                error: MessageError {
                     code: e.code,
                     message: e.message,
-                };
-                if let Err(e) = self.store.mark_failed(&m.id, &error).await {
-                    tracing::error!(message = %m.id, error = %e, "recording a failed message failed");
-                }
-            }
+                },
+            }),
         }
     }
 
-    async fn fail(&self, id: &MessageId, e: MediaError) {
-        tracing::info!(message = %id, error = %e, "media refused; the message fails");
-        if let Err(e) = self.store.mark_failed(id, &e.into()).await {
-            tracing::error!(message = %id, error = %e, "recording a failed message failed");
+    /// Records outcomes. Should it fail, a sent message stays `queued` and is sent again: the
+    /// network has its id, so a resend is recognisable as one.
+    async fn commit(&self, outcomes: Vec<StatusChange>) {
+        if outcomes.is_empty() {
+            return;
         }
-    }
-
-    /// Waits until no send is between the network and its `sent` record.
-    pub async fn send_settled(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.send_lock.lock().await
+        if let Err(e) = self.statuses.apply_all(outcomes).await {
+            tracing::error!(instance = %self.id, error = %e, "recording sent messages failed");
+        }
     }
 
     /// Fails every message still queued (the session ended for good).
@@ -231,11 +272,36 @@ impl InstanceRuntime {
             code: code.to_owned(),
             message: message.to_owned(),
         };
-        while let Ok(Some(m)) = self.store.next_queued(&self.id).await {
-            if self.store.mark_failed(&m.id, &error).await.is_err() {
+        while let Ok(queued) = self.store.next_queued(&self.id, SEND_BATCH).await
+            && !queued.is_empty()
+        {
+            let failed = queued
+                .into_iter()
+                .map(|m| StatusChange::Failed {
+                    id: m.id,
+                    error: error.clone(),
+                })
+                .collect();
+            if self.statuses.apply_all(failed).await.is_err() {
                 break;
             }
         }
+    }
+
+    /// Applies a status change reported by the network (a receipt, a late failure), after any
+    /// send in flight recorded its `sent`: the network may report "delivered" before we did,
+    /// and a receipt applied in between would find nothing to move.
+    pub async fn apply_reported(&self, change: StatusChange) -> Result<(), StoreError> {
+        drop(self.send_lock.lock().await);
+        self.statuses.apply(change).await.map(drop)
+    }
+}
+
+fn media_refused(id: MessageId, e: MediaError) -> StatusChange {
+    tracing::info!(message = %id, error = %e, "media refused; the message fails");
+    StatusChange::Failed {
+        id,
+        error: e.into(),
     }
 }
 

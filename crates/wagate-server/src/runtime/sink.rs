@@ -9,6 +9,7 @@ use wagate_core::engine::{EngineEvent, EventSink, InboundMessage, NotRecorded};
 use wagate_core::event::Event;
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus, LastError};
 use wagate_core::message::{Direction, Message, MessageError, MessageStatus, Recipient};
+use wagate_core::status_change::StatusChange;
 use wagate_core::store::{ConnectionState, Store, StoreError};
 use wagate_core::{ChatId, MessageId, Timestamp};
 
@@ -159,23 +160,36 @@ impl RuntimeSink {
                 status,
                 at,
             } => {
-                let _settled = self.runtime.send_settled().await;
-                self.store
-                    .apply_receipt(&self.runtime.id, &external_id, status, at)
-                    .await?;
-                Ok(())
+                let instance = self.runtime.id.clone();
+                let change = match status {
+                    MessageStatus::Delivered => StatusChange::Delivered {
+                        instance,
+                        external_id,
+                        at,
+                    },
+                    MessageStatus::Read => StatusChange::Read {
+                        instance,
+                        external_id,
+                        at,
+                    },
+                    // Only delivered and read come back from a recipient.
+                    MessageStatus::Queued | MessageStatus::Sent | MessageStatus::Failed => {
+                        return Ok(());
+                    }
+                };
+                self.runtime.apply_reported(change).await
             }
             EngineEvent::SendFailed {
                 external_id,
                 code,
                 message,
             } => {
-                let _settled = self.runtime.send_settled().await;
-                let error = MessageError { code, message };
-                self.store
-                    .fail_sent(&self.runtime.id, &external_id, &error)
-                    .await?;
-                Ok(())
+                let change = StatusChange::FailedAfterSent {
+                    instance: self.runtime.id.clone(),
+                    external_id,
+                    error: MessageError { code, message },
+                };
+                self.runtime.apply_reported(change).await
             }
         }
     }

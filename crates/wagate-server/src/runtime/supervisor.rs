@@ -12,6 +12,7 @@ use wagate_core::{InstanceId, Timestamp};
 use crate::runtime::instance::InstanceRuntime;
 use crate::runtime::media_fetch::MediaFetcher;
 use crate::runtime::sink::RuntimeSink;
+use crate::runtime::status_writer::StatusWriter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -30,6 +31,8 @@ pub struct Supervisor {
     /// The engine for `official` connections: Meta's Cloud API.
     official_engine: Option<Arc<dyn Engine>>,
     media: MediaFetcher,
+    /// Group commit of every instance's status changes.
+    statuses: StatusWriter,
     runtimes: DashMap<InstanceId, Arc<InstanceRuntime>>,
 }
 
@@ -41,6 +44,7 @@ impl Supervisor {
         media: MediaFetcher,
     ) -> Self {
         Self {
+            statuses: StatusWriter::start(store.clone()),
             store,
             qr_engine,
             official_engine,
@@ -126,7 +130,12 @@ impl Supervisor {
         }
         .ok_or(RuntimeError::NoEngine)?;
         self.stop(&inst.id).await;
-        let runtime = InstanceRuntime::new(inst.id.clone(), self.store.clone(), self.media.clone());
+        let runtime = InstanceRuntime::new(
+            inst.id.clone(),
+            self.store.clone(),
+            self.statuses.clone(),
+            self.media.clone(),
+        );
         let mut state = ConnectionState::of(inst);
         state.status = InstanceStatus::Connecting;
         state.connection_method = Some(method);

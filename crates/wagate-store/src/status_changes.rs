@@ -1,0 +1,137 @@
+//! Status changes of outbound messages (`StatusChange`) as SQL: each is one forward-only
+//! `UPDATE`, and writes its webhook event in the same transaction when a target wants it.
+
+use sqlx::AssertSqlSafe;
+use wagate_core::event::Event;
+use wagate_core::message::{Message, MessageError};
+use wagate_core::status_change::StatusChange;
+use wagate_core::store::StoreError;
+
+use crate::error::{corrupt, db};
+use crate::messages::message_from_row;
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Whether the updated message's instance has any webhook target (for `UPDATE messages … WHERE`).
+const HAS_TARGETS: &str = "SELECT 1 FROM instances i WHERE i.id = messages.instance_id \
+       AND i.webhook_url IS NOT NULL \
+     UNION ALL SELECT 1 FROM webhooks w WHERE w.instance_id = messages.instance_id \
+       AND w.status = 'active'";
+
+/// The `UPDATE messages … WHERE …` (without `RETURNING`) of a change, and its parameters.
+fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Param>), StoreError> {
+    let error_json = |e: &MessageError| serde_json::to_string(e).map_err(corrupt);
+    Ok(match change {
+        StatusChange::Sent {
+            id,
+            external_id,
+            at,
+        } => (
+            "UPDATE messages SET status = 'sent', external_id = $2, sent_at = $3 \
+             WHERE id = $1 AND status = 'queued'",
+            vec![
+                Param::Text(id.to_string()),
+                Param::Text(external_id.clone()),
+                Param::Int(at.millis()),
+            ],
+        ),
+        StatusChange::Failed { id, error } => (
+            "UPDATE messages SET status = 'failed', error = $2 \
+             WHERE id = $1 AND status IN ('queued', 'sent')",
+            vec![Param::Text(id.to_string()), Param::Text(error_json(error)?)],
+        ),
+        StatusChange::Delivered {
+            instance,
+            external_id,
+            at,
+        } => (
+            "UPDATE messages SET status = 'delivered', delivered_at = $3 \
+             WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' AND status = 'sent'",
+            vec![
+                Param::Text(instance.to_string()),
+                Param::Text(external_id.clone()),
+                Param::Int(at.millis()),
+            ],
+        ),
+        StatusChange::Read {
+            instance,
+            external_id,
+            at,
+        } => (
+            "UPDATE messages SET status = 'read', read_at = $3, delivered_at = COALESCE(delivered_at, $3) \
+             WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' \
+             AND status IN ('sent', 'delivered')",
+            vec![
+                Param::Text(instance.to_string()),
+                Param::Text(external_id.clone()),
+                Param::Int(at.millis()),
+            ],
+        ),
+        StatusChange::FailedAfterSent {
+            instance,
+            external_id,
+            error,
+        } => (
+            "UPDATE messages SET status = 'failed', error = $3 \
+             WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' \
+             AND status IN ('sent', 'delivered')",
+            vec![
+                Param::Text(instance.to_string()),
+                Param::Text(external_id.clone()),
+                Param::Text(error_json(error)?),
+            ],
+        ),
+    })
+}
+
+/// A parameter of a status update.
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
+fn bind_all<'q>(mut q: AnyQuery<'q>, params: &[Param]) -> AnyQuery<'q> {
+    for p in params {
+        q = match p {
+            Param::Text(t) => q.bind(t.clone()),
+            Param::Int(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
+/// Applies one change on `conn` (inside the caller's transaction) and writes the event of the
+/// status it reached. Returns the message when it moved, and whether deliveries were written.
+///
+/// Most instances have no webhook target, and then the change is one statement: the target
+/// check is part of its `WHERE`. Otherwise (or when the message did not qualify) it runs again,
+/// returning the row for the outbox.
+pub(crate) async fn apply_change(
+    conn: &mut sqlx::AnyConnection,
+    change: &StatusChange,
+) -> Result<(Option<Message>, bool), StoreError> {
+    let (update, params) = status_update(change)?;
+    let alone = format!("{update} AND NOT EXISTS ({HAS_TARGETS}) RETURNING *");
+    let row = bind_all(sqlx::query(AssertSqlSafe(alone)), &params)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+    if let Some(r) = row {
+        return Ok((Some(message_from_row(&r)?), false));
+    }
+    let row = bind_all(
+        sqlx::query(AssertSqlSafe(format!("{update} RETURNING *"))),
+        &params,
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    let Some(m) = row.as_ref().map(message_from_row).transpose()? else {
+        return Ok((None, false));
+    };
+    let wrote = match Event::message_status(&m) {
+        Some(event) => crate::outbox::append(conn, &event).await?,
+        None => false,
+    };
+    Ok((Some(m), wrote))
+}
