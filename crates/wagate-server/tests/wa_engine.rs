@@ -24,11 +24,13 @@ const CONTACT: &str = "15552223333";
 
 on_both_backends!(
     qr_code_pairing_connects_with_the_phone_number,
+    connecting_with_a_phone_answers_a_pairing_code,
     sent_text_reaches_the_peer_and_receipts_move_it,
     peer_text_arrives_as_a_webhook,
     peer_image_arrives_with_a_downloadable_url,
     sent_media_is_uploaded_and_the_peer_decrypts_it,
     dropped_socket_reconnects_and_server_logout_wipes_the_session,
+    api_disconnect_and_delete_wipe_the_session,
 );
 
 fn wa_options(fake: &Arc<FakeServer>) -> WaOptions {
@@ -341,6 +343,7 @@ async fn peer_image_arrives_with_a_downloadable_url(backend: Backend) {
     };
     let d = &received["data"];
     assert_eq!(d["from"], json!(CONTACT), "{received}");
+    assert_eq!(d["instanceId"], json!(id));
     assert_eq!(d["type"], json!("image"));
     assert_eq!(d["content"], json!("olha a foto"));
     assert_eq!(d["media"]["mimeType"], json!("image/jpeg"));
@@ -419,5 +422,85 @@ async fn sent_media_is_uploaded_and_the_peer_decrypts_it(backend: Backend) {
     assert_eq!(plain, jpeg);
     let path = format!("/v1/messages/{mid}/status");
     eventually_for(&s, &k, &path, 15, |b| b["data"]["status"] == json!("sent")).await;
+    s.stop().await;
+}
+
+/// With `phone`, the connect answer carries the 8-character code WhatsApp issued for that number
+/// (the phone then types it; the fake server does not model that last step yet).
+async fn connecting_with_a_phone_answers_a_pairing_code(backend: Backend) {
+    let fake = FakeServer::new();
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let r = s.post("/v1/instances", &k, json!({"name": "by-phone"})).await;
+    let id = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let c = s
+        .post(
+            &format!("/v1/instances/{id}/connect"),
+            &k,
+            json!({"method": "qrcode", "phone": PHONE}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.body);
+    let code = c.body["pairingCode"].as_str().expect("a pairing code");
+    assert_eq!(code.len(), 8, "{code}");
+    assert!(code.chars().all(|ch| ch.is_ascii_alphanumeric()), "{code}");
+    assert_eq!(c.body["status"], json!("qr_pending"));
+    // It was asked for this phone number.
+    let asked = fake
+        .wait_for(Duration::from_secs(5), |o| {
+            matches!(o, Observed::PairCodeRequested { .. })
+        })
+        .await
+        .expect("the client asked WhatsApp for a pairing code");
+    let Observed::PairCodeRequested { phone } = asked else {
+        unreachable!()
+    };
+    assert!(phone.starts_with(PHONE), "{phone}");
+    s.stop().await;
+}
+
+/// Waits until the instance has no session state left in the database.
+async fn state_wiped(state: &SqlStore, id: &str) {
+    let iid = InstanceId::parse(id).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while state.state_count(&iid).await.unwrap() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session state was not removed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn api_disconnect_and_delete_wipe_the_session(backend: Backend) {
+    let fake = FakeServer::new();
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let state = SqlStore::open(&s.running().state.config.database_url)
+        .await
+        .unwrap();
+
+    // `disconnect` logs the device out: disconnected, and its keys are gone.
+    let id = linked(&s, &fake, &k, json!({})).await;
+    let iid = InstanceId::parse(&id).unwrap();
+    assert!(state.state_count(&iid).await.unwrap() > 0);
+    let r = s
+        .post(&format!("/v1/instances/{id}/disconnect"), &k, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    status_is(&s, &k, &id, "disconnected").await;
+    state_wiped(&state, &id).await;
+
+    // Linked again (a new QR code, fresh keys), then deleted: nothing of it stays.
+    let (id2, c) = connect_qr(&s, &k, json!({})).await;
+    scan(&s, &fake, c.body["qrCode"].as_str().unwrap(), "15550002222").await;
+    status_is(&s, &k, &id2, "connected").await;
+    assert!(state.state_count(&InstanceId::parse(&id2).unwrap()).await.unwrap() > 0);
+    let r = s
+        .call(reqwest::Method::DELETE, &format!("/v1/instances/{id2}"), Some(&k), None)
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    state_wiped(&state, &id2).await;
+    state.close().await;
     s.stop().await;
 }

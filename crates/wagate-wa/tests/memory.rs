@@ -3,7 +3,7 @@
 //! the in-process fake server. Session state is kept in memory (`MemStateStore`) so the number
 //! is the engine's, not the database's page cache.
 //!
-//! `N=1000 nice -n 15 cargo test -p wagate-wa --features test-fake-wa --release --test memory -- --ignored --nocapture`
+//! `N=1000 cargo test -p wagate-wa --features test-fake-wa --test memory -- --ignored --nocapture`
 #![cfg(feature = "test-fake-wa")]
 
 use std::collections::HashMap;
@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use wagate_core::InstanceId;
-use wagate_core::engine::{ConnectRequest, Engine, EngineEvent, EventSink, LinkMethod, Session};
+use wagate_core::engine::{
+    ConnectRequest, Engine, EngineEvent, EventSink, LinkMethod, NotRecorded, Session,
+};
 use wagate_core::engine_state::EngineStateStore;
 use wagate_wa::fake::{FakeConnector, FakeServer};
 use wagate_wa::state::MemStateStore;
@@ -64,7 +66,7 @@ struct Sink(InstanceId, Arc<Board>);
 
 #[async_trait]
 impl EventSink for Sink {
-    async fn emit(&self, event: EngineEvent) {
+    async fn emit(&self, event: EngineEvent) -> Result<(), NotRecorded> {
         match event {
             EngineEvent::Qr { code, .. } => {
                 self.1.qr.lock().unwrap().insert(self.0.clone(), code);
@@ -85,6 +87,7 @@ impl EventSink for Sink {
             }
             _ => {}
         }
+        Ok(())
     }
 }
 

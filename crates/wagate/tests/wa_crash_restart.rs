@@ -6,13 +6,12 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sqlx::Connection;
-use support::{ADMIN, Api, BIN, free_port};
+use support::{Api, Server};
 use wagate_testkit::{Backend, TestDb, on_both_backends};
 use wagate_wa::fake::{FakeServer, Observed};
 
@@ -21,20 +20,15 @@ const CONTACT: &str = "15552223333";
 
 on_both_backends!(message_delivered_before_a_kill_is_redelivered_and_stored_once);
 
-fn serve_wa(dir: &Path, port: u16, db: &str, fake: std::net::SocketAddr) -> Child {
-    Command::new(BIN)
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(dir)
-        .env("WAGATE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("WAGATE_ADMIN_TOKEN", ADMIN)
-        .env("WAGATE_DATABASE_URL", db)
-        .env("WAGATE_WA_VERSION", "2.3000.1027000000")
-        .env("WAGATE_TEST_FAKE_WA_ADDR", fake.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+fn serve_wa(dir: &Path, db: &str, fake: std::net::SocketAddr) -> Server {
+    Server::start_whatsapp_web(
+        dir,
+        db,
+        &[
+            ("WAGATE_WA_VERSION", "2.3000.1027000000"),
+            ("WAGATE_TEST_FAKE_WA_ADDR", &fake.to_string()),
+        ],
+    )
 }
 
 /// The QR code's text, read from the PNG the API shows, as a phone camera would.
@@ -119,9 +113,8 @@ async fn message_delivered_before_a_kill_is_redelivered_and_stored_once(backend:
     };
 
     // Link an instance: the test reads the QR code from the API's PNG; the fake phone scans it.
-    let port = free_port();
-    let mut server = serve_wa(dir.path(), port, &url, addr);
-    let api = Api::connect(port).await;
+    let server = serve_wa(dir.path(), &url, addr);
+    let api = Api::new_account(&server).await;
     let inst = api
         .post(
             "/v1/instances",
@@ -152,18 +145,12 @@ async fn message_delivered_before_a_kill_is_redelivered_and_stored_once(backend:
         !fake.observed().iter().any(acked),
         "nothing was acknowledged before the commit"
     );
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
     lock.release().await;
 
     // Restart: the instance resumes without a QR code; WhatsApp redelivers; stored once.
-    let port = free_port();
-    let mut server = serve_wa(dir.path(), port, &url, addr);
-    let api = Api {
-        base: format!("http://127.0.0.1:{port}"),
-        ..api
-    };
-    support::wait_healthy(&api.http, &api.base).await;
+    let server = serve_wa(dir.path(), &url, addr);
+    let api = api.on(&server);
     until_status(&api, &id, "connected").await;
     fake.wait_for(Duration::from_secs(30), acked)
         .await
@@ -177,6 +164,5 @@ async fn message_delivered_before_a_kill_is_redelivered_and_stored_once(backend:
         .collect();
     assert_eq!(stored.len(), 1, "stored exactly once: {list}");
     assert_eq!(stored[0]["from"], json!(CONTACT));
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 }

@@ -198,12 +198,22 @@ pub async fn connect(
     if current_status(&inst, runtime.as_deref()) == InstanceStatus::Connected {
         return Err(ApiError::AlreadyConnected);
     }
+    // With a phone, the answer carries the pairing code, which an engine may derive after the QR.
+    let by_phone = matches!(link, LinkMethod::PairingCode(_));
     let runtime = state
         .supervisor
         .connect(&inst, link)
         .await
         .map_err(runtime_error)?;
-    runtime.wait_for(FIRST_CODE_WAIT, qr_shown).await;
+    runtime
+        .wait_for(FIRST_CODE_WAIT, |l| {
+            if by_phone {
+                l.pairing_code.is_some() || l.status == Some(InstanceStatus::Connected)
+            } else {
+                qr_shown(l)
+            }
+        })
+        .await;
     let live = runtime.live().clone();
     Ok(axum::Json(ConnectResponse {
         success: true,

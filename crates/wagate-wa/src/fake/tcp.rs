@@ -91,14 +91,23 @@ impl TransportFactory for TcpTransportFactory {
         let (tx, rx) = async_channel::unbounded();
         tx.send(TransportEvent::Connected).await?;
         tokio::spawn(async move {
+            // One event per whole frame, as WebSocket messages arrive: the client's handshake
+            // reads with a frame decoder of its own and drops it afterwards, so bytes of the
+            // first post-handshake frame that shared a TCP read with the handshake's last one
+            // would be lost (and every later frame fail to decrypt).
             let mut buf = vec![0u8; 64 * 1024];
+            let mut pending: Vec<u8> = Vec::new();
             loop {
                 match rd.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        let chunk = Bytes::copy_from_slice(&buf[..n]);
-                        if tx.send(TransportEvent::DataReceived(chunk)).await.is_err() {
-                            return;
+                        pending.extend_from_slice(&buf[..n]);
+                        while let Some(len) = whole_frame(&pending) {
+                            let frame = Bytes::copy_from_slice(&pending[..len]);
+                            pending.drain(..len);
+                            if tx.send(TransportEvent::DataReceived(frame)).await.is_err() {
+                                return;
+                            }
                         }
                     }
                 }
@@ -112,6 +121,16 @@ impl TransportFactory for TcpTransportFactory {
         };
         Ok((Arc::new(transport), rx))
     }
+}
+
+/// The length of the first whole frame in `bytes` (3-byte big-endian length, then the
+/// payload), if it has arrived.
+fn whole_frame(bytes: &[u8]) -> Option<usize> {
+    let [a, b, c, ..] = *bytes else {
+        return None;
+    };
+    let len = 3 + ((usize::from(a) << 16) | (usize::from(b) << 8) | usize::from(c));
+    (bytes.len() >= len).then_some(len)
 }
 
 /// No HTTP (media, version lookup) for a process talking to the fake over TCP.

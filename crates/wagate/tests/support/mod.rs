@@ -22,8 +22,19 @@ impl Server {
     /// Starts on a port the kernel picks, with `env` added, and returns once the server printed
     /// where it listens (it binds before printing, so it is reachable then).
     pub fn start(data_dir: &Path, database_url: &str, env: &[(&str, &str)]) -> Server {
+        Self::launch(data_dir, database_url, env, &["--sandbox"])
+    }
+
+    /// The same without `--sandbox`: `qrcode` instances use the WhatsApp Web engine (tests point
+    /// it at a fake WhatsApp server with `WAGATE_TEST_FAKE_WA_ADDR`).
+    pub fn start_whatsapp_web(data_dir: &Path, database_url: &str, env: &[(&str, &str)]) -> Server {
+        Self::launch(data_dir, database_url, env, &[])
+    }
+
+    fn launch(data_dir: &Path, database_url: &str, env: &[(&str, &str)], args: &[&str]) -> Server {
         let mut child = Command::new(BIN)
-            .args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--database-url")
