@@ -1,6 +1,8 @@
 //! Messages, chats and contacts. The `queued` rows of an instance, in id (= acceptance) order,
 //! are its send queue: a message is on disk before the API answers, and nothing else holds it.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
@@ -264,9 +266,28 @@ impl MessageStore for SqlStore {
                     continue;
                 }
             }
-            m.chat_id = upsert_chat(&mut tx, m).await?;
-            insert_message_row(&mut tx, m).await?;
             results.push(Ok(()));
+        }
+        // One chat upsert per peer, with the peer's last message of the batch (outbound sends
+        // add no unread), then the messages: under load most of a batch goes to few chats.
+        let chat_of = |m: &Message| (m.instance_id.to_string(), m.peer.as_str().to_owned());
+        let mut last = BTreeMap::new();
+        for (i, (item, result)) in batch.iter().zip(&results).enumerate() {
+            if result.is_ok() {
+                last.insert(chat_of(&item.message), i);
+            }
+        }
+        let mut chat_ids = BTreeMap::new();
+        for (chat, i) in last {
+            let id = upsert_chat(&mut tx, &batch[i].message).await?;
+            chat_ids.insert(chat, id);
+        }
+        for (item, result) in batch.iter_mut().zip(&results) {
+            if result.is_ok() {
+                let m = &mut item.message;
+                m.chat_id = chat_ids[&chat_of(m)].clone();
+                insert_message_row(&mut tx, m).await?;
+            }
         }
         tx.commit().await.map_err(db)?;
         Ok(results)

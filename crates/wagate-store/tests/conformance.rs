@@ -319,9 +319,13 @@ async fn outbound_batch_orders_ids_and_honours_keys(backend: Backend) {
             message: outbound(&a, &inst, "5511988887777", "one again"),
             idempotency: key("k1"),
         },
+        OutboundInsert {
+            message: outbound(&a, &inst, "5511966665555", "another chat"),
+            idempotency: None,
+        },
     ];
     let results = store.insert_outbound_batch(&mut batch).await.unwrap();
-    assert!(results[0].is_ok() && results[1].is_ok());
+    assert!(results[0].is_ok() && results[1].is_ok() && results[3].is_ok());
     let used = results[2].clone().unwrap_err();
     assert_eq!(
         used.message_id, batch[0].message.id,
@@ -334,6 +338,39 @@ async fn outbound_batch_orders_ids_and_honours_keys(backend: Backend) {
     assert_eq!(
         batch[0].message.chat_id, batch[1].message.chat_id,
         "one chat per peer"
+    );
+    assert_ne!(batch[1].message.chat_id, batch[3].message.chat_id);
+    // Each chat shows its peer's last stored message of the batch.
+    let q = ChatQuery {
+        search: None,
+        unread_only: false,
+        sort: ChatSort::LastMessageAt,
+        descending: true,
+        limit: 10,
+        offset: 0,
+    };
+    let (chats, total) = store.list_chats(&inst.id, &q).await.unwrap();
+    assert_eq!(total, 2);
+    let last_of = |peer: &str| {
+        let chat = chats.iter().find(|c| c.peer == peer).unwrap();
+        (
+            chat.id.clone(),
+            chat.last_message.as_ref().unwrap().id.clone(),
+        )
+    };
+    assert_eq!(
+        last_of("5511988887777"),
+        (
+            batch[1].message.chat_id.clone(),
+            batch[1].message.id.clone()
+        )
+    );
+    assert_eq!(
+        last_of("5511966665555"),
+        (
+            batch[3].message.chat_id.clone(),
+            batch[3].message.id.clone()
+        )
     );
     // The queue's head is the first send; the refused one was never stored.
     assert_eq!(
@@ -353,7 +390,7 @@ async fn outbound_batch_orders_ids_and_honours_keys(backend: Backend) {
         after: None,
         limit: 50,
     };
-    assert_eq!(store.list_messages(&inst.id, &q).await.unwrap().len(), 2);
+    assert_eq!(store.list_messages(&inst.id, &q).await.unwrap().len(), 3);
 }
 
 async fn receipts_only_move_forward(backend: Backend) {
