@@ -351,7 +351,10 @@ async fn peer_image_arrives_with_a_downloadable_url(backend: Backend) {
 
     // The account downloads the decrypted photo with its key; without a key, 401.
     let url = d["media"]["url"].as_str().unwrap().to_owned();
-    assert!(url.starts_with(&format!("{}/v1/media/med_", s.base)), "{url}");
+    assert!(
+        url.starts_with(&format!("{}/v1/media/med_", s.base)),
+        "{url}"
+    );
     let dl = s.http.get(&url).bearer_auth(&k).send().await.unwrap();
     assert_eq!(dl.status(), StatusCode::OK);
     assert_eq!(dl.headers()["content-type"], "image/jpeg");
@@ -431,7 +434,9 @@ async fn connecting_with_a_phone_answers_a_pairing_code(backend: Backend) {
     let fake = FakeServer::new();
     let s = server(backend, &fake).await;
     let k = s.default_key.clone();
-    let r = s.post("/v1/instances", &k, json!({"name": "by-phone"})).await;
+    let r = s
+        .post("/v1/instances", &k, json!({"name": "by-phone"}))
+        .await;
     let id = r.body["data"]["id"].as_str().unwrap().to_owned();
     let c = s
         .post(
@@ -495,9 +500,20 @@ async fn api_disconnect_and_delete_wipe_the_session(backend: Backend) {
     let (id2, c) = connect_qr(&s, &k, json!({})).await;
     scan(&s, &fake, c.body["qrCode"].as_str().unwrap(), "15550002222").await;
     status_is(&s, &k, &id2, "connected").await;
-    assert!(state.state_count(&InstanceId::parse(&id2).unwrap()).await.unwrap() > 0);
+    assert!(
+        state
+            .state_count(&InstanceId::parse(&id2).unwrap())
+            .await
+            .unwrap()
+            > 0
+    );
     let r = s
-        .call(reqwest::Method::DELETE, &format!("/v1/instances/{id2}"), Some(&k), None)
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/instances/{id2}"),
+            Some(&k),
+            None,
+        )
         .await;
     assert!(r.status.is_success(), "{}", r.body);
     state_wiped(&state, &id2).await;

@@ -73,16 +73,29 @@ pub fn inbound(m: &WaInbound) -> Option<Received<'_>> {
     if info.source.is_from_me || msg.protocol_message.is_set() {
         return None;
     }
-    let context = |c: &MessageField<wa::ContextInfo>| c.as_option().and_then(|c| c.stanza_id.clone());
+    let context =
+        |c: &MessageField<wa::ContextInfo>| c.as_option().and_then(|c| c.stanza_id.clone());
     let (body, quoted) = if let Some(t) = &msg.conversation {
         (Body::Text(t.clone()), None)
     } else if let Some(x) = msg.extended_text_message.as_option() {
         (Body::Text(x.text.clone()?), context(&x.context_info))
     } else if let Some(x) = msg.image_message.as_option() {
-        let body = media(x, MediaType::Image, x.caption.clone(), None, x.mimetype.clone());
+        let body = media(
+            x,
+            MediaType::Image,
+            x.caption.clone(),
+            None,
+            x.mimetype.clone(),
+        );
         (body, context(&x.context_info))
     } else if let Some(x) = msg.video_message.as_option() {
-        let body = media(x, MediaType::Video, x.caption.clone(), None, x.mimetype.clone());
+        let body = media(
+            x,
+            MediaType::Video,
+            x.caption.clone(),
+            None,
+            x.mimetype.clone(),
+        );
         (body, context(&x.context_info))
     } else if let Some(x) = msg.audio_message.as_option() {
         let body = media(x, MediaType::Audio, None, None, x.mimetype.clone());

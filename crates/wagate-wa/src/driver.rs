@@ -11,8 +11,8 @@ use whatsapp_rust::Client;
 use whatsapp_rust::types::events::Event;
 use whatsapp_rust::wacore::types::presence::ReceiptType;
 
-use crate::{convert, media};
 use crate::shared::Shared;
+use crate::{convert, media};
 
 /// What the engine saves as the instance's session: who it is linked as. The keys themselves
 /// are in the engine's state tables.
@@ -167,7 +167,9 @@ async fn translate(
                     Ok(inbound) => {
                         let _ = shared.sink.emit(EngineEvent::Inbound(inbound)).await;
                     }
-                    Err(e) => tracing::warn!(instance = %shared.instance, error = %e, "a received message's media could not be kept"),
+                    Err(e) => {
+                        tracing::warn!(instance = %shared.instance, error = %e, "a received message's media could not be kept")
+                    }
                 }
             }
             None

@@ -11,8 +11,8 @@ use whatsapp_rust::Client;
 use whatsapp_rust::InboundDurabilityHook;
 use whatsapp_rust::types::events::InboundMessage;
 
-use crate::{convert, media};
 use crate::shared::Shared;
+use crate::{convert, media};
 
 pub struct CommitBeforeAck(pub Arc<Shared>);
 

@@ -104,11 +104,14 @@ impl ReachabilityObserver for Shared {
         }
         let sink = self.sink.clone();
         tokio::spawn(async move {
-            let _ = sink.emit(EngineEvent::Reconnecting {
-                code: "network_error".into(),
-                message: format!("WhatsApp cannot be reached ({reason}); retrying with backoff."),
-            })
-            .await;
+            let _ = sink
+                .emit(EngineEvent::Reconnecting {
+                    code: "network_error".into(),
+                    message: format!(
+                        "WhatsApp cannot be reached ({reason}); retrying with backoff."
+                    ),
+                })
+                .await;
         });
     }
 }

@@ -64,11 +64,13 @@ impl FakeCdn {
             .get(path)
             .ok_or_else(|| anyhow::anyhow!("nothing uploaded at {path}"))?;
         let key = image.media_key.as_deref().unwrap_or_default();
-        Ok(whatsapp_rust::wacore::download::DownloadUtils::verify_and_decrypt(
-            &blob,
-            key,
-            MediaType::Image,
-        )?)
+        Ok(
+            whatsapp_rust::wacore::download::DownloadUtils::verify_and_decrypt(
+                &blob,
+                key,
+                MediaType::Image,
+            )?,
+        )
     }
 }
 
