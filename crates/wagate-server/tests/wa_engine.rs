@@ -31,6 +31,9 @@ on_both_backends!(
     sent_media_is_uploaded_and_the_peer_decrypts_it,
     dropped_socket_reconnects_and_server_logout_wipes_the_session,
     api_disconnect_and_delete_wipe_the_session,
+    replies_typing_read_marks_and_number_checks_reach_whatsapp,
+    the_pinned_version_is_announced_and_an_outdated_one_is_reported,
+    unreachable_whatsapp_shows_network_error,
 );
 
 fn wa_options(fake: &Arc<FakeServer>) -> WaOptions {
@@ -518,5 +521,160 @@ async fn api_disconnect_and_delete_wipe_the_session(backend: Backend) {
     assert!(r.status.is_success(), "{}", r.body);
     state_wiped(&state, &id2).await;
     state.close().await;
+    s.stop().await;
+}
+
+/// The first `message.received` webhook.
+async fn first_received(hooks: &Receiver) -> Value {
+    loop {
+        let hits = hooks.wait_for(1, Duration::from_secs(15)).await;
+        if let Some(h) = hits
+            .iter()
+            .find(|h| h.json()["event"] == json!("message.received"))
+        {
+            return h.json();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn replies_typing_read_marks_and_number_checks_reach_whatsapp(backend: Backend) {
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let hooks = Receiver::start(Answer::Ok).await;
+    let settings =
+        json!({"webhookUrl": hooks.url, "settings": {"autoRead": true, "autoTyping": true}});
+    let id = linked(&s, &fake, &k, settings).await;
+
+    // autoRead: the contact's message is marked read on WhatsApp.
+    let wa_id = fake
+        .send_text_from(CONTACT, PHONE, "pode me mandar o boleto?")
+        .await
+        .unwrap();
+    let received = first_received(&hooks).await;
+    fake.wait_for(
+        Duration::from_secs(10),
+        |o| matches!(o, Observed::ClientReceipt { id, r#type } if *id == wa_id && r#type == "read"),
+    )
+    .await
+    .expect("a read receipt for the received message");
+
+    // A reply to it: typing first (autoTyping), then the text quoting the contact's message.
+    let r = s
+        .post(
+            "/v1/messages/send",
+            &k,
+            json!({"instanceId": id, "to": CONTACT, "message": "segue o boleto",
+                   "quotedMessageId": received["data"]["messageId"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    fake.wait_for(Duration::from_secs(10), |o| {
+        matches!(o, Observed::ChatState { to, state } if to.starts_with(CONTACT) && state == "composing")
+    })
+    .await
+    .expect("typing shown before the reply");
+    let got = fake
+        .wait_for(Duration::from_secs(15), |o| {
+            matches!(o, Observed::PeerReceived { to, text, .. }
+                if to.starts_with(CONTACT) && text.as_deref() == Some("segue o boleto"))
+        })
+        .await
+        .expect("the contact received the reply");
+    let Observed::PeerReceived { message, .. } = got else {
+        unreachable!()
+    };
+    let quoted = message
+        .extended_text_message
+        .as_option()
+        .and_then(|x| x.context_info.as_option())
+        .and_then(|c| c.stanza_id.clone());
+    assert_eq!(
+        quoted.as_deref(),
+        Some(wa_id.as_str()),
+        "the reply quotes it"
+    );
+
+    // contacts/check asks WhatsApp which numbers exist.
+    let check = s
+        .post(
+            "/v1/contacts/check",
+            &k,
+            json!({"instanceId": id, "phones": [CONTACT, "15559990000"]}),
+        )
+        .await;
+    assert_eq!(check.status, StatusCode::OK, "{}", check.body);
+    assert_eq!(
+        check.body["data"][0]["exists"],
+        json!(true),
+        "{}",
+        check.body
+    );
+    assert_eq!(
+        check.body["data"][1]["exists"],
+        json!(false),
+        "{}",
+        check.body
+    );
+    s.stop().await;
+}
+
+async fn the_pinned_version_is_announced_and_an_outdated_one_is_reported(backend: Backend) {
+    let fake = FakeServer::new();
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let id = linked(&s, &fake, &k, json!({})).await;
+    assert!(
+        fake.observed()
+            .iter()
+            .any(|o| matches!(o, Observed::Handshake { version, .. }
+            if *version == (2, 3000, 1027000000))),
+        "WAGATE_WA_VERSION is what the client announces"
+    );
+
+    // WhatsApp stops accepting this version (405): the instance says so instead of retrying.
+    fake.opts.lock().unwrap().require_version = Some((2, 3000, 1099999999));
+    fake.drop_connections(PHONE).await;
+    let st = status_is(&s, &k, &id, "disconnected").await;
+    assert_eq!(
+        st.body["data"]["lastError"]["code"],
+        json!("client_outdated"),
+        "{}",
+        st.body
+    );
+    s.stop().await;
+}
+
+async fn unreachable_whatsapp_shows_network_error(backend: Backend) {
+    // Nothing listens where the engine looks for WhatsApp.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let s = TestServer::start_with(backend, move |c| {
+        c.wa = WaOptions {
+            version: Some(WaVersion(2, 3000, 1027000000)),
+            connector: Some(Arc::new(wagate_wa::fake::tcp::TcpConnector(closed))),
+            ..WaOptions::default()
+        };
+    })
+    .await;
+    let k = s.default_key.clone();
+    let (id, c) = connect_qr(&s, &k, json!({})).await;
+    assert!(c.body["qrCode"].is_null(), "{}", c.body);
+    // It keeps trying (backoff) and says why it is not linking.
+    let st = eventually_for(&s, &k, &format!("/v1/instances/{id}/status"), 15, |b| {
+        b["data"]["lastError"]["code"] == json!("network_error")
+    })
+    .await;
+    assert_eq!(
+        st.body["data"]["status"],
+        json!("connecting"),
+        "{}",
+        st.body
+    );
     s.stop().await;
 }

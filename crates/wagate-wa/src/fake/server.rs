@@ -52,7 +52,7 @@ pub enum Observed {
         device: String,
     },
     /// A peer decrypted a message the client sent (one per recipient device).
-    /// `text` = conversation text or media caption; `message` = the full decrypted body.
+    /// `text` = conversation or extended text, or an image caption; `message` = the full decrypted body.
     PeerReceived {
         from: String,
         to: String,
@@ -1184,11 +1184,19 @@ impl FakeServer {
                             .and_then(|d| d.message.as_option())
                             .cloned()
                             .unwrap_or(m);
-                        let text = body.conversation.clone().or_else(|| {
-                            body.image_message
-                                .as_option()
-                                .and_then(|i| i.caption.clone())
-                        });
+                        let text = body
+                            .conversation
+                            .clone()
+                            .or_else(|| {
+                                body.extended_text_message
+                                    .as_option()
+                                    .and_then(|x| x.text.clone())
+                            })
+                            .or_else(|| {
+                                body.image_message
+                                    .as_option()
+                                    .and_then(|i| i.caption.clone())
+                            });
                         self.observe(Observed::PeerReceived {
                             from,
                             to: dest,
