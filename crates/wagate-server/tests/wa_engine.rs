@@ -246,16 +246,7 @@ async fn peer_text_arrives_as_a_webhook(backend: Backend) {
         .send_text_from(CONTACT, PHONE, "oi, tudo bem?")
         .await
         .expect("the contact sends");
-    let received = loop {
-        let hits = hooks.wait_for(1, Duration::from_secs(15)).await;
-        if let Some(h) = hits
-            .iter()
-            .find(|h| h.json()["event"] == json!("message.received"))
-        {
-            break h.json();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let received = first_received(&hooks).await;
     let d = &received["data"];
     assert_eq!(d["from"], json!(CONTACT), "{received}");
     assert_eq!(d["to"], json!(PHONE));
@@ -334,16 +325,7 @@ async fn peer_image_arrives_with_a_downloadable_url(backend: Backend) {
         .send_message_from(CONTACT, PHONE, &msg, "media")
         .await
         .expect("the contact sends");
-    let received = loop {
-        let hits = hooks.wait_for(1, Duration::from_secs(15)).await;
-        if let Some(h) = hits
-            .iter()
-            .find(|h| h.json()["event"] == json!("message.received"))
-        {
-            break h.json();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let received = first_received(&hooks).await;
     let d = &received["data"];
     assert_eq!(d["from"], json!(CONTACT), "{received}");
     assert_eq!(d["instanceId"], json!(id));
