@@ -75,13 +75,16 @@ impl WaOptions {
     /// `WAGATE_TEST_FAKE_WA_ADDR` names a fake WhatsApp server, the engine connects there over
     /// TCP, so tests can kill a real `wagate` process mid-conversation. A shipped build has no
     /// such code and ignores the variable.
-    pub fn with_test_connector_from_env(mut self) -> Result<Self, String> {
+    pub fn with_test_connector_from_env(self) -> Result<Self, String> {
         #[cfg(feature = "test-fake-wa")]
         if let Ok(addr) = std::env::var("WAGATE_TEST_FAKE_WA_ADDR") {
             let addr = addr
                 .parse()
                 .map_err(|e| format!("WAGATE_TEST_FAKE_WA_ADDR: {e}"))?;
-            self.connector = Some(Arc::new(crate::fake::tcp::TcpConnector(addr)));
+            return Ok(Self {
+                connector: Some(Arc::new(crate::fake::tcp::TcpConnector(addr))),
+                ..self
+            });
         }
         Ok(self)
     }
