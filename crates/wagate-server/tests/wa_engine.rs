@@ -119,6 +119,23 @@ async fn eventually_for(
     }
 }
 
+/// Sends through the API; returns the accepted message's id.
+async fn send(s: &TestServer, key: &str, body: Value) -> String {
+    let r = s.post("/v1/messages/send", key, body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["messageId"].as_str().unwrap().to_owned()
+}
+
+/// The first message the contact's device decrypted.
+async fn contact_received(fake: &FakeServer) -> Observed {
+    fake.wait_for(
+        Duration::from_secs(15),
+        |o| matches!(o, Observed::PeerReceived { to, .. } if to.starts_with(CONTACT)),
+    )
+    .await
+    .expect("the contact received the message")
+}
+
 /// A linked, connected instance; returns its id.
 async fn linked(s: &TestServer, fake: &FakeServer, key: &str, extra: Value) -> String {
     let (id, c) = connect_qr(s, key, extra).await;
@@ -172,24 +189,15 @@ async fn sent_text_reaches_the_peer_and_receipts_move_it(backend: Backend) {
     let k = s.default_key.clone();
     let id = linked(&s, &fake, &k, json!({"settings": {"autoTyping": false}})).await;
 
-    let r = s
-        .post(
-            "/v1/messages/send",
-            &k,
-            json!({"instanceId": id, "to": CONTACT, "message": "hello from wagate"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let mid = r.body["messageId"].as_str().unwrap().to_owned();
+    let mid = send(
+        &s,
+        &k,
+        json!({"instanceId": id, "to": CONTACT, "message": "hello from wagate"}),
+    )
+    .await;
 
     // The contact's device decrypts the right text; the server's ack makes it `sent`.
-    let got = fake
-        .wait_for(
-            Duration::from_secs(15),
-            |o| matches!(o, Observed::PeerReceived { to, .. } if to.starts_with(CONTACT)),
-        )
-        .await
-        .expect("the contact received the message");
+    let got = contact_received(&fake).await;
     let Observed::PeerReceived {
         text, id: wa_id, ..
     } = got
@@ -213,14 +221,12 @@ async fn sent_text_reaches_the_peer_and_receipts_move_it(backend: Backend) {
 
     // The server refuses the next one: failed, with WhatsApp's code.
     fake.opts.lock().unwrap().nack_messages = Some("479".into());
-    let r = s
-        .post(
-            "/v1/messages/send",
-            &k,
-            json!({"instanceId": id, "to": CONTACT, "message": "refused"}),
-        )
-        .await;
-    let mid = r.body["messageId"].as_str().unwrap().to_owned();
+    let mid = send(
+        &s,
+        &k,
+        json!({"instanceId": id, "to": CONTACT, "message": "refused"}),
+    )
+    .await;
     let st = eventually_for(&s, &k, &format!("/v1/messages/{mid}/status"), 15, |b| {
         b["data"]["status"] == json!("failed")
     })
@@ -382,24 +388,10 @@ async fn sent_media_is_uploaded_and_the_peer_decrypts_it(backend: Backend) {
     let jpeg = photo();
     let url = media_host(jpeg.clone()).await;
 
-    let r = s
-        .post(
-            "/v1/messages/send",
-            &k,
-            json!({"instanceId": id, "to": CONTACT, "mediaUrl": url, "mediaType": "image", "caption": "seu pedido"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let mid = r.body["messageId"].as_str().unwrap().to_owned();
+    let mid = send(&s, &k, json!({"instanceId": id, "to": CONTACT, "mediaUrl": url, "mediaType": "image", "caption": "seu pedido"})).await;
 
     // The contact's device decrypts an image message whose CDN blob decrypts to the file.
-    let got = fake
-        .wait_for(
-            Duration::from_secs(15),
-            |o| matches!(o, Observed::PeerReceived { to, .. } if to.starts_with(CONTACT)),
-        )
-        .await
-        .expect("the contact received the message");
+    let got = contact_received(&fake).await;
     let Observed::PeerReceived { message, .. } = got else {
         unreachable!()
     };
@@ -544,15 +536,13 @@ async fn replies_typing_read_marks_and_number_checks_reach_whatsapp(backend: Bac
     .expect("a read receipt for the received message");
 
     // A reply to it: typing first (autoTyping), then the text quoting the contact's message.
-    let r = s
-        .post(
-            "/v1/messages/send",
-            &k,
-            json!({"instanceId": id, "to": CONTACT, "message": "segue o boleto",
-                   "quotedMessageId": received["data"]["messageId"]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    send(
+        &s,
+        &k,
+        json!({"instanceId": id, "to": CONTACT, "message": "segue o boleto",
+               "quotedMessageId": received["data"]["messageId"]}),
+    )
+    .await;
     fake.wait_for(Duration::from_secs(10), |o| {
         matches!(o, Observed::ChatState { to, state } if to.starts_with(CONTACT) && state == "composing")
     })
