@@ -2,10 +2,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 use wagate_core::store::{Store, StoreError};
 use wagate_store::SqlStore;
 
@@ -32,6 +34,11 @@ pub enum StartError {
     },
 }
 
+/// How long the requests in flight at shutdown may take to finish.
+const HTTP_DRAIN: Duration = Duration::from_secs(3);
+/// How long tracked tasks may take to end once actors and deliveries have stopped.
+const TASKS_DRAIN: Duration = Duration::from_secs(1);
+
 /// A started server. Dropping it does not stop it; call `shutdown`.
 pub struct Running {
     pub addr: SocketAddr,
@@ -39,15 +46,37 @@ pub struct Running {
     pub state: AppState,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    /// Every actor and send pass (and what they spawn).
+    tasks: TaskTracker,
 }
 
 impl Running {
-    pub async fn shutdown(self) {
+    /// Stops taking work, then lets what is in flight finish or hands it back, in well under
+    /// 10 s: requests in flight (at most `HTTP_DRAIN`), then side by side every instance's send
+    /// in flight (at most 5 s; an abandoned one stays queued) and the webhook attempts in flight
+    /// (their claims are released, so a restart delivers them again).
+    pub async fn shutdown(mut self) {
         let _ = self.stop.send(());
-        let _ = self.task.await;
-        self.state.deliveries.stop();
-        self.state.supervisor.stop_all().await;
+        if tokio::time::timeout(HTTP_DRAIN, &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("requests still in flight after {HTTP_DRAIN:?}; closing them");
+            self.task.abort();
+        }
+        tokio::join!(
+            self.state.deliveries.shutdown(),
+            self.state.supervisor.stop_all()
+        );
+        self.tasks.close();
+        if tokio::time::timeout(TASKS_DRAIN, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(tasks = self.tasks.len(), "tasks still running at exit");
+        }
         self.state.store.close().await;
+        tracing::info!("stopped");
     }
 
     pub async fn wait(self) -> std::io::Result<()> {
@@ -104,11 +133,13 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let official = official_engine(&config, vault)?;
     let net = crate::net_guard::NetGuard::new(config.url_policy, config.resolver.clone());
     let media = crate::runtime::media_fetch::MediaFetcher::new(&net);
+    let tasks = TaskTracker::new();
     let supervisor = Arc::new(Supervisor::new(
         store.clone(),
         qr_engine,
         Some(Arc::new(official.clone())),
         media,
+        tasks.clone(),
     ));
     let sends = crate::runtime::send_batcher::SendBatcher::start(store.clone());
     let deliveries = crate::delivery::DeliveryWorker::start(
@@ -135,7 +166,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         official,
     };
     // Instances that were connected come back by themselves, and send what is queued.
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         match supervisor.resume_all().await {
             Ok(n) if n > 0 => tracing::info!(instances = n, "resumed saved sessions"),
             Ok(_) => {}
@@ -157,6 +188,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         state,
         stop,
         task,
+        tasks,
     })
 }
 
@@ -182,16 +214,21 @@ fn official_engine(
     Ok(engine)
 }
 
-/// Serves until SIGINT or SIGTERM, then drains in-flight requests.
-pub async fn serve(running: Running) -> std::io::Result<()> {
-    let stop = running.stop;
-    let task = running.task;
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        let _ = stop.send(());
-    });
-    task.await.unwrap_or(Ok(()))
+/// Serves until SIGINT or SIGTERM, then shuts down (see `Running::shutdown`).
+pub async fn serve(mut running: Running) -> std::io::Result<()> {
+    let ended = tokio::select! {
+        _ = shutdown_signal() => None,
+        ended = &mut running.task => Some(ended),
+    };
+    match ended {
+        None => {
+            tracing::info!("shutting down");
+            running.shutdown().await;
+            Ok(())
+        }
+        // The listener failed by itself.
+        Some(ended) => ended.unwrap_or(Ok(())),
+    }
 }
 
 async fn shutdown_signal() {

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use wagate_core::engine_state::EngineStateStore;
 use wagate_core::net::UrlPolicy;
 use wagate_store::SqlStore;
 use wagate_testkit::{Backend, on_both_backends};
-use wagate_wa::fake::{FakeConnector, FakeServer, Observed};
+use wagate_wa::fake::{ContactReceipts, FakeConnector, FakeServer, Observed};
 use wagate_wa::{WaOptions, WaVersion};
 
 const PHONE: &str = "15550001111";
@@ -34,6 +35,8 @@ on_both_backends!(
     replies_typing_read_marks_and_number_checks_reach_whatsapp,
     the_pinned_version_is_announced_and_an_outdated_one_is_reported,
     unreachable_whatsapp_shows_network_error,
+    a_burst_with_receipts_after_each_ack_is_sent_once_each,
+    a_burst_with_receipts_before_each_ack_is_sent_once_each,
 );
 
 fn wa_options(fake: &Arc<FakeServer>) -> WaOptions {
@@ -46,7 +49,10 @@ fn wa_options(fake: &Arc<FakeServer>) -> WaOptions {
     }
 }
 
+/// The test server, against a fake whose contacts' phones send receipts by themselves (as real
+/// phones do) unless a test turns that off.
 async fn server(backend: Backend, fake: &Arc<FakeServer>) -> TestServer {
+    fake.opts.lock().unwrap().contact_receipts = Some(ContactReceipts::AfterAck);
     let options = wa_options(fake);
     TestServer::start_with(backend, move |c| {
         c.wa = options;
@@ -186,6 +192,8 @@ async fn sent_text_reaches_the_peer_and_receipts_move_it(backend: Backend) {
     let fake = FakeServer::new();
     fake.add_contact(CONTACT).await;
     let s = server(backend, &fake).await;
+    // The contact's phone is off: its receipts come when the test sends them.
+    fake.opts.lock().unwrap().contact_receipts = None;
     let k = s.default_key.clone();
     let id = linked(&s, &fake, &k, json!({"settings": {"autoTyping": false}})).await;
 
@@ -400,8 +408,10 @@ async fn sent_media_is_uploaded_and_the_peer_decrypts_it(backend: Backend) {
     assert_eq!(image.mimetype.as_deref(), Some("image/jpeg"));
     let plain = fake.cdn.decrypt_image(image).expect("uploaded to the CDN");
     assert_eq!(plain, jpeg);
+    // The contact's phone reports it delivered, then read.
     let path = format!("/v1/messages/{mid}/status");
-    eventually_for(&s, &k, &path, 15, |b| b["data"]["status"] == json!("sent")).await;
+    let st = eventually_for(&s, &k, &path, 15, |b| b["data"]["status"] == json!("read")).await;
+    assert!(st.body["data"]["sentAt"].as_str().is_some(), "{}", st.body);
     s.stop().await;
 }
 
@@ -648,5 +658,115 @@ async fn unreachable_whatsapp_shows_network_error(backend: Backend) {
         "{}",
         st.body
     );
+    s.stop().await;
+}
+
+async fn a_burst_with_receipts_after_each_ack_is_sent_once_each(backend: Backend) {
+    burst_with_receipts(backend, ContactReceipts::AfterAck).await;
+}
+
+async fn a_burst_with_receipts_before_each_ack_is_sent_once_each(backend: Backend) {
+    burst_with_receipts(backend, ContactReceipts::BeforeAck).await;
+}
+
+/// The statuses of every message of the instance, by `msg_…` id (all pages of the history).
+async fn statuses(s: &TestServer, key: &str, instance: &str) -> HashMap<String, String> {
+    let mut all = HashMap::new();
+    let mut before: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/messages?instanceId={instance}&limit=100");
+        if let Some(b) = &before {
+            path.push_str(&format!("&before={b}"));
+        }
+        let page = s.get(&path, key).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        for m in page.body["data"].as_array().unwrap() {
+            all.insert(
+                m["messageId"].as_str().unwrap().to_owned(),
+                m["status"].as_str().unwrap().to_owned(),
+            );
+        }
+        match page.body["pagination"]["nextCursor"].as_str() {
+            Some(c) if page.body["pagination"]["hasMore"] == json!(true) => before = Some(c.into()),
+            _ => return all,
+        }
+    }
+}
+
+/// A real phone receipts every message while a burst is still being sent: each message leaves
+/// the queue within seconds, goes over the wire once, and ends `read` (a receipt applied before
+/// its `sent` would have found nothing to move).
+async fn burst_with_receipts(backend: Backend, receipts: ContactReceipts) {
+    const BURST: usize = 200;
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    let s = server(backend, &fake).await;
+    fake.opts.lock().unwrap().contact_receipts = Some(receipts);
+    let k = s.default_key.clone();
+    let id = linked(&s, &fake, &k, json!({"settings": {"autoTyping": false}})).await;
+
+    let mut sent = HashSet::new();
+    for i in 0..BURST {
+        let body = json!({"instanceId": id, "to": CONTACT, "message": format!("pedido {i}")});
+        sent.insert(send(&s, &k, body).await);
+    }
+    let burst_done = tokio::time::Instant::now();
+
+    let left_queue = |st: &HashMap<String, String>| {
+        sent.iter().all(|m| {
+            st.get(m)
+                .is_some_and(|s| matches!(s.as_str(), "sent" | "delivered" | "read"))
+        })
+    };
+    loop {
+        let st = statuses(&s, &k, &id).await;
+        if left_queue(&st) {
+            break;
+        }
+        let queued = sent
+            .iter()
+            .filter(|m| st.get(*m).map(String::as_str) == Some("queued"))
+            .count();
+        assert!(
+            burst_done.elapsed() < Duration::from_secs(10),
+            "{queued} of {BURST} messages still queued 10 s after the burst"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Every receipt was applied after its `sent`: all end `read`.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let st = statuses(&s, &k, &id).await;
+        let read = sent
+            .iter()
+            .filter(|m| st.get(*m).map(String::as_str) == Some("read"))
+            .count();
+        if read == BURST {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {read} of {BURST} messages read"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Sent once each, as the contact's device saw them.
+    let mut copies: HashMap<String, usize> = HashMap::new();
+    for o in fake.observed() {
+        if let Observed::PeerReceived { to, id, .. } = o
+            && to.starts_with(CONTACT)
+        {
+            *copies.entry(id).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        copies.len(),
+        BURST,
+        "distinct messages the contact received"
+    );
+    let twice: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent more than once: {twice:?}");
     s.stop().await;
 }

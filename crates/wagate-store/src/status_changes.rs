@@ -45,7 +45,10 @@ fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Param>), St
             external_id,
             at,
         } => (
-            "UPDATE messages SET status = 'delivered', delivered_at = $3 \
+            // The phone's clock is not ours: a receipt stamped before we recorded the send
+            // shows the send's time, so sent ≤ delivered ≤ read always holds.
+            "UPDATE messages SET status = 'delivered', \
+             delivered_at = CASE WHEN sent_at > $3 THEN sent_at ELSE $3 END \
              WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' AND status = 'sent'",
             vec![
                 Param::Text(instance.to_string()),
@@ -58,7 +61,9 @@ fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Param>), St
             external_id,
             at,
         } => (
-            "UPDATE messages SET status = 'read', read_at = $3, delivered_at = COALESCE(delivered_at, $3) \
+            "UPDATE messages SET status = 'read', \
+             read_at = CASE WHEN COALESCE(delivered_at, sent_at) > $3 THEN COALESCE(delivered_at, sent_at) ELSE $3 END, \
+             delivered_at = COALESCE(delivered_at, CASE WHEN sent_at > $3 THEN sent_at ELSE $3 END) \
              WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' \
              AND status IN ('sent', 'delivered')",
             vec![

@@ -152,10 +152,6 @@ async fn translate(
                 at,
             })
         }
-        Event::ServerAck(a) => {
-            shared.ack(&a.id, a.error.clone());
-            None
-        }
         // Messages reach wagate through the durability hook (committed before the ack); only
         // those that bypassed it arrive here.
         Event::Messages(batch) if !batch.hook_committed => {

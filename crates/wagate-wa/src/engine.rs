@@ -11,6 +11,7 @@ use wagate_core::engine_state::EngineStateStore;
 use whatsapp_rust::bot::{Bot, EventDelivery};
 use whatsapp_rust::pair_code::PairCodeOptions;
 use whatsapp_rust::transport::{TokioWebSocketTransportFactory, TransportFactory};
+use whatsapp_rust::types::events::Event;
 use whatsapp_rust::wacore::net::HttpClient;
 
 use crate::driver::drive;
@@ -88,9 +89,19 @@ impl Engine for WhatsAppWeb {
             .with_inbound_durability_hook(CommitBeforeAck(shared.clone()))
             .skip_history_sync()
             .with_wanted_pre_key_count(self.options.pre_key_count)
-            .on_event(move |event, _client| {
-                let _ = tx.send(event);
-                async {}
+            .on_event({
+                let shared = shared.clone();
+                move |event, _client| {
+                    // Acks complete the waiting send here, never behind other events: the driver
+                    // may be waiting for the runtime, and the runtime for this very ack.
+                    match event.as_ref() {
+                        Event::ServerAck(a) => shared.ack(&a.id, a.error.clone()),
+                        _ => {
+                            let _ = tx.send(event);
+                        }
+                    }
+                    async {}
+                }
             });
         if let Some(http) = self.http() {
             builder = builder.with_http_client(SharedHttp(http));

@@ -31,6 +31,9 @@ const POLL: Duration = Duration::from_millis(200);
 pub struct DeliveryWorker {
     wake: Arc<Notify>,
     stopped: Arc<AtomicBool>,
+    slots: Arc<Semaphore>,
+    store: Arc<dyn Store>,
+    node: String,
 }
 
 struct Shared {
@@ -64,24 +67,52 @@ impl DeliveryWorker {
         let on_due = wake.clone();
         store.on_deliveries_due(Arc::new(move || on_due.notify_one()));
         let stopped = Arc::new(AtomicBool::new(false));
+        let slots = Arc::new(Semaphore::new(CONCURRENCY));
         let shared = Arc::new(Shared {
             stopped: stopped.clone(),
             client: net.client(TIMEOUT),
-            store,
+            store: store.clone(),
             net,
             schedule,
-            node,
+            node: node.clone(),
             wake: wake.clone(),
-            slots: Arc::new(Semaphore::new(CONCURRENCY)),
+            slots: slots.clone(),
         });
         tokio::spawn(run(shared));
-        Self { wake, stopped }
+        Self {
+            wake,
+            stopped,
+            slots,
+            store,
+            node,
+        }
     }
 
     /// Claims nothing more (at shutdown); attempts in flight finish or their lease runs out.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         self.wake.notify_one();
+    }
+
+    /// Stops claiming and waits (at most the attempt timeout and a second) for the attempts in
+    /// flight to be recorded; what is still unrecorded then is released, so a restart delivers
+    /// it again (at least once, never lost).
+    pub async fn shutdown(&self) {
+        self.stop();
+        let all = CONCURRENCY as u32;
+        let drained = tokio::time::timeout(
+            TIMEOUT + Duration::from_secs(1),
+            self.slots.acquire_many(all),
+        )
+        .await;
+        if !matches!(drained, Ok(Ok(_))) {
+            tracing::warn!(
+                "webhook attempts still in flight at shutdown; their claims are released"
+            );
+        }
+        if let Err(e) = self.store.release_claims(&self.node).await {
+            tracing::warn!(error = %e, "could not release delivery claims at shutdown");
+        }
     }
 
     /// Something new may be due (a retry requested, an event written by this node).

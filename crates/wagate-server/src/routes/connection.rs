@@ -22,7 +22,7 @@ use crate::http::extract::{ApiJson, OptionalJson};
 use crate::routes::instances::owned_instance;
 use crate::routes::views::{Data, LastErrorView, StatusView};
 use crate::runtime::supervisor::RuntimeError;
-use crate::runtime::{InstanceRuntime, Live};
+use crate::runtime::{InstanceHandle, Live};
 use crate::state::AppState;
 
 /// How long `connect` waits for the engine's first QR code before answering.
@@ -160,7 +160,7 @@ fn qr_shown(l: &Live) -> bool {
 }
 
 /// The status to report: the runtime's live one when it has one, else the stored one.
-fn current_status(inst: &Instance, runtime: Option<&InstanceRuntime>) -> InstanceStatus {
+fn current_status(inst: &Instance, runtime: Option<&InstanceHandle>) -> InstanceStatus {
     runtime.and_then(|r| r.live().status).unwrap_or(inst.status)
 }
 
@@ -195,7 +195,7 @@ pub async fn connect(
         _ => return Err(ApiError::field("method", "must be 'qrcode' or 'official'")),
     };
     let runtime = state.supervisor.get(&inst.id);
-    if current_status(&inst, runtime.as_deref()) == InstanceStatus::Connected {
+    if current_status(&inst, runtime.as_ref()) == InstanceStatus::Connected {
         return Err(ApiError::AlreadyConnected);
     }
     // With a phone, the answer carries the pairing code, which an engine may derive after the QR.
@@ -214,7 +214,7 @@ pub async fn connect(
             }
         })
         .await;
-    let live = runtime.live().clone();
+    let live = runtime.live();
     Ok(axum::Json(ConnectResponse {
         success: true,
         status: live.status.unwrap_or(InstanceStatus::Connecting).into(),
@@ -240,7 +240,7 @@ async fn connect_official(
     )
     .map_err(|e| ApiError::field(e.field(), &e))?;
     let runtime = state.supervisor.get(&inst.id);
-    if current_status(inst, runtime.as_deref()) == InstanceStatus::Connected {
+    if current_status(inst, runtime.as_ref()) == InstanceStatus::Connected {
         return Err(ApiError::AlreadyConnected);
     }
     // Meta's webhooks name the number, so one number can serve only one instance.
@@ -302,7 +302,7 @@ pub async fn get_qrcode(
         return Err(ApiError::OfficialApiInstance);
     }
     let mut runtime = state.supervisor.get(&inst.id);
-    match current_status(&inst, runtime.as_deref()) {
+    match current_status(&inst, runtime.as_ref()) {
         InstanceStatus::Connected => return Err(ApiError::AlreadyConnected),
         InstanceStatus::Disconnected => {
             runtime = Some(
@@ -318,7 +318,7 @@ pub async fn get_qrcode(
     let runtime = runtime
         .ok_or_else(|| ApiError::InstanceNotConnected("The instance is not linking.".into()))?;
     runtime.wait_for(FIRST_CODE_WAIT, qr_shown).await;
-    let live = runtime.live().clone();
+    let live = runtime.live();
     if live.status == Some(InstanceStatus::Connected) {
         return Err(ApiError::AlreadyConnected);
     }
@@ -355,11 +355,8 @@ pub async fn get_status(
     auth.require(Scope::InstancesRead)?;
     let inst = owned_instance(&state, &auth, &raw).await?;
     let runtime = state.supervisor.get(&inst.id);
-    let live = runtime
-        .as_ref()
-        .map(|r| r.live().clone())
-        .unwrap_or_default();
-    let status = current_status(&inst, runtime.as_deref());
+    let live = runtime.as_ref().map(|r| r.live()).unwrap_or_default();
+    let status = current_status(&inst, runtime.as_ref());
     let now = Timestamp::now();
     let stats = state
         .store

@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wagate_core::instance::InstanceStatus;
 use wagate_core::page::OffsetPage;
 use wagate_core::phone::PhoneNumber;
 use wagate_core::scope::Scope;
@@ -129,15 +128,13 @@ pub async fn check_contacts(
             PhoneNumber::parse(p).map_err(|e| ApiError::InvalidPhoneNumber(format!("{p}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let runtime = state.supervisor.get(&inst.id);
-    let session = runtime
-        .filter(|r| r.live().status == Some(InstanceStatus::Connected))
-        .and_then(|r| r.session())
-        .ok_or_else(|| {
-            ApiError::InstanceNotConnected(
-                "The instance must be connected to check numbers.".into(),
-            )
-        })?;
+    let session = match state.supervisor.get(&inst.id) {
+        Some(runtime) => runtime.connected_session().await,
+        None => None,
+    };
+    let session = session.ok_or_else(|| {
+        ApiError::InstanceNotConnected("The instance must be connected to check numbers.".into())
+    })?;
     let checks = session
         .check_numbers(&phones)
         .await

@@ -1,14 +1,20 @@
-//! The instance runtime: one `InstanceRuntime` per live instance, owning its connection, its
-//! FIFO send loop and its state; the `Supervisor` starts, stops and finds them.
+//! The instance runtime: one actor per live instance (`actor`), which owns its connection and
+//! its state and runs its send passes (`send_batch`); the `Supervisor` starts, finds and stops
+//! actors through their handles (`handle`).
 
+pub mod actor;
+pub mod command;
 pub mod group_commit;
-pub mod instance;
+pub mod handle;
+pub mod live;
 pub mod media_fetch;
 pub mod qr;
+pub mod send_batch;
 pub mod send_batcher;
 pub mod sink;
 pub mod status_writer;
 pub mod supervisor;
 
-pub use instance::{InstanceRuntime, Live};
+pub use handle::InstanceHandle;
+pub use live::Live;
 pub use supervisor::Supervisor;

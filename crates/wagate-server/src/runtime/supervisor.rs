@@ -1,15 +1,17 @@
-//! Starts, finds and stops instance runtimes. At start-up it resumes every instance that has a
+//! Starts, finds and stops instance actors. At start-up it resumes every instance that has a
 //! saved session, so connected instances come back and their queued messages go out.
 
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use tokio_util::task::TaskTracker;
 use wagate_core::engine::{ConnectRequest, Engine, EngineError, LinkMethod};
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus};
 use wagate_core::store::{ConnectionState, Store, StoreError};
 use wagate_core::{InstanceId, Timestamp};
 
-use crate::runtime::instance::InstanceRuntime;
+use crate::runtime::actor::{ActorParts, InstanceActor};
+use crate::runtime::handle::InstanceHandle;
 use crate::runtime::media_fetch::MediaFetcher;
 use crate::runtime::sink::RuntimeSink;
 use crate::runtime::status_writer::StatusWriter;
@@ -26,34 +28,39 @@ pub enum RuntimeError {
 
 pub struct Supervisor {
     store: Arc<dyn Store>,
-    /// The engine for `qrcode` connections: the sandbox network, or (later) WhatsApp Web.
+    /// The engine for `qrcode` connections: the sandbox network, or WhatsApp Web.
     qr_engine: Option<Arc<dyn Engine>>,
     /// The engine for `official` connections: Meta's Cloud API.
     official_engine: Option<Arc<dyn Engine>>,
-    media: MediaFetcher,
-    /// Group commit of every instance's status changes.
-    statuses: StatusWriter,
-    runtimes: DashMap<InstanceId, Arc<InstanceRuntime>>,
+    parts: ActorParts,
+    runtimes: DashMap<InstanceId, InstanceHandle>,
 }
 
 impl Supervisor {
+    /// `tasks` tracks every actor and send pass, so shutdown can wait for them.
     pub fn new(
         store: Arc<dyn Store>,
         qr_engine: Option<Arc<dyn Engine>>,
         official_engine: Option<Arc<dyn Engine>>,
         media: MediaFetcher,
+        tasks: TaskTracker,
     ) -> Self {
-        Self {
+        let parts = ActorParts {
             statuses: StatusWriter::start(store.clone()),
+            store: store.clone(),
+            media,
+            tasks,
+        };
+        Self {
             store,
             qr_engine,
             official_engine,
-            media,
+            parts,
             runtimes: DashMap::new(),
         }
     }
 
-    pub fn get(&self, id: &InstanceId) -> Option<Arc<InstanceRuntime>> {
+    pub fn get(&self, id: &InstanceId) -> Option<InstanceHandle> {
         self.runtimes.get(id).map(|r| r.clone())
     }
 
@@ -80,7 +87,7 @@ impl Supervisor {
     }
 
     /// Reconnects from the saved session, with the engine of the instance's connection method.
-    pub async fn resume(&self, inst: &Instance) -> Result<Arc<InstanceRuntime>, RuntimeError> {
+    pub async fn resume(&self, inst: &Instance) -> Result<InstanceHandle, RuntimeError> {
         let method = inst.connection_method.unwrap_or(ConnectionMethod::Qrcode);
         let session = self.store.get_session(&inst.id).await?;
         self.start(inst, method, session, LinkMethod::Qr).await
@@ -92,7 +99,7 @@ impl Supervisor {
         &self,
         inst: &Instance,
         link: LinkMethod,
-    ) -> Result<Arc<InstanceRuntime>, RuntimeError> {
+    ) -> Result<InstanceHandle, RuntimeError> {
         // An official instance's session is sealed credentials, meaningless to a QR engine.
         let session = match inst.connection_method {
             Some(ConnectionMethod::Official) => None,
@@ -107,7 +114,7 @@ impl Supervisor {
         &self,
         inst: &Instance,
         sealed: String,
-    ) -> Result<Arc<InstanceRuntime>, RuntimeError> {
+    ) -> Result<InstanceHandle, RuntimeError> {
         self.start(
             inst,
             ConnectionMethod::Official,
@@ -117,49 +124,41 @@ impl Supervisor {
         .await
     }
 
+    #[tracing::instrument(skip_all, fields(instance = %inst.id, method = method.as_str()))]
     async fn start(
         &self,
         inst: &Instance,
         method: ConnectionMethod,
         session: Option<String>,
         link: LinkMethod,
-    ) -> Result<Arc<InstanceRuntime>, RuntimeError> {
+    ) -> Result<InstanceHandle, RuntimeError> {
         let engine = match method {
             ConnectionMethod::Qrcode => self.qr_engine.clone(),
             ConnectionMethod::Official => self.official_engine.clone(),
         }
         .ok_or(RuntimeError::NoEngine)?;
         self.stop(&inst.id).await;
-        let runtime = InstanceRuntime::new(
-            inst.id.clone(),
-            self.store.clone(),
-            self.statuses.clone(),
-            self.media.clone(),
-        );
-        let mut state = ConnectionState::of(inst);
-        state.status = InstanceStatus::Connecting;
-        state.connection_method = Some(method);
-        state.last_seen_at = Some(Timestamp::now());
-        self.store.save_connection(&inst.id, &state).await?;
-        runtime.update_live(|l| l.status = Some(InstanceStatus::Connecting));
-        self.runtimes.insert(inst.id.clone(), runtime.clone());
-        tokio::spawn(runtime.clone().run_sender());
+        let handle = InstanceActor::spawn(self.parts.clone(), inst, method).await?;
+        // Two concurrent starts: the later one wins, and the earlier actor is stopped, never
+        // left running unreachable.
+        if let Some(earlier) = self.runtimes.insert(inst.id.clone(), handle.clone()) {
+            earlier.stop().await;
+        }
         let sink = Arc::new(RuntimeSink {
-            runtime: runtime.clone(),
+            handle: handle.clone(),
             store: self.store.clone(),
-            method,
         });
         let request = ConnectRequest {
             instance_id: inst.id.clone(),
             session,
             link,
         };
+        // The actor takes the engine's events while `connect` runs (an engine may report
+        // `Connected` before it returns, as the official one does).
         match engine.connect(request, sink).await {
             Ok(s) => {
-                runtime.set_session(Some(Arc::from(s)));
-                // An engine may report `Connected` before it returns (the official one does).
-                runtime.wake();
-                Ok(runtime)
+                handle.attach(Arc::from(s));
+                Ok(handle)
             }
             Err(e) => {
                 self.stop(&inst.id).await;
@@ -170,28 +169,17 @@ impl Supervisor {
 
     /// Closes the connection, keeping the saved session.
     pub async fn stop(&self, id: &InstanceId) {
-        if let Some((_, runtime)) = self.runtimes.remove(id) {
-            runtime.stop();
-            if let Some(s) = runtime.session() {
-                s.close().await;
-            }
+        if let Some((_, handle)) = self.runtimes.remove(id) {
+            handle.stop().await;
         }
     }
 
     /// Logs out: the saved session is destroyed and queued messages fail.
     pub async fn logout(&self, inst: &Instance) -> Result<(), RuntimeError> {
-        if let Some((_, runtime)) = self.runtimes.remove(&inst.id) {
-            runtime.stop();
-            if let Some(s) = runtime.session() {
-                let _ = s.logout().await;
-            }
-            runtime
-                .fail_queued(
-                    "instance_disconnected",
-                    "The instance was disconnected before the message could be sent.",
-                )
-                .await;
+        if let Some((_, handle)) = self.runtimes.remove(&inst.id) {
+            return Ok(handle.logout().await?);
         }
+        // No actor owns the instance: nothing else writes its connection now.
         self.store.set_session(&inst.id, None).await?;
         let mut state = ConnectionState::of(inst);
         state.status = InstanceStatus::Disconnected;
@@ -203,23 +191,26 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Stops every runtime (shutdown).
+    /// Stops every actor, side by side (shutdown): each lets its send in flight finish or
+    /// abandons it after a few seconds, so this takes as long as the slowest, not their sum.
     pub async fn stop_all(&self) {
         let ids: Vec<InstanceId> = self.runtimes.iter().map(|r| r.key().clone()).collect();
+        let mut stopping = tokio::task::JoinSet::new();
         for id in ids {
-            self.stop(&id).await;
+            if let Some((_, handle)) = self.runtimes.remove(&id) {
+                stopping.spawn(async move { handle.stop().await });
+            }
         }
+        while stopping.join_next().await.is_some() {}
     }
-}
 
-impl Supervisor {
     /// The engine's code behind a QR code as the API showed it (the data URI), or the raw code.
     pub fn raw_code_for(&self, shown: &str) -> Option<String> {
         self.runtimes.iter().find_map(|r| {
             let live = r.live();
             let matches =
                 live.qr_data_uri.as_deref() == Some(shown) || live.qr_raw.as_deref() == Some(shown);
-            matches.then(|| live.qr_raw.clone()).flatten()
+            matches.then_some(live.qr_raw).flatten()
         })
     }
 

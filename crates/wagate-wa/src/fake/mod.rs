@@ -11,7 +11,7 @@ pub mod tcp;
 pub mod wire;
 
 pub use media::{FakeCdn, FakeCdnClient};
-pub use server::{FakeOptions, FakeServer, FakeTransportFactory, Observed};
+pub use server::{ContactReceipts, FakeOptions, FakeServer, FakeTransportFactory, Observed};
 
 /// Points wagate's engine at this fake server (`WaOptions::connector`).
 pub struct FakeConnector(pub std::sync::Arc<FakeServer>);

@@ -101,6 +101,18 @@ pub struct FakeOptions {
     pub require_version: Option<(u32, u32, u32)>,
     /// Primary phone shares an app-state key after linking (default true).
     pub share_app_state_key: bool,
+    /// Contacts answer every message they decrypt with a delivery and then a read receipt, as a
+    /// real phone does (default: off, tests send receipts themselves).
+    pub contact_receipts: Option<ContactReceipts>,
+}
+
+/// When contacts send their receipts, relative to the server's ack of the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactReceipts {
+    /// The ack first, then the receipts (the usual order on a real network).
+    AfterAck,
+    /// The receipts first: the recipient's phone was faster than the server's ack.
+    BeforeAck,
 }
 
 impl FakeOptions {
@@ -1126,7 +1138,11 @@ impl FakeServer {
     async fn on_message(&self, conn: u64, n: Node) -> anyhow::Result<()> {
         let id = attr(&n, "id").unwrap_or_default();
         let to = attr(&n, "to").unwrap_or_default();
-        let nack = self.opts.lock().unwrap().nack_messages.clone();
+        let (nack, receipts) = {
+            let o = self.opts.lock().unwrap();
+            (o.nack_messages.clone(), o.contact_receipts)
+        };
+        let mut receipted_by: Vec<String> = Vec::new();
         let mut ack = NodeBuilder::new("ack")
             .attr("class", "message")
             .attr("id", id.clone())
@@ -1163,7 +1179,8 @@ impl FakeServer {
                 let from = sender.as_ref().map(|s| s.to_string()).unwrap_or_default();
                 let mut st = self.state.lock().await;
                 let st = &mut *st;
-                let peer = if st.contacts.contains_key(dest_jid.user.as_str()) {
+                let is_contact = st.contacts.contains_key(dest_jid.user.as_str());
+                let peer = if is_contact {
                     st.contacts.get_mut(dest_jid.user.as_str())
                 } else if dest_jid.device == 0 {
                     st.account_mut(&dest_jid.user).map(|a| &mut a.primary)
@@ -1197,6 +1214,13 @@ impl FakeServer {
                                     .as_option()
                                     .and_then(|i| i.caption.clone())
                             });
+                        if is_contact
+                            && !receipted_by
+                                .iter()
+                                .any(|u| u.as_str() == dest_jid.user.as_str())
+                        {
+                            receipted_by.push(dest_jid.user.to_string());
+                        }
                         self.observe(Observed::PeerReceived {
                             from,
                             to: dest,
@@ -1211,9 +1235,34 @@ impl FakeServer {
                 }
             }
         }
+        if receipts == Some(ContactReceipts::BeforeAck) {
+            self.contact_receipts(conn, &receipted_by, &id).await;
+        }
         self.push(conn, ack.build()).await;
-        self.observe(Observed::ServerAcked { id, error: nack });
+        self.observe(Observed::ServerAcked {
+            id: id.clone(),
+            error: nack,
+        });
+        if receipts == Some(ContactReceipts::AfterAck) {
+            self.contact_receipts(conn, &receipted_by, &id).await;
+        }
         Ok(())
+    }
+
+    /// Each contact that decrypted message `id` reports it delivered, then read, to the sender.
+    async fn contact_receipts(&self, conn: u64, contacts: &[String], id: &str) {
+        for contact in contacts {
+            for r#type in [None, Some("read")] {
+                let mut b = NodeBuilder::new("receipt")
+                    .attr("from", format!("{contact}@s.whatsapp.net"))
+                    .attr("id", id.to_string())
+                    .attr("t", now().to_string());
+                if let Some(t) = r#type {
+                    b = b.attr("type", t);
+                }
+                self.push(conn, b.build()).await;
+            }
+        }
     }
 }
 

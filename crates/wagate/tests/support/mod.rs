@@ -63,6 +63,22 @@ impl Server {
         Server { child, base }
     }
 
+    /// SIGTERM, then waits (at most `patience`) for the process to exit; returns how long it
+    /// took and how it ended, or `None` if it was still running (it is then killed).
+    pub fn terminate(mut self, patience: Duration) -> Option<(Duration, std::process::ExitStatus)> {
+        let asked = std::time::Instant::now();
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid} failed");
+        while asked.elapsed() < patience {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some((asked.elapsed(), status));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None // dropped: SIGKILL
+    }
+
     /// SIGKILL, and wait for the process to be gone.
     pub fn kill(mut self) {
         let _ = self.child.kill();
