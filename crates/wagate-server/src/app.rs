@@ -1,12 +1,12 @@
 //! The router: which middleware guards which routes.
 //!
-//! Outermost first: tracing → request context (request id, error envelope, metrics) → panic
-//! catcher → body limit → per-group guards (API key + rate limit on `/v1`, admin token on
+//! Outermost first: request id → tracing (the request's span, with that id) → request context
+//! (error envelope, `X-Request-Id`, metrics) → panic catcher → body limit → per-group guards (API key + rate limit on `/v1`, admin token on
 //! `/admin/v1`; `/webhook/{token}` checks its token itself) → handler.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn_with_state, map_request};
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -18,6 +18,7 @@ use crate::http::admin_auth::require_admin;
 use crate::http::auth::authenticate;
 use crate::http::error::ApiError;
 use crate::http::request_context::request_context;
+use crate::http::request_span::{assign_request_id, log_response, request_span};
 use crate::openapi::ApiDoc;
 use crate::routes;
 use crate::state::AppState;
@@ -58,6 +59,13 @@ pub fn build_router(state: AppState) -> Router {
     .layer(DefaultBodyLimit::max(state.config.body_limit))
     .layer(CatchPanicLayer::new())
     .layer(from_fn_with_state(state.clone(), request_context))
-    .layer(TraceLayer::new_for_http())
+    .layer(
+        TraceLayer::new_for_http()
+            .make_span_with(request_span)
+            .on_response(log_response)
+            // A 5xx is already the error-level "request finished" line.
+            .on_failure(()),
+    )
+    .layer(map_request(assign_request_id))
     .with_state(state)
 }

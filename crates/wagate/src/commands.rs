@@ -149,7 +149,15 @@ fn init_tracing(json: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if json {
-        builder.json().init();
+        // Each line lists all of its enclosing spans, outermost first (`spans`), so the request
+        // span's `requestId` is on every line logged while a request is handled, even under a
+        // nested span (a store call's) that has no `requestId` of its own. `span` (only the
+        // innermost) would then lose it, and would repeat a field of the list otherwise.
+        builder
+            .json()
+            .with_span_list(true)
+            .with_current_span(false)
+            .init();
     } else {
         builder.init();
     }

@@ -193,17 +193,14 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        // The cause is logged here, once; the client only learns that it was ours.
-        match e {
-            StoreError::Unavailable(msg) => {
-                tracing::error!(error = %msg, "database unavailable");
-                ApiError::ServiceUnavailable
-            }
-            other => {
-                tracing::error!(error = %other, "store error");
-                ApiError::Internal
-            }
-        }
+        let api = match e {
+            StoreError::Unavailable(_) => ApiError::ServiceUnavailable,
+            StoreError::Corrupt(_) | StoreError::Conflict(_) => ApiError::Internal,
+        };
+        // The cause is logged here, once, inside the request's span (so with its `requestId`);
+        // the client's envelope only says that the failure was ours.
+        tracing::error!(error = %e, code = api.code(), "store error");
+        api
     }
 }
 

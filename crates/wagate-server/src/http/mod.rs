@@ -7,3 +7,4 @@ pub mod extract;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_context;
+pub mod request_span;

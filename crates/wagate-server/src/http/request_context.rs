@@ -1,6 +1,6 @@
-//! The outermost middleware: gives each request its `req_…` id, renders every error as the
-//! envelope of §15.2 (also errors made outside our handlers: unknown routes, wrong methods,
-//! panics), sets `X-Request-Id`, and records the request in the metrics.
+//! The middleware inside the request's span: renders every error as the envelope of §15.2 with
+//! the request's `req_…` id (also errors made outside our handlers: unknown routes, wrong
+//! methods, panics), sets `X-Request-Id`, and records the request in the metrics.
 
 use std::time::Instant;
 
@@ -22,14 +22,21 @@ pub async fn request_context(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let id = RequestId::generate();
+    // Given by `assign_request_id`, outside the span, so that the span carries the same id.
+    let id = match req.extensions().get::<RequestId>() {
+        Some(id) => id.clone(),
+        None => {
+            let id = RequestId::generate();
+            req.extensions_mut().insert(id.clone());
+            id
+        }
+    };
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().clone();
-    req.extensions_mut().insert(id.clone());
 
     let mut res = next.run(req).await;
     if res.status().is_client_error() || res.status().is_server_error() {
@@ -63,9 +70,6 @@ fn into_envelope(mut res: Response, id: &RequestId) -> Response {
             ApiError::for_bare_status(res.status())
         }
     };
-    if err == ApiError::Internal {
-        tracing::error!(request_id = %id, status = %res.status(), "request failed");
-    }
     let mut headers = std::mem::take(res.headers_mut());
     headers.remove(header::CONTENT_TYPE);
     headers.remove(header::CONTENT_LENGTH);

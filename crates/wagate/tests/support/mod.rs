@@ -4,7 +4,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -16,6 +17,8 @@ pub const ADMIN: &str = "crash-test-admin";
 pub struct Server {
     child: Child,
     pub base: String,
+    /// Every line the server wrote to stderr (its log), as it comes.
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -42,16 +45,27 @@ impl Server {
             .env("WAGATE_ADMIN_TOKEN", ADMIN)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let err = BufReader::new(child.stderr.take().unwrap());
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut printed = Vec::new();
         let base = loop {
             let mut line = String::new();
             if out.read_line(&mut line).unwrap_or(0) == 0 {
                 let _ = child.kill();
-                panic!("the server exited before listening: {printed:?}");
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(100)); // for the log reader to catch up
+                let logs = logs.lock().unwrap().clone();
+                panic!("the server exited before listening: {printed:?}, log: {logs:?}");
             }
             if let Some(rest) = line.trim().strip_prefix("wagate listening on ") {
                 break rest.split_whitespace().next().unwrap().to_owned();
@@ -60,7 +74,29 @@ impl Server {
         };
         // Keep draining its output so that it never blocks on (or dies of) a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        Server { child, base }
+        Server { child, base, logs }
+    }
+
+    /// The log lines written so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Waits until the log has had no new line for `quiet` (background work after a step has
+    /// settled), at most 10 s.
+    pub async fn wait_for_quiet_log(&self, quiet: Duration) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = self.logs.lock().unwrap().len();
+        let mut since = Instant::now();
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.logs.lock().unwrap().len();
+            if now != seen {
+                (seen, since) = (now, Instant::now());
+            } else if since.elapsed() >= quiet {
+                return;
+            }
+        }
     }
 
     /// SIGTERM, then waits (at most `patience`) for the process to exit; returns how long it
