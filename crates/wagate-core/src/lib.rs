@@ -20,6 +20,7 @@ pub mod page;
 pub mod phone;
 pub mod plan;
 pub mod scope;
+pub mod send;
 pub mod signature;
 pub mod status_change;
 pub mod store;

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 use wagate_core::scope::Scope;
+use wagate_core::send::SendError;
 use wagate_core::store::StoreError;
 
 /// One problem with one field of a 400.
@@ -187,6 +188,19 @@ impl ApiError {
                 details: vec![],
             },
             _ => ApiError::Internal,
+        }
+    }
+}
+
+/// The send parse's errors, one code each: a limit is an `invalid_request` naming its field in
+/// `details`; media, recipient and missing content have their own codes (and no `details`).
+impl From<SendError> for ApiError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::MissingContent => ApiError::MissingContent,
+            SendError::InvalidMedia { message, .. } => ApiError::InvalidMedia(message),
+            SendError::InvalidRecipient { .. } => ApiError::InvalidPhoneNumber(e.to_string()),
+            SendError::Field { field, issue } => ApiError::field(field, issue),
         }
     }
 }

@@ -11,9 +11,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wagate_core::account::DisplayName;
 use wagate_core::inbound_webhook::{InboundWebhook, generate_token, hash_token};
-use wagate_core::message::{MessageStatus, Recipient};
+use wagate_core::message::MessageStatus;
 use wagate_core::plan::RateGroup;
 use wagate_core::scope::Scope;
+use wagate_core::send::{ContentFields, NewOutbound, SendFields};
 use wagate_core::store::InsertMessageError;
 use wagate_core::{InboundWebhookId, Timestamp};
 
@@ -22,7 +23,9 @@ use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::{ApiJson, parse_json};
 use crate::http::rate_limit::{Caller, Outcome};
 use crate::routes::instances::owned_instance;
-use crate::routes::messages::{check_media_host, outbound_message, parse_content, require_session};
+use crate::routes::messages::{
+    check_media_host, outbound_message, require_session, send_body, send_rules,
+};
 use crate::routes::views::{Data, DeletedView};
 use crate::state::AppState;
 
@@ -73,15 +76,11 @@ impl InboundView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendByUrlRequest {
-    /// Country code + number, digits only.
+    /// Country code + number, digits only (8–15), or a group id `…@g.us`.
     #[schema(example = "5511999999999")]
     pub to: String,
-    pub message: Option<String>,
-    pub media_url: Option<String>,
-    /// `image`, `video`, `audio` or `document`.
-    pub media_type: Option<String>,
-    pub caption: Option<String>,
-    pub filename: Option<String>,
+    #[serde(flatten)]
+    pub content: ContentFields,
 }
 
 /// The flat answer of §9.10.
@@ -214,25 +213,21 @@ pub async fn send_by_url(
         }
         Outcome::Allowed(window) => window,
     };
-    let req: SendByUrlRequest = parse_json(&body)?;
+    let req: SendByUrlRequest = send_body(parse_json(&body)?)?;
     let inst = state
         .store
         .get_instance(&hook.account_id, &hook.instance_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let to =
-        Recipient::parse(&req.to).map_err(|e| ApiError::InvalidPhoneNumber(format!("to: {e}")))?;
-    let content = parse_content(
-        req.message,
-        req.media_url,
-        req.media_type,
-        req.caption,
-        req.filename,
-        &state,
-    )?;
-    check_media_host(&state, &content).await?;
+    let fields = SendFields {
+        to: req.to,
+        content: req.content,
+        ..SendFields::default()
+    };
+    let send = NewOutbound::parse(fields, &send_rules(&state, &inst))?;
+    check_media_host(&state, &send.content).await?;
     require_session(&inst)?;
-    let message = outbound_message(&inst, to, content, None, None, Timestamp::now());
+    let message = outbound_message(&inst, send, Timestamp::now());
     let message = match state.sends.submit(message, None).await {
         Ok(m) => m,
         Err(InsertMessageError::Store(e)) => return Err(e.into()),

@@ -2,18 +2,17 @@
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wagate_core::chat::{Chat, ChatQuery, ChatSort, HistoryQuery};
-use wagate_core::instance::{ConnectionMethod, Instance};
-use wagate_core::message::{
-    Content, Direction, Media, MediaType, Message, MessageStatus, Recipient, Template,
-};
-use wagate_core::net::TargetUrl;
+use wagate_core::instance::Instance;
+use wagate_core::message::{Content, Direction, Message, MessageStatus, Recipient};
 use wagate_core::scope::Scope;
+use wagate_core::send::{ContentFields, NewOutbound, SendFields, SendRules};
 use wagate_core::store::{IdempotencyRecord, IdempotencyRequest, InsertMessageError};
 use wagate_core::{ChatId, MessageId, Timestamp};
 
@@ -24,9 +23,6 @@ use crate::routes::instances::owned_instance;
 use crate::routes::views::{Data, Page};
 use crate::state::AppState;
 
-const MAX_TEXT: usize = 65_536;
-const MAX_CAPTION: usize = 1_024;
-const MAX_METADATA: usize = 4 * 1024;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -45,33 +41,12 @@ pub struct SendMessageRequest {
     /// Country code + number, digits only (8–15), or a group id `…@g.us`.
     #[schema(example = "5511999999999")]
     pub to: String,
-    /// Text (at most 65,536 characters). Exactly one of `message` or `mediaUrl`.
-    pub message: Option<String>,
-    pub media_url: Option<String>,
-    /// `image`, `video`, `audio` or `document`.
-    pub media_type: Option<String>,
-    pub filename: Option<String>,
-    /// At most 1,024 characters.
-    pub caption: Option<String>,
+    #[serde(flatten)]
+    pub content: ContentFields,
     pub quoted_message_id: Option<String>,
     /// Any JSON object up to 4 KB; echoed in webhooks.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
-    /// A message template (instances connected with `method: official` only), instead of
-    /// `message` or `mediaUrl`: the way to write first, or again after 24 hours of silence.
-    pub template: Option<TemplateRequest>,
-}
-
-/// Meta's template message: `components` are passed to Meta as given.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct TemplateRequest {
-    #[schema(example = "order_update")]
-    pub name: String,
-    /// Language code, e.g. `en_US` or `pt_BR`.
-    #[schema(example = "pt_BR")]
-    pub language: String,
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub components: Option<serde_json::Value>,
 }
 
 /// The flat body of `send` (§3's documented exception).
@@ -85,58 +60,22 @@ pub struct SendResponse {
     pub timestamp: String,
 }
 
-/// The content of a send, parsed. Shared with the inbound webhook URL (`/webhook/{token}`).
-pub(crate) fn parse_content(
-    message: Option<String>,
-    media_url: Option<String>,
-    media_type: Option<String>,
-    caption: Option<String>,
-    filename: Option<String>,
-    state: &AppState,
-) -> Result<Content, ApiError> {
-    if let Some(c) = &caption
-        && c.chars().count() > MAX_CAPTION
-    {
-        return Err(ApiError::field(
-            "caption",
-            format!("at most {MAX_CAPTION} characters"),
-        ));
+/// Reads the body of a route that sends a message (`T` flattens `ContentFields`): send, the
+/// inbound webhook URL and the sandbox's inject.
+///
+/// serde's `flatten` reads the content part from a buffer, where an error loses its place: a
+/// mistyped `message` would be reported as a bad `body`. So the content part is read alone first,
+/// and its errors name their field (`details`), exactly as any other field's do.
+pub(crate) fn send_body<T: DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
+    if body.is_object() {
+        from_json_value::<ContentFields>(body.clone())?;
     }
-    match (message, media_url, media_type) {
-        (Some(text), None, None) => {
-            if text.is_empty() {
-                return Err(ApiError::MissingContent);
-            }
-            if text.chars().count() > MAX_TEXT {
-                return Err(ApiError::field(
-                    "message",
-                    format!("at most {MAX_TEXT} characters"),
-                ));
-            }
-            Ok(Content::Text(text))
-        }
-        (None, Some(url), Some(kind)) => {
-            let media_type = MediaType::parse(&kind).ok_or_else(|| {
-                ApiError::InvalidMedia(format!(
-                    "mediaType '{kind}' is not one of image, video, audio, document."
-                ))
-            })?;
-            let url = TargetUrl::parse(&url, state.config.url_policy)
-                .map_err(|e| ApiError::InvalidMedia(format!("mediaUrl is not valid: {e}.")))?;
-            Ok(Content::Media(Media {
-                media_type,
-                url: url.as_str().to_owned(),
-                caption,
-                filename,
-                mime_type: None,
-                size: None,
-            }))
-        }
-        (None, Some(_), None) | (None, None, Some(_)) => Err(ApiError::InvalidMedia(
-            "Media needs both 'mediaUrl' and 'mediaType'.".into(),
-        )),
-        _ => Err(ApiError::MissingContent),
-    }
+    from_json_value(body)
+}
+
+/// What `inst` may send: the server's media-URL policy, and templates when it is official.
+pub(crate) fn send_rules(state: &AppState, inst: &Instance) -> SendRules {
+    SendRules::for_connection(state.config.url_policy, inst.connection_method)
 }
 
 /// Sends need a linked session; while it reconnects they queue (§15.5).
@@ -151,25 +90,18 @@ pub(crate) fn require_session(inst: &Instance) -> Result<(), ApiError> {
 }
 
 /// A new outbound message of `inst`, queued as of `now`.
-pub(crate) fn outbound_message(
-    inst: &Instance,
-    to: Recipient,
-    content: Content,
-    quoted_message_id: Option<String>,
-    metadata: Option<serde_json::Value>,
-    now: Timestamp,
-) -> Message {
+pub(crate) fn outbound_message(inst: &Instance, send: NewOutbound, now: Timestamp) -> Message {
     Message {
         id: MessageId::generate(),
         account_id: inst.account_id.clone(),
         instance_id: inst.id.clone(),
         chat_id: ChatId::generate(),
         direction: Direction::Outbound,
-        peer: to,
+        peer: send.to,
         peer_name: None,
-        content,
-        quoted_message_id,
-        metadata,
+        content: send.content,
+        quoted_message_id: send.quoted_message_id,
+        metadata: send.metadata,
         external_id: None,
         status: MessageStatus::Queued,
         error: None,
@@ -259,50 +191,19 @@ pub async fn send_message(
     {
         return replay(&state, &auth, &rec, &hash).await.map(axum::Json);
     }
-    let req: SendMessageRequest = from_json_value(body)?;
+    let req: SendMessageRequest = send_body(body)?;
     let inst = owned_instance(&state, &auth, &req.instance_id).await?;
-    let to =
-        Recipient::parse(&req.to).map_err(|e| ApiError::InvalidPhoneNumber(format!("to: {e}")))?;
-    let content = match req.template {
-        Some(t) => {
-            if req.message.is_some() || req.media_url.is_some() {
-                return Err(ApiError::field(
-                    "template",
-                    "send either a template, a message or media",
-                ));
-            }
-            if inst.connection_method != Some(ConnectionMethod::Official) {
-                return Err(ApiError::field(
-                    "template",
-                    "templates are sent by instances connected with method 'official'",
-                ));
-            }
-            Content::Template(
-                Template::parse(t.name, t.language, t.components)
-                    .map_err(|e| ApiError::field("template", e))?,
-            )
-        }
-        None => parse_content(
-            req.message,
-            req.media_url,
-            req.media_type,
-            req.caption,
-            req.filename,
-            &state,
-        )?,
+    let fields = SendFields {
+        to: req.to,
+        content: req.content,
+        quoted_message_id: req.quoted_message_id,
+        metadata: req.metadata,
     };
-    check_media_host(&state, &content).await?;
-    if let Some(m) = &req.metadata {
-        if !m.is_object() {
-            return Err(ApiError::field("metadata", "must be a JSON object"));
-        }
-        if m.to_string().len() > MAX_METADATA {
-            return Err(ApiError::field("metadata", "at most 4 KB"));
-        }
-    }
+    let send = NewOutbound::parse(fields, &send_rules(&state, &inst))?;
+    check_media_host(&state, &send.content).await?;
     require_session(&inst)?;
     let now = Timestamp::now();
-    let message = outbound_message(&inst, to, content, req.quoted_message_id, req.metadata, now);
+    let message = outbound_message(&inst, send, now);
     let record = key.map(|k| IdempotencyRequest {
         key: k,
         request_hash: hash.clone(),

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wagate_core::phone::PhoneNumber;
+use wagate_core::send::{ContentFields, SendRules};
 use wagate_engines::SandboxNetwork;
 use wagate_engines::sandbox::SandboxError;
 
@@ -14,7 +15,7 @@ use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::ApiJson;
 use crate::routes::instances::owned_instance;
-use crate::routes::messages::parse_content;
+use crate::routes::messages::{check_media_host, send_body};
 use crate::routes::views::{Data, StatusView};
 use crate::state::AppState;
 
@@ -106,11 +107,8 @@ pub struct InjectRequest {
     /// The virtual contact writing.
     pub from: String,
     pub from_name: Option<String>,
-    pub message: Option<String>,
-    pub media_url: Option<String>,
-    pub media_type: Option<String>,
-    pub caption: Option<String>,
-    pub filename: Option<String>,
+    #[serde(flatten)]
+    pub content: ContentFields,
     pub quoted_message_id: Option<String>,
 }
 
@@ -135,23 +133,21 @@ pub struct InjectView {
 pub async fn inject_message(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(req): ApiJson<InjectRequest>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<axum::Json<Data<InjectView>>, ApiError> {
+    let req: InjectRequest = send_body(body)?;
     let net = network(&state)?;
     let to = phone("to", &req.to)?;
     let from = phone("from", &req.from)?;
-    let content = parse_content(
-        req.message,
-        req.media_url,
-        req.media_type,
-        req.caption,
-        req.filename,
-        &state,
-    )?;
+    // The content of what a contact writes has the limits of what an instance sends.
+    let content = req
+        .content
+        .parse(&SendRules::for_contact(state.config.url_policy))?;
     let target = net
         .instance_with_phone(&to)
         .ok_or(ApiError::InstanceNotFound)?;
     owned_instance(&state, &auth, target.as_str()).await?;
+    check_media_host(&state, &content).await?;
     // Answered only once the instance has committed the message; else the caller may retry.
     let external_id = net
         .inject(&to, from, req.from_name, content, req.quoted_message_id)

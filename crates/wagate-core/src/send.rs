@@ -1,0 +1,480 @@
+//! The send use case (§7.1, §9.10, §15.5, §16): what a request asks to send, parsed once.
+//!
+//! Three routes take a message's content: `POST /v1/messages/send`, `POST /webhook/{token}` and
+//! the sandbox's `POST /sandbox/v1/messages`. Each request type flattens the one [`ContentFields`]
+//! (`#[serde(flatten)]`), and each parses it here, with §15.5's limits, into a [`Content`]; the
+//! two that send wrap it with its recipient and metadata in a [`NewOutbound`]. A new kind of
+//! message is a field of `ContentFields`, a variant of `Content` and a branch of
+//! [`ContentFields::parse`]: all three routes then take it, with the same errors.
+//!
+//! Nothing here has an id: the store makes a message's ids when it queues it (see
+//! `store::OutboundInsert`).
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::instance::ConnectionMethod;
+use crate::message::{Content, Media, MediaType, Recipient, Template};
+use crate::net::{TargetUrl, UrlPolicy};
+use crate::phone::PhoneError;
+
+/// §15.5: a text message is at most this many characters,
+pub const MAX_TEXT: usize = 65_536;
+/// a caption at most this many,
+pub const MAX_CAPTION: usize = 1_024;
+/// and `metadata` a JSON object of at most this many bytes.
+pub const MAX_METADATA: usize = 4 * 1024;
+
+/// The content of a message, as a request sends it: the part every send route shares.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ContentFields {
+    /// Text (at most 65,536 characters). Exactly one of `message`, `mediaUrl` (with
+    /// `mediaType`) or `template`.
+    pub message: Option<String>,
+    pub media_url: Option<String>,
+    /// `image`, `video`, `audio` or `document`.
+    pub media_type: Option<String>,
+    /// File name for documents.
+    pub filename: Option<String>,
+    /// At most 1,024 characters.
+    pub caption: Option<String>,
+    /// A message template (instances connected with `method: official` only), instead of
+    /// `message` or `mediaUrl`: the way to write first, or again after 24 hours of silence.
+    pub template: Option<TemplateFields>,
+}
+
+/// Meta's template message: `components` are passed to Meta as given.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// The name the OpenAPI document has always given it.
+#[cfg_attr(feature = "openapi", schema(as = TemplateRequest))]
+pub struct TemplateFields {
+    #[cfg_attr(feature = "openapi", schema(example = "order_update"))]
+    pub name: String,
+    /// Language code, e.g. `en_US` or `pt_BR`.
+    #[cfg_attr(feature = "openapi", schema(example = "pt_BR"))]
+    pub language: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Object>>))]
+    pub components: Option<serde_json::Value>,
+}
+
+/// What the circumstances of a send allow, beyond the content's own limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendRules {
+    /// Which media URLs the server may fetch (the static part; names are resolved by the server).
+    pub url_policy: UrlPolicy,
+    /// Templates exist only on Meta's Cloud API.
+    pub templates: bool,
+}
+
+impl SendRules {
+    /// A send by an instance connected with `connection`.
+    pub fn for_connection(url_policy: UrlPolicy, connection: Option<ConnectionMethod>) -> Self {
+        Self {
+            url_policy,
+            templates: connection == Some(ConnectionMethod::Official),
+        }
+    }
+
+    /// A message written by a contact of the sandbox network (§16): a phone cannot send a
+    /// template.
+    pub fn for_contact(url_policy: UrlPolicy) -> Self {
+        Self {
+            url_policy,
+            templates: false,
+        }
+    }
+}
+
+/// Why a send was refused. Each variant is one error code of §15.2, and names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SendError {
+    /// No content, or more than one kind (`missing_content`).
+    #[error("Send exactly one of 'message' or 'mediaUrl' with 'mediaType'.")]
+    MissingContent,
+    /// Media that cannot be sent as given (`invalid_media`).
+    #[error("{message}")]
+    InvalidMedia {
+        field: &'static str,
+        message: String,
+    },
+    /// A recipient that is neither a phone number nor a group (`invalid_phone_number`).
+    #[error("{field}: {error}")]
+    InvalidRecipient {
+        field: &'static str,
+        error: PhoneError,
+    },
+    /// A value outside its limits (`invalid_request`, with `details: [{field, issue}]`).
+    #[error("Invalid value for '{field}': {issue}")]
+    Field { field: &'static str, issue: String },
+}
+
+impl SendError {
+    fn field(field: &'static str, issue: impl ToString) -> Self {
+        SendError::Field {
+            field,
+            issue: issue.to_string(),
+        }
+    }
+
+    fn media(field: &'static str, message: String) -> Self {
+        SendError::InvalidMedia { field, message }
+    }
+
+    /// The request field the error is about (`None`: the content as a whole).
+    pub fn field_name(&self) -> Option<&'static str> {
+        match self {
+            SendError::MissingContent => None,
+            SendError::InvalidMedia { field, .. }
+            | SendError::InvalidRecipient { field, .. }
+            | SendError::Field { field, .. } => Some(field),
+        }
+    }
+}
+
+impl ContentFields {
+    /// Exactly one kind of content, within §15.5's limits: what every send route accepts.
+    pub fn parse(self, rules: &SendRules) -> Result<Content, SendError> {
+        if let Some(t) = self.template {
+            if self.message.is_some() || self.media_url.is_some() {
+                return Err(SendError::field(
+                    "template",
+                    "send either a template, a message or media",
+                ));
+            }
+            if !rules.templates {
+                return Err(SendError::field(
+                    "template",
+                    "templates are sent by instances connected with method 'official'",
+                ));
+            }
+            return Template::parse(t.name, t.language, t.components)
+                .map(Content::Template)
+                .map_err(|e| SendError::field("template", e));
+        }
+        if let Some(c) = &self.caption
+            && c.chars().count() > MAX_CAPTION
+        {
+            return Err(SendError::field(
+                "caption",
+                format!("at most {MAX_CAPTION} characters"),
+            ));
+        }
+        match (self.message, self.media_url, self.media_type) {
+            (Some(text), None, None) => {
+                if text.is_empty() {
+                    return Err(SendError::MissingContent);
+                }
+                if text.chars().count() > MAX_TEXT {
+                    return Err(SendError::field(
+                        "message",
+                        format!("at most {MAX_TEXT} characters"),
+                    ));
+                }
+                Ok(Content::Text(text))
+            }
+            (None, Some(url), Some(kind)) => {
+                let media_type = MediaType::parse(&kind).ok_or_else(|| {
+                    SendError::media(
+                        "mediaType",
+                        format!("mediaType '{kind}' is not one of image, video, audio, document."),
+                    )
+                })?;
+                let url = TargetUrl::parse(&url, rules.url_policy).map_err(|e| {
+                    SendError::media("mediaUrl", format!("mediaUrl is not valid: {e}."))
+                })?;
+                Ok(Content::Media(Media {
+                    media_type,
+                    url: url.as_str().to_owned(),
+                    caption: self.caption,
+                    filename: self.filename,
+                    mime_type: None,
+                    size: None,
+                }))
+            }
+            (None, Some(_), None) => Err(SendError::media(
+                "mediaType",
+                "Media needs both 'mediaUrl' and 'mediaType'.".into(),
+            )),
+            (None, None, Some(_)) => Err(SendError::media(
+                "mediaUrl",
+                "Media needs both 'mediaUrl' and 'mediaType'.".into(),
+            )),
+            _ => Err(SendError::MissingContent),
+        }
+    }
+}
+
+/// The fields of a send request besides its content.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SendFields {
+    pub to: String,
+    pub content: ContentFields,
+    pub quoted_message_id: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// A message to send, parsed: who gets what. It has no ids and no instance yet; queuing it
+/// (`store::OutboundInsert`) adds the instance, and the store makes the ids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOutbound {
+    pub to: Recipient,
+    pub content: Content,
+    pub quoted_message_id: Option<String>,
+    /// A JSON object of at most [`MAX_METADATA`] bytes, echoed in webhooks.
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl NewOutbound {
+    /// Checks in the order a client meets them: the recipient, the content, the metadata.
+    pub fn parse(fields: SendFields, rules: &SendRules) -> Result<Self, SendError> {
+        let to = Recipient::parse(&fields.to)
+            .map_err(|error| SendError::InvalidRecipient { field: "to", error })?;
+        let content = fields.content.parse(rules)?;
+        if let Some(m) = &fields.metadata {
+            if !m.is_object() {
+                return Err(SendError::field("metadata", "must be a JSON object"));
+            }
+            if m.to_string().len() > MAX_METADATA {
+                return Err(SendError::field("metadata", "at most 4 KB"));
+            }
+        }
+        Ok(Self {
+            to,
+            content,
+            quoted_message_id: fields.quoted_message_id,
+            metadata: fields.metadata,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const STRICT: UrlPolicy = UrlPolicy {
+        allow_private: false,
+    };
+
+    fn rules() -> SendRules {
+        SendRules::for_connection(STRICT, Some(ConnectionMethod::Qrcode))
+    }
+
+    fn official() -> SendRules {
+        SendRules::for_connection(STRICT, Some(ConnectionMethod::Official))
+    }
+
+    /// The content fields of a JSON body, as a request type that flattens them reads them.
+    fn fields(body: serde_json::Value) -> ContentFields {
+        serde_json::from_value(body).unwrap()
+    }
+
+    fn parse(body: serde_json::Value) -> Result<Content, SendError> {
+        fields(body).parse(&rules())
+    }
+
+    fn field_of(r: Result<Content, SendError>) -> Option<&'static str> {
+        r.unwrap_err().field_name()
+    }
+
+    #[test]
+    fn text_is_one_to_65536_characters() {
+        assert_eq!(
+            parse(json!({"message": "olá"})),
+            Ok(Content::Text("olá".into()))
+        );
+        // Characters, not bytes.
+        assert!(parse(json!({"message": "é".repeat(MAX_TEXT)})).is_ok());
+        let long = parse(json!({"message": "x".repeat(MAX_TEXT + 1)}));
+        assert_eq!(
+            long,
+            Err(SendError::Field {
+                field: "message",
+                issue: "at most 65536 characters".into()
+            })
+        );
+        assert_eq!(
+            long.unwrap_err().to_string(),
+            "Invalid value for 'message': at most 65536 characters"
+        );
+        assert_eq!(
+            parse(json!({"message": ""})),
+            Err(SendError::MissingContent)
+        );
+    }
+
+    #[test]
+    fn exactly_one_kind_of_content() {
+        for body in [
+            json!({}),
+            json!({"caption": "only a caption"}),
+            json!({"message": "x", "mediaUrl": "https://e.com/a.jpg", "mediaType": "image"}),
+            json!({"message": "x", "mediaType": "image"}),
+        ] {
+            assert_eq!(
+                parse(body.clone()),
+                Err(SendError::MissingContent),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            parse(json!({"message": "x", "template": {"name": "t", "language": "en"}})),
+            Err(SendError::Field {
+                field: "template",
+                issue: "send either a template, a message or media".into()
+            })
+        );
+    }
+
+    #[test]
+    fn media_needs_a_known_type_and_an_allowed_url() {
+        let ok = parse(
+            json!({"mediaUrl": "https://e.com/a.pdf", "mediaType": "document",
+            "filename": "a.pdf", "caption": "the invoice"}),
+        )
+        .unwrap();
+        let Content::Media(m) = ok else {
+            panic!("{ok:?}")
+        };
+        assert_eq!(m.media_type, MediaType::Document);
+        assert_eq!(m.url, "https://e.com/a.pdf");
+        assert_eq!(m.filename.as_deref(), Some("a.pdf"));
+        assert_eq!(m.caption.as_deref(), Some("the invoice"));
+
+        let gif = parse(json!({"mediaUrl": "https://e.com/a.gif", "mediaType": "gif"}));
+        assert_eq!(
+            gif.clone().unwrap_err().to_string(),
+            "mediaType 'gif' is not one of image, video, audio, document."
+        );
+        assert_eq!(field_of(gif), Some("mediaType"));
+        for (url, why) in [
+            ("https://127.0.0.1/a.jpg", "private"),
+            ("http://e.com/a.jpg", "https"),
+            ("not a url", "absolute"),
+            ("ftp://e.com/a.jpg", "http and https"),
+        ] {
+            let r = parse(json!({"mediaUrl": url, "mediaType": "image"}));
+            let e = r.clone().unwrap_err();
+            assert!(
+                matches!(&e, SendError::InvalidMedia { message, .. }
+                    if message.starts_with("mediaUrl is not valid: ") && message.contains(why)),
+                "{url}: {e:?}"
+            );
+            assert_eq!(field_of(r), Some("mediaUrl"));
+        }
+        // The server's policy decides about private addresses.
+        let loose = SendRules::for_connection(
+            UrlPolicy {
+                allow_private: true,
+            },
+            None,
+        );
+        assert!(
+            fields(json!({"mediaUrl": "http://127.0.0.1:9000/a.jpg", "mediaType": "image"}))
+                .parse(&loose)
+                .is_ok()
+        );
+        assert_eq!(
+            field_of(parse(json!({"mediaUrl": "https://e.com/a.jpg"}))),
+            Some("mediaType")
+        );
+        assert_eq!(
+            field_of(parse(json!({"mediaType": "image"}))),
+            Some("mediaUrl")
+        );
+    }
+
+    #[test]
+    fn captions_are_at_most_1024_characters() {
+        let body = |caption: String| {
+            let url = "https://e.com/a.jpg";
+            json!({"mediaUrl": url, "mediaType": "image", "caption": caption})
+        };
+        assert!(parse(body("c".repeat(MAX_CAPTION))).is_ok());
+        assert_eq!(
+            parse(body("c".repeat(MAX_CAPTION + 1))),
+            Err(SendError::Field {
+                field: "caption",
+                issue: "at most 1024 characters".into()
+            })
+        );
+    }
+
+    #[test]
+    fn templates_only_where_the_connection_has_them() {
+        let body = json!({"template": {"name": "order_update", "language": "pt_BR",
+            "components": [{"type": "body"}]}});
+        let Ok(Content::Template(t)) = fields(body.clone()).parse(&official()) else {
+            panic!("an official instance sends templates")
+        };
+        assert_eq!((t.name.as_str(), t.components.len()), ("order_update", 1));
+        for rules in [rules(), SendRules::for_contact(STRICT)] {
+            assert_eq!(
+                fields(body.clone()).parse(&rules),
+                Err(SendError::Field {
+                    field: "template",
+                    issue: "templates are sent by instances connected with method 'official'"
+                        .into()
+                })
+            );
+        }
+        let bad = fields(json!({"template": {"name": "Bad Name", "language": "en"}}));
+        assert_eq!(
+            bad.parse(&official()).unwrap_err().field_name(),
+            Some("template")
+        );
+    }
+
+    fn send(body: serde_json::Value) -> Result<NewOutbound, SendError> {
+        let metadata = body.get("metadata").cloned();
+        NewOutbound::parse(
+            SendFields {
+                to: body["to"].as_str().unwrap_or_default().to_owned(),
+                content: fields(body),
+                quoted_message_id: None,
+                metadata,
+            },
+            &rules(),
+        )
+    }
+
+    #[test]
+    fn a_send_has_a_recipient_content_and_small_metadata() {
+        let ok = send(json!({"to": "5511999999999", "message": "hi", "metadata": {"order": 7}}))
+            .unwrap();
+        assert_eq!(ok.to.as_str(), "5511999999999");
+        assert_eq!(ok.content, Content::Text("hi".into()));
+        assert_eq!(ok.metadata, Some(json!({"order": 7})));
+        assert!(
+            send(json!({"to": "120363025246125486@g.us", "message": "hi"}))
+                .unwrap()
+                .to
+                .is_group()
+        );
+
+        let bad_to = send(json!({"to": "+5511999999999", "message": "hi"})).unwrap_err();
+        assert!(matches!(
+            bad_to,
+            SendError::InvalidRecipient { field: "to", .. }
+        ));
+        assert!(bad_to.to_string().starts_with("to: phone numbers are"));
+        for metadata in [json!([1]), json!({"k": "v".repeat(MAX_METADATA)})] {
+            let e = send(json!({"to": "5511999999999", "message": "hi", "metadata": metadata}))
+                .unwrap_err();
+            assert_eq!(e.field_name(), Some("metadata"), "{e:?}");
+        }
+        // The recipient is checked first, the content next, the metadata last.
+        assert!(matches!(
+            send(json!({"to": "1", "metadata": [1]})),
+            Err(SendError::InvalidRecipient { .. })
+        ));
+        assert_eq!(
+            send(json!({"to": "5511999999999", "metadata": [1]})),
+            Err(SendError::MissingContent)
+        );
+    }
+}
