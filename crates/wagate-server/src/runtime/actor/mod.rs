@@ -189,10 +189,12 @@ impl InstanceActor {
         if self.not_before.is_some_and(|t| Instant::now() < t) {
             return;
         }
+        // Cleared once passed, connected or not: a past deadline left set would make the loop's
+        // timer fire at once, again and again, while the instance reconnects.
+        self.not_before = None;
         let Some(session) = self.connected_session() else {
             return;
         };
-        self.not_before = None;
         self.maybe_queued = false;
         let cancel = CancellationToken::new();
         let pass = SendBatch {
