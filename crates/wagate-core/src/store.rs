@@ -7,7 +7,9 @@ use thiserror::Error;
 use crate::account::Account;
 use crate::api_key::ApiKey;
 use crate::chat::{Chat, ChatQuery, Contact, HistoryQuery};
-use crate::delivery::{AttemptResult, DeliveryLog, DueDelivery};
+use crate::delivery::{
+    AttemptOutcome, AttemptResult, Delivery, DeliveryLog, DueDelivery, Recorded,
+};
 use crate::event::Event;
 use crate::inbound_webhook::InboundWebhook;
 use crate::instance::{ConnectionMethod, Instance, InstancePatch, InstanceStatus, LastError};
@@ -17,8 +19,8 @@ use crate::phone::PhoneNumber;
 use crate::status_change::StatusChange;
 use crate::webhook::Subscription;
 use crate::{
-    AccountId, ApiKeyId, ChatId, DeliveryLogId, InboundWebhookId, InstanceId, MessageId, Timestamp,
-    WebhookId,
+    AccountId, ApiKeyId, ChatId, DeliveryId, DeliveryLogId, InboundWebhookId, InstanceId,
+    MessageId, Timestamp, WebhookId,
 };
 
 #[derive(Debug, Error)]
@@ -352,7 +354,8 @@ pub trait DeliveryStore: Send + Sync + 'static {
     async fn record_event(&self, event: &Event) -> Result<(), StoreError>;
     /// Takes up to `limit` due deliveries for `lease_ms`, marked with `claim` (which starts with
     /// the node id and a colon, and unique per call). A lane's first attempts are handed out one
-    /// at a time, in order.
+    /// at a time, in order. A delivery whose lease ran out can be claimed again; from then on only
+    /// the new claim can record its outcome.
     async fn claim_deliveries(
         &self,
         claim: &str,
@@ -362,15 +365,20 @@ pub trait DeliveryStore: Send + Sync + 'static {
     ) -> Result<Vec<DueDelivery>, StoreError>;
     /// Frees the claims of a node that restarted (nothing it claimed is in flight any more).
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError>;
-    /// Logs an attempt and moves its delivery on: done on success, due again at `retry_at`, or
-    /// failed for good when that is None. Nothing is written when the delivery is gone (its
-    /// subscription was deleted meanwhile).
-    async fn finish_attempt(
+    /// Records the outcome of the attempt `delivery` was claimed for, only while that claim
+    /// still holds (`delivery.claim` still marks the row, expired or not): in one transaction the
+    /// delivery moves to `outcome` (done, due again at its time, or failed for good) with one
+    /// more attempt counted, and the attempt is logged (its success and next retry as `outcome`
+    /// says). When the claim no longer holds, or the delivery is gone, nothing is written at all
+    /// and the answer says which.
+    async fn record_attempt(
         &self,
         delivery: &DueDelivery,
         result: &AttemptResult,
-        retry_at: Option<Timestamp>,
-    ) -> Result<(), StoreError>;
+        outcome: AttemptOutcome,
+    ) -> Result<Recorded, StoreError>;
+    /// A delivery as it is now (None: no such delivery).
+    async fn get_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError>;
     /// Newest first.
     async fn list_logs(
         &self,
@@ -378,8 +386,9 @@ pub trait DeliveryStore: Send + Sync + 'static {
         success: Option<bool>,
         limit: u32,
     ) -> Result<Vec<DeliveryLog>, StoreError>;
-    /// Makes the delivery of a log entry due now; false when there is no such entry with a
-    /// delivery (a test delivery has none).
+    /// Makes the delivery of a log entry due now, unclaimed; false when there is no such entry
+    /// with a delivery (a test delivery has none). An attempt of it in flight loses its claim:
+    /// its outcome is not recorded, the next claim attempts it anew.
     async fn retry_log(
         &self,
         webhook: &WebhookId,

@@ -1,5 +1,6 @@
 //! Webhooks over HTTP (§9, §15.6): subscriptions, signed deliveries, retries, logs, the test
-//! endpoint, ordering and isolation between receivers, and the URL rules.
+//! endpoint, ordering and isolation between receivers, the URL rules, and two delivery workers
+//! whose claims overlap (a late outcome of an expired claim changes nothing).
 
 mod common;
 
@@ -16,6 +17,8 @@ use serde_json::{Value, json};
 use wagate_core::net::UrlPolicy;
 use wagate_server::net_guard::StaticResolver;
 use wagate_testkit::{Backend, on_both_backends};
+
+use self::two_workers::a_late_outcome_of_an_expired_claim_changes_nothing;
 
 const RECEIVED: &str = "message.received";
 
@@ -639,6 +642,175 @@ async fn private_targets_are_refused_at_save_and_at_delivery(backend: Backend) {
     s.stop().await;
 }
 
+/// Two delivery workers driven step by step (`run_once`) over one store, with a receiver that
+/// holds each request until the test answers it: worker A's attempt outlives its lease, worker B
+/// claims the delivery and attempts it again, and A's late answer changes nothing.
+mod two_workers {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use tokio::sync::{mpsc, oneshot};
+    use wagate_core::account::{Account, AccountName};
+    use wagate_core::delivery::{AttemptOutcome, DeliveryState, Recorded, RetrySchedule};
+    use wagate_core::event::Event;
+    use wagate_core::instance::{NewInstance, Settings};
+    use wagate_core::net::{TargetUrl, UrlPolicy};
+    use wagate_core::plan::Plan;
+    use wagate_core::store::Store;
+    use wagate_core::webhook::{Subscription, SubscriptionStatus, WebhookSecret};
+    use wagate_core::webhook_event::WebhookEvent;
+    use wagate_core::{AccountId, Timestamp, WebhookId};
+    use wagate_server::delivery::DeliveryWorker;
+    use wagate_server::net_guard::{NetGuard, SystemResolver};
+    use wagate_store::SqlStore;
+    use wagate_testkit::{Backend, TestDb};
+
+    /// A request the receiver holds: its `webhook-id`, and where to send the status to answer.
+    struct Held {
+        event_id: String,
+        answer: oneshot::Sender<u16>,
+    }
+
+    /// A loopback receiver that hands every request to the test and answers what it is told.
+    async fn holding_receiver() -> (String, mpsc::UnboundedReceiver<Held>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let app = axum::Router::new()
+            .fallback(
+                |State(tx): State<mpsc::UnboundedSender<Held>>, headers: HeaderMap| async move {
+                    let (answer, status) = oneshot::channel();
+                    let event_id = headers["webhook-id"].to_str().unwrap().to_owned();
+                    tx.send(Held { event_id, answer }).unwrap();
+                    let code = status.await.unwrap_or(500);
+                    StatusCode::from_u16(code).unwrap()
+                },
+            )
+            .with_state(tx);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, rx)
+    }
+
+    async fn next(requests: &mut mpsc::UnboundedReceiver<Held>) -> Held {
+        tokio::time::timeout(Duration::from_secs(5), requests.recv())
+            .await
+            .expect("a request within 5 s")
+            .expect("the receiver runs")
+    }
+
+    pub async fn a_late_outcome_of_an_expired_claim_changes_nothing(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let store: Arc<dyn Store> = Arc::new(SqlStore::connect(&db.url).await.unwrap());
+        let now = Timestamp::now();
+        let account = Account {
+            id: AccountId::generate(),
+            name: AccountName::parse("Acme").unwrap(),
+            plan: Plan::Pro,
+            rate_limits: None,
+            created_at: now,
+        };
+        store.insert_account(&account).await.unwrap();
+        let inst = NewInstance {
+            name: AccountName::parse("i").unwrap(),
+            webhook_url: None,
+            webhook_events: vec![],
+            settings: Settings::default(),
+        }
+        .into_instance(account.id.clone(), now);
+        store.insert_instance(&inst, None).await.unwrap();
+        let (url, mut requests) = holding_receiver().await;
+        let sub = Subscription {
+            id: WebhookId::generate(),
+            account_id: account.id.clone(),
+            instance_id: inst.id.clone(),
+            name: None,
+            url: TargetUrl::from_trusted(url),
+            events: vec![WebhookEvent::MessageReceived],
+            secret: WebhookSecret::generate(),
+            status: SubscriptionStatus::Active,
+            created_at: now,
+            updated_at: now,
+        };
+        store.insert_subscription(&sub).await.unwrap();
+        let event = Event::test(&account.id, &inst.id, WebhookEvent::MessageReceived);
+        store.record_event(&event).await.unwrap();
+
+        let net = NetGuard::new(
+            UrlPolicy {
+                allow_private: true,
+            },
+            Arc::new(SystemResolver),
+        );
+        let lease = Duration::from_millis(300);
+        let worker = |node: &str| {
+            DeliveryWorker::new(
+                store.clone(),
+                net.clone(),
+                RetrySchedule::default(),
+                node.into(),
+                lease,
+            )
+        };
+        let (a, b) = (worker("node-a"), worker("node-b"));
+
+        // A claims and attempts; the receiver holds the request past A's lease.
+        let a_step = tokio::spawn(async move { a.run_once().await });
+        let held_a = next(&mut requests).await;
+        assert_eq!(held_a.event_id, event.id.as_str());
+        tokio::time::sleep(lease + Duration::from_millis(200)).await;
+
+        // B finds the lease run out, claims the delivery and attempts it again.
+        let b_step = tokio::spawn(async move { b.run_once().await });
+        let held_b = next(&mut requests).await;
+        assert_eq!(held_b.event_id, event.id.as_str(), "the same event, again");
+
+        // A's late success while B holds the delivery: nothing is written.
+        held_a.answer.send(200).unwrap();
+        let a_did = a_step.await.unwrap().unwrap();
+        assert_eq!(a_did.len(), 1);
+        let a_did = &a_did[0];
+        assert_eq!(a_did.attempt, 1);
+        assert_eq!(a_did.outcome, AttemptOutcome::Succeeded);
+        let Ok(Recorded::ClaimLost {
+            held_by: Some(holder),
+        }) = &a_did.recorded
+        else {
+            panic!("A's claim was taken: {:?}", a_did.recorded)
+        };
+        assert!(holder.starts_with("node-b:"), "{holder}");
+        let d = store.get_delivery(&a_did.delivery).await.unwrap().unwrap();
+        assert_eq!((d.state, d.attempts), (DeliveryState::Pending, 0));
+        assert_eq!(d.claim.as_deref(), Some(holder.as_str()));
+        assert!(store.list_logs(&sub.id, None, 50).await.unwrap().is_empty());
+
+        // B's failure is the attempt's one outcome.
+        held_b.answer.send(503).unwrap();
+        let b_did = b_step.await.unwrap().unwrap();
+        assert_eq!(b_did.len(), 1);
+        let b_did = &b_did[0];
+        assert_eq!(b_did.delivery, a_did.delivery);
+        assert_eq!((b_did.attempt, b_did.result.status_code), (1, Some(503)));
+        assert!(matches!(b_did.outcome, AttemptOutcome::RetryAt(_)));
+        assert_eq!(b_did.recorded.as_ref().ok(), Some(&Recorded::Written));
+        let d = store.get_delivery(&a_did.delivery).await.unwrap().unwrap();
+        assert_eq!(
+            (d.state, d.attempts, d.claim),
+            (DeliveryState::Pending, 1, None)
+        );
+        assert_eq!(Some(d.next_attempt_at), b_did.outcome.retry_at());
+        let logs = store.list_logs(&sub.id, None, 50).await.unwrap();
+        assert_eq!(logs.len(), 1, "one outcome for the one attempt: {logs:?}");
+        assert_eq!(logs[0].id, b_did.result.log_id);
+        assert_eq!(logs[0].status_code, Some(503));
+        assert_eq!(logs[0].retry_count, 0);
+        assert!(!logs[0].success);
+        assert!(requests.try_recv().is_err(), "no other attempt");
+        store.close().await;
+    }
+}
+
 on_both_backends!(
     subscriptions_are_managed_per_account,
     deliveries_are_signed_both_ways,
@@ -648,4 +820,5 @@ on_both_backends!(
     an_instances_events_arrive_in_order,
     a_hanging_receiver_does_not_slow_others,
     private_targets_are_refused_at_save_and_at_delivery,
+    a_late_outcome_of_an_expired_claim_changes_nothing,
 );

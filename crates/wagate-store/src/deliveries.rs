@@ -1,95 +1,175 @@
 //! Deliveries of outbox events: claiming the due ones (a lease, so a crashed node's work is
-//! taken up again), recording each attempt in the logs, and the retry state.
+//! taken up again), recording each attempt's outcome in the logs, and the retry state.
+//!
+//! Claims fence the outcome: `record_attempt` updates a delivery only while the claim it was
+//! taken under still marks the row (`WHERE id = $1 AND locked_by = $2`), and logs the attempt in
+//! the same transaction only when that update touched the row. A worker whose lease ran out and
+//! whose delivery another worker claimed therefore writes nothing: not the state, not a log.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
-use wagate_core::delivery::{AttemptResult, DeliveryLog, DueDelivery, Target};
+use sqlx::{AnyConnection, AssertSqlSafe};
+use wagate_core::delivery::{
+    AttemptOutcome, AttemptResult, Delivery, DeliveryLog, DeliveryState, DueDelivery, Recorded,
+    Target,
+};
 use wagate_core::event::Event;
 use wagate_core::net::TargetUrl;
 use wagate_core::store::{DeliveryStore, DueListener, StoreError};
 use wagate_core::webhook::WebhookSecret;
+use wagate_core::webhook_event::WebhookEvent;
 use wagate_core::{DeliveryId, DeliveryLogId, EventId, InstanceId, Timestamp, WebhookId};
 
 use crate::error::{corrupt, db};
 use crate::{Dialect, SqlStore};
 
+/// The `state` column's value for pending deliveries, inlined into the claim's SQL (a literal,
+/// not a parameter, so PostgreSQL plans the claim for the few pending rows, never for a generic
+/// state among the many delivered ones).
+const PENDING: &str = DeliveryState::Pending.as_str();
+
 /// The candidates: the first pending first attempt of each lane (a lane's first attempts leave
 /// one at a time, in order), and every retry whose time has come (retries hold no lane up).
 /// Both are found through indexes, so a claim costs the pending rows, not the whole history.
-const CANDIDATES: &str = "SELECT MIN(h.id) FROM deliveries h \
-       WHERE h.state = 'pending' AND h.attempts = 0 GROUP BY h.lane \
-     UNION ALL SELECT r.id FROM deliveries r \
-       WHERE r.state = 'pending' AND r.attempts > 0 AND r.next_attempt_at <= $1";
-
-/// Due and not leased; subscriptions that are paused wait.
-const DUE: &str = "d.next_attempt_at <= $1 \
-     AND (d.locked_until IS NULL OR d.locked_until < $1) \
-     AND (d.webhook_id IS NULL OR EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id \
-                                          AND w.status = 'active'))";
-
-fn event_of(r: &AnyRow, col: &str) -> Result<wagate_core::webhook_event::WebhookEvent, StoreError> {
-    r.try_get::<String, _>(col)
-        .map_err(db)?
-        .parse()
-        .map_err(corrupt)
+fn candidates() -> String {
+    format!(
+        "SELECT MIN(h.id) FROM deliveries h \
+           WHERE h.state = '{PENDING}' AND h.attempts = 0 GROUP BY h.lane \
+         UNION ALL SELECT r.id FROM deliveries r \
+           WHERE r.state = '{PENDING}' AND r.attempts > 0 AND r.next_attempt_at <= $1"
+    )
 }
 
-fn due_from_row(r: &AnyRow, claim: &str) -> Result<DueDelivery, StoreError> {
-    let webhook: Option<String> = r.try_get("webhook_id").map_err(db)?;
-    Ok(DueDelivery {
-        id: DeliveryId::from_trusted(r.try_get("id").map_err(db)?),
-        claim: claim.to_owned(),
-        event_id: EventId::from_trusted(r.try_get("event_id").map_err(db)?),
-        event: event_of(r, "event")?,
-        instance_id: InstanceId::from_trusted(r.try_get("instance_id").map_err(db)?),
-        target: match webhook {
-            Some(w) => Target::Subscription(WebhookId::from_trusted(w)),
-            None => Target::Instance,
-        },
-        url: r
-            .try_get::<Option<String>, _>("url")
-            .map_err(db)?
-            .map(TargetUrl::from_trusted),
-        secret: WebhookSecret::from_trusted(
-            r.try_get::<Option<String>, _>("secret")
-                .map_err(db)?
-                .unwrap_or_default(),
-        ),
-        body: r.try_get("body").map_err(db)?,
-        attempts: r.try_get::<i64, _>("attempts").map_err(db)?.max(0) as u32,
-    })
+/// Pending, due and not leased; subscriptions that are paused wait. The state is checked on `d`
+/// itself too: on PostgreSQL a row that another transaction moved on after this one's snapshot
+/// is re-checked against these conditions when it is locked, so an outcome recorded meanwhile is
+/// never claimed again.
+fn due() -> String {
+    format!(
+        "d.state = '{PENDING}' AND d.next_attempt_at <= $1 \
+         AND (d.locked_until IS NULL OR d.locked_until < $1) \
+         AND (d.webhook_id IS NULL OR EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id \
+                                              AND w.status = 'active'))"
+    )
 }
 
-fn log_from_row(r: &AnyRow) -> Result<DeliveryLog, StoreError> {
-    let time = |c: &str| -> Result<Option<Timestamp>, StoreError> {
-        Ok(r.try_get::<Option<i64>, _>(c)
-            .map_err(db)?
-            .map(Timestamp::from_millis))
-    };
-    Ok(DeliveryLog {
-        id: DeliveryLogId::from_trusted(r.try_get("id").map_err(db)?),
-        webhook_id: r
-            .try_get::<Option<String>, _>("webhook_id")
-            .map_err(db)?
-            .map(WebhookId::from_trusted),
-        event_id: r
-            .try_get::<Option<String>, _>("event_id")
-            .map_err(db)?
-            .map(EventId::from_trusted),
-        event: event_of(r, "event")?,
-        success: r.try_get::<i64, _>("success").map_err(db)? != 0,
-        status_code: r
-            .try_get::<Option<i64>, _>("status_code")
-            .map_err(db)?
-            .and_then(|c| u16::try_from(c).ok()),
-        response_ms: r.try_get::<i64, _>("response_ms").map_err(db)?.max(0) as u64,
-        error: r.try_get("error").map_err(db)?,
-        retry_count: r.try_get::<i64, _>("retry_count").map_err(db)?.max(0) as u32,
-        next_retry_at: time("next_retry_at")?,
-        at: Timestamp::from_millis(r.try_get("created_at").map_err(db)?),
-    })
+fn event_of(s: &str) -> Result<WebhookEvent, StoreError> {
+    s.parse().map_err(corrupt)
 }
+
+fn target_of(webhook: Option<String>) -> Target {
+    match webhook {
+        Some(w) => Target::Subscription(WebhookId::from_trusted(w)),
+        None => Target::Instance,
+    }
+}
+
+fn count(n: i64, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| corrupt(format!("{what} is {n}")))
+}
+
+/// A claimed delivery with what its attempt needs (the claim query's columns).
+#[derive(sqlx::FromRow)]
+struct DueRow {
+    id: String,
+    claim: String,
+    event_id: String,
+    event: String,
+    instance_id: String,
+    webhook_id: Option<String>,
+    attempts: i64,
+    body: String,
+    url: Option<String>,
+    secret: Option<String>,
+}
+
+impl TryFrom<DueRow> for DueDelivery {
+    type Error = StoreError;
+    fn try_from(r: DueRow) -> Result<Self, StoreError> {
+        Ok(DueDelivery {
+            id: DeliveryId::from_trusted(r.id),
+            claim: r.claim,
+            event_id: EventId::from_trusted(r.event_id),
+            event: event_of(&r.event)?,
+            instance_id: InstanceId::from_trusted(r.instance_id),
+            target: target_of(r.webhook_id),
+            url: r.url.map(TargetUrl::from_trusted),
+            secret: WebhookSecret::from_trusted(r.secret.unwrap_or_default()),
+            body: r.body,
+            attempts: count(r.attempts, "attempts")?,
+        })
+    }
+}
+
+/// A `deliveries` row.
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: String,
+    event_id: String,
+    event: String,
+    instance_id: String,
+    webhook_id: Option<String>,
+    state: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    locked_by: Option<String>,
+    locked_until: Option<i64>,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = StoreError;
+    fn try_from(r: DeliveryRow) -> Result<Self, StoreError> {
+        Ok(Delivery {
+            id: DeliveryId::from_trusted(r.id),
+            event_id: EventId::from_trusted(r.event_id),
+            event: event_of(&r.event)?,
+            instance_id: InstanceId::from_trusted(r.instance_id),
+            target: target_of(r.webhook_id),
+            state: r.state.parse().map_err(corrupt)?,
+            attempts: count(r.attempts, "attempts")?,
+            next_attempt_at: Timestamp::from_millis(r.next_attempt_at),
+            claim: r.locked_by,
+            claimed_until: r.locked_until.map(Timestamp::from_millis),
+        })
+    }
+}
+
+/// A `delivery_logs` row.
+#[derive(sqlx::FromRow)]
+struct LogRow {
+    id: String,
+    webhook_id: Option<String>,
+    event_id: Option<String>,
+    event: String,
+    success: i64,
+    status_code: Option<i64>,
+    response_ms: i64,
+    error: Option<String>,
+    retry_count: i64,
+    next_retry_at: Option<i64>,
+    created_at: i64,
+}
+
+impl TryFrom<LogRow> for DeliveryLog {
+    type Error = StoreError;
+    fn try_from(r: LogRow) -> Result<Self, StoreError> {
+        Ok(DeliveryLog {
+            id: DeliveryLogId::from_trusted(r.id),
+            webhook_id: r.webhook_id.map(WebhookId::from_trusted),
+            event_id: r.event_id.map(EventId::from_trusted),
+            event: event_of(&r.event)?,
+            success: r.success != 0,
+            status_code: r.status_code.and_then(|c| u16::try_from(c).ok()),
+            response_ms: u64::try_from(r.response_ms).unwrap_or(0),
+            error: r.error,
+            retry_count: count(r.retry_count, "retry_count")?,
+            next_retry_at: r.next_retry_at.map(Timestamp::from_millis),
+            at: Timestamp::from_millis(r.created_at),
+        })
+    }
+}
+
+const DELIVERY_COLUMNS: &str = "id, event_id, event, instance_id, webhook_id, state, attempts, \
+     next_attempt_at, locked_by, locked_until";
 
 pub(crate) async fn insert_log_row(
     conn: &mut AnyConnection,
@@ -152,10 +232,11 @@ impl DeliveryStore for SqlStore {
             Dialect::Postgres => "FOR UPDATE OF d SKIP LOCKED",
             Dialect::Sqlite => "",
         };
+        let (candidates, due) = (candidates(), due());
         let mut tx = self.writer.begin().await.map_err(db)?;
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE deliveries SET locked_by = $3, locked_until = $4 WHERE id IN \
-             (SELECT d.id FROM deliveries d WHERE d.id IN ({CANDIDATES}) AND {DUE} \
+             (SELECT d.id FROM deliveries d WHERE d.id IN ({candidates}) AND {due} \
               ORDER BY d.id LIMIT $2 {lock})"
         )))
         .bind(now.millis())
@@ -165,8 +246,9 @@ impl DeliveryStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let rows = sqlx::query(
-            "SELECT d.id, d.event_id, d.event, d.instance_id, d.webhook_id, d.attempts, e.body, \
+        let rows: Vec<DueRow> = sqlx::query_as(
+            "SELECT d.id, d.locked_by AS claim, d.event_id, d.event, d.instance_id, d.webhook_id, \
+               d.attempts, e.body, \
                CASE WHEN d.webhook_id IS NULL THEN i.webhook_url ELSE w.url END AS url, \
                CASE WHEN d.webhook_id IS NULL THEN i.webhook_secret ELSE w.secret END AS secret \
              FROM deliveries d JOIN events e ON e.id = d.event_id \
@@ -178,14 +260,14 @@ impl DeliveryStore for SqlStore {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        rows.iter().map(|r| due_from_row(r, claim)).collect()
+        rows.into_iter().map(DueDelivery::try_from).collect()
     }
 
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        let done = sqlx::query(AssertSqlSafe(format!(
             "UPDATE deliveries SET locked_by = NULL, locked_until = NULL \
-             WHERE state = 'pending' AND locked_by LIKE $1",
-        )
+             WHERE state = '{PENDING}' AND locked_by LIKE $1"
+        )))
         .bind(format!("{node}:%"))
         .execute(&self.writer)
         .await
@@ -193,31 +275,40 @@ impl DeliveryStore for SqlStore {
         Ok(done.rows_affected())
     }
 
-    async fn finish_attempt(
+    async fn record_attempt(
         &self,
         d: &DueDelivery,
         result: &AttemptResult,
-        retry_at: Option<Timestamp>,
-    ) -> Result<(), StoreError> {
-        let state = match (result.succeeded(), retry_at) {
-            (true, _) => "succeeded",
-            (false, Some(_)) => "pending",
-            (false, None) => "failed",
-        };
+        outcome: AttemptOutcome,
+    ) -> Result<Recorded, StoreError> {
         let mut tx = self.writer.begin().await.map_err(db)?;
-        let moved = sqlx::query(
-            "UPDATE deliveries SET state = $2, attempts = attempts + 1, \
-             next_attempt_at = COALESCE($3, next_attempt_at), locked_by = NULL, locked_until = NULL \
-             WHERE id = $1",
-        )
+        // The fence: only the claim that still marks the row moves it. The claim is cleared
+        // here, so the same claim cannot record twice either.
+        let moved = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE deliveries SET state = $3, attempts = attempts + 1, \
+             next_attempt_at = COALESCE($4, next_attempt_at), locked_by = NULL, locked_until = NULL \
+             WHERE id = $1 AND locked_by = $2 AND state = '{PENDING}'"
+        )))
         .bind(d.id.as_str())
-        .bind(state)
-        .bind(retry_at.map(Timestamp::millis))
+        .bind(d.claim.as_str())
+        .bind(outcome.state().as_str())
+        .bind(outcome.retry_at().map(Timestamp::millis))
         .execute(&mut *tx)
         .await
         .map_err(db)?;
         if moved.rows_affected() == 0 {
-            return Ok(()); // deleted with its subscription meanwhile
+            // Nothing written; tell a lost claim from a delivery deleted with its subscription.
+            let holder: Option<(Option<String>,)> =
+                sqlx::query_as("SELECT locked_by FROM deliveries WHERE id = $1")
+                    .bind(d.id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            tx.rollback().await.map_err(db)?;
+            return Ok(match holder {
+                None => Recorded::Gone,
+                Some((held_by,)) => Recorded::ClaimLost { held_by },
+            });
         }
         let log = DeliveryLog {
             id: result.log_id.clone(),
@@ -227,16 +318,28 @@ impl DeliveryStore for SqlStore {
             },
             event_id: Some(d.event_id.clone()),
             event: d.event,
-            success: result.succeeded(),
+            success: outcome.succeeded(),
             status_code: result.status_code,
             response_ms: result.response_ms,
             error: result.error.clone(),
             retry_count: d.attempts,
-            next_retry_at: retry_at.filter(|_| !result.succeeded()),
+            next_retry_at: outcome.retry_at(),
             at: result.at,
         };
         insert_log_row(&mut tx, Some(&d.id), &d.instance_id, &log).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        Ok(Recorded::Written)
+    }
+
+    async fn get_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        let row: Option<DeliveryRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1"
+        )))
+        .bind(id.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.map(Delivery::try_from).transpose()
     }
 
     async fn list_logs(
@@ -245,7 +348,7 @@ impl DeliveryStore for SqlStore {
         success: Option<bool>,
         limit: u32,
     ) -> Result<Vec<DeliveryLog>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<LogRow> = sqlx::query_as(
             "SELECT * FROM delivery_logs WHERE webhook_id = $1 AND success = COALESCE($2, success) \
              ORDER BY id DESC LIMIT $3",
         )
@@ -255,7 +358,7 @@ impl DeliveryStore for SqlStore {
         .fetch_all(&self.reader)
         .await
         .map_err(db)?;
-        rows.iter().map(log_from_row).collect()
+        rows.into_iter().map(DeliveryLog::try_from).collect()
     }
 
     async fn retry_log(
@@ -264,11 +367,11 @@ impl DeliveryStore for SqlStore {
         log: &DeliveryLogId,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE deliveries SET state = 'pending', next_attempt_at = $3, locked_by = NULL, \
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE deliveries SET state = '{PENDING}', next_attempt_at = $3, locked_by = NULL, \
              locked_until = NULL WHERE id = \
-             (SELECT delivery_id FROM delivery_logs WHERE id = $1 AND webhook_id = $2)",
-        )
+             (SELECT delivery_id FROM delivery_logs WHERE id = $1 AND webhook_id = $2)"
+        )))
         .bind(log.as_str())
         .bind(webhook.as_str())
         .bind(now.millis())

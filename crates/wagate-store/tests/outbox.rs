@@ -1,9 +1,14 @@
 //! The event outbox and its deliveries, on SQLite and PostgreSQL: events exist exactly when their
 //! change does, lanes hand out first attempts in order, retries wait, paused and deleted
-//! subscriptions get nothing.
+//! subscriptions get nothing, and an outcome is recorded only under the claim that still holds
+//! its delivery (a late outcome of an expired, taken claim changes nothing and logs nothing).
+
+use std::collections::HashSet;
 
 use wagate_core::account::{Account, AccountName};
-use wagate_core::delivery::{AttemptResult, DueDelivery, Target};
+use wagate_core::delivery::{
+    AttemptOutcome, AttemptResult, DeliveryState, DueDelivery, Recorded, Target,
+};
 use wagate_core::instance::{Instance, NewInstance, Settings};
 use wagate_core::message::{Content, Direction, Message, MessageStatus, Recipient};
 use wagate_core::net::TargetUrl;
@@ -12,7 +17,7 @@ use wagate_core::status_change::StatusChange;
 use wagate_core::store::prelude::*;
 use wagate_core::webhook::{Subscription, SubscriptionStatus, WebhookSecret};
 use wagate_core::webhook_event::WebhookEvent;
-use wagate_core::{AccountId, ChatId, DeliveryLogId, MessageId, Timestamp, WebhookId};
+use wagate_core::{AccountId, ChatId, DeliveryId, DeliveryLogId, MessageId, Timestamp, WebhookId};
 use wagate_store::SqlStore;
 use wagate_testkit::{Backend, TestDb, on_both_backends};
 
@@ -120,6 +125,16 @@ fn ok() -> AttemptResult {
     }
 }
 
+/// Records `outcome` for the attempt `d` was claimed for.
+async fn record(
+    store: &SqlStore,
+    d: &DueDelivery,
+    r: &AttemptResult,
+    outcome: AttemptOutcome,
+) -> Recorded {
+    store.record_attempt(d, r, outcome).await.unwrap()
+}
+
 fn failed(code: u16) -> AttemptResult {
     AttemptResult {
         status_code: Some(code),
@@ -175,18 +190,26 @@ async fn a_lane_hands_out_first_attempts_in_order(backend: Backend) {
     assert!(claim(&store).await.is_empty(), "the head is in flight");
     // A failed first attempt goes to retry and no longer holds the lane.
     let later = Timestamp::now().plus_millis(60_000);
-    store
-        .finish_attempt(&first[0], &failed(500), Some(later))
-        .await
-        .unwrap();
+    assert_eq!(
+        record(
+            &store,
+            &first[0],
+            &failed(500),
+            AttemptOutcome::RetryAt(later)
+        )
+        .await,
+        Recorded::Written
+    );
     let second = claim(&store).await;
     assert_eq!(second.len(), 1);
     assert!(second[0].id > first[0].id, "the next event of the lane");
-    store.finish_attempt(&second[0], &ok(), None).await.unwrap();
+    let done = record(&store, &second[0], &ok(), AttemptOutcome::Succeeded).await;
+    assert_eq!(done, Recorded::Written);
     let third = claim(&store).await;
     assert_eq!(third.len(), 1);
     assert!(third[0].event_id > second[0].event_id);
-    store.finish_attempt(&third[0], &ok(), None).await.unwrap();
+    let done = record(&store, &third[0], &ok(), AttemptOutcome::Succeeded).await;
+    assert_eq!(done, Recorded::Written);
     assert!(
         claim(&store).await.is_empty(),
         "the retry waits for its time"
@@ -207,7 +230,13 @@ async fn logs_record_each_attempt_and_a_retry_makes_it_due(backend: Backend) {
     sent_message(&store, &inst, "ext-1").await;
     let d = claim(&store).await.remove(0);
     let r = failed(503);
-    store.finish_attempt(&d, &r, None).await.unwrap(); // failed for good
+    assert_eq!(
+        record(&store, &d, &r, AttemptOutcome::GaveUp).await,
+        Recorded::Written
+    );
+    let kept = store.get_delivery(&d.id).await.unwrap().unwrap();
+    assert_eq!(kept.state, DeliveryState::Failed);
+    assert_eq!((kept.attempts, kept.claim), (1, None));
     assert!(claim(&store).await.is_empty());
     let logs = store.list_logs(&sub.id, None, 50).await.unwrap();
     assert_eq!(logs.len(), 1);
@@ -262,7 +291,11 @@ async fn paused_waits_and_deleted_is_gone(backend: Backend) {
             .await
             .unwrap()
     );
-    store.finish_attempt(&due[0], &ok(), None).await.unwrap(); // gone: nothing written
+    assert_eq!(
+        record(&store, &due[0], &ok(), AttemptOutcome::Succeeded).await,
+        Recorded::Gone,
+        "deleted with its subscription: nothing written"
+    );
     assert!(store.list_logs(&sub.id, None, 50).await.unwrap().is_empty());
     assert!(claim(&store).await.is_empty());
 }
@@ -300,7 +333,8 @@ async fn connection_changes_write_instance_events(backend: Backend) {
     state.phone = Some(wagate_core::phone::PhoneNumber::parse("5511912345678").unwrap());
     store.save_connection(&inst.id, &state).await.unwrap();
     let up = claim(&store).await.remove(0);
-    store.finish_attempt(&up, &ok(), None).await.unwrap();
+    let done = record(&store, &up, &ok(), AttemptOutcome::Succeeded).await;
+    assert_eq!(done, Recorded::Written);
     assert_eq!(up.event, WebhookEvent::InstanceConnected);
     let body: serde_json::Value = serde_json::from_str(&up.body).unwrap();
     assert_eq!(body["data"]["phone"], "5511912345678");
@@ -317,6 +351,245 @@ async fn connection_changes_write_instance_events(backend: Backend) {
     assert_eq!(body["data"]["reason"], "connection_lost");
 }
 
+/// The acceptance case: worker A's claim runs out during its attempt and worker B takes the
+/// delivery. A's late outcome changes nothing (state, attempts, claim, retry time) and logs
+/// nothing, whether it comes while B holds the delivery or after B recorded; B's outcome counts,
+/// and the log shows one outcome per attempt.
+async fn a_late_outcome_of_a_taken_claim_changes_nothing(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let inst = instance(&store, vec![]).await;
+    let sub = subscription(&store, &inst, vec![WebhookEvent::MessageSent]).await;
+    sent_message(&store, &inst, "ext-1").await;
+    let t0 = Timestamp::now();
+    let a = store
+        .claim_deliveries("node-a:1", t0, 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].claim, "node-a:1");
+    assert!(
+        store
+            .claim_deliveries("node-b:1", t0.plus_millis(999), 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased until its lease runs out"
+    );
+    let b = store
+        .claim_deliveries("node-b:1", t0.plus_millis(1_001), 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1, "the lease ran out: another worker takes it");
+    assert_eq!(b[0].id, a[0].id);
+    assert_eq!(b[0].claim, "node-b:1");
+    assert_eq!((a[0].attempts, b[0].attempts), (0, 0), "the same attempt");
+    let held = store.get_delivery(&a[0].id).await.unwrap().unwrap();
+    assert_eq!(held.state, DeliveryState::Pending);
+    assert_eq!(held.claim.as_deref(), Some("node-b:1"));
+    assert_eq!(held.claimed_until, Some(t0.plus_millis(61_001)));
+
+    // A's late success while B holds the delivery.
+    assert_eq!(
+        record(&store, &a[0], &ok(), AttemptOutcome::Succeeded).await,
+        Recorded::ClaimLost {
+            held_by: Some("node-b:1".into())
+        }
+    );
+    assert_eq!(
+        store.get_delivery(&a[0].id).await.unwrap().unwrap(),
+        held,
+        "no state change"
+    );
+    assert!(
+        store.list_logs(&sub.id, None, 50).await.unwrap().is_empty(),
+        "no log entry"
+    );
+
+    // B's outcome counts.
+    let retry_at = t0.plus_millis(120_000);
+    let b_result = failed(503);
+    assert_eq!(
+        record(&store, &b[0], &b_result, AttemptOutcome::RetryAt(retry_at)).await,
+        Recorded::Written
+    );
+    let after_b = store.get_delivery(&a[0].id).await.unwrap().unwrap();
+    assert_eq!(after_b.state, DeliveryState::Pending);
+    assert_eq!(after_b.attempts, 1);
+    assert_eq!(after_b.next_attempt_at, retry_at);
+    assert_eq!((after_b.claim.clone(), after_b.claimed_until), (None, None));
+
+    // A's outcome again, after B recorded; and B's a second time: neither writes.
+    assert_eq!(
+        record(&store, &a[0], &failed(500), AttemptOutcome::GaveUp).await,
+        Recorded::ClaimLost { held_by: None }
+    );
+    assert_eq!(
+        record(&store, &b[0], &ok(), AttemptOutcome::Succeeded).await,
+        Recorded::ClaimLost { held_by: None },
+        "a claim records once"
+    );
+    assert_eq!(
+        store.get_delivery(&a[0].id).await.unwrap().unwrap(),
+        after_b
+    );
+
+    // The retry is the next attempt, logged under its own number.
+    let c = store
+        .claim_deliveries("node-c:1", retry_at.plus_millis(1), 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].attempts, 1);
+    let c_result = ok();
+    assert_eq!(
+        record(&store, &c[0], &c_result, AttemptOutcome::Succeeded).await,
+        Recorded::Written
+    );
+    let mut logs = store.list_logs(&sub.id, None, 50).await.unwrap();
+    logs.sort_by_key(|l| l.retry_count);
+    let seen: Vec<_> = logs
+        .iter()
+        .map(|l| (l.id.clone(), l.retry_count, l.success, l.next_retry_at))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (b_result.log_id, 0, false, Some(retry_at)),
+            (c_result.log_id, 1, true, None)
+        ],
+        "one outcome per attempt, each the one of the claim that held"
+    );
+    assert_eq!(logs[0].status_code, Some(503));
+    let done = store.get_delivery(&a[0].id).await.unwrap().unwrap();
+    assert_eq!((done.state, done.attempts), (DeliveryState::Succeeded, 2));
+}
+
+/// A claim whose lease ran out but that nobody took still holds: its outcome is recorded (the
+/// attempt is not thrown away and made again for nothing).
+async fn an_expired_claim_nobody_took_still_records(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let inst = instance(&store, vec![WebhookEvent::MessageSent]).await;
+    sent_message(&store, &inst, "ext-1").await;
+    let t0 = Timestamp::now();
+    let a = store.claim_deliveries("node-a:1", t0, 1, 10).await.unwrap();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].target, Target::Instance);
+    assert_eq!(
+        record(&store, &a[0], &ok(), AttemptOutcome::Succeeded).await,
+        Recorded::Written
+    );
+    let d = store.get_delivery(&a[0].id).await.unwrap().unwrap();
+    assert_eq!(
+        (d.state, d.attempts, d.claim),
+        (DeliveryState::Succeeded, 1, None)
+    );
+    assert!(
+        store
+            .claim_deliveries("node-b:1", t0.plus_millis(60_000), 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "done: never claimed again"
+    );
+    assert_eq!(
+        store.get_delivery(&DeliveryId::generate()).await.unwrap(),
+        None
+    );
+}
+
+/// Many late outcomes race a new claim of the same deliveries (16 lanes): each delivery ends
+/// with exactly one recorded outcome and one log entry, and a delivery whose late outcome was
+/// recorded is never handed out again.
+async fn late_outcomes_racing_a_new_claim_record_one_outcome_each(backend: Backend) {
+    const LANES: usize = 16;
+    let (_db, store) = open(backend).await;
+    let inst = instance(&store, vec![]).await;
+    for _ in 0..LANES {
+        subscription(&store, &inst, vec![WebhookEvent::MessageSent]).await;
+    }
+    sent_message(&store, &inst, "ext-1").await;
+    let t0 = Timestamp::now();
+    let a = store
+        .claim_deliveries("node-a:1", t0, 1, 100)
+        .await
+        .unwrap();
+    assert_eq!(a.len(), LANES, "one head per lane");
+    let mut late = Vec::new();
+    for (i, d) in a.iter().cloned().enumerate() {
+        if i == LANES / 2 {
+            // B claims while half of A's outcomes are on their way.
+            let s = store.clone();
+            late.push(tokio::spawn(async move {
+                let b = s
+                    .claim_deliveries("node-b:1", t0.plus_millis(10_000), 60_000, 100)
+                    .await
+                    .unwrap();
+                (None, b.into_iter().map(|d| d.id).collect::<Vec<_>>())
+            }));
+        }
+        let s = store.clone();
+        late.push(tokio::spawn(async move {
+            let r = s
+                .record_attempt(&d, &ok(), AttemptOutcome::Succeeded)
+                .await
+                .unwrap();
+            (Some((d.id, r)), Vec::new())
+        }));
+    }
+    let mut written_by_a = HashSet::new();
+    let mut claimed_by_b = Vec::new();
+    for t in late {
+        match t.await.unwrap() {
+            (Some((id, Recorded::Written)), _) => {
+                written_by_a.insert(id);
+            }
+            (Some((_, Recorded::ClaimLost { held_by })), _) => {
+                assert_eq!(held_by.as_deref(), Some("node-b:1"));
+            }
+            (Some((_, Recorded::Gone)), _) => panic!("nothing was deleted"),
+            (None, b) => claimed_by_b = b,
+        }
+    }
+    for id in &claimed_by_b {
+        assert!(
+            !written_by_a.contains(id),
+            "{id} was claimed again after its outcome was recorded"
+        );
+    }
+    assert_eq!(written_by_a.len() + claimed_by_b.len(), LANES);
+    let b_claims = store
+        .claim_deliveries("node-b:2", t0.plus_millis(10_000), 60_000, 100)
+        .await
+        .unwrap();
+    assert!(
+        b_claims.is_empty(),
+        "B holds the rest; A recorded the others"
+    );
+    // B's claim as it came back from the store: record its outcomes.
+    for d in &a {
+        if claimed_by_b.contains(&d.id) {
+            let mine = DueDelivery {
+                claim: "node-b:1".into(),
+                ..d.clone()
+            };
+            assert_eq!(
+                record(&store, &mine, &ok(), AttemptOutcome::Succeeded).await,
+                Recorded::Written
+            );
+        }
+    }
+    for d in &a {
+        let kept = store.get_delivery(&d.id).await.unwrap().unwrap();
+        assert_eq!((kept.state, kept.attempts), (DeliveryState::Succeeded, 1));
+        let Target::Subscription(w) = &kept.target else {
+            panic!("a subscription's delivery")
+        };
+        let logs = store.list_logs(w, None, 50).await.unwrap();
+        assert_eq!(logs.len(), 1, "one outcome for the one attempt");
+        assert_eq!(logs[0].retry_count, 0);
+    }
+}
+
 on_both_backends!(
     a_change_writes_its_event_for_each_target_that_wants_it,
     no_target_no_event,
@@ -325,4 +598,7 @@ on_both_backends!(
     paused_waits_and_deleted_is_gone,
     a_restarted_node_frees_its_claims,
     connection_changes_write_instance_events,
+    a_late_outcome_of_a_taken_claim_changes_nothing,
+    an_expired_claim_nobody_took_still_records,
+    late_outcomes_racing_a_new_claim_record_one_outcome_each,
 );

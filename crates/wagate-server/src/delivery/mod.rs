@@ -5,4 +5,4 @@ pub mod attempt;
 pub mod worker;
 
 pub use attempt::{Attempt, post_signed};
-pub use worker::DeliveryWorker;
+pub use worker::{Delivered, DeliveryWorker};

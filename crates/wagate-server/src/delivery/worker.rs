@@ -1,54 +1,102 @@
 //! The delivery worker: claims due deliveries (leased, so a crashed node's share is taken up
-//! again), attempts each in its own task, and records the outcome with the next retry time.
+//! again), attempts each in its own task, and records the outcome it computed (done, retry at,
+//! gave up) under the claim it attempted with.
+//!
+//! One step of it is `run_once`: claim what is due, attempt each, record the outcomes, and report
+//! them. Tests drive it directly; the worker's loop runs it again and again. The loop waits only
+//! for a step's claim, never for its attempts, so a receiver that hangs holds up its own lane
+//! alone, for at most the 5 s timeout per attempt, while later steps claim other lanes (up to
+//! `CONCURRENCY` attempts in flight).
 //!
 //! A commit on this node that makes deliveries due wakes the worker; otherwise (deliveries
 //! written by other nodes, retries coming due) it polls.
 //!
-//! Deliveries of different lanes run side by side (up to `CONCURRENCY`), so a receiver that
-//! hangs only holds up its own lane, for at most the 5 s timeout per attempt.
+//! Outcomes are fenced by the claim: when an attempt outlives its lease and another worker (of
+//! this node or another) claims the delivery, the first worker's late outcome writes nothing: the
+//! store answers `Recorded::ClaimLost` and it is logged here.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
-use wagate_core::Timestamp;
-use wagate_core::delivery::{DueDelivery, RetrySchedule};
-use wagate_core::store::Store;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
+use wagate_core::delivery::{AttemptOutcome, AttemptResult, DueDelivery, Recorded, RetrySchedule};
+use wagate_core::store::{Store, StoreError};
+use wagate_core::{DeliveryId, Timestamp};
 
 use crate::delivery::attempt::{Attempt, TIMEOUT, post_signed};
 use crate::net_guard::NetGuard;
 
 /// Attempts in flight at once on one node.
 const CONCURRENCY: usize = 64;
-/// How long a claim holds a delivery: the timeout with room to record the outcome.
-const LEASE_MS: i64 = 30_000;
 /// How often the outbox is looked at when nothing woke the worker: the delay of a retry and of
 /// another node's events.
 const POLL: Duration = Duration::from_millis(200);
 
 #[derive(Clone)]
 pub struct DeliveryWorker {
-    wake: Arc<Notify>,
-    stopped: Arc<AtomicBool>,
-    slots: Arc<Semaphore>,
-    store: Arc<dyn Store>,
-    node: String,
+    inner: Arc<Inner>,
 }
 
-struct Shared {
+struct Inner {
     store: Arc<dyn Store>,
     net: NetGuard,
     client: reqwest::Client,
     schedule: RetrySchedule,
     node: String,
+    lease: Duration,
     wake: Arc<Notify>,
-    stopped: Arc<AtomicBool>,
+    stopped: AtomicBool,
     slots: Arc<Semaphore>,
 }
 
+/// One attempt of a `run_once` step: what it found, what the worker made of it, and what
+/// recording that did.
+#[derive(Debug)]
+pub struct Delivered {
+    pub delivery: DeliveryId,
+    /// The claim the attempt was made under.
+    pub claim: String,
+    /// The attempt's number (1-based).
+    pub attempt: u32,
+    pub result: AttemptResult,
+    pub outcome: AttemptOutcome,
+    /// `Ok(Recorded::Written)` when the outcome counts; a lost claim or a deleted delivery wrote
+    /// nothing; `Err` when the store failed (the lease runs out and the delivery is attempted
+    /// again: at least once, never lost).
+    pub recorded: Result<Recorded, StoreError>,
+}
+
 impl DeliveryWorker {
-    /// Frees this node's stale claims (it restarted: nothing it claimed is in flight) and starts.
+    /// How long a claim holds a delivery: the timeout with room to record the outcome.
+    pub const LEASE: Duration = Duration::from_secs(30);
+
+    /// A worker that does nothing until `run_once` is called (tests drive it so); `start` runs
+    /// one in the background. `node` starts every claim it takes; `lease` is how long each holds.
+    pub fn new(
+        store: Arc<dyn Store>,
+        net: NetGuard,
+        schedule: RetrySchedule,
+        node: String,
+        lease: Duration,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client: net.client(TIMEOUT),
+                store,
+                net,
+                schedule,
+                node,
+                lease,
+                wake: Arc::new(Notify::new()),
+                stopped: AtomicBool::new(false),
+                slots: Arc::new(Semaphore::new(CONCURRENCY)),
+            }),
+        }
+    }
+
+    /// Frees this node's stale claims (it restarted: nothing it claimed is in flight), listens
+    /// for this node's commits that make deliveries due, and runs the loop.
     pub async fn start(
         store: Arc<dyn Store>,
         net: NetGuard,
@@ -63,46 +111,32 @@ impl DeliveryWorker {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not free earlier delivery claims"),
         }
-        let wake = Arc::new(Notify::new());
-        let on_due = wake.clone();
-        store.on_deliveries_due(Arc::new(move || on_due.notify_one()));
-        let stopped = Arc::new(AtomicBool::new(false));
-        let slots = Arc::new(Semaphore::new(CONCURRENCY));
-        let shared = Arc::new(Shared {
-            stopped: stopped.clone(),
-            client: net.client(TIMEOUT),
-            store: store.clone(),
-            net,
-            schedule,
-            node: node.clone(),
-            wake: wake.clone(),
-            slots: slots.clone(),
-        });
-        tokio::spawn(run(shared));
-        Self {
-            wake,
-            stopped,
-            slots,
-            store,
-            node,
-        }
+        let worker = Self::new(store, net, schedule, node, Self::LEASE);
+        let on_due = worker.inner.wake.clone();
+        worker
+            .inner
+            .store
+            .on_deliveries_due(Arc::new(move || on_due.notify_one()));
+        tokio::spawn(run(worker.clone()));
+        worker
     }
 
     /// Claims nothing more (at shutdown); attempts in flight finish or their lease runs out.
     pub fn stop(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        self.wake.notify_one();
+        self.inner.stopped.store(true, Ordering::SeqCst);
+        self.inner.wake.notify_one();
     }
 
     /// Stops claiming and waits (at most the attempt timeout and a second) for the attempts in
     /// flight to be recorded; what is still unrecorded then is released, so a restart delivers
-    /// it again (at least once, never lost).
+    /// it again (at least once, never lost). An attempt that ends after the release finds its
+    /// claim gone and records nothing.
     pub async fn shutdown(&self) {
         self.stop();
         let all = CONCURRENCY as u32;
         let drained = tokio::time::timeout(
             TIMEOUT + Duration::from_secs(1),
-            self.slots.acquire_many(all),
+            self.inner.slots.acquire_many(all),
         )
         .await;
         if !matches!(drained, Ok(Ok(_))) {
@@ -110,80 +144,186 @@ impl DeliveryWorker {
                 "webhook attempts still in flight at shutdown; their claims are released"
             );
         }
-        if let Err(e) = self.store.release_claims(&self.node).await {
+        if let Err(e) = self.inner.store.release_claims(&self.inner.node).await {
             tracing::warn!(error = %e, "could not release delivery claims at shutdown");
         }
     }
 
     /// Something new may be due (a retry requested, an event written by this node).
     pub fn wake(&self) {
-        self.wake.notify_one();
+        self.inner.wake.notify_one();
     }
-}
 
-async fn run(shared: Arc<Shared>) {
-    while !shared.stopped.load(Ordering::SeqCst) {
-        let free = shared.slots.available_permits();
-        let claimed = if free == 0 {
-            Vec::new()
-        } else {
-            let claim = format!("{}:{}", shared.node, ulid::Ulid::new());
-            match shared
-                .store
-                .claim_deliveries(&claim, Timestamp::now(), LEASE_MS, free as u32)
-                .await
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming webhook deliveries failed");
-                    Vec::new()
+    /// One step: claims what is due (as many as there are free slots), attempts each in its own
+    /// task, records each outcome, and returns them in delivery order once all are done. `Err`
+    /// when the claim itself failed. Claims nothing once stopped.
+    pub async fn run_once(&self) -> Result<Vec<Delivered>, StoreError> {
+        self.step(None).await
+    }
+
+    /// `run_once`, telling `claimed` how many it claimed as soon as it knows.
+    async fn step(
+        &self,
+        claimed: Option<oneshot::Sender<usize>>,
+    ) -> Result<Vec<Delivered>, StoreError> {
+        let mut slots = self.free_slots();
+        let batch = match self.claim(slots.len()).await {
+            Ok(b) => b,
+            Err(e) => {
+                if let Some(tx) = claimed {
+                    let _ = tx.send(0);
                 }
+                return Err(e);
             }
         };
-        if claimed.is_empty() {
-            let _ = tokio::time::timeout(POLL, shared.wake.notified()).await;
-            continue;
+        slots.truncate(batch.len());
+        if let Some(tx) = claimed {
+            let _ = tx.send(batch.len());
         }
-        for d in claimed {
-            let Ok(permit) = shared.slots.clone().acquire_owned().await else {
-                return; // the semaphore is never closed
-            };
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                deliver(&shared, d).await;
-                drop(permit);
-                shared.wake.notify_one(); // the lane may have a next event
-            });
+        let tasks: Vec<_> = batch
+            .into_iter()
+            .zip(slots)
+            .map(|(d, slot)| {
+                let worker = self.clone();
+                tokio::spawn(async move {
+                    let done = worker.deliver(d).await;
+                    drop(slot);
+                    worker.inner.wake.notify_one(); // the lane may have a next event
+                    done
+                })
+            })
+            .collect();
+        let mut done = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            match t.await {
+                Ok(d) => done.push(d),
+                // A panicked attempt records nothing; its lease runs out and it is made again.
+                Err(e) => tracing::error!(error = %e, "a webhook attempt panicked"),
+            }
         }
+        Ok(done)
+    }
+
+    /// The slots free now, taken (none once stopped).
+    fn free_slots(&self) -> Vec<OwnedSemaphorePermit> {
+        let mut slots = Vec::new();
+        if self.inner.stopped.load(Ordering::SeqCst) {
+            return slots;
+        }
+        while let Ok(s) = self.inner.slots.clone().try_acquire_owned() {
+            slots.push(s);
+        }
+        slots
+    }
+
+    #[tracing::instrument(
+        name = "delivery.claim",
+        level = "debug",
+        skip_all,
+        fields(node = %self.inner.node, limit, claimed)
+    )]
+    async fn claim(&self, limit: usize) -> Result<Vec<DueDelivery>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let claim = format!("{}:{}", self.inner.node, ulid::Ulid::new());
+        let lease_ms = i64::try_from(self.inner.lease.as_millis()).unwrap_or(i64::MAX);
+        let due = self
+            .inner
+            .store
+            .claim_deliveries(
+                &claim,
+                Timestamp::now(),
+                lease_ms,
+                u32::try_from(limit).unwrap_or(u32::MAX),
+            )
+            .await?;
+        tracing::Span::current().record("claimed", due.len());
+        Ok(due)
+    }
+
+    async fn deliver(&self, d: DueDelivery) -> Delivered {
+        let (result, outcome) = self.attempt(&d).await;
+        let recorded = self.record(&d, &result, outcome).await;
+        Delivered {
+            attempt: d.attempt(),
+            delivery: d.id,
+            claim: d.claim,
+            result,
+            outcome,
+            recorded,
+        }
+    }
+
+    /// Makes the request and decides what it leads to.
+    #[tracing::instrument(
+        name = "delivery.attempt",
+        skip_all,
+        fields(delivery = %d.id, event = %d.event_id, attempt = d.attempt())
+    )]
+    async fn attempt(&self, d: &DueDelivery) -> (AttemptResult, AttemptOutcome) {
+        let result = post_signed(
+            &self.inner.client,
+            self.inner.net.policy,
+            Attempt {
+                url: d.url.as_ref(),
+                secret: &d.secret,
+                event: d.event,
+                event_id: d.event_id.as_str(),
+                body: &d.body,
+            },
+        )
+        .await;
+        let outcome = self.inner.schedule.outcome(d, &result, Timestamp::now());
+        if let Some(e) = &result.error {
+            tracing::info!(error = %e, ?outcome, "webhook delivery failed");
+        }
+        (result, outcome)
+    }
+
+    /// Records the outcome under the attempt's claim.
+    #[tracing::instrument(
+        name = "delivery.record",
+        skip_all,
+        fields(delivery = %d.id, claim = %d.claim, ?outcome)
+    )]
+    async fn record(
+        &self,
+        d: &DueDelivery,
+        result: &AttemptResult,
+        outcome: AttemptOutcome,
+    ) -> Result<Recorded, StoreError> {
+        let recorded = self.inner.store.record_attempt(d, result, outcome).await;
+        match &recorded {
+            Ok(Recorded::Written) => {}
+            Ok(Recorded::ClaimLost { held_by }) => tracing::warn!(
+                held_by = held_by.as_deref().unwrap_or("nobody"),
+                "the attempt outlived its claim (the lease ran out and the delivery was taken, or \
+                 it was freed); its outcome is not recorded"
+            ),
+            Ok(Recorded::Gone) => tracing::info!(
+                "the delivery is gone (its subscription was deleted); its outcome is not recorded"
+            ),
+            Err(e) => tracing::error!(error = %e, "recording a webhook attempt failed"),
+        }
+        recorded
     }
 }
 
-async fn deliver(shared: &Shared, d: DueDelivery) {
-    let result = post_signed(
-        &shared.client,
-        shared.net.policy,
-        Attempt {
-            url: d.url.as_ref(),
-            secret: &d.secret,
-            event: d.event,
-            event_id: d.event_id.as_str(),
-            body: &d.body,
-        },
-    )
-    .await;
-    let retry_at = if result.succeeded() || d.url.is_none() {
-        None
-    } else {
-        shared
-            .schedule
-            .wait_after(d.attempts + 1)
-            .map(|w| Timestamp::now().plus_millis(w.as_millis() as i64))
-    };
-    if let Some(e) = &result.error {
-        tracing::info!(delivery = %d.id, event = %d.event_id, attempt = d.attempts + 1, error = %e, "webhook delivery failed");
-    }
-    if let Err(e) = shared.store.finish_attempt(&d, &result, retry_at).await {
-        // The lease runs out and the delivery is attempted again: at least once, never lost.
-        tracing::error!(delivery = %d.id, error = %e, "recording a webhook attempt failed");
+/// The loop: a step at a time, each claiming while the loop waits, then attempting on its own
+/// while the loop goes on. A step that claimed something is followed at once by the next (there
+/// may be more); one that claimed nothing by a wait for a wake-up or the poll interval.
+async fn run(worker: DeliveryWorker) {
+    while !worker.inner.stopped.load(Ordering::SeqCst) {
+        let (tx, claimed) = oneshot::channel();
+        let step = worker.clone();
+        tokio::spawn(async move {
+            if let Err(e) = step.step(Some(tx)).await {
+                tracing::warn!(error = %e, "claiming webhook deliveries failed");
+            }
+        });
+        if claimed.await.unwrap_or(0) == 0 {
+            let _ = tokio::time::timeout(POLL, worker.inner.wake.notified()).await;
+        }
     }
 }
