@@ -7,16 +7,18 @@
 //! message is a field of `ContentFields`, a variant of `Content` and a branch of
 //! [`ContentFields::parse`]: all three routes then take it, with the same errors.
 //!
-//! Nothing here has an id: the store makes a message's ids when it queues it (see
-//! `store::OutboundInsert`).
+//! Nothing here has an id: the store makes a message's ids when it queues a [`NewMessage`].
 
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::instance::ConnectionMethod;
-use crate::message::{Content, Media, MediaType, Recipient, Template};
+use crate::instance::{ConnectionMethod, Instance};
+use crate::message::{
+    Content, Direction, Media, MediaType, Message, MessageStatus, Recipient, Template,
+};
 use crate::net::{TargetUrl, UrlPolicy};
 use crate::phone::PhoneError;
+use crate::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
 
 /// §15.5: a text message is at most this many characters,
 pub const MAX_TEXT: usize = 65_536;
@@ -216,8 +218,8 @@ pub struct SendFields {
     pub metadata: Option<serde_json::Value>,
 }
 
-/// A message to send, parsed: who gets what. It has no ids and no instance yet; queuing it
-/// (`store::OutboundInsert`) adds the instance, and the store makes the ids.
+/// A message to send, parsed: who gets what. It has no ids and no instance yet
+/// ([`NewOutbound::of`] adds the instance; the store makes the ids).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOutbound {
     pub to: Recipient,
@@ -247,6 +249,57 @@ impl NewOutbound {
             quoted_message_id: fields.quoted_message_id,
             metadata: fields.metadata,
         })
+    }
+
+    /// The send of `inst`, accepted at `now`.
+    pub fn of(self, inst: &Instance, now: Timestamp) -> NewMessage {
+        NewMessage {
+            account_id: inst.account_id.clone(),
+            instance_id: inst.id.clone(),
+            send: self,
+            created_at: now,
+        }
+    }
+}
+
+/// An accepted send of an instance, to be queued: everything of its `Message` but the ids.
+///
+/// The store makes them (`MessageStore::insert_outbound_batch`), rather than the core making them
+/// here, once: the message id has to be made inside the write transaction, under the instance's
+/// lock, for id order to be commit order (the send queue's and the history cursors' order), and
+/// the chat id is the id of the peer's chat, which only that transaction knows. Ids made here
+/// would have to be overwritten there, which is what this type is for not doing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    pub account_id: AccountId,
+    pub instance_id: InstanceId,
+    pub send: NewOutbound,
+    pub created_at: Timestamp,
+}
+
+impl NewMessage {
+    /// The message as stored, `queued`, with the ids the store made for it: the one place an
+    /// outbound `Message` is made.
+    pub fn into_message(self, id: MessageId, chat_id: ChatId) -> Message {
+        Message {
+            id,
+            account_id: self.account_id,
+            instance_id: self.instance_id,
+            chat_id,
+            direction: Direction::Outbound,
+            peer: self.send.to,
+            peer_name: None,
+            content: self.send.content,
+            quoted_message_id: self.send.quoted_message_id,
+            metadata: self.send.metadata,
+            external_id: None,
+            status: MessageStatus::Queued,
+            error: None,
+            created_at: self.created_at,
+            sent_at: None,
+            delivered_at: None,
+            read_at: None,
+        }
     }
 }
 

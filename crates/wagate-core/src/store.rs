@@ -16,6 +16,7 @@ use crate::instance::{ConnectionMethod, Instance, InstancePatch, InstanceStatus,
 use crate::message::Message;
 use crate::page::OffsetPage;
 use crate::phone::PhoneNumber;
+use crate::send::NewMessage;
 use crate::status_change::StatusChange;
 use crate::webhook::Subscription;
 use crate::{
@@ -178,10 +179,11 @@ impl ConnectionState {
     }
 }
 
-/// One send of a group commit.
+/// One send of a group commit: the message without its ids (the store makes them), and its
+/// idempotency key.
 #[derive(Debug, Clone)]
 pub struct OutboundInsert {
-    pub message: Message,
+    pub message: NewMessage,
     pub idempotency: Option<IdempotencyRequest>,
 }
 
@@ -226,32 +228,26 @@ pub struct MessageStats {
 #[async_trait]
 pub trait MessageStore: Send + Sync + 'static {
     /// Stores an accepted outbound message (`queued`) with its chat, and the idempotency key when
-    /// given, in one transaction. Sets `message.id` and `message.chat_id`: the id is made inside
-    /// the transaction, under the instance's write lock, so that id order (the send queue's
-    /// order) is the order in which sends were committed.
-    async fn insert_outbound(
-        &self,
-        message: &mut Message,
-        idempotency: Option<&IdempotencyRequest>,
-    ) -> Result<(), InsertMessageError> {
-        let mut batch = [OutboundInsert {
-            message: message.clone(),
-            idempotency: idempotency.cloned(),
-        }];
-        let result = self.insert_outbound_batch(&mut batch).await?;
-        *message = batch[0].message.clone();
-        match result.into_iter().next() {
+    /// given, in one transaction, and returns it as stored. The store makes its ids: the message
+    /// id inside the transaction, under the instance's write lock, so that id order (the send
+    /// queue's order) is the order in which sends were committed; the chat id is the peer's chat's.
+    async fn insert_outbound(&self, insert: OutboundInsert) -> Result<Message, InsertMessageError> {
+        let stored = self
+            .insert_outbound_batch(std::slice::from_ref(&insert))
+            .await?;
+        match stored.into_iter().next() {
+            Some(Ok(message)) => Ok(message),
             Some(Err(used)) => Err(InsertMessageError::IdempotencyKeyUsed(used)),
-            _ => Ok(()),
+            None => Err(StoreError::Corrupt("a batch of one answered nothing".into()).into()),
         }
     }
     /// The same for many sends in one transaction (group commit), in order: ids are made in
-    /// slice order. Each entry answers `Err(record)` when its idempotency key was used before
-    /// (then nothing of it is stored); the others are stored.
+    /// slice order. Each entry answers its stored message, or `Err(record)` when its idempotency
+    /// key was used before (then nothing of it is stored).
     async fn insert_outbound_batch(
         &self,
-        batch: &mut [OutboundInsert],
-    ) -> Result<Vec<Result<(), IdempotencyRecord>>, StoreError>;
+        batch: &[OutboundInsert],
+    ) -> Result<Vec<Result<Message, IdempotencyRecord>>, StoreError>;
     async fn find_idempotency(
         &self,
         account: &AccountId,

@@ -10,6 +10,7 @@ use wagate_core::chat::{Chat, ChatQuery, ChatSort, Contact, HistoryQuery, LastMe
 use wagate_core::event::Event;
 use wagate_core::message::{Content, Direction, Media, MediaType, Message, Recipient, Template};
 use wagate_core::page::OffsetPage;
+use wagate_core::send::NewMessage;
 use wagate_core::status_change::StatusChange;
 use wagate_core::store::{
     IdempotencyRecord, MessageStats, MessageStore, OutboundInsert, StoreError,
@@ -173,12 +174,52 @@ async fn insert_message_row(conn: &mut sqlx::AnyConnection, m: &Message) -> Resu
     Ok(())
 }
 
-/// Creates or refreshes the chat with `m.peer` and returns its id. Inbound messages add one unread.
-async fn upsert_chat(conn: &mut sqlx::AnyConnection, m: &Message) -> Result<ChatId, StoreError> {
-    let unread = i64::from(m.direction == Direction::Inbound);
-    let name = (m.direction == Direction::Inbound)
-        .then(|| m.peer_name.clone())
-        .flatten();
+/// What a new message changes in its chat: the chat with `peer` gets it as its last message.
+struct ChatUpdate<'a> {
+    instance_id: &'a InstanceId,
+    peer: &'a Recipient,
+    /// The contact's name, from an inbound message.
+    name: Option<&'a str>,
+    inbound: bool,
+    message_id: &'a MessageId,
+    at: Timestamp,
+}
+
+impl<'a> ChatUpdate<'a> {
+    fn of(m: &'a Message) -> Self {
+        let inbound = m.direction == Direction::Inbound;
+        Self {
+            instance_id: &m.instance_id,
+            peer: &m.peer,
+            name: if inbound {
+                m.peer_name.as_deref()
+            } else {
+                None
+            },
+            inbound,
+            message_id: &m.id,
+            at: m.created_at,
+        }
+    }
+
+    /// An outbound send, about to be stored as `id`.
+    fn outbound(m: &'a NewMessage, id: &'a MessageId) -> Self {
+        Self {
+            instance_id: &m.instance_id,
+            peer: &m.send.to,
+            name: None,
+            inbound: false,
+            message_id: id,
+            at: m.created_at,
+        }
+    }
+}
+
+/// Creates or refreshes the chat and returns its id. Inbound messages add one unread.
+async fn upsert_chat(
+    conn: &mut sqlx::AnyConnection,
+    c: ChatUpdate<'_>,
+) -> Result<ChatId, StoreError> {
     let id: String = sqlx::query_scalar(
         "INSERT INTO chats (id, instance_id, peer, contact_name, is_group, unread_count, last_message_id, \
          last_message_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
@@ -189,13 +230,13 @@ async fn upsert_chat(conn: &mut sqlx::AnyConnection, m: &Message) -> Result<Chat
          RETURNING id",
     )
     .bind(ChatId::generate().as_str())
-    .bind(m.instance_id.as_str())
-    .bind(m.peer.as_str())
-    .bind(name)
-    .bind(i64::from(m.peer.is_group()))
-    .bind(unread)
-    .bind(m.id.as_str())
-    .bind(m.created_at.millis())
+    .bind(c.instance_id.as_str())
+    .bind(c.peer.as_str())
+    .bind(c.name.map(str::to_owned))
+    .bind(i64::from(c.peer.is_group()))
+    .bind(i64::from(c.inbound))
+    .bind(c.message_id.as_str())
+    .bind(c.at.millis())
     .fetch_one(&mut *conn)
     .await
     .map_err(db)?;
@@ -215,8 +256,8 @@ fn idem_from_row(r: &AnyRow) -> Result<IdempotencyRecord, StoreError> {
 impl MessageStore for SqlStore {
     async fn insert_outbound_batch(
         &self,
-        batch: &mut [OutboundInsert],
-    ) -> Result<Vec<Result<(), IdempotencyRecord>>, StoreError> {
+        batch: &[OutboundInsert],
+    ) -> Result<Vec<Result<Message, IdempotencyRecord>>, StoreError> {
         let mut tx = self.writer.begin().await.map_err(db)?;
         // SQLite has one writer connection; on PostgreSQL the instance rows are locked (in a
         // fixed order, so two nodes' batches cannot deadlock). Either way the ids made below
@@ -236,10 +277,11 @@ impl MessageStore for SqlStore {
                     .map_err(db)?;
             }
         }
-        let mut results = Vec::with_capacity(batch.len());
-        for item in batch.iter_mut() {
-            let m = &mut item.message;
-            m.id = MessageId::generate();
+        // Each send's id, or the earlier send of its idempotency key.
+        let mut ids = Vec::with_capacity(batch.len());
+        for item in batch {
+            let m = &item.message;
+            let id = MessageId::generate();
             if let Some(k) = &item.idempotency {
                 let done = sqlx::query(
                     "INSERT INTO idempotency_keys (account_id, key, request_hash, message_id, created_at) \
@@ -248,7 +290,7 @@ impl MessageStore for SqlStore {
                 .bind(m.account_id.as_str())
                 .bind(&k.key)
                 .bind(&k.request_hash)
-                .bind(m.id.as_str())
+                .bind(id.as_str())
                 .bind(m.created_at.millis())
                 .execute(&mut *tx)
                 .await
@@ -262,35 +304,40 @@ impl MessageStore for SqlStore {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(db)?;
-                    results.push(Err(idem_from_row(&row)?));
+                    ids.push(Err(idem_from_row(&row)?));
                     continue;
                 }
             }
-            results.push(Ok(()));
+            ids.push(Ok(id));
         }
         // One chat upsert per peer, with the peer's last message of the batch (outbound sends
         // add no unread), then the messages: under load most of a batch goes to few chats.
-        let chat_of = |m: &Message| (m.instance_id.to_string(), m.peer.as_str().to_owned());
+        let chat_of = |m: &NewMessage| (m.instance_id.to_string(), m.send.to.as_str().to_owned());
         let mut last = BTreeMap::new();
-        for (i, (item, result)) in batch.iter().zip(&results).enumerate() {
-            if result.is_ok() {
-                last.insert(chat_of(&item.message), i);
+        for (i, (item, id)) in batch.iter().zip(&ids).enumerate() {
+            if let Ok(id) = id {
+                last.insert(chat_of(&item.message), (i, id));
             }
         }
         let mut chat_ids = BTreeMap::new();
-        for (chat, i) in last {
-            let id = upsert_chat(&mut tx, &batch[i].message).await?;
-            chat_ids.insert(chat, id);
+        for (chat, (i, id)) in last {
+            let chat_id = upsert_chat(&mut tx, ChatUpdate::outbound(&batch[i].message, id)).await?;
+            chat_ids.insert(chat, chat_id);
         }
-        for (item, result) in batch.iter_mut().zip(&results) {
-            if result.is_ok() {
-                let m = &mut item.message;
-                m.chat_id = chat_ids[&chat_of(m)].clone();
-                insert_message_row(&mut tx, m).await?;
-            }
+        let mut stored = Vec::with_capacity(batch.len());
+        for (item, id) in batch.iter().zip(ids) {
+            stored.push(match id {
+                Ok(id) => {
+                    let chat_id = chat_ids[&chat_of(&item.message)].clone();
+                    let m = item.message.clone().into_message(id, chat_id);
+                    insert_message_row(&mut tx, &m).await?;
+                    Ok(m)
+                }
+                Err(used) => Err(used),
+            });
         }
         tx.commit().await.map_err(db)?;
-        Ok(results)
+        Ok(stored)
     }
 
     async fn find_idempotency(
@@ -357,7 +404,7 @@ impl MessageStore for SqlStore {
                 return Ok(false);
             }
         }
-        m.chat_id = upsert_chat(&mut tx, m).await?;
+        m.chat_id = upsert_chat(&mut tx, ChatUpdate::of(m)).await?;
         if let Recipient::Phone(p) = &m.peer {
             sqlx::query(
                 "INSERT INTO contacts (instance_id, phone, name, profile_pic_url, about, is_blocked) \

@@ -9,6 +9,7 @@ use wagate_core::net::TargetUrl;
 use wagate_core::page::OffsetPage;
 use wagate_core::plan::{Plan, RateLimits};
 use wagate_core::scope::{Scope, Scopes};
+use wagate_core::send::{NewMessage, NewOutbound};
 use wagate_core::status_change::StatusChange;
 use wagate_core::store::prelude::*;
 use wagate_core::store::{IdempotencyRequest, InsertInstanceError, OutboundInsert};
@@ -273,26 +274,26 @@ fn outbound(
     instance: &wagate_core::instance::Instance,
     to: &str,
     text: &str,
-) -> Message {
-    Message {
-        id: MessageId::generate(),
+) -> NewMessage {
+    NewMessage {
         account_id: a.id.clone(),
         instance_id: instance.id.clone(),
-        chat_id: ChatId::generate(),
-        direction: Direction::Outbound,
-        peer: Recipient::parse(to).unwrap(),
-        peer_name: None,
-        content: Content::Text(text.into()),
-        quoted_message_id: None,
-        metadata: None,
-        external_id: None,
-        status: MessageStatus::Queued,
-        error: None,
+        send: NewOutbound {
+            to: Recipient::parse(to).unwrap(),
+            content: Content::Text(text.into()),
+            quoted_message_id: None,
+            metadata: None,
+        },
         created_at: Timestamp::now(),
-        sent_at: None,
-        delivered_at: None,
-        read_at: None,
     }
+}
+
+async fn queue(store: &SqlStore, message: NewMessage) -> Message {
+    let insert = OutboundInsert {
+        message,
+        idempotency: None,
+    };
+    store.insert_outbound(insert).await.unwrap()
 }
 
 async fn outbound_batch_orders_ids_and_honours_keys(backend: Backend) {
@@ -306,7 +307,7 @@ async fn outbound_batch_orders_ids_and_honours_keys(backend: Backend) {
             request_hash: "h".into(),
         })
     };
-    let mut batch = vec![
+    let batch = vec![
         OutboundInsert {
             message: outbound(&a, &inst, "5511988887777", "one"),
             idempotency: key("k1"),
@@ -324,22 +325,26 @@ async fn outbound_batch_orders_ids_and_honours_keys(backend: Backend) {
             idempotency: None,
         },
     ];
-    let results = store.insert_outbound_batch(&mut batch).await.unwrap();
-    assert!(results[0].is_ok() && results[1].is_ok() && results[3].is_ok());
+    let results = store.insert_outbound_batch(&batch).await.unwrap();
     let used = results[2].clone().unwrap_err();
+    let stored: Vec<Message> = [0, 1, 3]
+        .into_iter()
+        .map(|i| results[i].clone().unwrap())
+        .collect();
+    let (one, two, other_chat) = (&stored[0], &stored[1], &stored[2]);
+    assert_eq!(used.message_id, one.id, "the key points at the first send");
+    assert!(one.id < two.id, "ids follow the batch order");
+    assert_eq!(one.chat_id, two.chat_id, "one chat per peer");
+    assert_ne!(two.chat_id, other_chat.chat_id);
     assert_eq!(
-        used.message_id, batch[0].message.id,
-        "the key points at the first send"
-    );
-    assert!(
-        batch[0].message.id < batch[1].message.id,
-        "ids follow the batch order"
+        (two.content.text(), two.status, other_chat.peer.as_str()),
+        ("two", MessageStatus::Queued, "5511966665555"),
+        "each answer is its own send, as stored"
     );
     assert_eq!(
-        batch[0].message.chat_id, batch[1].message.chat_id,
-        "one chat per peer"
+        store.get_message(&a.id, &two.id).await.unwrap().as_ref(),
+        Some(two)
     );
-    assert_ne!(batch[1].message.chat_id, batch[3].message.chat_id);
     // Each chat shows its peer's last stored message of the batch.
     let q = ChatQuery {
         search: None,
@@ -360,30 +365,16 @@ async fn outbound_batch_orders_ids_and_honours_keys(backend: Backend) {
     };
     assert_eq!(
         last_of("5511988887777"),
-        (
-            batch[1].message.chat_id.clone(),
-            batch[1].message.id.clone()
-        )
+        (two.chat_id.clone(), two.id.clone())
     );
     assert_eq!(
         last_of("5511966665555"),
-        (
-            batch[3].message.chat_id.clone(),
-            batch[3].message.id.clone()
-        )
+        (other_chat.chat_id.clone(), other_chat.id.clone())
     );
     // The queue's head is the first send; the refused one was never stored.
-    assert_eq!(
-        store.next_queued(&inst.id, 10).await.unwrap()[0].id,
-        batch[0].message.id
-    );
-    assert_eq!(
-        store
-            .get_message(&a.id, &batch[2].message.id)
-            .await
-            .unwrap(),
-        None
-    );
+    let queued = store.next_queued(&inst.id, 10).await.unwrap();
+    assert_eq!(queued[0].id, one.id);
+    assert!(queued.iter().all(|m| m.content.text() != "one again"));
     let q = HistoryQuery {
         peer: None,
         before: None,
@@ -398,8 +389,7 @@ async fn receipts_only_move_forward(backend: Backend) {
     let a = account(&store, Plan::Pro).await;
     let inst = new_instance("r").into_instance(a.id.clone(), Timestamp::now());
     store.insert_instance(&inst, None).await.unwrap();
-    let mut m = outbound(&a, &inst, "5511988887777", "hi");
-    store.insert_outbound(&mut m, None).await.unwrap();
+    let m = queue(&store, outbound(&a, &inst, "5511988887777", "hi")).await;
     let now = Timestamp::now();
     assert!(
         store
@@ -470,10 +460,8 @@ async fn status_changes_apply_in_order_in_one_batch(backend: Backend) {
     let a = account(&store, Plan::Pro).await;
     let inst = new_instance("b").into_instance(a.id.clone(), Timestamp::now());
     store.insert_instance(&inst, None).await.unwrap();
-    let mut m1 = outbound(&a, &inst, "5511988887777", "one");
-    let mut m2 = outbound(&a, &inst, "5511988887777", "two");
-    store.insert_outbound(&mut m1, None).await.unwrap();
-    store.insert_outbound(&mut m2, None).await.unwrap();
+    let m1 = queue(&store, outbound(&a, &inst, "5511988887777", "one")).await;
+    let m2 = queue(&store, outbound(&a, &inst, "5511988887777", "two")).await;
     let now = Timestamp::now();
     let error = MessageError {
         code: "recipient_not_on_whatsapp".into(),
@@ -516,7 +504,8 @@ async fn inbound_redelivery_is_stored_once(backend: Backend) {
     let a = account(&store, Plan::Pro).await;
     let inst = new_instance("i").into_instance(a.id.clone(), Timestamp::now());
     store.insert_instance(&inst, None).await.unwrap();
-    let mut m = outbound(&a, &inst, "5511977776666", "oi");
+    let mut m = outbound(&a, &inst, "5511977776666", "oi")
+        .into_message(MessageId::generate(), ChatId::generate());
     m.direction = Direction::Inbound;
     m.peer_name = Some("João".into());
     m.external_id = Some("wa-1".into());

@@ -10,10 +10,12 @@ use wagate_core::delivery::{
     AttemptOutcome, AttemptResult, DeliveryState, DueDelivery, Recorded, Target,
 };
 use wagate_core::instance::{Instance, NewInstance, Settings};
-use wagate_core::message::{Content, Direction, Message, MessageStatus, Recipient};
+use wagate_core::message::{Content, Message, Recipient};
 use wagate_core::net::TargetUrl;
 use wagate_core::plan::Plan;
+use wagate_core::send::NewOutbound;
 use wagate_core::status_change::StatusChange;
+use wagate_core::store::OutboundInsert;
 use wagate_core::store::prelude::*;
 use wagate_core::webhook::{Subscription, SubscriptionStatus, WebhookSecret};
 use wagate_core::webhook_event::WebhookEvent;
@@ -72,26 +74,17 @@ async fn subscription(
 }
 
 async fn sent_message(store: &SqlStore, inst: &Instance, ext: &str) -> Message {
-    let mut m = Message {
-        id: MessageId::generate(),
-        account_id: inst.account_id.clone(),
-        instance_id: inst.id.clone(),
-        chat_id: ChatId::generate(),
-        direction: Direction::Outbound,
-        peer: Recipient::parse("5511988887777").unwrap(),
-        peer_name: None,
+    let send = NewOutbound {
+        to: Recipient::parse("5511988887777").unwrap(),
         content: Content::Text("hi".into()),
         quoted_message_id: None,
         metadata: Some(serde_json::json!({"order": 1})),
-        external_id: None,
-        status: MessageStatus::Queued,
-        error: None,
-        created_at: Timestamp::now(),
-        sent_at: None,
-        delivered_at: None,
-        read_at: None,
     };
-    store.insert_outbound(&mut m, None).await.unwrap();
+    let insert = OutboundInsert {
+        message: send.of(inst, Timestamp::now()),
+        idempotency: None,
+    };
+    let m = store.insert_outbound(insert).await.unwrap();
     store
         .change_status(&StatusChange::Sent {
             id: m.id.clone(),

@@ -23,9 +23,7 @@ use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::{ApiJson, parse_json};
 use crate::http::rate_limit::{Caller, Outcome};
 use crate::routes::instances::owned_instance;
-use crate::routes::messages::{
-    check_media_host, outbound_message, require_session, send_body, send_rules,
-};
+use crate::routes::messages::{check_media_host, require_session, send_body, send_rules};
 use crate::routes::views::{Data, DeletedView};
 use crate::state::AppState;
 
@@ -227,7 +225,7 @@ pub async fn send_by_url(
     let send = NewOutbound::parse(fields, &send_rules(&state, &inst))?;
     check_media_host(&state, &send.content).await?;
     require_session(&inst)?;
-    let message = outbound_message(&inst, send, Timestamp::now());
+    let message = send.of(&inst, Timestamp::now());
     let message = match state.sends.submit(message, None).await {
         Ok(m) => m,
         Err(InsertMessageError::Store(e)) => return Err(e.into()),

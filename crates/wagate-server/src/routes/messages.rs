@@ -89,29 +89,6 @@ pub(crate) fn require_session(inst: &Instance) -> Result<(), ApiError> {
     }
 }
 
-/// A new outbound message of `inst`, queued as of `now`.
-pub(crate) fn outbound_message(inst: &Instance, send: NewOutbound, now: Timestamp) -> Message {
-    Message {
-        id: MessageId::generate(),
-        account_id: inst.account_id.clone(),
-        instance_id: inst.id.clone(),
-        chat_id: ChatId::generate(),
-        direction: Direction::Outbound,
-        peer: send.to,
-        peer_name: None,
-        content: send.content,
-        quoted_message_id: send.quoted_message_id,
-        metadata: send.metadata,
-        external_id: None,
-        status: MessageStatus::Queued,
-        error: None,
-        created_at: now,
-        sent_at: None,
-        delivered_at: None,
-        read_at: None,
-    }
-}
-
 /// A media URL whose name resolves to a private address is refused now, like a webhook URL
 /// when it is saved (§15.6); the fetch at send time checks again (a name can change).
 pub(crate) async fn check_media_host(state: &AppState, content: &Content) -> Result<(), ApiError> {
@@ -203,7 +180,7 @@ pub async fn send_message(
     check_media_host(&state, &send.content).await?;
     require_session(&inst)?;
     let now = Timestamp::now();
-    let message = outbound_message(&inst, send, now);
+    let message = send.of(&inst, now);
     let record = key.map(|k| IdempotencyRequest {
         key: k,
         request_hash: hash.clone(),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use wagate_core::message::Message;
+use wagate_core::send::NewMessage;
 use wagate_core::store::{
     IdempotencyRequest, InsertMessageError, OutboundInsert, Store, StoreError,
 };
@@ -29,7 +30,7 @@ impl SendBatcher {
     /// Stores the message (`queued`); returns it with its id and chat once committed.
     pub async fn submit(
         &self,
-        message: Message,
+        message: NewMessage,
         idempotency: Option<IdempotencyRequest>,
     ) -> Result<Message, InsertMessageError> {
         let insert = OutboundInsert {
@@ -43,15 +44,11 @@ impl SendBatcher {
     }
 }
 
-async fn commit(store: Arc<dyn Store>, mut batch: Vec<OutboundInsert>) -> Vec<Answer> {
-    match store.insert_outbound_batch(&mut batch).await {
-        Ok(results) => batch
+async fn commit(store: Arc<dyn Store>, batch: Vec<OutboundInsert>) -> Vec<Answer> {
+    match store.insert_outbound_batch(&batch).await {
+        Ok(results) => results
             .into_iter()
-            .zip(results)
-            .map(|(insert, result)| match result {
-                Ok(()) => Ok(insert.message),
-                Err(used) => Err(InsertMessageError::IdempotencyKeyUsed(used)),
-            })
+            .map(|result| result.map_err(InsertMessageError::IdempotencyKeyUsed))
             .collect(),
         // Nothing of the batch was committed: every request is answered with the error.
         Err(e) => {
