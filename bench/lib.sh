@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bin=${WAGATE_BIN:-target/release/wagate}
 [ -n "${WAGATE_BIN:-}" ] || cargo build -q --release -p wagate
 dir=$(mktemp -d)
+admin=bench-admin-token-of-32-characters
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 db_args=(--data-dir "$dir")
@@ -16,7 +17,7 @@ if [ -n "${1:-}" ]; then
   db_args+=(--database-url "$1?options=-c%20search_path%3D$schema")
 fi
 # shellcheck disable=SC2086
-WAGATE_LOG=warn "$bin" serve --sandbox --listen "127.0.0.1:$port" --admin-token bench \
+WAGATE_LOG=warn "$bin" serve --sandbox --listen "127.0.0.1:$port" --admin-token "$admin" \
   "${db_args[@]}" ${SERVE_FLAGS:-} >/dev/null 2>&1 &
 pid=$!
 extra_pids=()
@@ -30,7 +31,7 @@ trap 'cleanup "${1:-}"' EXIT
 for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
 
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d'+sys.argv[1]))" "$1"; }
-key=$(curl -sf "$base/admin/v1/accounts" -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' \
+key=$(curl -sf "$base/admin/v1/accounts" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
   -d '{"name":"bench","plan":"enterprise"}' | json "['data']['apiKey']['key']")
 auth=(-H "Authorization: Bearer $key" -H 'Content-Type: application/json')
 store=sqlite; [ -n "${1:-}" ] && store=postgres

@@ -195,6 +195,9 @@ pub struct DueDelivery {
     pub url: Option<TargetUrl>,
     pub secret: WebhookSecret,
     pub body: String,
+    /// The event's number among its instance's events (None for events written before there
+    /// were numbers).
+    pub sequence: Option<u64>,
     /// Attempts made before this one.
     pub attempts: u32,
 }
@@ -286,6 +289,7 @@ mod tests {
             url: url.then(|| TargetUrl::from_trusted("https://x.example/h".into())),
             secret: WebhookSecret::from_trusted(String::new()),
             body: "{}".into(),
+            sequence: Some(1),
             attempts,
         }
     }

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::instance::LastError;
+use crate::instance::{InstanceStatus, LastError};
 use crate::message::{Content, Direction, Message};
 use crate::webhook_event::WebhookEvent;
 use crate::{AccountId, EventId, InstanceId, Timestamp};
@@ -38,13 +38,15 @@ impl Event {
         }
     }
 
-    /// The envelope `{id, event, timestamp, data}`, serialised once: the bytes that are signed
-    /// and sent on every attempt.
-    pub fn body(&self) -> String {
+    /// The envelope `{id, event, timestamp, sequence, data}`, serialised once when the event is
+    /// written: the bytes that are signed and sent on every attempt. `sequence` is the event's
+    /// number among its instance's events (1, 2, 3…); a test event is outside them (0).
+    pub fn body(&self, sequence: u64) -> String {
         json!({
             "id": self.id.as_str(),
             "event": self.kind.as_str(),
             "timestamp": self.at.to_rfc3339(),
+            "sequence": sequence,
             "data": self.data,
         })
         .to_string()
@@ -143,14 +145,20 @@ impl Event {
         )
     }
 
-    /// `reason` is the `lastError` code when the connection failed, else `disconnected` (the
-    /// user asked for it).
+    /// The connection ended, for `last_error`'s reason when there is one. Without one the end
+    /// was asked for: `restarting` when the instance is reopening its saved session (a server
+    /// restart, `POST …/restart`), else `disconnected` (a user's disconnect).
     pub fn instance_disconnected(
         account_id: &AccountId,
         instance_id: &InstanceId,
+        now: InstanceStatus,
         last_error: Option<&LastError>,
     ) -> Self {
-        let reason = last_error.map_or("disconnected", |e| e.code.as_str());
+        let reason = match (last_error, now) {
+            (Some(e), _) => e.code.as_str(),
+            (None, InstanceStatus::Connecting) => "restarting",
+            (None, _) => "disconnected",
+        };
         Self::new(
             account_id,
             instance_id,
@@ -182,18 +190,75 @@ impl Event {
     }
 
     /// The payload of the test endpoint (§9.9): a made-up event marked `test: true`.
+    /// A test event of `kind` (`POST /v1/webhooks/{id}/test`): built by the same constructor
+    /// as the real one, from a sample message or connection, so it has the real event's shape;
+    /// `data.test` is `true`.
     pub fn test(account_id: &AccountId, instance_id: &InstanceId, kind: WebhookEvent) -> Self {
-        let data = json!({
-            "messageId": "msg_test",
-            "instanceId": instance_id.as_str(),
-            "from": "5511999999999",
-            "type": "text",
-            "content": "Mensagem de teste do EnviaAI",
-            "test": true,
-        });
-        Self::new(account_id, instance_id, kind, data)
+        use crate::message::{MessageError, MessageStatus, Recipient};
+        use crate::{ChatId, MessageId};
+        const PHONE: &str = "5511999999999";
+        let now = Timestamp::now();
+        let sample = |direction, status| Message {
+            id: MessageId::from_trusted("msg_test".to_owned()),
+            account_id: account_id.clone(),
+            instance_id: instance_id.clone(),
+            chat_id: ChatId::from_trusted("chat_test".to_owned()),
+            direction,
+            peer: Recipient::from_trusted(PHONE.to_owned()),
+            peer_name: Some("EnviaAI".into()),
+            content: Content::Text("Mensagem de teste do EnviaAI".into()),
+            quoted_message_id: None,
+            metadata: None,
+            external_id: None,
+            status,
+            error: (status == MessageStatus::Failed).then(|| MessageError {
+                code: "test".into(),
+                message: "A test of the message.failed event.".into(),
+            }),
+            created_at: now,
+            sent_at: Some(now),
+            delivered_at: Some(now),
+            read_at: Some(now),
+        };
+        let outbound = |status| Self::message_status(&sample(Direction::Outbound, status));
+        let event = match kind {
+            WebhookEvent::MessageReceived => Some(Self::message_received(
+                &sample(Direction::Inbound, MessageStatus::Delivered),
+                None,
+            )),
+            WebhookEvent::MessageSent => outbound(MessageStatus::Sent),
+            WebhookEvent::MessageDelivered => outbound(MessageStatus::Delivered),
+            WebhookEvent::MessageRead => outbound(MessageStatus::Read),
+            WebhookEvent::MessageFailed => outbound(MessageStatus::Failed),
+            WebhookEvent::InstanceConnected => Some(Self::instance_connected(
+                account_id,
+                instance_id,
+                Some(PHONE),
+                Some("EnviaAI"),
+            )),
+            WebhookEvent::InstanceDisconnected => Some(Self::instance_disconnected(
+                account_id,
+                instance_id,
+                InstanceStatus::Disconnected,
+                None,
+            )),
+            WebhookEvent::InstanceQrUpdated => Some(Self::qr_updated(
+                account_id,
+                instance_id,
+                TEST_QR,
+                Timestamp::from_millis(now.millis() + 60_000),
+            )),
+        };
+        // Every kind has a constructor above; an outbound sample is never queued or inbound.
+        let mut event =
+            event.unwrap_or_else(|| Self::new(account_id, instance_id, kind, json!({})));
+        event.data["test"] = json!(true);
+        event
     }
 }
+
+/// A 1×1 PNG as a data URI: the QR code of a test `instance.qr_updated`.
+const TEST_QR: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 
 #[cfg(test)]
 mod tests {
@@ -230,7 +295,7 @@ mod tests {
     fn status_events_carry_the_documented_fields_and_the_metadata() {
         let sent = Event::message_status(&outbound(MessageStatus::Sent)).unwrap();
         assert_eq!(sent.kind, WebhookEvent::MessageSent);
-        let body: Value = serde_json::from_str(&sent.body()).unwrap();
+        let body: Value = serde_json::from_str(&sent.body(7)).unwrap();
         assert_eq!(body["id"], sent.id.as_str());
         assert_eq!(body["event"], "message.sent");
         for f in [

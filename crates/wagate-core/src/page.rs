@@ -3,10 +3,22 @@
 use serde::Serialize;
 use thiserror::Error;
 
+/// A page bound out of range; `field` names the query parameter.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("limit must be between 1 and {max}")]
-pub struct LimitError {
-    pub max: u32,
+pub enum PageError {
+    #[error("limit must be between 1 and {max}")]
+    Limit { max: u32 },
+    #[error("offset must be between 0 and {}", OffsetPage::MAX_OFFSET)]
+    Offset,
+}
+
+impl PageError {
+    pub fn field(&self) -> &'static str {
+        match self {
+            PageError::Limit { .. } => "limit",
+            PageError::Offset => "offset",
+        }
+    }
 }
 
 /// A checked `limit`/`offset` pair.
@@ -17,20 +29,24 @@ pub struct OffsetPage {
 }
 
 impl OffsetPage {
+    /// The largest offset: what both databases take as a 64-bit signed `OFFSET`.
+    pub const MAX_OFFSET: u64 = i64::MAX as u64;
+
     pub fn parse(
         limit: Option<u32>,
         offset: Option<u64>,
         default: u32,
         max: u32,
-    ) -> Result<Self, LimitError> {
+    ) -> Result<Self, PageError> {
         let limit = limit.unwrap_or(default);
         if !(1..=max).contains(&limit) {
-            return Err(LimitError { max });
+            return Err(PageError::Limit { max });
         }
-        Ok(Self {
-            limit,
-            offset: offset.unwrap_or(0),
-        })
+        let offset = offset.unwrap_or(0);
+        if offset > Self::MAX_OFFSET {
+            return Err(PageError::Offset);
+        }
+        Ok(Self { limit, offset })
     }
 
     pub fn pagination(&self, total: u64) -> OffsetPagination {
@@ -38,7 +54,7 @@ impl OffsetPage {
             total,
             limit: self.limit,
             offset: self.offset,
-            has_more: self.offset + u64::from(self.limit) < total,
+            has_more: self.offset.saturating_add(u64::from(self.limit)) < total,
         }
     }
 }

@@ -78,14 +78,15 @@ impl Plan {
         }
     }
 
-    /// The per-minute limits of §15.3's table. Enterprise defaults to no limit; an account may
-    /// carry its own override.
+    /// The per-minute limits of §15.3's table. Enterprise defaults to ten times pro's, so its
+    /// headers always mean something and no key can flood a node; an account may carry its own
+    /// limits instead (an operator raises them there).
     pub fn rate_limits(self) -> RateLimits {
         let (m, i, w, g) = match self {
             Plan::Free => (100, 50, 100, 500),
             Plan::Starter => (400, 200, 400, 2_000),
             Plan::Pro => (2_000, 1_000, 2_000, 10_000),
-            Plan::Enterprise => return RateLimits::UNLIMITED,
+            Plan::Enterprise => (20_000, 10_000, 20_000, 100_000),
         };
         RateLimits {
             messages: Some(m),
@@ -130,7 +131,16 @@ mod tests {
             Plan::Starter.rate_limits().for_group(RateGroup::General),
             Some(2_000)
         );
-        assert_eq!(Plan::Enterprise.rate_limits(), RateLimits::UNLIMITED);
+        assert_eq!(
+            Plan::Enterprise.rate_limits().for_group(RateGroup::General),
+            Some(100_000)
+        );
+        assert_eq!(
+            Plan::Enterprise
+                .rate_limits()
+                .for_group(RateGroup::Instances),
+            Some(10_000)
+        );
         assert_eq!("pro".parse::<Plan>(), Ok(Plan::Pro));
         assert!("gold".parse::<Plan>().is_err());
     }

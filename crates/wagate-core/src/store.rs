@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use thiserror::Error;
 
-use crate::account::Account;
+use crate::account::{Account, AccountName};
 use crate::api_key::ApiKey;
 use crate::chat::{Chat, ChatQuery, Contact, HistoryQuery};
 use crate::delivery::{
@@ -77,6 +77,8 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn insert_account(&self, account: &Account) -> Result<(), StoreError>;
     async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
     async fn list_accounts(&self, page: OffsetPage) -> Result<(Vec<Account>, u64), StoreError>;
+    /// The accounts called `name` (names are not unique), oldest first.
+    async fn accounts_named(&self, name: &AccountName) -> Result<Vec<Account>, StoreError>;
     /// Replaces name, plan and limits; false when the account does not exist.
     async fn update_account(&self, account: &Account) -> Result<bool, StoreError>;
     /// Deletes the account with its keys and instances; false when it did not exist.
@@ -151,6 +153,9 @@ pub trait InstanceStore: Send + Sync + 'static {
     async fn set_session(&self, id: &InstanceId, session: Option<&str>) -> Result<(), StoreError>;
     /// Instances that have a saved session: the ones to reconnect at start-up.
     async fn instances_with_session(&self) -> Result<Vec<InstanceId>, StoreError>;
+    /// Instances that read anything but `disconnected` without a saved session: at start-up,
+    /// links that a stopped server was driving and nothing drives now.
+    async fn instances_linking_without_session(&self) -> Result<Vec<InstanceId>, StoreError>;
 }
 
 /// The connection fields of an instance, as its actor last saw them.
@@ -192,6 +197,8 @@ pub struct OutboundInsert {
 pub struct IdempotencyRequest {
     pub key: String,
     pub request_hash: String,
+    /// A record of the key made before this has expired: the key is free again.
+    pub expired_before: Timestamp,
 }
 
 /// A send accepted under an `Idempotency-Key`.
@@ -248,10 +255,12 @@ pub trait MessageStore: Send + Sync + 'static {
         &self,
         batch: &[OutboundInsert],
     ) -> Result<Vec<Result<Message, IdempotencyRecord>>, StoreError>;
+    /// The record of `key` made at `since` or later (an older one has expired).
     async fn find_idempotency(
         &self,
         account: &AccountId,
         key: &str,
+        since: Timestamp,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
     /// The oldest `queued` messages of an instance, at most `limit`, oldest first: the head of
     /// its FIFO queue.

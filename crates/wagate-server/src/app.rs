@@ -34,8 +34,7 @@ pub fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .merge(routes::sandbox::router())
         .merge(routes::webhooks::router())
         .merge(routes::inbound_webhooks::router())
-        .merge(routes::media::router())
-        .route_layer(from_fn_with_state(state.clone(), authenticate));
+        .merge(routes::media::router());
     let admin =
         routes::admin::router().route_layer(from_fn_with_state(state.clone(), require_admin));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -56,6 +55,9 @@ pub fn build_router(state: AppState) -> Router {
     )
     .merge(Scalar::with_url("/docs", doc))
     .fallback(|| async { ApiError::NotFound })
+    // Outside routing, so unknown paths and methods of the keyed API are authenticated and
+    // carry rate-limit headers too.
+    .layer(from_fn_with_state(state.clone(), authenticate))
     .layer(DefaultBodyLimit::max(state.config.body_limit))
     .layer(CatchPanicLayer::new())
     .layer(from_fn_with_state(state.clone(), request_context))

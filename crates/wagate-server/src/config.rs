@@ -12,13 +12,45 @@ use wagate_engines::cloud_api::{Backoff, DEFAULT_GRAPH_URL};
 
 use crate::net_guard::{NameResolver, SystemResolver};
 
+/// The operator's admin token as configured: long enough not to be guessed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the admin token must be at least {} characters", AdminToken::MIN_LEN)]
+pub struct WeakAdminToken;
+
+impl AdminToken {
+    pub const MIN_LEN: usize = 32;
+
+    pub fn parse(s: &str) -> Result<Self, WeakAdminToken> {
+        if s.chars().count() < Self::MIN_LEN {
+            return Err(WeakAdminToken);
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(…)")
+    }
+}
+
+/// §15.5's 24 hours.
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub database_url: String,
     pub data_dir: PathBuf,
     /// `None`: use the token generated on the first start (its hash is in the database).
-    pub admin_token: Option<String>,
+    pub admin_token: Option<AdminToken>,
     /// Base URL users reach this server at (inbound webhook URLs, media links).
     pub public_url: Option<String>,
     pub sandbox: bool,
@@ -39,6 +71,11 @@ pub struct ServerConfig {
     /// `<data dir>/secret.key`, generated on the first start.
     pub secret_key: Option<SecretKey>,
     pub meta: MetaConfig,
+    /// A message not sent this long after it was accepted fails with `expired` (§15.5: 24 h);
+    /// tests shorten it.
+    pub send_deadline: Duration,
+    /// How long an `Idempotency-Key` answers with its first send (§15.5: 24 h); tests shorten it.
+    pub idempotency_window: Duration,
 }
 
 /// Meta's Cloud API (the `official` connection method).
@@ -99,6 +136,8 @@ impl ServerConfig {
             body_limit: 1024 * 1024,
             secret_key: None,
             meta: MetaConfig::default(),
+            send_deadline: DAY,
+            idempotency_window: DAY,
         }
     }
 

@@ -20,7 +20,7 @@ pub mod serve;
 pub mod state;
 
 pub use app::build_router;
-pub use config::ServerConfig;
+pub use config::{AdminToken, ServerConfig, WeakAdminToken};
 pub use serve::{Running, serve, start};
 pub use state::AppState;
 

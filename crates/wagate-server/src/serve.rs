@@ -13,7 +13,7 @@ use wagate_store::SqlStore;
 
 use crate::app::build_router;
 use crate::bootstrap::{FirstStart, bootstrap};
-use crate::config::ServerConfig;
+use crate::config::{AdminToken, ServerConfig};
 use crate::http::metrics::Metrics;
 use crate::http::rate_limit::RateLimiter;
 use crate::runtime::Supervisor;
@@ -88,7 +88,11 @@ impl Running {
 pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let sql = Arc::new(SqlStore::connect(&config.database_url).await?);
     let store: Arc<dyn Store> = sql.clone();
-    let boot = bootstrap(store.as_ref(), config.admin_token.as_deref()).await?;
+    let boot = bootstrap(
+        store.as_ref(),
+        config.admin_token.as_ref().map(AdminToken::expose),
+    )
+    .await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -140,6 +144,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         Some(Arc::new(official.clone())),
         media,
         tasks.clone(),
+        config.send_deadline,
     ));
     let sends = crate::runtime::send_batcher::SendBatcher::start(store.clone());
     let deliveries = crate::delivery::DeliveryWorker::start(
@@ -165,6 +170,14 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         sandbox,
         official,
     };
+    // Links the last run left half-done read `disconnected` before the first request is served.
+    let settled = supervisor.settle_interrupted_links().await?;
+    if settled > 0 {
+        tracing::info!(
+            instances = settled,
+            "links interrupted by the restart settled as disconnected"
+        );
+    }
     // Instances that were connected come back by themselves, and send what is queued.
     tasks.spawn(async move {
         match supervisor.resume_all().await {
@@ -176,11 +189,15 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let router = build_router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
+        // The peer's address is what refused credentials are counted against.
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        })
+        .await
     });
     Ok(Running {
         addr,

@@ -215,12 +215,15 @@ async fn rate_limit_per_key_with_headers(backend: Backend) {
 async fn enterprise_custom_limit(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (account, key) = s.account("enterprise").await;
+    // By default ten times pro's (§15.3), so the headers always mean something.
     let r = s.get("/v1/account", &key).await;
-    assert_eq!(r.body["data"]["rateLimits"]["general"], json!(null));
-    assert!(
-        r.header("x-ratelimit-limit").is_none(),
-        "unlimited keys have no window"
-    );
+    assert_eq!(r.body["data"]["rateLimits"]["general"], json!(100_000));
+    assert_eq!(r.header("x-ratelimit-limit"), Some("100000"));
+    let r = s.get("/v1/instances", &key).await;
+    assert_eq!(r.header("x-ratelimit-limit"), Some("10000"));
+    // The bootstrapped `default` account is enterprise too.
+    let r = s.get("/v1/instances", &s.default_key).await;
+    assert_eq!(r.header("x-ratelimit-limit"), Some("10000"));
     s.admin(
         Method::PATCH,
         &format!("/admin/v1/accounts/{account}"),
@@ -258,6 +261,44 @@ async fn database_outage_is_503(backend: Backend) {
     s.stop().await;
 }
 
+/// §4's headers are on every answer of the keyed API: unknown paths and methods count against
+/// the key; refused credentials against the client's address, which is slowed down (429) once
+/// it has spent its quota of refusals, while a valid key from the same address is not.
+async fn every_answer_carries_rate_limit_headers(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = s.account("free").await;
+    let r = s.get("/v1/does-not-exist", &key).await;
+    r.assert_error(404, "not_found");
+    assert_eq!(r.header("x-ratelimit-limit"), Some("500"));
+    assert_eq!(r.header("x-ratelimit-remaining"), Some("499"));
+    let r = s.call(Method::PUT, "/v1/instances", Some(&key), None).await;
+    r.assert_error(405, "method_not_allowed");
+    assert_eq!(r.header("x-ratelimit-limit"), Some("50"));
+    assert_eq!(r.header("x-ratelimit-remaining"), Some("49"));
+
+    let bad = "wgk_01jd3k9w6q8x2m4v7c5b0n1t2r_0000000000000000";
+    // 500 a minute, refilled one every 120 ms: a few more than 500 go through at full speed.
+    let mut refused = 0;
+    let limited = loop {
+        let r = s.get("/v1/instances", bad).await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            break r;
+        }
+        r.assert_error(401, "invalid_api_key");
+        assert_eq!(r.header("x-ratelimit-limit"), Some("500"));
+        let left: u32 = r.header("x-ratelimit-remaining").unwrap().parse().unwrap();
+        assert!(left < 500, "each refusal spends the address's quota");
+        refused += 1;
+        assert!(refused < 1000, "refusals are never slowed down");
+    };
+    assert!(refused >= 500, "only {refused} refusals before 429");
+    limited.assert_error(429, "rate_limit_exceeded");
+    assert_eq!(limited.header("x-ratelimit-remaining"), Some("0"));
+    let ok = s.get("/v1/instances", &key).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    s.stop().await;
+}
+
 on_both_backends!(
     missing_malformed_and_unknown_keys,
     revoked_key_is_refused_at_once,
@@ -267,5 +308,6 @@ on_both_backends!(
     routing_errors_get_the_envelope,
     rate_limit_per_key_with_headers,
     enterprise_custom_limit,
+    every_answer_carries_rate_limit_headers,
     database_outage_is_503,
 );

@@ -601,6 +601,13 @@ async fn inbound_text_and_media_are_received(backend: Backend) {
     let dl = e.s.http.get(&url).bearer_auth(&k).send().await.unwrap();
     assert_eq!(dl.status(), StatusCode::OK);
     assert_eq!(dl.headers()["content-type"], "image/jpeg");
+    assert_eq!(dl.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        dl.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment"),
+    );
     assert_eq!(dl.bytes().await.unwrap().to_vec(), jpeg);
     let (_, other) = e.s.account("pro").await;
     let r = TestServer::reply(e.s.http.get(&url).bearer_auth(&other).send().await.unwrap()).await;
@@ -624,6 +631,55 @@ async fn inbound_text_and_media_are_received(backend: Backend) {
             json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN2"}),
         ]
     );
+    e.s.stop().await;
+}
+
+/// A sender's file is never served as a page of ours: a document Meta labels `text/html` is
+/// served as `application/octet-stream`, not sniffed, and as an attachment with a tame name.
+async fn received_media_of_a_foreign_type_is_served_as_bytes(backend: Backend) {
+    let e = env(backend).await;
+    let k = e.key();
+    e.connected(json!({})).await;
+    let html = b"<script>alert(document.cookie)</script>".to_vec();
+    Mock::given(method("GET"))
+        .and(path("/5151"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "messaging_product": "whatsapp", "url": format!("{}/download/5151", e.graph.uri()),
+            "mime_type": "text/html", "sha256": "x", "file_size": "39", "id": "5151"})))
+        .mount(&e.graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/download/5151"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/html")
+                .set_body_bytes(html.clone()),
+        )
+        .mount(&e.graph)
+        .await;
+    let inbound = notification(
+        PNID,
+        json!({"contacts": [{"profile": {"name": "Eve"}, "wa_id": CUSTOMER}],
+        "messages": [
+          {"from": CUSTOMER, "id": "wamid.HTML", "timestamp": "1700000002", "type": "document",
+           "document": {"id": "5151", "mime_type": "text/html", "sha256": "x",
+                        "filename": "x\"; y=\"../../page.html"}}
+        ]}),
+    );
+    let r = e.signed_webhook(&inbound).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let got = e.hook_events("message.received", 1).await;
+    let url = got[0]["data"]["media"]["url"].as_str().unwrap().to_owned();
+    let dl = e.s.http.get(&url).bearer_auth(&k).send().await.unwrap();
+    assert_eq!(dl.status(), StatusCode::OK);
+    let h = dl.headers().clone();
+    assert_eq!(h["content-type"], "application/octet-stream");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(
+        h["content-disposition"],
+        "attachment; filename=\"xy....page.html\""
+    );
+    assert_eq!(dl.bytes().await.unwrap().to_vec(), html);
     e.s.stop().await;
 }
 
@@ -823,6 +879,7 @@ on_both_backends!(
     meta_errors_fail_messages_with_clear_codes,
     signed_status_webhooks_move_messages,
     inbound_text_and_media_are_received,
+    received_media_of_a_foreign_type_is_served_as_bytes,
     verification_handshake_needs_the_verify_token,
     resumes_after_restart_and_disconnect_forgets,
     access_token_never_leaves_in_clear,

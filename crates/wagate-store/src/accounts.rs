@@ -1,8 +1,7 @@
 //! Accounts.
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::AssertSqlSafe;
 use wagate_core::account::{Account, AccountName};
 use wagate_core::page::OffsetPage;
 use wagate_core::store::{AccountStore, StoreError};
@@ -10,30 +9,36 @@ use wagate_core::{AccountId, Timestamp};
 
 use crate::SqlStore;
 use crate::error::{corrupt, db};
+use crate::paged::PagedQuery;
 
-fn from_row(r: &AnyRow) -> Result<Account, StoreError> {
-    account_from_row(r, "")
+/// An `accounts` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AccountRow {
+    pub id: String,
+    pub name: String,
+    pub plan: String,
+    pub rate_limits: Option<String>,
+    pub created_at: i64,
 }
 
-/// An account from columns named `<prefix><column>` (a join aliases them, e.g. `acct_id`).
-pub(crate) fn account_from_row(r: &AnyRow, prefix: &str) -> Result<Account, StoreError> {
-    let col = |c: &str| format!("{prefix}{c}");
-    let limits: Option<String> = r.try_get(col("rate_limits").as_str()).map_err(db)?;
-    Ok(Account {
-        id: AccountId::from_trusted(r.try_get(col("id").as_str()).map_err(db)?),
-        name: AccountName::from_trusted(r.try_get(col("name").as_str()).map_err(db)?),
-        plan: r
-            .try_get::<String, _>(col("plan").as_str())
-            .map_err(db)?
-            .parse()
-            .map_err(corrupt)?,
-        rate_limits: limits
-            .map(|s| serde_json::from_str(&s))
-            .transpose()
-            .map_err(corrupt)?,
-        created_at: Timestamp::from_millis(r.try_get(col("created_at").as_str()).map_err(db)?),
-    })
+impl TryFrom<AccountRow> for Account {
+    type Error = StoreError;
+    fn try_from(r: AccountRow) -> Result<Self, StoreError> {
+        Ok(Account {
+            id: AccountId::from_trusted(r.id),
+            name: AccountName::from_trusted(r.name),
+            plan: r.plan.parse().map_err(corrupt)?,
+            rate_limits: r
+                .rate_limits
+                .map(|s| serde_json::from_str(&s))
+                .transpose()
+                .map_err(corrupt)?,
+            created_at: Timestamp::from_millis(r.created_at),
+        })
+    }
 }
+
+const ACCOUNT_COLUMNS: &str = "id, name, plan, rate_limits, created_at";
 
 fn limits_json(a: &Account) -> Option<String> {
     a.rate_limits
@@ -58,27 +63,42 @@ impl AccountStore for SqlStore {
     }
 
     async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query("SELECT * FROM accounts WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(from_row).transpose()
+        let row: Option<AccountRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+        )))
+        .bind(id.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.map(Account::try_from).transpose()
     }
 
     async fn list_accounts(&self, page: OffsetPage) -> Result<(Vec<Account>, u64), StoreError> {
-        let rows = sqlx::query("SELECT * FROM accounts ORDER BY id LIMIT $1 OFFSET $2")
-            .bind(i64::from(page.limit))
-            .bind(page.offset as i64)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db)?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
-            .fetch_one(&self.reader)
-            .await
-            .map_err(db)?;
-        let list = rows.iter().map(from_row).collect::<Result<_, _>>()?;
-        Ok((list, total as u64))
+        let (rows, total) = PagedQuery {
+            columns: ACCOUNT_COLUMNS,
+            from: "accounts",
+            filter: "1 = 1",
+            order: "id",
+            args: vec![],
+        }
+        .fetch::<AccountRow>(&self.reader, page)
+        .await?;
+        let list = rows
+            .into_iter()
+            .map(Account::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok((list, total))
+    }
+
+    async fn accounts_named(&self, name: &AccountName) -> Result<Vec<Account>, StoreError> {
+        let rows: Vec<AccountRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1 ORDER BY id"
+        )))
+        .bind(name.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        rows.into_iter().map(Account::try_from).collect()
     }
 
     async fn update_account(&self, a: &Account) -> Result<bool, StoreError> {

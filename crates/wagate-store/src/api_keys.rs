@@ -1,8 +1,7 @@
 //! API keys: stored as the SHA-256 of their secret, never the secret itself.
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::AssertSqlSafe;
 use wagate_core::account::{Account, AccountName};
 use wagate_core::api_key::ApiKey;
 use wagate_core::scope::Scopes;
@@ -10,26 +9,65 @@ use wagate_core::store::{ApiKeyStore, StoreError};
 use wagate_core::{AccountId, ApiKeyId, Timestamp};
 
 use crate::SqlStore;
-use crate::accounts::account_from_row;
+use crate::accounts::AccountRow;
 use crate::error::{corrupt, db};
 
-fn from_row(r: &AnyRow) -> Result<ApiKey, StoreError> {
-    let opt_time = |col: &str| -> Result<Option<Timestamp>, StoreError> {
-        Ok(r.try_get::<Option<i64>, _>(col)
-            .map_err(db)?
-            .map(Timestamp::from_millis))
-    };
-    Ok(ApiKey {
-        id: ApiKeyId::from_trusted(r.try_get("id").map_err(db)?),
-        account_id: AccountId::from_trusted(r.try_get("account_id").map_err(db)?),
-        name: AccountName::from_trusted(r.try_get("name").map_err(db)?),
-        scopes: Scopes::parse_csv(&r.try_get::<String, _>("scopes").map_err(db)?)
-            .map_err(corrupt)?,
-        secret_hash: r.try_get("secret_hash").map_err(db)?,
-        created_at: Timestamp::from_millis(r.try_get("created_at").map_err(db)?),
-        expires_at: opt_time("expires_at")?,
-        revoked_at: opt_time("revoked_at")?,
-    })
+/// An `api_keys` row.
+#[derive(sqlx::FromRow)]
+struct ApiKeyRow {
+    id: String,
+    account_id: String,
+    name: String,
+    scopes: String,
+    secret_hash: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<ApiKeyRow> for ApiKey {
+    type Error = StoreError;
+    fn try_from(r: ApiKeyRow) -> Result<Self, StoreError> {
+        Ok(ApiKey {
+            id: ApiKeyId::from_trusted(r.id),
+            account_id: AccountId::from_trusted(r.account_id),
+            name: AccountName::from_trusted(r.name),
+            scopes: Scopes::parse_csv(&r.scopes).map_err(corrupt)?,
+            secret_hash: r.secret_hash,
+            created_at: Timestamp::from_millis(r.created_at),
+            expires_at: r.expires_at.map(Timestamp::from_millis),
+            revoked_at: r.revoked_at.map(Timestamp::from_millis),
+        })
+    }
+}
+
+const KEY_COLUMNS: &str =
+    "id, account_id, name, scopes, secret_hash, created_at, expires_at, revoked_at";
+
+/// A key joined with its account, whose columns are aliased `acct_*`.
+#[derive(sqlx::FromRow)]
+struct CredentialsRow {
+    #[sqlx(flatten)]
+    key: ApiKeyRow,
+    acct_id: String,
+    acct_name: String,
+    acct_plan: String,
+    acct_rate_limits: Option<String>,
+    acct_created_at: i64,
+}
+
+impl TryFrom<CredentialsRow> for (ApiKey, Account) {
+    type Error = StoreError;
+    fn try_from(r: CredentialsRow) -> Result<Self, StoreError> {
+        let account = AccountRow {
+            id: r.acct_id,
+            name: r.acct_name,
+            plan: r.acct_plan,
+            rate_limits: r.acct_rate_limits,
+            created_at: r.acct_created_at,
+        };
+        Ok((ApiKey::try_from(r.key)?, Account::try_from(account)?))
+    }
 }
 
 #[async_trait]
@@ -54,20 +92,23 @@ impl ApiKeyStore for SqlStore {
     }
 
     async fn get_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
-        let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(from_row).transpose()
+        let row: Option<ApiKeyRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"
+        )))
+        .bind(id.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.map(ApiKey::try_from).transpose()
     }
 
     async fn get_credentials(
         &self,
         id: &ApiKeyId,
     ) -> Result<Option<(ApiKey, Account)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT k.*, a.id AS acct_id, a.name AS acct_name, a.plan AS acct_plan, \
+        let row: Option<CredentialsRow> = sqlx::query_as(
+            "SELECT k.id, k.account_id, k.name, k.scopes, k.secret_hash, k.created_at, \
+             k.expires_at, k.revoked_at, a.id AS acct_id, a.name AS acct_name, a.plan AS acct_plan, \
              a.rate_limits AS acct_rate_limits, a.created_at AS acct_created_at \
              FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = $1",
         )
@@ -75,18 +116,18 @@ impl ApiKeyStore for SqlStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(db)?;
-        row.as_ref()
-            .map(|r| Ok((from_row(r)?, account_from_row(r, "acct_")?)))
-            .transpose()
+        row.map(<(ApiKey, Account)>::try_from).transpose()
     }
 
     async fn list_api_keys(&self, account: &AccountId) -> Result<Vec<ApiKey>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM api_keys WHERE account_id = $1 ORDER BY id")
-            .bind(account.as_str())
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db)?;
-        rows.iter().map(from_row).collect()
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE account_id = $1 ORDER BY id"
+        )))
+        .bind(account.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        rows.into_iter().map(ApiKey::try_from).collect()
     }
 
     async fn revoke_api_key(

@@ -1,8 +1,7 @@
 //! Inbound webhook URLs (§15.7). Only the token's hash is stored.
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::AssertSqlSafe;
 use wagate_core::inbound_webhook::InboundWebhook;
 use wagate_core::store::{InboundWebhookStore, StoreError};
 use wagate_core::{AccountId, InboundWebhookId, InstanceId, Timestamp};
@@ -10,16 +9,31 @@ use wagate_core::{AccountId, InboundWebhookId, InstanceId, Timestamp};
 use crate::SqlStore;
 use crate::error::db;
 
-fn from_row(r: &AnyRow) -> Result<InboundWebhook, StoreError> {
-    Ok(InboundWebhook {
-        id: InboundWebhookId::from_trusted(r.try_get("id").map_err(db)?),
-        account_id: AccountId::from_trusted(r.try_get("account_id").map_err(db)?),
-        instance_id: InstanceId::from_trusted(r.try_get("instance_id").map_err(db)?),
-        name: r.try_get("name").map_err(db)?,
-        token_hash: r.try_get("token_hash").map_err(db)?,
-        created_at: Timestamp::from_millis(r.try_get("created_at").map_err(db)?),
-    })
+/// An `inbound_webhooks` row.
+#[derive(sqlx::FromRow)]
+struct InboundWebhookRow {
+    id: String,
+    account_id: String,
+    instance_id: String,
+    name: String,
+    token_hash: String,
+    created_at: i64,
 }
+
+impl From<InboundWebhookRow> for InboundWebhook {
+    fn from(r: InboundWebhookRow) -> Self {
+        InboundWebhook {
+            id: InboundWebhookId::from_trusted(r.id),
+            account_id: AccountId::from_trusted(r.account_id),
+            instance_id: InstanceId::from_trusted(r.instance_id),
+            name: r.name,
+            token_hash: r.token_hash,
+            created_at: Timestamp::from_millis(r.created_at),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, account_id, instance_id, name, token_hash, created_at";
 
 #[async_trait]
 impl InboundWebhookStore for SqlStore {
@@ -44,12 +58,14 @@ impl InboundWebhookStore for SqlStore {
         &self,
         account: &AccountId,
     ) -> Result<Vec<InboundWebhook>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM inbound_webhooks WHERE account_id = $1 ORDER BY id")
-            .bind(account.as_str())
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db)?;
-        rows.iter().map(from_row).collect()
+        let rows: Vec<InboundWebhookRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM inbound_webhooks WHERE account_id = $1 ORDER BY id"
+        )))
+        .bind(account.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        Ok(rows.into_iter().map(InboundWebhook::from).collect())
     }
 
     async fn delete_inbound_webhook(
@@ -70,11 +86,13 @@ impl InboundWebhookStore for SqlStore {
         &self,
         token_hash: &str,
     ) -> Result<Option<InboundWebhook>, StoreError> {
-        let row = sqlx::query("SELECT * FROM inbound_webhooks WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(from_row).transpose()
+        let row: Option<InboundWebhookRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM inbound_webhooks WHERE token_hash = $1"
+        )))
+        .bind(token_hash)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        Ok(row.map(InboundWebhook::from))
     }
 }

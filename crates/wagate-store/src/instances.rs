@@ -1,8 +1,7 @@
 //! Instances.
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 use wagate_core::account::DisplayName;
 use wagate_core::event::Event;
 use wagate_core::instance::{
@@ -16,51 +15,73 @@ use wagate_core::webhook_event::WebhookEvent;
 use wagate_core::{AccountId, InstanceId, Timestamp};
 
 use crate::error::{corrupt, db};
+use crate::paged::PagedQuery;
 use crate::{Dialect, SqlStore};
 
-fn from_row(r: &AnyRow) -> Result<Instance, StoreError> {
-    let text = |col: &str| r.try_get::<Option<String>, _>(col).map_err(db);
-    let time = |col: &str| -> Result<Option<Timestamp>, StoreError> {
-        Ok(r.try_get::<Option<i64>, _>(col)
-            .map_err(db)?
-            .map(Timestamp::from_millis))
-    };
-    let events: Vec<WebhookEvent> =
-        serde_json::from_str(&r.try_get::<String, _>("webhook_events").map_err(db)?)
-            .map_err(corrupt)?;
-    let last_error: Option<LastError> = text("last_error")?
-        .map(|s| serde_json::from_str(&s))
-        .transpose()
-        .map_err(corrupt)?;
-    Ok(Instance {
-        id: InstanceId::from_trusted(r.try_get("id").map_err(db)?),
-        account_id: AccountId::from_trusted(r.try_get("account_id").map_err(db)?),
-        name: DisplayName::from_trusted(r.try_get("name").map_err(db)?),
-        status: r
-            .try_get::<String, _>("status")
-            .map_err(db)?
-            .parse()
-            .map_err(corrupt)?,
-        phone: text("phone")?.map(PhoneNumber::from_trusted),
-        profile_name: text("profile_name")?,
-        profile_pic_url: text("profile_pic_url")?,
-        webhook_url: text("webhook_url")?.map(TargetUrl::from_trusted),
-        webhook_events: events,
-        webhook_secret: r.try_get("webhook_secret").map_err(db)?,
-        settings: Settings {
-            auto_read: r.try_get::<i64, _>("auto_read").map_err(db)? != 0,
-            auto_typing: r.try_get::<i64, _>("auto_typing").map_err(db)? != 0,
-        },
-        connection_method: text("connection_method")?
-            .map(|m| ConnectionMethod::parse(&m).ok_or_else(|| corrupt(format!("method {m}"))))
-            .transpose()?,
-        last_error,
-        created_at: Timestamp::from_millis(r.try_get("created_at").map_err(db)?),
-        last_seen_at: time("last_seen_at")?,
-        connected_at: time("connected_at")?,
-        has_session: text("session")?.is_some(),
-    })
+/// An `instances` row, without its session (read only by the engine that restores it).
+#[derive(sqlx::FromRow)]
+struct InstanceRow {
+    id: String,
+    account_id: String,
+    name: String,
+    status: String,
+    phone: Option<String>,
+    profile_name: Option<String>,
+    profile_pic_url: Option<String>,
+    webhook_url: Option<String>,
+    webhook_events: String,
+    webhook_secret: String,
+    auto_read: i64,
+    auto_typing: i64,
+    connection_method: Option<String>,
+    last_error: Option<String>,
+    created_at: i64,
+    last_seen_at: Option<i64>,
+    connected_at: Option<i64>,
+    has_session: i64,
 }
+
+impl TryFrom<InstanceRow> for Instance {
+    type Error = StoreError;
+    fn try_from(r: InstanceRow) -> Result<Self, StoreError> {
+        Ok(Instance {
+            id: InstanceId::from_trusted(r.id),
+            account_id: AccountId::from_trusted(r.account_id),
+            name: DisplayName::from_trusted(r.name),
+            status: r.status.parse().map_err(corrupt)?,
+            phone: r.phone.map(PhoneNumber::from_trusted),
+            profile_name: r.profile_name,
+            profile_pic_url: r.profile_pic_url,
+            webhook_url: r.webhook_url.map(TargetUrl::from_trusted),
+            webhook_events: serde_json::from_str(&r.webhook_events).map_err(corrupt)?,
+            webhook_secret: r.webhook_secret,
+            settings: Settings {
+                auto_read: r.auto_read != 0,
+                auto_typing: r.auto_typing != 0,
+            },
+            connection_method: r
+                .connection_method
+                .map(|m| ConnectionMethod::parse(&m).ok_or_else(|| corrupt(format!("method {m}"))))
+                .transpose()?,
+            last_error: r
+                .last_error
+                .map(|s| serde_json::from_str::<LastError>(&s))
+                .transpose()
+                .map_err(corrupt)?,
+            created_at: Timestamp::from_millis(r.created_at),
+            last_seen_at: r.last_seen_at.map(Timestamp::from_millis),
+            connected_at: r.connected_at.map(Timestamp::from_millis),
+            has_session: r.has_session != 0,
+        })
+    }
+}
+
+/// The columns of an `InstanceRow`: the session itself (large) is not read, only whether one
+/// is saved.
+const COLUMNS: &str = "id, account_id, name, status, phone, profile_name, profile_pic_url, \
+     webhook_url, webhook_events, webhook_secret, auto_read, auto_typing, connection_method, \
+     last_error, created_at, last_seen_at, connected_at, \
+     CAST(CASE WHEN session IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_session";
 
 fn events_json(events: &[WebhookEvent]) -> String {
     serde_json::to_string(events).unwrap_or_else(|_| "[]".into())
@@ -132,13 +153,15 @@ impl InstanceStore for SqlStore {
         account: &AccountId,
         id: &InstanceId,
     ) -> Result<Option<Instance>, StoreError> {
-        let row = sqlx::query("SELECT * FROM instances WHERE id = $1 AND account_id = $2")
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(from_row).transpose()
+        let row: Option<InstanceRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM instances WHERE id = $1 AND account_id = $2"
+        )))
+        .bind(id.as_str())
+        .bind(account.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.map(Instance::try_from).transpose()
     }
 
     async fn list_instances(
@@ -147,28 +170,23 @@ impl InstanceStore for SqlStore {
         status: Option<InstanceStatus>,
         page: OffsetPage,
     ) -> Result<(Vec<Instance>, u64), StoreError> {
-        let status = status.map(|s| s.as_str().to_owned());
-        let rows = sqlx::query(
-            "SELECT * FROM instances WHERE account_id = $1 AND status = COALESCE($2, status) \
-             ORDER BY id LIMIT $3 OFFSET $4",
-        )
-        .bind(account.as_str())
-        .bind(status.clone())
-        .bind(i64::from(page.limit))
-        .bind(page.offset as i64)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db)?;
-        let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM instances WHERE account_id = $1 AND status = COALESCE($2, status)",
-        )
-        .bind(account.as_str())
-        .bind(status)
-        .fetch_one(&self.reader)
-        .await
-        .map_err(db)?;
-        let list = rows.iter().map(from_row).collect::<Result<_, _>>()?;
-        Ok((list, total as u64))
+        let (rows, total) = PagedQuery {
+            columns: COLUMNS,
+            from: "instances",
+            filter: "account_id = $1 AND status = COALESCE($2, status)",
+            order: "id",
+            args: vec![
+                account.as_str().into(),
+                status.map(|s| s.as_str().to_owned()).into(),
+            ],
+        }
+        .fetch::<InstanceRow>(&self.reader, page)
+        .await?;
+        let list = rows
+            .into_iter()
+            .map(Instance::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok((list, total))
     }
 
     async fn count_instances(&self, account: &AccountId) -> Result<u64, StoreError> {
@@ -187,15 +205,15 @@ impl InstanceStore for SqlStore {
         p: &InstancePatch,
     ) -> Result<Option<Instance>, StoreError> {
         // One statement, so concurrent PATCHes of different fields never undo each other.
-        let row = sqlx::query(
+        let row: Option<InstanceRow> = sqlx::query_as(AssertSqlSafe(format!(
             "UPDATE instances SET \
                name = COALESCE($3, name), \
                webhook_url = CASE WHEN $4 = 1 THEN $5 ELSE webhook_url END, \
                webhook_events = COALESCE($6, webhook_events), \
                auto_read = COALESCE($7, auto_read), \
                auto_typing = COALESCE($8, auto_typing) \
-             WHERE id = $1 AND account_id = $2 RETURNING *",
-        )
+             WHERE id = $1 AND account_id = $2 RETURNING {COLUMNS}"
+        )))
         .bind(id.as_str())
         .bind(account.as_str())
         .bind(p.name.as_ref().map(|n| n.as_str().to_owned()))
@@ -211,7 +229,7 @@ impl InstanceStore for SqlStore {
         .fetch_optional(&self.writer)
         .await
         .map_err(db)?;
-        row.as_ref().map(from_row).transpose()
+        row.map(Instance::try_from).transpose()
     }
 
     async fn delete_instance(
@@ -254,12 +272,14 @@ impl InstanceStore for SqlStore {
     }
 
     async fn find_instance(&self, id: &InstanceId) -> Result<Option<Instance>, StoreError> {
-        let row = sqlx::query("SELECT * FROM instances WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(from_row).transpose()
+        let row: Option<InstanceRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM instances WHERE id = $1"
+        )))
+        .bind(id.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.map(Instance::try_from).transpose()
     }
 
     async fn save_connection(
@@ -309,6 +329,7 @@ impl InstanceStore for SqlStore {
             (true, false) => Some(Event::instance_disconnected(
                 &account,
                 id,
+                c.status,
                 c.last_error.as_ref(),
             )),
             _ => None,
@@ -350,6 +371,17 @@ impl InstanceStore for SqlStore {
                 .fetch_all(&self.reader)
                 .await
                 .map_err(db)?;
+        Ok(ids.into_iter().map(InstanceId::from_trusted).collect())
+    }
+
+    async fn instances_linking_without_session(&self) -> Result<Vec<InstanceId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM instances WHERE session IS NULL AND status <> $1 ORDER BY id",
+        )
+        .bind(InstanceStatus::Disconnected.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
         Ok(ids.into_iter().map(InstanceId::from_trusted).collect())
     }
 }

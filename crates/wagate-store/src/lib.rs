@@ -6,6 +6,7 @@
 
 mod accounts;
 mod api_keys;
+mod args;
 mod connect;
 mod deliveries;
 mod engine_state;
@@ -14,6 +15,7 @@ mod inbound_webhooks;
 mod instances;
 mod messages;
 mod outbox;
+mod paged;
 mod settings;
 mod status_changes;
 mod webhooks;

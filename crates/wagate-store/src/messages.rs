@@ -18,6 +18,7 @@ use wagate_core::store::{
 use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
 
 use crate::error::{corrupt, db};
+use crate::paged::PagedQuery;
 use crate::status_changes::apply_change;
 use crate::{Dialect, SqlStore};
 
@@ -54,93 +55,165 @@ fn media_json(c: &Content) -> Option<String> {
     }
 }
 
-fn opt_time(r: &AnyRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
-    Ok(r.try_get::<Option<i64>, _>(col)
-        .map_err(db)?
-        .map(Timestamp::from_millis))
+fn direction_of(s: &str) -> Result<Direction, StoreError> {
+    match s {
+        "inbound" => Ok(Direction::Inbound),
+        "outbound" => Ok(Direction::Outbound),
+        other => Err(corrupt(format!("direction {other}"))),
+    }
 }
 
-pub(crate) fn message_from_row(r: &AnyRow) -> Result<Message, StoreError> {
-    let json_opt = |col: &str| r.try_get::<Option<String>, _>(col).map_err(db);
-    let kind: String = r.try_get("type").map_err(db)?;
-    Ok(Message {
-        id: MessageId::from_trusted(r.try_get("id").map_err(db)?),
-        account_id: AccountId::from_trusted(r.try_get("account_id").map_err(db)?),
-        instance_id: InstanceId::from_trusted(r.try_get("instance_id").map_err(db)?),
-        chat_id: ChatId::from_trusted(r.try_get("chat_id").map_err(db)?),
-        direction: match r.try_get::<String, _>("direction").map_err(db)?.as_str() {
-            "inbound" => Direction::Inbound,
-            _ => Direction::Outbound,
-        },
-        peer: Recipient::from_trusted(r.try_get("peer").map_err(db)?),
-        peer_name: json_opt("peer_name")?,
-        content: content_of(&kind, r.try_get("content").map_err(db)?, json_opt("media")?)?,
-        quoted_message_id: json_opt("quoted_message_id")?,
-        metadata: json_opt("metadata")?
-            .map(|s| serde_json::from_str(&s))
-            .transpose()
-            .map_err(corrupt)?,
-        external_id: json_opt("external_id")?,
-        status: r
-            .try_get::<String, _>("status")
-            .map_err(db)?
-            .parse()
-            .map_err(corrupt)?,
-        error: json_opt("error")?
-            .map(|s| serde_json::from_str(&s))
-            .transpose()
-            .map_err(corrupt)?,
-        created_at: Timestamp::from_millis(r.try_get("created_at").map_err(db)?),
-        sent_at: opt_time(r, "sent_at")?,
-        delivered_at: opt_time(r, "delivered_at")?,
-        read_at: opt_time(r, "read_at")?,
-    })
+fn json_of<T: serde::de::DeserializeOwned>(s: Option<String>) -> Result<Option<T>, StoreError> {
+    s.map(|s| serde_json::from_str(&s))
+        .transpose()
+        .map_err(corrupt)
 }
 
-fn chat_from_row(r: &AnyRow) -> Result<Chat, StoreError> {
-    let last_id: Option<String> = r.try_get("last_message_id").map_err(db)?;
-    let last_message = match (
-        last_id,
-        r.try_get::<Option<String>, _>("lm_type").map_err(db)?,
-    ) {
-        (Some(id), Some(kind)) => Some(LastMessage {
-            id: MessageId::from_trusted(id),
-            content: content_of(
-                &kind,
-                r.try_get::<Option<String>, _>("lm_content")
-                    .map_err(db)?
-                    .unwrap_or_default(),
-                r.try_get("lm_media").map_err(db)?,
-            )?,
-            at: Timestamp::from_millis(
-                r.try_get::<Option<i64>, _>("last_message_at")
-                    .map_err(db)?
-                    .unwrap_or(0),
-            ),
-            direction: match r
-                .try_get::<Option<String>, _>("lm_direction")
-                .map_err(db)?
-                .as_deref()
-            {
-                Some("inbound") => Direction::Inbound,
-                _ => Direction::Outbound,
-            },
-        }),
-        _ => None,
-    };
-    Ok(Chat {
-        id: ChatId::from_trusted(r.try_get("id").map_err(db)?),
-        peer: r.try_get("peer").map_err(db)?,
-        contact_name: r.try_get("contact_name").map_err(db)?,
-        is_group: r.try_get::<i64, _>("is_group").map_err(db)? != 0,
-        unread_count: r.try_get::<i64, _>("unread_count").map_err(db)?.max(0) as u64,
-        last_message,
-        created_at: Timestamp::from_millis(r.try_get("created_at").map_err(db)?),
-    })
+/// A `messages` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    id: String,
+    account_id: String,
+    instance_id: String,
+    chat_id: String,
+    direction: String,
+    peer: String,
+    peer_name: Option<String>,
+    #[sqlx(rename = "type")]
+    kind: String,
+    content: String,
+    media: Option<String>,
+    quoted_message_id: Option<String>,
+    metadata: Option<String>,
+    external_id: Option<String>,
+    status: String,
+    error: Option<String>,
+    created_at: i64,
+    sent_at: Option<i64>,
+    delivered_at: Option<i64>,
+    read_at: Option<i64>,
 }
 
-const CHAT_SELECT: &str = "SELECT c.*, m.type AS lm_type, m.content AS lm_content, m.media AS lm_media, \
-     m.direction AS lm_direction FROM chats c LEFT JOIN messages m ON m.id = c.last_message_id";
+impl TryFrom<MessageRow> for Message {
+    type Error = StoreError;
+    fn try_from(r: MessageRow) -> Result<Self, StoreError> {
+        Ok(Message {
+            id: MessageId::from_trusted(r.id),
+            account_id: AccountId::from_trusted(r.account_id),
+            instance_id: InstanceId::from_trusted(r.instance_id),
+            chat_id: ChatId::from_trusted(r.chat_id),
+            direction: direction_of(&r.direction)?,
+            peer: Recipient::from_trusted(r.peer),
+            peer_name: r.peer_name,
+            content: content_of(&r.kind, r.content, r.media)?,
+            quoted_message_id: r.quoted_message_id,
+            metadata: json_of(r.metadata)?,
+            external_id: r.external_id,
+            status: r.status.parse().map_err(corrupt)?,
+            error: json_of(r.error)?,
+            created_at: Timestamp::from_millis(r.created_at),
+            sent_at: r.sent_at.map(Timestamp::from_millis),
+            delivered_at: r.delivered_at.map(Timestamp::from_millis),
+            read_at: r.read_at.map(Timestamp::from_millis),
+        })
+    }
+}
+
+/// The columns of a `MessageRow`.
+pub(crate) const MESSAGE_COLUMNS: &str = "id, account_id, instance_id, chat_id, direction, peer, \
+     peer_name, type, content, media, quoted_message_id, metadata, external_id, status, error, \
+     created_at, sent_at, delivered_at, read_at";
+
+/// A `chats` row joined with its last message's content (`lm_*`).
+#[derive(sqlx::FromRow)]
+struct ChatRow {
+    id: String,
+    peer: String,
+    contact_name: Option<String>,
+    is_group: i64,
+    unread_count: i64,
+    last_message_id: Option<String>,
+    last_message_at: Option<i64>,
+    created_at: i64,
+    lm_type: Option<String>,
+    lm_content: Option<String>,
+    lm_media: Option<String>,
+    lm_direction: Option<String>,
+}
+
+impl TryFrom<ChatRow> for Chat {
+    type Error = StoreError;
+    fn try_from(r: ChatRow) -> Result<Self, StoreError> {
+        let last_message = match (r.last_message_id, r.lm_type, r.lm_direction) {
+            (Some(id), Some(kind), Some(direction)) => Some(LastMessage {
+                id: MessageId::from_trusted(id),
+                content: content_of(&kind, r.lm_content.unwrap_or_default(), r.lm_media)?,
+                at: Timestamp::from_millis(r.last_message_at.unwrap_or(0)),
+                direction: direction_of(&direction)?,
+            }),
+            _ => None,
+        };
+        Ok(Chat {
+            id: ChatId::from_trusted(r.id),
+            peer: r.peer,
+            contact_name: r.contact_name,
+            is_group: r.is_group != 0,
+            unread_count: u64::try_from(r.unread_count).unwrap_or(0),
+            last_message,
+            created_at: Timestamp::from_millis(r.created_at),
+        })
+    }
+}
+
+/// A `contacts` row.
+#[derive(sqlx::FromRow)]
+struct ContactRow {
+    phone: String,
+    name: Option<String>,
+    profile_pic_url: Option<String>,
+    about: Option<String>,
+    is_blocked: i64,
+}
+
+impl From<ContactRow> for Contact {
+    fn from(r: ContactRow) -> Self {
+        Contact {
+            phone: r.phone,
+            name: r.name,
+            profile_pic_url: r.profile_pic_url,
+            about: r.about,
+            is_blocked: r.is_blocked != 0,
+        }
+    }
+}
+
+/// An `idempotency_keys` row.
+#[derive(sqlx::FromRow)]
+struct IdempotencyRow {
+    key: String,
+    request_hash: String,
+    message_id: String,
+    created_at: i64,
+}
+
+impl From<IdempotencyRow> for IdempotencyRecord {
+    fn from(r: IdempotencyRow) -> Self {
+        IdempotencyRecord {
+            key: r.key,
+            request_hash: r.request_hash,
+            message_id: MessageId::from_trusted(r.message_id),
+            created_at: Timestamp::from_millis(r.created_at),
+        }
+    }
+}
+
+const IDEMPOTENCY_SELECT: &str = "SELECT key, request_hash, message_id, created_at \
+     FROM idempotency_keys WHERE account_id = $1 AND key = $2";
+
+const CHAT_COLUMNS: &str = "c.id, c.peer, c.contact_name, c.is_group, c.unread_count, \
+     c.last_message_id, c.last_message_at, c.created_at, m.type AS lm_type, m.content AS lm_content, m.media AS lm_media, \
+     m.direction AS lm_direction";
+const CHAT_FROM: &str = "chats c LEFT JOIN messages m ON m.id = c.last_message_id";
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages (id, account_id, instance_id, chat_id, direction, peer, \
      peer_name, type, content, media, quoted_message_id, metadata, external_id, status, error, created_at, \
@@ -243,15 +316,6 @@ async fn upsert_chat(
     Ok(ChatId::from_trusted(id))
 }
 
-fn idem_from_row(r: &AnyRow) -> Result<IdempotencyRecord, StoreError> {
-    Ok(IdempotencyRecord {
-        key: r.try_get("key").map_err(db)?,
-        request_hash: r.try_get("request_hash").map_err(db)?,
-        message_id: MessageId::from_trusted(r.try_get("message_id").map_err(db)?),
-        created_at: Timestamp::from_millis(r.try_get("created_at").map_err(db)?),
-    })
-}
-
 #[async_trait]
 impl MessageStore for SqlStore {
     async fn insert_outbound_batch(
@@ -283,28 +347,30 @@ impl MessageStore for SqlStore {
             let m = &item.message;
             let id = MessageId::generate();
             if let Some(k) = &item.idempotency {
+                // A key whose record has expired is taken over by this send.
                 let done = sqlx::query(
                     "INSERT INTO idempotency_keys (account_id, key, request_hash, message_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, key) DO NOTHING",
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, key) DO UPDATE SET \
+                     request_hash = excluded.request_hash, message_id = excluded.message_id, \
+                     created_at = excluded.created_at WHERE idempotency_keys.created_at < $6",
                 )
                 .bind(m.account_id.as_str())
                 .bind(&k.key)
                 .bind(&k.request_hash)
                 .bind(id.as_str())
                 .bind(m.created_at.millis())
+                .bind(k.expired_before.millis())
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
                 if done.rows_affected() == 0 {
-                    let row = sqlx::query(
-                        "SELECT * FROM idempotency_keys WHERE account_id = $1 AND key = $2",
-                    )
-                    .bind(m.account_id.as_str())
-                    .bind(&k.key)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                    ids.push(Err(idem_from_row(&row)?));
+                    let row: IdempotencyRow = sqlx::query_as(IDEMPOTENCY_SELECT)
+                        .bind(m.account_id.as_str())
+                        .bind(&k.key)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    ids.push(Err(row.into()));
                     continue;
                 }
             }
@@ -344,14 +410,18 @@ impl MessageStore for SqlStore {
         &self,
         account: &AccountId,
         key: &str,
+        since: Timestamp,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM idempotency_keys WHERE account_id = $1 AND key = $2")
-            .bind(account.as_str())
-            .bind(key)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(idem_from_row).transpose()
+        let row: Option<IdempotencyRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "{IDEMPOTENCY_SELECT} AND created_at >= $3"
+        )))
+        .bind(account.as_str())
+        .bind(key)
+        .bind(since.millis())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        Ok(row.map(IdempotencyRecord::from))
     }
 
     async fn next_queued(
@@ -359,15 +429,16 @@ impl MessageStore for SqlStore {
         instance: &InstanceId,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM messages WHERE instance_id = $1 AND status = 'queued' ORDER BY id LIMIT $2",
-        )
+        let rows: Vec<MessageRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages \
+             WHERE instance_id = $1 AND status = 'queued' ORDER BY id LIMIT $2"
+        )))
         .bind(instance.as_str())
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await
         .map_err(db)?;
-        rows.iter().map(message_from_row).collect()
+        rows.into_iter().map(Message::try_from).collect()
     }
 
     async fn change_statuses(
@@ -441,13 +512,15 @@ impl MessageStore for SqlStore {
         account: &AccountId,
         id: &MessageId,
     ) -> Result<Option<Message>, StoreError> {
-        let row = sqlx::query("SELECT * FROM messages WHERE id = $1 AND account_id = $2")
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(message_from_row).transpose()
+        let row: Option<MessageRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND account_id = $2"
+        )))
+        .bind(id.as_str())
+        .bind(account.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.map(Message::try_from).transpose()
     }
 
     async fn list_messages(
@@ -458,10 +531,10 @@ impl MessageStore for SqlStore {
         // `after` reads forward (oldest first, to catch up); otherwise newest first.
         let order = if q.after.is_some() { "ASC" } else { "DESC" };
         let sql = format!(
-            "SELECT * FROM messages WHERE instance_id = $1 AND peer = COALESCE($2, peer) \
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE instance_id = $1 AND peer = COALESCE($2, peer) \
              AND id < COALESCE($3, 'msg_~') AND id > COALESCE($4, '') ORDER BY id {order} LIMIT $5"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let rows: Vec<MessageRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(instance.as_str())
             .bind(q.peer.clone())
             .bind(q.before.as_ref().map(|i| i.as_str().to_owned()))
@@ -470,7 +543,7 @@ impl MessageStore for SqlStore {
             .fetch_all(&self.reader)
             .await
             .map_err(db)?;
-        rows.iter().map(message_from_row).collect()
+        rows.into_iter().map(Message::try_from).collect()
     }
 
     async fn find_chat(
@@ -478,15 +551,15 @@ impl MessageStore for SqlStore {
         instance: &InstanceId,
         id: &ChatId,
     ) -> Result<Option<Chat>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "{CHAT_SELECT} WHERE c.instance_id = $1 AND c.id = $2"
+        let row: Option<ChatRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {CHAT_COLUMNS} FROM {CHAT_FROM} WHERE c.instance_id = $1 AND c.id = $2"
         )))
         .bind(instance.as_str())
         .bind(id.as_str())
         .fetch_optional(&self.reader)
         .await
         .map_err(db)?;
-        row.as_ref().map(chat_from_row).transpose()
+        row.map(Chat::try_from).transpose()
     }
 
     async fn list_chats(
@@ -500,37 +573,39 @@ impl MessageStore for SqlStore {
             ChatSort::ContactName => "LOWER(COALESCE(c.contact_name, c.peer))",
         };
         let dir = if q.descending { "DESC" } else { "ASC" };
-        let filter = "c.instance_id = $1 \
-             AND ($2 = '' OR LOWER(c.peer) LIKE $2 OR LOWER(COALESCE(c.contact_name, '')) LIKE $2) \
-             AND c.unread_count >= $3";
         let search = q
             .search
             .as_deref()
             .map(|s| format!("%{}%", s.to_lowercase()))
             .unwrap_or_default();
-        let min_unread = i64::from(q.unread_only);
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "{CHAT_SELECT} WHERE {filter} ORDER BY {column} {dir}, c.id {dir} LIMIT $4 OFFSET $5"
-        )))
-        .bind(instance.as_str())
-        .bind(search.clone())
-        .bind(min_unread)
-        .bind(i64::from(q.limit))
-        .bind(q.offset as i64)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db)?;
-        let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM chats c WHERE {filter}"
-        )))
-        .bind(instance.as_str())
-        .bind(search)
-        .bind(min_unread)
-        .fetch_one(&self.reader)
-        .await
-        .map_err(db)?;
-        let chats = rows.iter().map(chat_from_row).collect::<Result<_, _>>()?;
-        Ok((chats, total as u64))
+        let filter = "c.instance_id = $1 \
+             AND ($2 = '' OR LOWER(c.peer) LIKE $2 OR LOWER(COALESCE(c.contact_name, '')) LIKE $2) \
+             AND c.unread_count >= $3";
+        let order = format!("{column} {dir}, c.id {dir}");
+        let (rows, total) = PagedQuery {
+            columns: CHAT_COLUMNS,
+            from: CHAT_FROM,
+            filter,
+            order: &order,
+            args: vec![
+                instance.as_str().into(),
+                search.into(),
+                i64::from(q.unread_only).into(),
+            ],
+        }
+        .fetch::<ChatRow>(
+            &self.reader,
+            OffsetPage {
+                limit: q.limit,
+                offset: q.offset,
+            },
+        )
+        .await?;
+        let chats = rows
+            .into_iter()
+            .map(Chat::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok((chats, total))
     }
 
     async fn mark_chat_read(&self, instance: &InstanceId, peer: &str) -> Result<(), StoreError> {
@@ -549,42 +624,19 @@ impl MessageStore for SqlStore {
         search: Option<&str>,
         page: OffsetPage,
     ) -> Result<(Vec<Contact>, u64), StoreError> {
-        let filter =
-            "instance_id = $1 AND ($2 = '' OR phone LIKE $2 OR LOWER(COALESCE(name, '')) LIKE $2)";
         let search = search
             .map(|s| format!("%{}%", s.to_lowercase()))
             .unwrap_or_default();
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT * FROM contacts WHERE {filter} ORDER BY LOWER(COALESCE(name, phone)), phone LIMIT $3 OFFSET $4"
-        )))
-        .bind(instance.as_str())
-        .bind(search.clone())
-        .bind(i64::from(page.limit))
-        .bind(page.offset as i64)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db)?;
-        let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM contacts WHERE {filter}"
-        )))
-        .bind(instance.as_str())
-        .bind(search)
-        .fetch_one(&self.reader)
-        .await
-        .map_err(db)?;
-        let list = rows
-            .iter()
-            .map(|r| {
-                Ok(Contact {
-                    phone: r.try_get("phone").map_err(db)?,
-                    name: r.try_get("name").map_err(db)?,
-                    profile_pic_url: r.try_get("profile_pic_url").map_err(db)?,
-                    about: r.try_get("about").map_err(db)?,
-                    is_blocked: r.try_get::<i64, _>("is_blocked").map_err(db)? != 0,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
-        Ok((list, total as u64))
+        let (rows, total) = PagedQuery {
+            columns: "phone, name, profile_pic_url, about, is_blocked",
+            from: "contacts",
+            filter: "instance_id = $1 AND ($2 = '' OR phone LIKE $2 OR LOWER(COALESCE(name, '')) LIKE $2)",
+            order: "LOWER(COALESCE(name, phone)), phone",
+            args: vec![instance.as_str().into(), search.into()],
+        }
+        .fetch::<ContactRow>(&self.reader, page)
+        .await?;
+        Ok((rows.into_iter().map(Contact::from).collect(), total))
     }
 
     async fn message_stats(

@@ -7,10 +7,9 @@ use wagate_core::message::{Message, MessageError};
 use wagate_core::status_change::StatusChange;
 use wagate_core::store::StoreError;
 
+use crate::args::{Arg, arguments};
 use crate::error::{corrupt, db};
-use crate::messages::message_from_row;
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+use crate::messages::{MESSAGE_COLUMNS, MessageRow};
 
 /// Whether the updated message's instance has any webhook target (for `UPDATE messages … WHERE`).
 const HAS_TARGETS: &str = "SELECT 1 FROM instances i WHERE i.id = messages.instance_id \
@@ -19,7 +18,7 @@ const HAS_TARGETS: &str = "SELECT 1 FROM instances i WHERE i.id = messages.insta
        AND w.status = 'active'";
 
 /// The `UPDATE messages … WHERE …` (without `RETURNING`) of a change, and its parameters.
-fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Param>), StoreError> {
+fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Arg>), StoreError> {
     let error_json = |e: &MessageError| serde_json::to_string(e).map_err(corrupt);
     Ok(match change {
         StatusChange::Sent {
@@ -30,15 +29,15 @@ fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Param>), St
             "UPDATE messages SET status = 'sent', external_id = $2, sent_at = $3 \
              WHERE id = $1 AND status = 'queued'",
             vec![
-                Param::Text(id.to_string()),
-                Param::Text(external_id.clone()),
-                Param::Int(at.millis()),
+                Arg::Text(id.to_string()),
+                Arg::Text(external_id.clone()),
+                Arg::Int(at.millis()),
             ],
         ),
         StatusChange::Failed { id, error } => (
             "UPDATE messages SET status = 'failed', error = $2 \
              WHERE id = $1 AND status IN ('queued', 'sent')",
-            vec![Param::Text(id.to_string()), Param::Text(error_json(error)?)],
+            vec![Arg::Text(id.to_string()), Arg::Text(error_json(error)?)],
         ),
         StatusChange::Delivered {
             instance,
@@ -51,9 +50,9 @@ fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Param>), St
              delivered_at = CASE WHEN sent_at > $3 THEN sent_at ELSE $3 END \
              WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' AND status = 'sent'",
             vec![
-                Param::Text(instance.to_string()),
-                Param::Text(external_id.clone()),
-                Param::Int(at.millis()),
+                Arg::Text(instance.to_string()),
+                Arg::Text(external_id.clone()),
+                Arg::Int(at.millis()),
             ],
         ),
         StatusChange::Read {
@@ -67,9 +66,9 @@ fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Param>), St
              WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' \
              AND status IN ('sent', 'delivered')",
             vec![
-                Param::Text(instance.to_string()),
-                Param::Text(external_id.clone()),
-                Param::Int(at.millis()),
+                Arg::Text(instance.to_string()),
+                Arg::Text(external_id.clone()),
+                Arg::Int(at.millis()),
             ],
         ),
         StatusChange::FailedAfterSent {
@@ -81,28 +80,12 @@ fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Param>), St
              WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' \
              AND status IN ('sent', 'delivered')",
             vec![
-                Param::Text(instance.to_string()),
-                Param::Text(external_id.clone()),
-                Param::Text(error_json(error)?),
+                Arg::Text(instance.to_string()),
+                Arg::Text(external_id.clone()),
+                Arg::Text(error_json(error)?),
             ],
         ),
     })
-}
-
-/// A parameter of a status update.
-enum Param {
-    Text(String),
-    Int(i64),
-}
-
-fn bind_all<'q>(mut q: AnyQuery<'q>, params: &[Param]) -> AnyQuery<'q> {
-    for p in params {
-        q = match p {
-            Param::Text(t) => q.bind(t.clone()),
-            Param::Int(i) => q.bind(*i),
-        };
-    }
-    q
 }
 
 /// Applies one change on `conn` (inside the caller's transaction) and writes the event of the
@@ -116,22 +99,22 @@ pub(crate) async fn apply_change(
     change: &StatusChange,
 ) -> Result<(Option<Message>, bool), StoreError> {
     let (update, params) = status_update(change)?;
-    let alone = format!("{update} AND NOT EXISTS ({HAS_TARGETS}) RETURNING *");
-    let row = bind_all(sqlx::query(AssertSqlSafe(alone)), &params)
+    let alone = format!("{update} AND NOT EXISTS ({HAS_TARGETS}) RETURNING {MESSAGE_COLUMNS}");
+    let row: Option<MessageRow> = sqlx::query_as_with(AssertSqlSafe(alone), arguments(&params)?)
         .fetch_optional(&mut *conn)
         .await
         .map_err(db)?;
     if let Some(r) = row {
-        return Ok((Some(message_from_row(&r)?), false));
+        return Ok((Some(Message::try_from(r)?), false));
     }
-    let row = bind_all(
-        sqlx::query(AssertSqlSafe(format!("{update} RETURNING *"))),
-        &params,
+    let row: Option<MessageRow> = sqlx::query_as_with(
+        AssertSqlSafe(format!("{update} RETURNING {MESSAGE_COLUMNS}")),
+        arguments(&params)?,
     )
     .fetch_optional(&mut *conn)
     .await
     .map_err(db)?;
-    let Some(m) = row.as_ref().map(message_from_row).transpose()? else {
+    let Some(m) = row.map(Message::try_from).transpose()? else {
         return Ok((None, false));
     };
     let wrote = match Event::message_status(&m) {

@@ -1,8 +1,7 @@
 //! Webhook subscriptions.
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::AssertSqlSafe;
 use wagate_core::net::TargetUrl;
 use wagate_core::page::OffsetPage;
 use wagate_core::store::{StoreError, SubscriptionStore};
@@ -11,24 +10,44 @@ use wagate_core::{AccountId, InstanceId, Timestamp, WebhookId};
 
 use crate::SqlStore;
 use crate::error::{corrupt, db};
+use crate::paged::PagedQuery;
 
-pub(crate) fn subscription_from_row(r: &AnyRow) -> Result<Subscription, StoreError> {
-    let status: String = r.try_get("status").map_err(db)?;
-    Ok(Subscription {
-        id: WebhookId::from_trusted(r.try_get("id").map_err(db)?),
-        account_id: AccountId::from_trusted(r.try_get("account_id").map_err(db)?),
-        instance_id: InstanceId::from_trusted(r.try_get("instance_id").map_err(db)?),
-        name: r.try_get("name").map_err(db)?,
-        url: TargetUrl::from_trusted(r.try_get("url").map_err(db)?),
-        events: serde_json::from_str(&r.try_get::<String, _>("events").map_err(db)?)
-            .map_err(corrupt)?,
-        secret: WebhookSecret::from_trusted(r.try_get("secret").map_err(db)?),
-        status: SubscriptionStatus::parse(&status)
-            .ok_or_else(|| corrupt(format!("webhook status {status}")))?,
-        created_at: Timestamp::from_millis(r.try_get("created_at").map_err(db)?),
-        updated_at: Timestamp::from_millis(r.try_get("updated_at").map_err(db)?),
-    })
+/// A `webhooks` row.
+#[derive(sqlx::FromRow)]
+struct SubscriptionRow {
+    id: String,
+    account_id: String,
+    instance_id: String,
+    name: Option<String>,
+    url: String,
+    events: String,
+    secret: String,
+    status: String,
+    created_at: i64,
+    updated_at: i64,
 }
+
+impl TryFrom<SubscriptionRow> for Subscription {
+    type Error = StoreError;
+    fn try_from(r: SubscriptionRow) -> Result<Self, StoreError> {
+        Ok(Subscription {
+            id: WebhookId::from_trusted(r.id),
+            account_id: AccountId::from_trusted(r.account_id),
+            instance_id: InstanceId::from_trusted(r.instance_id),
+            name: r.name,
+            url: TargetUrl::from_trusted(r.url),
+            events: serde_json::from_str(&r.events).map_err(corrupt)?,
+            secret: WebhookSecret::from_trusted(r.secret),
+            status: SubscriptionStatus::parse(&r.status)
+                .ok_or_else(|| corrupt(format!("webhook status {}", r.status)))?,
+            created_at: Timestamp::from_millis(r.created_at),
+            updated_at: Timestamp::from_millis(r.updated_at),
+        })
+    }
+}
+
+const COLUMNS: &str =
+    "id, account_id, instance_id, name, url, events, secret, status, created_at, updated_at";
 
 fn events_json(s: &Subscription) -> Result<String, StoreError> {
     serde_json::to_string(&s.events).map_err(corrupt)
@@ -61,13 +80,15 @@ impl SubscriptionStore for SqlStore {
         account: &AccountId,
         id: &WebhookId,
     ) -> Result<Option<Subscription>, StoreError> {
-        let row = sqlx::query("SELECT * FROM webhooks WHERE id = $1 AND account_id = $2")
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(subscription_from_row).transpose()
+        let row: Option<SubscriptionRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE id = $1 AND account_id = $2"
+        )))
+        .bind(id.as_str())
+        .bind(account.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.map(Subscription::try_from).transpose()
     }
     async fn list_subscriptions(
         &self,
@@ -75,31 +96,23 @@ impl SubscriptionStore for SqlStore {
         instance: Option<&InstanceId>,
         page: OffsetPage,
     ) -> Result<(Vec<Subscription>, u64), StoreError> {
-        let instance = instance.map(|i| i.as_str().to_owned());
-        let rows = sqlx::query(
-            "SELECT * FROM webhooks WHERE account_id = $1 AND instance_id = COALESCE($2, instance_id) \
-             ORDER BY id LIMIT $3 OFFSET $4",
-        )
-        .bind(account.as_str())
-        .bind(instance.clone())
-        .bind(i64::from(page.limit))
-        .bind(page.offset as i64)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db)?;
-        let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM webhooks WHERE account_id = $1 AND instance_id = COALESCE($2, instance_id)",
-        )
-        .bind(account.as_str())
-        .bind(instance)
-        .fetch_one(&self.reader)
-        .await
-        .map_err(db)?;
+        let (rows, total) = PagedQuery {
+            columns: COLUMNS,
+            from: "webhooks",
+            filter: "account_id = $1 AND instance_id = COALESCE($2, instance_id)",
+            order: "id",
+            args: vec![
+                account.as_str().into(),
+                instance.map(|i| i.as_str().to_owned()).into(),
+            ],
+        }
+        .fetch::<SubscriptionRow>(&self.reader, page)
+        .await?;
         let list = rows
-            .iter()
-            .map(subscription_from_row)
+            .into_iter()
+            .map(Subscription::try_from)
             .collect::<Result<_, _>>()?;
-        Ok((list, total.max(0) as u64))
+        Ok((list, total))
     }
     async fn update_subscription(&self, s: &Subscription) -> Result<bool, StoreError> {
         let done = sqlx::query(

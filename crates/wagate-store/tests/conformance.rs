@@ -305,6 +305,7 @@ async fn outbound_batch_orders_ids_and_honours_keys(backend: Backend) {
         Some(IdempotencyRequest {
             key: k.into(),
             request_hash: "h".into(),
+            expired_before: Timestamp::from_millis(0),
         })
     };
     let batch = vec![
@@ -382,6 +383,37 @@ async fn outbound_batch_orders_ids_and_honours_keys(backend: Backend) {
         limit: 50,
     };
     assert_eq!(store.list_messages(&inst.id, &q).await.unwrap().len(), 3);
+    // Once its record has expired, a key is taken over by the next send made under it.
+    let after_expiry = Timestamp::from_millis(Timestamp::now().millis() + 60_000);
+    let again = OutboundInsert {
+        message: outbound(&a, &inst, "5511955554444", "one, a day later"),
+        idempotency: Some(IdempotencyRequest {
+            key: "k1".into(),
+            request_hash: "h2".into(),
+            expired_before: after_expiry,
+        }),
+    };
+    let fresh = store.insert_outbound_batch(&[again]).await.unwrap()[0]
+        .clone()
+        .expect("an expired key is free");
+    assert_ne!(fresh.id, one.id);
+    let rec = store
+        .find_idempotency(&a.id, "k1", Timestamp::from_millis(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (rec.message_id, rec.request_hash.as_str()),
+        (fresh.id.clone(), "h2")
+    );
+    assert!(
+        store
+            .find_idempotency(&a.id, "k1", after_expiry)
+            .await
+            .unwrap()
+            .is_none(),
+        "a record older than `since` is not found"
+    );
 }
 
 async fn receipts_only_move_forward(backend: Backend) {

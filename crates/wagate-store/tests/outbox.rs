@@ -19,7 +19,7 @@ use wagate_core::store::OutboundInsert;
 use wagate_core::store::prelude::*;
 use wagate_core::webhook::{Subscription, SubscriptionStatus, WebhookSecret};
 use wagate_core::webhook_event::WebhookEvent;
-use wagate_core::{AccountId, ChatId, DeliveryId, DeliveryLogId, MessageId, Timestamp, WebhookId};
+use wagate_core::{AccountId, DeliveryId, DeliveryLogId, Timestamp, WebhookId};
 use wagate_store::SqlStore;
 use wagate_testkit::{Backend, TestDb, on_both_backends};
 

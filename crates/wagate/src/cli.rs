@@ -130,6 +130,7 @@ pub enum AccountCommand {
 pub enum KeyCommand {
     /// Create an API key for an account; prints it as JSON (the key is shown once).
     Create {
+        /// The account's id (`acct_…`), or the name of exactly one account (e.g. `default`).
         #[arg(long)]
         account: String,
         #[arg(long, default_value = "cli")]

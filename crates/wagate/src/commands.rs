@@ -12,7 +12,7 @@ use wagate_core::{AccountId, ApiKeyId, Timestamp};
 use wagate_server::accounts::{create_account, issue_key};
 use wagate_server::cloud_api::{AppSecret, SecretKey};
 use wagate_server::routes::views::{AccountView, ApiKeyView};
-use wagate_server::{ServerConfig, serve, start};
+use wagate_server::{AdminToken, ServerConfig, serve, start};
 use wagate_store::SqlStore;
 
 use crate::cli::{AccountCommand, Cli, Command, DbArgs, KeyCommand, ServeArgs};
@@ -45,7 +45,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             expires_at,
             db,
         }) => {
-            let account = AccountId::parse(&account).map_err(|e| anyhow!("--account: {e}"))?;
             let name = AccountName::parse(&name).map_err(|e| anyhow!("--name: {e}"))?;
             let scopes = match scopes {
                 Some(s) => Scopes::parse_csv(&s).map_err(|e| anyhow!("--scopes: {e}"))?,
@@ -58,9 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .transpose()?;
             let store = open(&db).await?;
-            if store.get_account(&account).await?.is_none() {
-                bail!("no account {account}");
-            }
+            let account = account_by_id_or_name(&store, &account).await?;
             let key = issue_key(&store, &account, name, scopes, expires_at).await?;
             println!("{}", json!(ApiKeyView::new(&key.key, Some(key.token))));
             store.close().await;
@@ -98,7 +95,12 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = ServerConfig::new(args.db.url()?);
     config.listen = args.listen;
     config.data_dir = args.db.data_dir.clone();
-    config.admin_token = args.admin_token.filter(|t| !t.is_empty());
+    config.admin_token = args
+        .admin_token
+        .filter(|t| !t.is_empty())
+        .map(|t| AdminToken::parse(&t))
+        .transpose()
+        .map_err(|e| anyhow!("--admin-token: {e}"))?;
     config.public_url = args.public_url;
     config.sandbox = args.sandbox;
     config.wa.version = args.wa_version;
@@ -160,5 +162,24 @@ fn init_tracing(json: bool) {
             .init();
     } else {
         builder.init();
+    }
+}
+
+/// `--account`: an account id (`acct_…`), or the name of exactly one account (e.g. `default`,
+/// the account made at first start).
+async fn account_by_id_or_name(store: &SqlStore, given: &str) -> anyhow::Result<AccountId> {
+    if given.starts_with("acct_") {
+        let id = AccountId::parse(given).map_err(|e| anyhow!("--account: {e}"))?;
+        if store.get_account(&id).await?.is_none() {
+            bail!("no account {id}");
+        }
+        return Ok(id);
+    }
+    let name = AccountName::parse(given).map_err(|e| anyhow!("--account: {e}"))?;
+    let mut found = store.accounts_named(&name).await?;
+    match found.len() {
+        0 => bail!("no account is named {given:?}"),
+        1 => Ok(found.remove(0).id),
+        n => bail!("{n} accounts are named {given:?}; give the account's id (acct_…)"),
     }
 }

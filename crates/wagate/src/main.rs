@@ -8,6 +8,9 @@ mod commands;
 use clap::Parser;
 
 fn main() {
+    // Everything wagate writes (the data directory, the database, media, the secret key) holds
+    // secrets and message content: readable by its owner only, whatever the caller's umask.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

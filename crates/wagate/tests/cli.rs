@@ -90,6 +90,17 @@ async fn first_start_prints_a_working_key_once_and_keeps_data_across_restarts() 
         dir.path().join("wagate-data/wagate.db").exists(),
         "SQLite in ./wagate-data"
     );
+    // They hold secrets and message content: the owner's only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| {
+        std::fs::metadata(dir.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("wagate-data"), 0o700);
+    assert_eq!(mode("wagate-data/wagate.db"), 0o600);
 
     let (status, body) = create_seed_instance(port, &key).await;
     assert_eq!(status, 201, "{body}");
@@ -112,6 +123,36 @@ async fn first_start_prints_a_working_key_once_and_keeps_data_across_restarts() 
         .unwrap();
     assert_eq!(list["pagination"]["total"], json!(1));
     stop(child);
+
+    // The first key cannot be shown again; the quickstart's way to get another one.
+    let (code, out, err) = cli(
+        &dir.path().join("wagate-data"),
+        &["key", "create", "--account", "default"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let new_key = out["key"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, key);
+    let (child, _) = serve(dir.path(), port);
+    let (status, body) = create_seed_instance(port, &new_key).await;
+    assert_eq!(status, 201, "the new key works: {body}");
+    stop(child);
+}
+
+#[test]
+fn a_short_admin_token_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin-token", "a"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("WAGATE_DATABASE_URL")
+        .env_remove("WAGATE_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at least 32 characters"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line on stderr: {err}");
 }
 
 #[test]
@@ -190,6 +231,21 @@ fn account_and_key_commands_print_json_and_use_exit_codes() {
     let (code, _, err) = cli(d, &["key", "revoke", &key_id]);
     assert_eq!(code, 1);
     assert_eq!(err.trim().lines().count(), 1, "one line on stderr: {err}");
+
+    // By name: one account called Acme is found; two are ambiguous, and the id is asked for.
+    let (code, out, err) = cli(d, &["key", "create", "--account", "Acme"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out["key"].as_str().unwrap().starts_with("wgk_"));
+    let (code, _, _) = cli(
+        d,
+        &["account", "create", "--name", "Acme", "--plan", "free"],
+    );
+    assert_eq!(code, 0);
+    let (code, _, err) = cli(d, &["key", "create", "--account", "Acme"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("acct_"), "{err}");
+    let (code, _, _) = cli(d, &["key", "create", "--account", "Nobody"]);
+    assert_eq!(code, 1);
 
     let (code, _, _) = cli(d, &["account", "create", "--name", "X", "--plan", "gold"]);
     assert_eq!(code, 1);

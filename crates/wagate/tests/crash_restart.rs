@@ -4,53 +4,13 @@
 
 mod support;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::{Api, Server};
+use serde_json::json;
+use support::{Api, Burst, Server};
 use wagate_testkit::{Backend, TestDb, on_both_backends};
-
-/// An instance's whole history.
-async fn history(api: &Api, instance: &str) -> Vec<Value> {
-    let mut all = Vec::new();
-    let mut before: Option<String> = None;
-    loop {
-        let mut path = format!("/v1/messages?instanceId={instance}&limit=100");
-        if let Some(c) = &before {
-            path.push_str(&format!("&before={c}"));
-        }
-        let page = api.get(&path).await;
-        all.extend(page["data"].as_array().cloned().unwrap_or_default());
-        match page["pagination"]["nextCursor"].as_str() {
-            Some(c) if page["pagination"]["hasMore"] == json!(true) => before = Some(c.to_owned()),
-            _ => return all,
-        }
-    }
-}
-
-/// B's inbound texts, with how often each arrived, and the status of each of A's messages.
-async fn observe(api: &Api, a: &str, b: &str) -> (HashMap<String, usize>, HashMap<String, String>) {
-    let mut seen = HashMap::new();
-    for m in history(api, b).await {
-        *seen
-            .entry(m["content"].as_str().unwrap_or("").to_owned())
-            .or_insert(0) += 1;
-    }
-    let statuses = history(api, a)
-        .await
-        .into_iter()
-        .map(|m| {
-            (
-                m["messageId"].as_str().unwrap_or("").to_owned(),
-                m["status"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
-    (seen, statuses)
-}
 
 async fn sigkill_during_sends_loses_nothing_accepted(backend: Backend) {
     const N: usize = 1000;
@@ -65,46 +25,10 @@ async fn sigkill_during_sends_loses_nothing_accepted(backend: Backend) {
     let a = api.link("5511900000001", json!({})).await;
     let b = api.link("5511900000002", json!({})).await;
 
-    let accepted_count = Arc::new(AtomicUsize::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    for c in 0..CLIENTS {
-        let (api, a, count) = (api.clone(), a.clone(), accepted_count.clone());
-        tasks.spawn(async move {
-            let mut accepted = Vec::new();
-            for i in (c..N).step_by(CLIENTS) {
-                let res = api
-                    .http
-                    .post(format!("{}/v1/messages/send", api.base))
-                    .bearer_auth(&api.key)
-                    .json(&json!({"instanceId": a, "to": "5511900000002", "message": format!("m{i}")}))
-                    .send()
-                    .await;
-                // After the kill requests fail: those were never accepted.
-                let Ok(res) = res else { break };
-                if res.status() != 200 {
-                    break;
-                }
-                let Ok(body) = res.json::<Value>().await else { break };
-                accepted.push((body["messageId"].as_str().unwrap().to_owned(), format!("m{i}")));
-                count.fetch_add(1, Ordering::SeqCst);
-            }
-            accepted
-        });
-    }
-    let started = tokio::time::Instant::now();
-    while accepted_count.load(Ordering::SeqCst) < KILL_AFTER {
-        assert!(
-            started.elapsed() < DRAIN,
-            "only {} sends accepted",
-            accepted_count.load(Ordering::SeqCst)
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    server.kill(); // SIGKILL
-    let mut accepted = Vec::new();
-    while let Some(r) = tasks.join_next().await {
-        accepted.extend(r.unwrap());
-    }
+    let burst = Burst::start(api.clone(), &a, "5511900000002", N, CLIENTS);
+    burst.wait_for(KILL_AFTER, DRAIN).await;
+    server.kill(); // SIGKILL: requests fail from here, and were never accepted
+    let accepted = burst.accepted().await;
     assert!(accepted.len() >= KILL_AFTER);
     assert!(
         accepted.len() < N,
@@ -118,7 +42,7 @@ async fn sigkill_during_sends_loses_nothing_accepted(backend: Backend) {
         |s: Option<&String>| s.is_some_and(|s| ["sent", "delivered", "read"].contains(&s.as_str()));
     let started = tokio::time::Instant::now();
     let (seen, statuses) = loop {
-        let (seen, statuses) = observe(&api, &a, &b).await;
+        let (seen, statuses) = api.observe(&a, &b).await;
         let done = wanted.iter().all(|t| seen.contains_key(*t))
             && accepted.iter().all(|(id, _)| has_left(statuses.get(id)));
         if done || started.elapsed() > DRAIN {

@@ -5,63 +5,25 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use serde_json::{Value, json};
-use support::{Api, Server};
+use serde_json::json;
+use support::{Api, Receiver, Server};
 use wagate_testkit::{Backend, TestDb, on_both_backends};
 
 const EVENTS: usize = 1000;
 const SENDERS: usize = 16;
 
-/// The receiver: answers after `delay` (slow before the kill, so events pile up) and keeps every
-/// body it was sent.
-#[derive(Clone, Default)]
-struct Receiver {
-    delay: Arc<Mutex<Duration>>,
-    bodies: Arc<Mutex<Vec<Value>>>,
-}
-
-async fn receive(State(r): State<Receiver>, raw: Bytes) -> &'static str {
-    r.bodies
-        .lock()
-        .unwrap()
-        .push(serde_json::from_slice(&raw).unwrap());
-    let delay = *r.delay.lock().unwrap();
-    tokio::time::sleep(delay).await;
-    "ok"
-}
-
-impl Receiver {
-    async fn start(delay: Duration) -> (Receiver, String) {
-        let r = Receiver {
-            delay: Arc::new(Mutex::new(delay)),
-            ..Receiver::default()
-        };
-        let app = axum::Router::new().fallback(receive).with_state(r.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (r, url)
+/// Event ids by message text.
+fn by_text(rx: &Receiver) -> HashMap<String, Vec<String>> {
+    let mut seen: HashMap<String, Vec<String>> = HashMap::new();
+    for b in rx.bodies() {
+        seen.entry(b["data"]["content"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(b["id"].as_str().unwrap().to_owned());
     }
-
-    fn count(&self) -> usize {
-        self.bodies.lock().unwrap().len()
-    }
-
-    /// Event ids by message text.
-    fn by_text(&self) -> HashMap<String, Vec<String>> {
-        let mut seen: HashMap<String, Vec<String>> = HashMap::new();
-        for b in self.bodies.lock().unwrap().iter() {
-            seen.entry(b["data"]["content"].as_str().unwrap().to_owned())
-                .or_default()
-                .push(b["id"].as_str().unwrap().to_owned());
-        }
-        seen
-    }
+    seen
 }
 
 async fn sigkill_with_pending_events_loses_none(backend: Backend) {
@@ -94,7 +56,7 @@ async fn sigkill_with_pending_events_loses_none(backend: Backend) {
     while let Some(r) = tasks.join_next().await {
         r.unwrap();
     }
-    let delivered_before = rx.count();
+    let delivered_before = rx.bodies().len();
     server.kill(); // SIGKILL, with one delivery in flight
     let pending = EVENTS - delivered_before;
     println!("killed with {pending} of {EVENTS} events pending");
@@ -104,7 +66,7 @@ async fn sigkill_with_pending_events_loses_none(backend: Backend) {
     let server = Server::start(dir.path(), &db.url, &env);
     let mut seen = HashMap::new();
     for _ in 0..1200 {
-        seen = rx.by_text();
+        seen = by_text(&rx);
         if seen.len() == EVENTS {
             break;
         }

@@ -21,6 +21,8 @@ pub struct Attempt<'a> {
     /// The `evt_` id (`webhook-id`): the same on every retry, for deduplication.
     pub event_id: &'a str,
     pub body: &'a str,
+    /// `x-enviaai-sequence`: the event's number among its instance's events.
+    pub sequence: Option<u64>,
 }
 
 /// Makes the request and reports it; never fails itself (a failure is a result).
@@ -50,7 +52,7 @@ pub async fn post_signed(
     let secret = a.secret.expose();
     let body = a.body.as_bytes();
     let ts = at.unix_seconds();
-    let request = client
+    let mut request = client
         .post(url.as_str())
         .timeout(TIMEOUT)
         .header("content-type", "application/json")
@@ -65,6 +67,9 @@ pub async fn post_signed(
             standard_signature(secret, a.event_id, ts, body),
         )
         .body(a.body.to_owned());
+    if let Some(n) = a.sequence {
+        request = request.header("x-enviaai-sequence", n.to_string());
+    }
     match request.send().await {
         Ok(res) if res.status().is_success() => result(Some(res.status().as_u16()), None),
         Ok(res) => {

@@ -271,6 +271,7 @@ impl DeliveryWorker {
                 event: d.event,
                 event_id: d.event_id.as_str(),
                 body: &d.body,
+                sequence: d.sequence,
             },
         )
         .await;

@@ -1,6 +1,9 @@
-//! API-key authentication (§2, §15.3) and the per-key rate limit, for every `/v1` route.
+//! API-key authentication (§2, §15.3) and the per-key rate limit, for every request of the
+//! keyed API (`/v1`, `/sandbox`), routed or not.
 
-use axum::extract::{FromRequestParts, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -11,7 +14,7 @@ use wagate_core::api_key::{ApiKey, KeyRefusal, PresentedKey};
 use wagate_core::scope::Scope;
 
 use crate::http::error::ApiError;
-use crate::http::rate_limit::{Caller, Outcome, group_for_path};
+use crate::http::rate_limit::{Caller, Outcome, REFUSED_CREDENTIALS, group_for_path};
 use crate::state::AppState;
 
 /// The authenticated caller, available to handlers as an extractor.
@@ -81,10 +84,23 @@ async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Auth, ApiError
     Ok(Auth { account, key })
 }
 
+/// Whether a path is the keyed API: `/v1/…` and the sandbox's `/sandbox/v1/…`, routes or not
+/// (an unknown path is answered 404 with the key's rate-limit headers, like any other).
+fn takes_a_key(path: &str) -> bool {
+    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    under("/v1") || under("/sandbox")
+}
+
+/// Authenticates every request of the keyed API and spends its rate limit; the headers of
+/// §4 go on every answer, refusals included. Refused credentials spend the client address's
+/// `REFUSED_CREDENTIALS` quota instead of a key's.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if !takes_a_key(req.uri().path()) {
+        return next.run(req).await;
+    }
     let auth = match resolve(&state, req.headers()).await {
         Ok(a) => a,
-        Err(e) => return e.into_response(),
+        Err(e) => return refused(&state, &req, e),
     };
     let group = group_for_path(req.uri().path());
     let outcome = state.limiter.check(
@@ -109,4 +125,32 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         w.write_headers(res.headers_mut());
     }
     res
+}
+
+/// The answer to refused credentials (an API key, or the admin token), counted against the
+/// client's address.
+pub(crate) fn refused(state: &AppState, req: &Request, e: ApiError) -> Response {
+    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() else {
+        return e.into_response();
+    };
+    match state
+        .limiter
+        .check(&Caller::Address(peer.ip()), REFUSED_CREDENTIALS, None)
+    {
+        Outcome::Limited {
+            retry_after,
+            window,
+        } => {
+            let mut res = ApiError::RateLimited { retry_after }.into_response();
+            window.write_headers(res.headers_mut());
+            res
+        }
+        Outcome::Allowed(window) => {
+            let mut res = e.into_response();
+            if let Some(w) = window {
+                w.write_headers(res.headers_mut());
+            }
+            res
+        }
+    }
 }

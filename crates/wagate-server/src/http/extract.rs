@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use crate::http::error::{ApiError, FieldIssue};
@@ -17,7 +17,12 @@ pub struct ApiJson<T>(pub T);
 pub struct OptionalJson<T>(pub T);
 
 fn is_json(req: &Request) -> bool {
-    req.headers()
+    declares_json(req.headers())
+}
+
+/// Whether `Content-Type` is `application/json` or an `application/*+json` type.
+pub fn declares_json(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())

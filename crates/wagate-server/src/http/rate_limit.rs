@@ -4,6 +4,7 @@
 //! whichever of the two has fewer requests left. Buckets hold their full quota as burst, so a key
 //! may spend a minute's allowance at once and then earns it back steadily.
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use wagate_core::plan::{RateGroup, RateLimits};
-use wagate_core::{ApiKeyId, InboundWebhookId, Timestamp};
+use wagate_core::{AccountId, ApiKeyId, Timestamp};
 
 /// The group a path counts against, besides `general`.
 pub fn group_for_path(path: &str) -> Option<RateGroup> {
@@ -49,7 +50,7 @@ impl Window {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// `None` when the key has no limit at all (enterprise default).
+    /// `None` when the caller has no limit at all (an account set to unlimited).
     Allowed(Option<Window>),
     Limited {
         retry_after: u64,
@@ -57,13 +58,23 @@ pub enum Outcome {
     },
 }
 
-/// Who spends the quota: an API key, or an inbound webhook URL (a credential of its own,
-/// counted against the account's `messages` limit like a key would be).
+/// Who spends the quota: an API key; every inbound webhook URL of an account together (§15.7:
+/// they count against the account's `messages` limit, so making more URLs buys no more sends);
+/// or the address of a client whose credentials were refused.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Caller {
     Key(ApiKeyId),
-    InboundUrl(InboundWebhookId),
+    InboundUrls(AccountId),
+    Address(IpAddr),
 }
+
+/// What one address may spend on refused credentials: the free plan's `general` limit. Only
+/// refused requests count, so a client that guesses keys is slowed down while the keys behind
+/// the same address (a proxy, a NAT) are not.
+pub const REFUSED_CREDENTIALS: RateLimits = RateLimits {
+    general: Some(500),
+    ..RateLimits::UNLIMITED
+};
 
 /// A bucket whose `check` reports how much is left, for the headers.
 type Bucket =
@@ -158,7 +169,7 @@ mod tests {
         };
         let (a, b) = (
             Caller::Key(ApiKeyId::generate()),
-            Caller::InboundUrl(InboundWebhookId::generate()),
+            Caller::InboundUrls(AccountId::generate()),
         );
         for left in (0..3).rev() {
             match rl.check(&a, limits, Some(RateGroup::Instances)) {

@@ -157,7 +157,7 @@ pub async fn admin_list_accounts(
     ApiQuery(q): ApiQuery<AdminListQuery>,
 ) -> Result<axum::Json<Page<AccountView>>, ApiError> {
     let page =
-        OffsetPage::parse(q.limit, q.offset, 50, 100).map_err(|e| ApiError::field("limit", e))?;
+        OffsetPage::parse(q.limit, q.offset, 50, 100).map_err(|e| ApiError::field(e.field(), e))?;
     let (list, total) = state.store.list_accounts(page).await?;
     let views = list.iter().map(AccountView::new).collect();
     Ok(axum::Json(Page::new(views, page.pagination(total))))
@@ -223,6 +223,22 @@ pub async fn admin_delete_account(
     Path(raw): Path<String>,
 ) -> Result<axum::Json<Data<DeletedView>>, ApiError> {
     let id = AccountId::parse(&raw).map_err(|_| ApiError::NotFound)?;
+    // Each instance is logged out first, as `DELETE /v1/instances/{id}` does: its linked device
+    // is released, and nothing of the account keeps running after it is gone.
+    let mut offset = 0;
+    loop {
+        let page = OffsetPage { limit: 100, offset };
+        let (instances, _) = state.store.list_instances(&id, None, page).await?;
+        for inst in &instances {
+            if let Err(e) = state.supervisor.logout(inst).await {
+                tracing::warn!(instance = %inst.id, error = %e, "logout before delete failed");
+            }
+        }
+        if instances.len() < 100 {
+            break;
+        }
+        offset += 100;
+    }
     if !state.store.delete_account(&id).await? {
         return Err(ApiError::NotFound);
     }

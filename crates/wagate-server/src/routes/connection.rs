@@ -282,11 +282,13 @@ async fn connect_official(
     })
 }
 
-/// The current QR code, as a `data:image/png;base64,…` URI; starts linking when idle.
+/// The current QR code, as a `data:image/png;base64,…` URI; starts linking when idle (which
+/// needs `instances:write`).
 #[utoipa::path(get, path = "/v1/instances/{instanceId}/qrcode", tag = "Connection",
     params(("instanceId" = String, Path, description = "inst_…")),
     responses(
         (status = 200, description = "The QR code", body = Data<QrCodeView>),
+        (status = 403, description = "insufficient_permissions: the instance is idle and the key may not start linking (`instances:write`)", body = ErrorEnvelope),
         (status = 404, description = "instance_not_found", body = ErrorEnvelope),
         (status = 409, description = "already_connected, official_api_instance", body = ErrorEnvelope),
     ),
@@ -305,6 +307,8 @@ pub async fn get_qrcode(
     match current_status(&inst, runtime.as_ref()) {
         InstanceStatus::Connected => return Err(ApiError::AlreadyConnected),
         InstanceStatus::Disconnected => {
+            // Starting a link is a write: a read-only key may watch one, never start one.
+            auth.require(Scope::InstancesWrite)?;
             runtime = Some(
                 state
                     .supervisor

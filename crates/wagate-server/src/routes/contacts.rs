@@ -66,8 +66,8 @@ pub async fn list_contacts(
         .as_deref()
         .ok_or_else(|| ApiError::field("instanceId", "is required"))?;
     let inst = owned_instance(&state, &auth, raw).await?;
-    let page =
-        OffsetPage::parse(q.limit, q.offset, 100, 500).map_err(|e| ApiError::field("limit", e))?;
+    let page = OffsetPage::parse(q.limit, q.offset, 100, 500)
+        .map_err(|e| ApiError::field(e.field(), e))?;
     let search = q.search.as_deref().filter(|s| !s.is_empty());
     let (list, total) = state.store.list_contacts(&inst.id, search, page).await?;
     let views = list

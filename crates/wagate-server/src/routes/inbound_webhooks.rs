@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -20,7 +20,7 @@ use wagate_core::{InboundWebhookId, Timestamp};
 
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorEnvelope};
-use crate::http::extract::{ApiJson, parse_json};
+use crate::http::extract::{ApiJson, declares_json, parse_json};
 use crate::http::rate_limit::{Caller, Outcome};
 use crate::routes::instances::owned_instance;
 use crate::routes::messages::{check_media_host, require_session, send_body, send_rules};
@@ -98,6 +98,7 @@ pub struct SendByUrlResponse {
     responses(
         (status = 201, description = "Created", body = Data<InboundView>),
         (status = 400, description = "invalid_request", body = ErrorEnvelope),
+        (status = 403, description = "insufficient_permissions: needs `webhooks:write` and `messages:write`", body = ErrorEnvelope),
         (status = 404, description = "instance_not_found", body = ErrorEnvelope),
     ),
     security(("api_key" = [])))]
@@ -107,6 +108,8 @@ pub async fn create_inbound(
     ApiJson(req): ApiJson<CreateInboundRequest>,
 ) -> Result<(StatusCode, axum::Json<Data<InboundView>>), ApiError> {
     auth.require(Scope::WebhooksWrite)?;
+    // The URL sends messages: a key that may not send may not make one either.
+    auth.require(Scope::MessagesWrite)?;
     let name = DisplayName::parse(&req.name).map_err(|e| ApiError::field("name", e))?;
     let inst = owned_instance(&state, &auth, &req.instance_id).await?;
     let token = generate_token();
@@ -178,11 +181,13 @@ pub async fn delete_inbound(
         (status = 400, description = "invalid_request, invalid_phone_number, missing_content, invalid_media", body = ErrorEnvelope),
         (status = 404, description = "not_found: unknown or revoked URL", body = ErrorEnvelope),
         (status = 409, description = "instance_not_connected", body = ErrorEnvelope),
+        (status = 415, description = "unsupported_content_type: the body is not `application/json`", body = ErrorEnvelope),
         (status = 429, description = "rate_limit_exceeded", body = ErrorEnvelope),
     ))]
 pub async fn send_by_url(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     // The token is checked before the body is read, so a wrong URL learns nothing else.
@@ -197,7 +202,7 @@ pub async fn send_by_url(
         .await?
         .ok_or(ApiError::NotFound)?;
     let window = match state.limiter.check(
-        &Caller::InboundUrl(hook.id.clone()),
+        &Caller::InboundUrls(hook.account_id.clone()),
         account.effective_rate_limits(),
         Some(RateGroup::Messages),
     ) {
@@ -211,6 +216,9 @@ pub async fn send_by_url(
         }
         Outcome::Allowed(window) => window,
     };
+    if !declares_json(&headers) {
+        return Err(ApiError::UnsupportedContentType);
+    }
     let req: SendByUrlRequest = send_body(parse_json(&body)?)?;
     let inst = state
         .store

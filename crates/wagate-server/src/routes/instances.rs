@@ -227,7 +227,7 @@ pub async fn list_instances(
         ),
     };
     let page =
-        OffsetPage::parse(q.limit, q.offset, 50, 100).map_err(|e| ApiError::field("limit", e))?;
+        OffsetPage::parse(q.limit, q.offset, 50, 100).map_err(|e| ApiError::field(e.field(), e))?;
     let (list, total) = state
         .store
         .list_instances(&auth.account.id, status, page)
@@ -272,6 +272,15 @@ pub async fn update_instance(
 ) -> Result<axum::Json<Data<InstanceView>>, ApiError> {
     auth.require(Scope::InstancesWrite)?;
     let id = instance_id(&raw)?;
+    // A missing instance is reported before anything about the body's values.
+    if state
+        .store
+        .get_instance(&auth.account.id, &id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::InstanceNotFound);
+    }
     let webhook_url = match req.webhook_url {
         None => None,
         Some(None) => Some(None),

@@ -162,9 +162,13 @@ pub async fn send_message(
     let key = idempotency_key(&headers)?;
     // serde_json's maps are sorted, so equal bodies hash equally whatever their key order.
     let hash = hex::encode(Sha256::digest(body.to_string().as_bytes()));
+    let window = i64::try_from(state.config.idempotency_window.as_millis()).unwrap_or(i64::MAX);
+    let expired_before = Timestamp::from_millis(Timestamp::now().millis().saturating_sub(window));
     if let Some(k) = &key
-        && let Some(rec) = state.store.find_idempotency(&auth.account.id, k).await?
-        && Timestamp::now().millis() - rec.created_at.millis() < 24 * 3_600_000
+        && let Some(rec) = state
+            .store
+            .find_idempotency(&auth.account.id, k, expired_before)
+            .await?
     {
         return replay(&state, &auth, &rec, &hash).await.map(axum::Json);
     }
@@ -184,6 +188,7 @@ pub async fn send_message(
     let record = key.map(|k| IdempotencyRequest {
         key: k,
         request_hash: hash.clone(),
+        expired_before,
     });
     let message = match state.sends.submit(message, record).await {
         Ok(m) => m,
@@ -284,9 +289,11 @@ pub struct HistoryParams {
     pub phone: Option<String>,
     /// 1–100, default 50.
     pub limit: Option<u32>,
-    /// A messageId: older messages, newest first (pass `pagination.nextCursor`).
+    /// A messageId: the messages before it, newest first. Without `before` or `after` the
+    /// newest messages come first, and each page's `nextCursor` is the next `before`.
     pub before: Option<String>,
-    /// A messageId: newer messages, oldest first.
+    /// A messageId: the messages after it, oldest first (catching up). Each page's
+    /// `nextCursor` is the next `after`.
     pub after: Option<String>,
 }
 
@@ -294,6 +301,8 @@ pub struct HistoryParams {
 #[serde(rename_all = "camelCase")]
 pub struct CursorPagination {
     pub has_more: bool,
+    /// The last message of this page, to pass on in the same direction: as `before` when
+    /// paging back (the default), as `after` when this page was read with `after`.
     pub next_cursor: Option<String>,
 }
 
@@ -340,8 +349,19 @@ pub async fn list_messages(
                 Ok(id) => state.store.find_chat(&inst.id, &id).await?,
                 Err(_) => None,
             };
-            // An unknown chat has no messages; the same answer as for a chat with none.
-            Some(chat.map_or_else(|| "\u{0}".to_owned(), |c| c.peer))
+            // An unknown chat has no messages: the same answer as for a chat with none, without
+            // asking the database.
+            let Some(chat) = chat else {
+                return Ok(axum::Json(HistoryPage {
+                    success: true,
+                    data: vec![],
+                    pagination: CursorPagination {
+                        has_more: false,
+                        next_cursor: None,
+                    },
+                }));
+            };
+            Some(chat.peer)
         }
         (None, Some(p)) => Some(
             Recipient::parse(p)
@@ -379,7 +399,14 @@ pub struct MessageStatusView {
     pub message_id: String,
     /// `queued`, `sent`, `delivered`, `read` or `failed`.
     pub status: String,
-    pub to: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// The recipient; present on outbound messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The sender; present on inbound messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
     pub sent_at: Option<String>,
     pub delivered_at: Option<String>,
     pub read_at: Option<String>,
@@ -410,7 +437,9 @@ pub async fn message_status(
     Ok(axum::Json(Data::new(MessageStatusView {
         message_id: m.id.to_string(),
         status: m.status.as_str().into(),
-        to: m.peer.as_str().into(),
+        direction: m.direction.as_str().into(),
+        to: (m.direction == Direction::Outbound).then(|| m.peer.as_str().into()),
+        from: (m.direction == Direction::Inbound).then(|| m.peer.as_str().into()),
         sent_at: m.sent_at.map(|t| t.to_rfc3339()),
         delivered_at: m.delivered_at.map(|t| t.to_rfc3339()),
         read_at: m.read_at.map(|t| t.to_rfc3339()),
@@ -500,7 +529,7 @@ pub async fn list_chats(
     auth.require(Scope::MessagesRead)?;
     let inst = owned_instance(&state, &auth, required_instance(&q.instance_id)?).await?;
     let page = wagate_core::page::OffsetPage::parse(q.limit, q.offset, 50, 100)
-        .map_err(|e| ApiError::field("limit", e))?;
+        .map_err(|e| ApiError::field(e.field(), e))?;
     let sort = match q.sort_by.as_deref().unwrap_or("lastMessageAt") {
         "lastMessageAt" => ChatSort::LastMessageAt,
         "unreadCount" => ChatSort::UnreadCount,

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wagate_core::phone::PhoneNumber;
+use wagate_core::scope::Scope;
 use wagate_core::send::{ContentFields, SendRules};
 use wagate_engines::SandboxNetwork;
 use wagate_engines::sandbox::SandboxError;
@@ -69,6 +70,7 @@ pub async fn scan(
     auth: Auth,
     ApiJson(req): ApiJson<ScanRequest>,
 ) -> Result<axum::Json<Data<ScanView>>, ApiError> {
+    auth.require(Scope::InstancesWrite)?; // it links an instance
     let net = network(&state)?;
     let linked_as = phone("phone", &req.phone)?;
     let unknown = || ApiError::field("qrCode", "unknown or expired code");
@@ -135,6 +137,7 @@ pub async fn inject_message(
     auth: Auth,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<axum::Json<Data<InjectView>>, ApiError> {
+    auth.require(Scope::MessagesWrite)?; // it writes a message into the account
     let req: InjectRequest = send_body(body)?;
     let net = network(&state)?;
     let to = phone("to", &req.to)?;
@@ -186,6 +189,7 @@ pub async fn drop_connection(
     auth: Auth,
     Path(raw): Path<String>,
 ) -> Result<axum::Json<Data<SandboxActionView>>, ApiError> {
+    auth.require(Scope::InstancesWrite)?; // it changes an instance's connection
     let net = network(&state)?;
     let inst = owned_instance(&state, &auth, &raw).await?;
     net.drop_connection(&inst.id)
@@ -211,6 +215,7 @@ pub async fn unlink(
     auth: Auth,
     Path(raw): Path<String>,
 ) -> Result<axum::Json<Data<SandboxActionView>>, ApiError> {
+    auth.require(Scope::InstancesWrite)?; // it changes an instance's connection
     let net = network(&state)?;
     let inst = owned_instance(&state, &auth, &raw).await?;
     net.unlink(&inst.id).await.map_err(not_on_network)?;

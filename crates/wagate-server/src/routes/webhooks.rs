@@ -274,7 +274,7 @@ pub async fn list_webhooks(
 ) -> Result<axum::Json<Page<WebhookView>>, ApiError> {
     auth.require(Scope::WebhooksRead)?;
     let page =
-        OffsetPage::parse(q.limit, q.offset, 50, 100).map_err(|e| ApiError::field("limit", e))?;
+        OffsetPage::parse(q.limit, q.offset, 50, 100).map_err(|e| ApiError::field(e.field(), e))?;
     let instance = match q.instance_id.as_deref() {
         Some(raw) => Some(owned_instance(&state, &auth, raw).await?.id),
         None => None,
@@ -483,7 +483,8 @@ pub async fn test_webhook(
         Some(e) => e.parse().map_err(|e| ApiError::field("event", e))?,
     };
     let event = Event::test(&auth.account.id, &sub.instance_id, kind);
-    let body = event.body();
+    // A test is outside the instance's numbered events.
+    let body = event.body(0);
     let client = state.net.client(crate::delivery::attempt::TIMEOUT);
     let result = post_signed(
         &client,
@@ -494,6 +495,7 @@ pub async fn test_webhook(
             event: kind,
             event_id: event.id.as_str(),
             body: &body,
+            sequence: None,
         },
     )
     .await;

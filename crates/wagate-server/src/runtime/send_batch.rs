@@ -49,6 +49,8 @@ pub struct SendBatch {
     pub media: MediaFetcher,
     pub session: Arc<dyn Session>,
     pub cancel: CancellationToken,
+    /// A message accepted longer ago than this is failed (`expired`) instead of sent.
+    pub deadline: Duration,
 }
 
 impl SendBatch {
@@ -73,6 +75,10 @@ impl SendBatch {
             if self.cancel.is_cancelled() {
                 self.commit(outcomes).await;
                 return PassEnd::Cancelled;
+            }
+            if m.created_at < deadline_cutoff(self.deadline) {
+                outcomes.push(expired(m.id));
+                continue;
             }
             let slow = (auto_typing && matches!(m.content, Content::Text(_)))
                 || (matches!(m.content, Content::Media(_)) && !session.fetches_media_itself());
@@ -173,6 +179,25 @@ impl SendBatch {
         if let Err(e) = self.statuses.apply_all(outcomes).await {
             tracing::error!(error = %e, "recording sent messages failed");
         }
+    }
+}
+
+/// Messages accepted before this are past `deadline`.
+pub fn deadline_cutoff(deadline: Duration) -> Timestamp {
+    let ms = i64::try_from(deadline.as_millis()).unwrap_or(i64::MAX);
+    Timestamp::from_millis(Timestamp::now().millis().saturating_sub(ms))
+}
+
+/// The failure of a message that could not be sent in time (§15.5).
+pub fn expired(id: MessageId) -> StatusChange {
+    StatusChange::Failed {
+        id,
+        error: MessageError {
+            code: "expired".into(),
+            message:
+                "The message could not be sent in time: it waited in the queue past its deadline."
+                    .into(),
+        },
     }
 }
 

@@ -2,11 +2,12 @@
 //! saved session, so connected instances come back and their queued messages go out.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use dashmap::DashMap;
 use tokio_util::task::TaskTracker;
 use wagate_core::engine::{ConnectRequest, Engine, EngineError, LinkMethod};
-use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus};
+use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus, LastError};
 use wagate_core::store::{ConnectionState, Store, StoreError};
 use wagate_core::{InstanceId, Timestamp};
 
@@ -44,12 +45,14 @@ impl Supervisor {
         official_engine: Option<Arc<dyn Engine>>,
         media: MediaFetcher,
         tasks: TaskTracker,
+        send_deadline: Duration,
     ) -> Self {
         let parts = ActorParts {
             statuses: StatusWriter::start(store.clone()),
             store: store.clone(),
             media,
             tasks,
+            send_deadline,
         };
         Self {
             store,
@@ -80,10 +83,44 @@ impl Supervisor {
             };
             match self.resume(&inst).await {
                 Ok(_) => resumed += 1,
-                Err(e) => tracing::warn!(instance = %id, error = %e, "could not resume"),
+                Err(e) => {
+                    tracing::warn!(instance = %id, error = %e, "could not resume");
+                    // Nothing drives it now; the session stays, so `restart` can try again.
+                    let why = format!("The saved session could not be reopened: {e}.");
+                    self.settle(&inst, "resume_failed", &why).await?;
+                }
             }
         }
         Ok(resumed)
+    }
+
+    /// At start-up, before anything is served: an instance that was linking (or connected
+    /// without a saved session) when the server stopped has nothing driving it now. It reads
+    /// `disconnected`, with `lastError` saying why, so every route agrees with its status.
+    pub async fn settle_interrupted_links(&self) -> Result<usize, StoreError> {
+        let ids = self.store.instances_linking_without_session().await?;
+        for id in &ids {
+            if let Some(inst) = self.store.find_instance(id).await? {
+                let why = "The server restarted before the link was completed; connect again.";
+                self.settle(&inst, "link_interrupted", why).await?;
+            }
+        }
+        Ok(ids.len())
+    }
+
+    /// Saves an instance that no actor owns as `disconnected` for `code`.
+    async fn settle(&self, inst: &Instance, code: &str, message: &str) -> Result<(), StoreError> {
+        let now = Timestamp::now();
+        let mut state = ConnectionState::of(inst);
+        state.status = InstanceStatus::Disconnected;
+        state.connected_at = None;
+        state.last_error = Some(LastError {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            at: now,
+        });
+        state.last_seen_at = Some(now);
+        self.store.save_connection(&inst.id, &state).await
     }
 
     /// Reconnects from the saved session, with the engine of the instance's connection method.

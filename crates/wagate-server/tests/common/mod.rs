@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use wagate_server::{Running, ServerConfig, start};
 use wagate_testkit::{Backend, TestDb};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token-of-32-characters";
 
 pub struct TestServer {
     pub base: String,
@@ -86,7 +86,7 @@ impl TestServer {
     ) -> Running {
         let mut config = ServerConfig::new(db.url.clone());
         config.listen = "127.0.0.1:0".parse().unwrap();
-        config.admin_token = Some(ADMIN_TOKEN.into());
+        config.admin_token = Some(wagate_server::AdminToken::parse(ADMIN_TOKEN).unwrap());
         config.data_dir = data_dir.to_path_buf();
         tweak(&mut config);
         start(config).await.expect("server starts")

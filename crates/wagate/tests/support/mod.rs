@@ -1,16 +1,20 @@
 //! The real `wagate` binary on a loopback port, and a small API client for it.
 #![allow(dead_code)] // each test file uses a different part
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use axum::extract::State;
 use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_wagate");
-pub const ADMIN: &str = "crash-test-admin";
+pub const ADMIN: &str = "crash-test-admin-token-of-32-chars";
 
 /// A running `wagate serve --sandbox`, killed (SIGKILL) when dropped, so a failing test leaves
 /// no server.
@@ -222,5 +226,161 @@ impl Api {
         )
         .await;
         id
+    }
+
+    /// An instance's whole history, newest first, page by page.
+    pub async fn history(&self, instance: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut before: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/messages?instanceId={instance}&limit=100");
+            if let Some(c) = &before {
+                path.push_str(&format!("&before={c}"));
+            }
+            let page = self.get(&path).await;
+            all.extend(page["data"].as_array().cloned().unwrap_or_default());
+            match page["pagination"]["nextCursor"].as_str() {
+                Some(c) if page["pagination"]["hasMore"] == json!(true) => {
+                    before = Some(c.to_owned())
+                }
+                _ => return all,
+            }
+        }
+    }
+
+    /// `b`'s inbound texts with how often each arrived, and the status of each of `a`'s
+    /// messages by id.
+    pub async fn observe(
+        &self,
+        a: &str,
+        b: &str,
+    ) -> (HashMap<String, usize>, HashMap<String, String>) {
+        let mut seen = HashMap::new();
+        for m in self.history(b).await {
+            *seen
+                .entry(m["content"].as_str().unwrap_or("").to_owned())
+                .or_insert(0) += 1;
+        }
+        let statuses = self
+            .history(a)
+            .await
+            .into_iter()
+            .map(|m| {
+                (
+                    m["messageId"].as_str().unwrap_or("").to_owned(),
+                    m["status"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        (seen, statuses)
+    }
+}
+
+/// Texts `m0`…`m{n-1}` sent from one instance to a phone by concurrent clients, each going on
+/// until the server stops answering 200 (what was never answered was never accepted).
+pub struct Burst {
+    clients: tokio::task::JoinSet<Vec<(String, String)>>,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Burst {
+    pub fn start(api: Arc<Api>, instance: &str, to: &str, n: usize, clients: usize) -> Burst {
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let mut set = tokio::task::JoinSet::new();
+        for c in 0..clients {
+            let (api, instance, to, count) = (
+                api.clone(),
+                instance.to_owned(),
+                to.to_owned(),
+                accepted.clone(),
+            );
+            set.spawn(async move {
+                let mut mine = Vec::new();
+                for i in (c..n).step_by(clients) {
+                    let text = format!("m{i}");
+                    let body = json!({"instanceId": instance, "to": to, "message": text});
+                    let res = api
+                        .http
+                        .post(format!("{}/v1/messages/send", api.base))
+                        .bearer_auth(&api.key)
+                        .json(&body)
+                        .send()
+                        .await;
+                    let Ok(res) = res else { break };
+                    if res.status() != 200 {
+                        break;
+                    }
+                    let Ok(body) = res.json::<Value>().await else {
+                        break;
+                    };
+                    mine.push((body["messageId"].as_str().unwrap().to_owned(), text));
+                    count.fetch_add(1, Ordering::SeqCst);
+                }
+                mine
+            });
+        }
+        Burst {
+            clients: set,
+            accepted,
+        }
+    }
+
+    /// Waits until at least `n` sends were accepted; panics after `within`.
+    pub async fn wait_for(&self, n: usize, within: Duration) {
+        let started = Instant::now();
+        while self.accepted.load(Ordering::SeqCst) < n {
+            assert!(
+                started.elapsed() < within,
+                "only {} sends accepted",
+                self.accepted.load(Ordering::SeqCst)
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Every accepted send as (messageId, text), once all clients stopped.
+    pub async fn accepted(mut self) -> Vec<(String, String)> {
+        let mut all = Vec::new();
+        while let Some(r) = self.clients.join_next().await {
+            all.extend(r.unwrap());
+        }
+        all
+    }
+}
+
+/// A webhook receiver that answers after `delay` (slow before a kill or a signal, so events pile
+/// up) and keeps every body it was sent.
+#[derive(Clone, Default)]
+pub struct Receiver {
+    pub delay: Arc<Mutex<Duration>>,
+    bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn receive(State(r): State<Receiver>, raw: Bytes) -> &'static str {
+    r.bodies
+        .lock()
+        .unwrap()
+        .push(serde_json::from_slice(&raw).unwrap_or(Value::Null));
+    let delay = *r.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
+    "ok"
+}
+
+impl Receiver {
+    /// Listens on a free loopback port; returns the receiver and its URL.
+    pub async fn start(delay: Duration) -> (Receiver, String) {
+        let r = Receiver {
+            delay: Arc::new(Mutex::new(delay)),
+            ..Receiver::default()
+        };
+        let app = axum::Router::new().fallback(receive).with_state(r.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (r, url)
+    }
+
+    pub fn bodies(&self) -> Vec<Value> {
+        self.bodies.lock().unwrap().clone()
     }
 }

@@ -30,7 +30,7 @@ use crate::runtime::command::{Command, Done};
 use crate::runtime::handle::InstanceHandle;
 use crate::runtime::live::Live;
 use crate::runtime::media_fetch::MediaFetcher;
-use crate::runtime::send_batch::{PassEnd, SendBatch};
+use crate::runtime::send_batch::{PassEnd, SEND_BATCH, SendBatch, deadline_cutoff, expired};
 use crate::runtime::status_writer::StatusWriter;
 
 /// The queue is looked at this often even without a wake-up: a safety net, not the mechanism.
@@ -50,6 +50,8 @@ pub struct ActorParts {
     pub statuses: StatusWriter,
     pub media: MediaFetcher,
     pub tasks: TaskTracker,
+    /// A message still queued this long after it was accepted fails with `expired`.
+    pub send_deadline: Duration,
 }
 
 /// The send pass in flight.
@@ -134,6 +136,10 @@ impl InstanceActor {
                     if Instant::now() >= next_look {
                         self.maybe_queued = true;
                         next_look = Instant::now() + IDLE_LOOK;
+                        if self.pass.is_none() && self.connected_session().is_none() {
+                            // No pass will look at the queue while the link is down.
+                            self.expire_queued().await;
+                        }
                     }
                 }
             }
@@ -204,6 +210,7 @@ impl InstanceActor {
             media: self.parts.media.clone(),
             session,
             cancel: cancel.clone(),
+            deadline: self.parts.send_deadline,
         };
         self.pass = Some(Pass {
             task: self.parts.tasks.spawn(pass.run()),
@@ -307,6 +314,26 @@ impl InstanceActor {
             s.last_error = None;
         })
         .await
+    }
+
+    /// Fails the head of the queue that is past its deadline (the queue is in acceptance order,
+    /// so that is a prefix of it).
+    async fn expire_queued(&self) {
+        let store = self.parts.store.as_ref();
+        let Ok(head) = store.next_queued(&self.id, SEND_BATCH).await else {
+            return;
+        };
+        let cutoff = deadline_cutoff(self.parts.send_deadline);
+        let expired: Vec<StatusChange> = head
+            .into_iter()
+            .take_while(|m| m.created_at < cutoff)
+            .map(|m| expired(m.id))
+            .collect();
+        if !expired.is_empty()
+            && let Err(e) = self.parts.statuses.apply_all(expired).await
+        {
+            tracing::error!(error = %e, "failing expired messages failed");
+        }
     }
 
     async fn fail_queued(&self, code: &str, message: &str) {
