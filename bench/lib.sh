@@ -3,7 +3,7 @@
 # Sets: base, key, auth (curl arguments). Extra `serve` flags: SERVE_FLAGS. Cleans up on exit.
 # WAGATE_BIN runs another build (e.g. an older commit's, for a before/after comparison).
 cd "$(dirname "$0")/.."
-bin=${WAGATE_BIN:-target/release/wagate}
+bin=${WAGATE_BIN:-${CARGO_TARGET_DIR:-target}/release/wagate}
 [ -n "${WAGATE_BIN:-}" ] || cargo build -q --release -p wagate
 dir=$(mktemp -d)
 admin=bench-admin-token-of-32-characters
@@ -31,8 +31,9 @@ trap 'cleanup "${1:-}"' EXIT
 for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
 
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d'+sys.argv[1]))" "$1"; }
+# Unlimited ("rateLimits": {} with no group set): the benchmark measures the server, not the plan.
 key=$(curl -sf "$base/admin/v1/accounts" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-  -d '{"name":"bench","plan":"enterprise"}' | json "['data']['apiKey']['key']")
+  -d '{"name":"bench","plan":"enterprise","rateLimits":{}}' | json "['data']['apiKey']['key']")
 auth=(-H "Authorization: Bearer $key" -H 'Content-Type: application/json')
 store=sqlite; [ -n "${1:-}" ] && store=postgres
 

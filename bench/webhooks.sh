@@ -15,7 +15,7 @@ SERVE_FLAGS=--webhook-allow-private
 source "$(dirname "$0")/lib.sh"
 cargo build -q --release -p wagate --example webhook_sink
 sink_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-target/release/examples/webhook_sink "127.0.0.1:$sink_port" &
+"${CARGO_TARGET_DIR:-target}/release/examples/webhook_sink" "127.0.0.1:$sink_port" &
 extra_pids+=($!)
 for i in $(seq 1 "$instances"); do
   link "$(printf '55119%08d' "$i")" \
