@@ -42,10 +42,12 @@ fn candidates() -> String {
 /// Pending, due and not leased; subscriptions that are paused wait. The state is checked on `d`
 /// itself too: on PostgreSQL a row that another transaction moved on after this one's snapshot
 /// is re-checked against these conditions when it is locked, so an outcome recorded meanwhile is
-/// never claimed again.
+/// never claimed again. It is written as a `CASE` so that no index serves it: as a plain
+/// `d.state = …` PostgreSQL read every pending row through the `(state, next_attempt_at)` index
+/// at each claim instead of looking up the few candidates by id, and delivered half as fast.
 fn due() -> String {
     format!(
-        "d.state = '{PENDING}' AND d.next_attempt_at <= $1 \
+        "CASE WHEN d.state = '{PENDING}' THEN 1 ELSE 0 END = 1 AND d.next_attempt_at <= $1 \
          AND (d.locked_until IS NULL OR d.locked_until < $1) \
          AND (d.webhook_id IS NULL OR EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id \
                                               AND w.status = 'active'))"
