@@ -14,7 +14,9 @@ use wagate_core::api_key::{ApiKey, KeyRefusal, PresentedKey};
 use wagate_core::scope::Scope;
 
 use crate::http::error::ApiError;
-use crate::http::rate_limit::{Caller, Outcome, REFUSED_CREDENTIALS, group_for_path};
+use crate::http::rate_limit::{
+    Caller, Outcome, REFUSED_CREDENTIALS, group_for_path, too_many_requests,
+};
 use crate::state::AppState;
 
 /// The authenticated caller, available to handlers as an extractor.
@@ -108,23 +110,20 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         auth.account.effective_rate_limits(),
         group,
     );
-    let (mut res, headers) = match outcome {
+    match outcome {
         Outcome::Limited {
             retry_after,
             window,
-        } => (
-            ApiError::RateLimited { retry_after }.into_response(),
-            Some(window),
-        ),
+        } => too_many_requests(retry_after, window),
         Outcome::Allowed(window) => {
             req.extensions_mut().insert(auth);
-            (next.run(req).await, window)
+            let mut res = next.run(req).await;
+            if let Some(w) = window {
+                w.write_headers(res.headers_mut());
+            }
+            res
         }
-    };
-    if let Some(w) = headers {
-        w.write_headers(res.headers_mut());
     }
-    res
 }
 
 /// The answer to refused credentials (an API key, or the admin token), counted against the
@@ -140,11 +139,7 @@ pub(crate) fn refused(state: &AppState, req: &Request, e: ApiError) -> Response 
         Outcome::Limited {
             retry_after,
             window,
-        } => {
-            let mut res = ApiError::RateLimited { retry_after }.into_response();
-            window.write_headers(res.headers_mut());
-            res
-        }
+        } => too_many_requests(retry_after, window),
         Outcome::Allowed(window) => {
             let mut res = e.into_response();
             if let Some(w) = window {

@@ -9,6 +9,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use dashmap::DashMap;
 use governor::Quota;
 use governor::clock::{Clock, DefaultClock};
@@ -16,6 +17,8 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use wagate_core::plan::{RateGroup, RateLimits};
 use wagate_core::{AccountId, ApiKeyId, Timestamp};
+
+use crate::http::error::ApiError;
 
 /// The group a path counts against, besides `general`.
 pub fn group_for_path(path: &str) -> Option<RateGroup> {
@@ -46,6 +49,13 @@ impl Window {
         h.insert("x-ratelimit-remaining", HeaderValue::from(self.remaining));
         h.insert("x-ratelimit-reset", HeaderValue::from(self.reset));
     }
+}
+
+/// The answer to a caller whose bucket is empty: 429 with `Retry-After` and the bucket's headers.
+pub fn too_many_requests(retry_after: u64, window: Window) -> Response {
+    let mut res = ApiError::RateLimited { retry_after }.into_response();
+    window.write_headers(res.headers_mut());
+    res
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use wagate_core::{InboundWebhookId, Timestamp};
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::{ApiJson, declares_json, parse_json};
-use crate::http::rate_limit::{Caller, Outcome};
+use crate::http::rate_limit::{Caller, Outcome, too_many_requests};
 use crate::routes::instances::owned_instance;
 use crate::routes::messages::{check_media_host, require_session, send_body, send_rules};
 use crate::routes::views::{Data, DeletedView};
@@ -209,11 +209,7 @@ pub async fn send_by_url(
         Outcome::Limited {
             retry_after,
             window,
-        } => {
-            let mut res = ApiError::RateLimited { retry_after }.into_response();
-            window.write_headers(res.headers_mut());
-            return Ok(res);
-        }
+        } => return Ok(too_many_requests(retry_after, window)),
         Outcome::Allowed(window) => window,
     };
     if !declares_json(&headers) {
