@@ -30,6 +30,12 @@ impl Timestamp {
         Self(self.0.saturating_add(ms))
     }
 
+    /// The time `d` before now (the start of a window that ends now).
+    pub fn ago(d: std::time::Duration) -> Self {
+        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        Self(Self::now().0.saturating_sub(ms))
+    }
+
     /// Parses an RFC 3339 time (any offset), e.g. an `expiresAt` given by a client.
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
         DateTime::parse_from_rfc3339(s)

@@ -10,27 +10,17 @@ use reqwest::StatusCode;
 use serde_json::json;
 use wagate_testkit::{Backend, on_both_backends};
 
-/// A key of account `account` with only `scopes`.
-async fn key_with(s: &TestServer, account: &str, scopes: &[&str]) -> String {
-    let r = s.key(account, json!({"scopes": scopes})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    r.body["data"]["key"].as_str().unwrap().to_owned()
-}
-
-async fn default_account(s: &TestServer) -> String {
-    let r = s.get("/v1/account", &s.default_key).await;
-    r.body["data"]["id"].as_str().unwrap().to_owned()
-}
-
 /// A key that may not send cannot make a URL that sends; nor may a key without the write
 /// scope of the thing it changes use the sandbox's side doors.
 async fn scopes_hold_on_side_doors(backend: Backend) {
     let s = sandbox(backend).await;
     let k = s.default_key.clone();
-    let account = default_account(&s).await;
+    let account = s.default_account().await;
     let a = linked(&s, &k, "5511900000001", json!({})).await;
 
-    let hooks_only = key_with(&s, &account, &["webhooks:write", "webhooks:read"]).await;
+    let hooks_only = s
+        .scoped_key(&account, &["webhooks:write", "webhooks:read"])
+        .await;
     s.post(
         "/v1/webhooks/inbound",
         &hooks_only,
@@ -38,7 +28,9 @@ async fn scopes_hold_on_side_doors(backend: Backend) {
     )
     .await
     .assert_error(403, "insufficient_permissions");
-    let both = key_with(&s, &account, &["webhooks:write", "messages:write"]).await;
+    let both = s
+        .scoped_key(&account, &["webhooks:write", "messages:write"])
+        .await;
     let r = s
         .post(
             "/v1/webhooks/inbound",
@@ -48,7 +40,9 @@ async fn scopes_hold_on_side_doors(backend: Backend) {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 
-    let reader = key_with(&s, &account, &["messages:read", "instances:read"]).await;
+    let reader = s
+        .scoped_key(&account, &["messages:read", "instances:read"])
+        .await;
     for path in [
         format!("/sandbox/v1/instances/{a}/drop"),
         format!("/sandbox/v1/instances/{a}/unlink"),

@@ -162,8 +162,7 @@ pub async fn send_message(
     let key = idempotency_key(&headers)?;
     // serde_json's maps are sorted, so equal bodies hash equally whatever their key order.
     let hash = hex::encode(Sha256::digest(body.to_string().as_bytes()));
-    let window = i64::try_from(state.config.idempotency_window.as_millis()).unwrap_or(i64::MAX);
-    let expired_before = Timestamp::from_millis(Timestamp::now().millis().saturating_sub(window));
+    let expired_before = Timestamp::ago(state.config.idempotency_window);
     if let Some(k) = &key
         && let Some(rec) = state
             .store

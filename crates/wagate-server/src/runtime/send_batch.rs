@@ -76,7 +76,7 @@ impl SendBatch {
                 self.commit(outcomes).await;
                 return PassEnd::Cancelled;
             }
-            if m.created_at < deadline_cutoff(self.deadline) {
+            if m.created_at < Timestamp::ago(self.deadline) {
                 outcomes.push(expired(m.id));
                 continue;
             }
@@ -180,12 +180,6 @@ impl SendBatch {
             tracing::error!(error = %e, "recording sent messages failed");
         }
     }
-}
-
-/// Messages accepted before this are past `deadline`.
-pub fn deadline_cutoff(deadline: Duration) -> Timestamp {
-    let ms = i64::try_from(deadline.as_millis()).unwrap_or(i64::MAX);
-    Timestamp::from_millis(Timestamp::now().millis().saturating_sub(ms))
 }
 
 /// The failure of a message that could not be sent in time (§15.5).

@@ -190,6 +190,19 @@ impl TestServer {
         .await
     }
 
+    /// A key of `account` with only `scopes`; returns its secret.
+    pub async fn scoped_key(&self, account: &str, scopes: &[&str]) -> String {
+        let r = self.key(account, json!({"scopes": scopes})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["data"]["key"].as_str().unwrap().to_owned()
+    }
+
+    /// The id of the `default` account (made at first start).
+    pub async fn default_account(&self) -> String {
+        let r = self.get("/v1/account", &self.default_key).await;
+        r.body["data"]["id"].as_str().unwrap().to_owned()
+    }
+
     pub async fn create_instance(&self, key: &str, name: &str) -> Reply {
         self.post("/v1/instances", key, json!({"name": name})).await
     }

@@ -30,7 +30,7 @@ use crate::runtime::command::{Command, Done};
 use crate::runtime::handle::InstanceHandle;
 use crate::runtime::live::Live;
 use crate::runtime::media_fetch::MediaFetcher;
-use crate::runtime::send_batch::{PassEnd, SEND_BATCH, SendBatch, deadline_cutoff, expired};
+use crate::runtime::send_batch::{PassEnd, SEND_BATCH, SendBatch, expired};
 use crate::runtime::status_writer::StatusWriter;
 
 /// The queue is looked at this often even without a wake-up: a safety net, not the mechanism.
@@ -323,7 +323,7 @@ impl InstanceActor {
         let Ok(head) = store.next_queued(&self.id, SEND_BATCH).await else {
             return;
         };
-        let cutoff = deadline_cutoff(self.parts.send_deadline);
+        let cutoff = Timestamp::ago(self.parts.send_deadline);
         let expired: Vec<StatusChange> = head
             .into_iter()
             .take_while(|m| m.created_at < cutoff)
