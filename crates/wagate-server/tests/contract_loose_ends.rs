@@ -13,21 +13,13 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use wagate_testkit::{Backend, on_both_backends};
 
-/// A key of the default account with only `scopes`.
-async fn key_with(s: &TestServer, scopes: &[&str]) -> String {
-    let account = s.get("/v1/account", &s.default_key).await;
-    let account = account.body["data"]["id"].as_str().unwrap().to_owned();
-    let r = s.key(&account, json!({"scopes": scopes})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    r.body["data"]["key"].as_str().unwrap().to_owned()
-}
-
 /// Reading never starts anything: an `instances:read` key asking an idle instance for its QR
 /// code is refused and the instance stays idle; a key that may write starts the link, and then
 /// the read-only key may watch it.
 async fn a_read_only_key_cannot_start_linking(backend: Backend) {
     let s = sandbox(backend).await;
-    let reader = key_with(&s, &["instances:read"]).await;
+    let account = s.default_account().await;
+    let reader = s.scoped_key(&account, &["instances:read"]).await;
     let inst = s.create_instance(&s.default_key, "idle").await;
     let id = inst.body["data"]["id"].as_str().unwrap().to_owned();
 
@@ -193,6 +185,17 @@ async fn an_inbound_url_refuses_bodies_that_are_not_json(backend: Backend) {
 }
 
 on_both_backends!(an_inbound_url_refuses_bodies_that_are_not_json);
+
+/// POSTs `body` to `path` until it is answered 200 (at most 10 s).
+async fn eventually_posts(s: &TestServer, key: &str, path: &str, body: &serde_json::Value) {
+    for _ in 0..200 {
+        if s.post(path, key, body.clone()).await.status == StatusCode::OK {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{path} was never answered 200");
+}
 
 fn sandbox_calling_loopback(c: &mut wagate_server::ServerConfig) {
     c.sandbox = true;
@@ -621,7 +624,11 @@ async fn a_receiver_reorders_by_sequence_without_gaps(backend: Backend) {
     }
     rx.wait_for(6, Duration::from_secs(10)).await; // one refused, five delivered
     let s = s.restart_with(config).await;
-    for i in 5..10 {
+    // The instance is resumed in the background: the first write waits until it is back on the
+    // sandbox network (until then the network answers that it is not there).
+    let back = json!({"to": "5511900000001", "from": "5511988887777", "message": "e5"});
+    eventually_posts(&s, &k, "/sandbox/v1/messages", &back).await;
+    for i in 6..10 {
         inject(&s, &k, "5511900000001", &format!("e{i}")).await;
     }
     let hits = rx.wait_for(11, Duration::from_secs(10)).await;
