@@ -19,6 +19,7 @@ pub mod net;
 pub mod page;
 pub mod phone;
 pub mod plan;
+pub mod rate_window;
 pub mod scope;
 pub mod send;
 pub mod signature;
