@@ -23,11 +23,20 @@ impl Account {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("name must be 1 to 100 characters")]
-pub struct NameError;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum NameError {
+    #[error("name must be 1 to {} characters", AccountName::MAX_CHARS)]
+    Length,
+    /// NUL, escape sequences that repaint a terminal, line breaks in a log line.
+    #[error("name must not contain control characters")]
+    Control,
+    /// Embeddings, overrides and isolates make a name display as something else.
+    #[error("name must not contain bidirectional text controls (U+202A-U+202E, U+2066-U+2069)")]
+    Bidi,
+}
 
-/// A display name: trimmed, 1–100 characters. Shared by accounts, keys, instances and webhooks.
+/// A display name: trimmed, 1–100 characters, no control characters and no bidirectional
+/// overrides. Shared by accounts, keys, instances, webhooks and sandbox senders.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct AccountName(String);
@@ -35,14 +44,20 @@ pub struct AccountName(String);
 pub type DisplayName = AccountName;
 
 impl AccountName {
+    pub const MAX_CHARS: usize = 100;
+
     pub fn parse(s: &str) -> Result<Self, NameError> {
         let t = s.trim();
-        let n = t.chars().count();
-        if (1..=100).contains(&n) {
-            Ok(Self(t.to_owned()))
-        } else {
-            Err(NameError)
+        if !(1..=Self::MAX_CHARS).contains(&t.chars().count()) {
+            return Err(NameError::Length);
         }
+        if t.chars().any(char::is_control) {
+            return Err(NameError::Control);
+        }
+        if t.chars().any(is_bidi_control) {
+            return Err(NameError::Bidi);
+        }
+        Ok(Self(t.to_owned()))
     }
 
     pub fn from_trusted(s: String) -> Self {
@@ -54,9 +69,33 @@ impl AccountName {
     }
 }
 
+/// The explicit embeddings and overrides (U+202A–U+202E) and isolates (U+2066–U+2069) of
+/// Unicode's bidirectional algorithm: the "Trojan Source" characters.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_hold_no_control_or_bidi_characters() {
+        for (bad, why) in [
+            ("a\0b", NameError::Control),
+            ("red \u{1b}[31m", NameError::Control),
+            ("two\nlines", NameError::Control),
+            ("\u{9b}c1", NameError::Control),
+            ("invoice \u{202E}fdp.exe", NameError::Bidi),
+            ("\u{2066}isolate", NameError::Bidi),
+        ] {
+            assert_eq!(AccountName::parse(bad), Err(why), "{bad:?}");
+        }
+        for good in ["José's shop", "מכירות", "営業部", "Sales 🚀", "a\u{200D}b"] {
+            assert!(AccountName::parse(good).is_ok(), "{good:?}");
+        }
+        assert_eq!(AccountName::parse(&"x".repeat(101)), Err(NameError::Length));
+    }
 
     #[test]
     fn names_are_trimmed_and_bounded() {

@@ -39,6 +39,21 @@ pub enum ChatSort {
     ContactName,
 }
 
+/// At most this many characters in a `search` parameter.
+pub const MAX_SEARCH: usize = 100;
+
+/// A `search` parameter: `None` when left out or empty, else at most [`MAX_SEARCH`] characters.
+/// Its `%` and `_` are plain characters (the store escapes them).
+pub fn search_term(given: Option<String>) -> Result<Option<String>, String> {
+    match given {
+        Some(s) if s.chars().count() > MAX_SEARCH => {
+            Err(format!("at most {MAX_SEARCH} characters"))
+        }
+        Some(s) if s.is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatQuery {
     pub search: Option<String>,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::net::TargetUrl;
 use crate::webhook::WebhookSecret;
 use crate::webhook_event::WebhookEvent;
-use crate::{DeliveryId, DeliveryLogId, EventId, InstanceId, Timestamp, WebhookId};
+use crate::{AccountId, DeliveryId, DeliveryLogId, EventId, InstanceId, Timestamp, WebhookId};
 
 /// The documented waits before attempts 2 to 6 (attempt 1 is immediate).
 const WAITS: [Duration; 5] = [
@@ -190,6 +190,8 @@ pub struct DueDelivery {
     pub event_id: EventId,
     pub event: WebhookEvent,
     pub instance_id: InstanceId,
+    /// The instance's account, whose share of the delivery slots the attempt takes.
+    pub account_id: AccountId,
     pub target: Target,
     /// The target's URL and secret as they are now (None: the target has no URL any more).
     pub url: Option<TargetUrl>,
@@ -285,6 +287,7 @@ mod tests {
             event_id: EventId::generate(),
             event: WebhookEvent::MessageReceived,
             instance_id: InstanceId::generate(),
+            account_id: AccountId::generate(),
             target: Target::Instance,
             url: url.then(|| TargetUrl::from_trusted("https://x.example/h".into())),
             secret: WebhookSecret::from_trusted(String::new()),

@@ -20,6 +20,8 @@ pub struct UrlPolicy {
 pub enum UrlError {
     #[error("not an absolute URL")]
     Malformed,
+    #[error("the URL is longer than {} characters", TargetUrl::MAX_LEN)]
+    TooLong,
     #[error("only http and https URLs are allowed")]
     Scheme,
     #[error("the URL must use https")]
@@ -36,7 +38,13 @@ pub enum UrlError {
 pub struct TargetUrl(String);
 
 impl TargetUrl {
+    /// What browsers and proxies reliably pass along.
+    pub const MAX_LEN: usize = 2_048;
+
     pub fn parse(s: &str, policy: UrlPolicy) -> Result<Self, UrlError> {
+        if s.len() > Self::MAX_LEN {
+            return Err(UrlError::TooLong);
+        }
         let url = Url::parse(s.trim()).map_err(|_| UrlError::Malformed)?;
         match url.scheme() {
             "https" => {}
@@ -184,7 +192,7 @@ const V6_SPECIAL: &[Block<Ipv6Addr>] = &[
     (Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0),      96,  "IPv4-IPv6 Translat."),             // RFC 6052 (NAT64)
     (Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0),      48,  "IPv4-IPv6 Translat."),             // RFC 8215 (local use)
     (Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0),          64,  "Discard-Only Address Block"),      // RFC 6666
-    (Ipv6Addr::new(0x100, 0, 0, 1, 0, 0, 0, 0),          64,  "Dummy IPv6 Prefix"),               // RFC 9780
+    (Ipv6Addr::new(0x100, 0, 0, 1, 0, 0, 0, 0),          64,  "Dummy IPv6 Prefix"),               // the IANA registry
     (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0),         23,  "IETF Protocol Assignments"),       // RFC 2928
     (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0),         32,  "TEREDO"),                          // RFC 4380
     (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0),     32,  "Documentation"),                   // RFC 3849
@@ -245,6 +253,14 @@ mod tests {
                 "{private}"
             );
         }
+    }
+
+    #[test]
+    fn urls_are_bounded() {
+        let long = format!("https://myapp.com/{}", "a".repeat(TargetUrl::MAX_LEN));
+        assert_eq!(TargetUrl::parse(&long, STRICT), Err(UrlError::TooLong));
+        let fits = format!("https://myapp.com/{}", "a".repeat(TargetUrl::MAX_LEN - 18));
+        assert!(TargetUrl::parse(&fits, STRICT).is_ok());
     }
 
     #[test]

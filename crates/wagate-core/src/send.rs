@@ -26,6 +26,33 @@ pub const MAX_TEXT: usize = 65_536;
 pub const MAX_CAPTION: usize = 1_024;
 /// and `metadata` a JSON object of at most this many bytes.
 pub const MAX_METADATA: usize = 4 * 1024;
+/// A document's file name is at most this many characters (what file systems keep),
+pub const MAX_FILENAME: usize = 255;
+/// and a quoted message's id at most this many (a `msg_` id, or the network's own).
+pub const MAX_QUOTED_ID: usize = 128;
+
+/// A short text of the request that is shown or matched as it is (a file name, an id): at most
+/// `max` characters and no control characters.
+fn short_text(field: &'static str, s: &str, max: usize) -> Result<(), SendError> {
+    if s.chars().count() > max {
+        return Err(SendError::field(field, format!("at most {max} characters")));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(SendError::field(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// `quotedMessageId`, where a send or a sandbox contact gives one.
+pub fn quoted_message_id(given: Option<String>) -> Result<Option<String>, SendError> {
+    if let Some(id) = &given {
+        short_text("quotedMessageId", id, MAX_QUOTED_ID)?;
+    }
+    Ok(given.filter(|id| !id.is_empty()))
+}
 
 /// The content of a message, as a request sends it: the part every send route shares.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -156,6 +183,9 @@ impl ContentFields {
                 .map(Content::Template)
                 .map_err(|e| SendError::field("template", e));
         }
+        if let Some(f) = &self.filename {
+            short_text("filename", f, MAX_FILENAME)?;
+        }
         if let Some(c) = &self.caption
             && c.chars().count() > MAX_CAPTION
         {
@@ -246,7 +276,7 @@ impl NewOutbound {
         Ok(Self {
             to,
             content,
-            quoted_message_id: fields.quoted_message_id,
+            quoted_message_id: quoted_message_id(fields.quoted_message_id)?,
             metadata: fields.metadata,
         })
     }

@@ -35,6 +35,10 @@ pub enum StoreError {
     /// A uniqueness rule was violated (e.g. the same id twice).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database refused a value of the statement (PostgreSQL's class 22, data exception):
+    /// the fault is in the row, not the database, so a batch retries its rows one by one.
+    #[error("value refused: {0}")]
+    Rejected(String),
 }
 
 #[derive(Debug, Error)]
@@ -358,15 +362,17 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// deliveries. An event that no target wants is not kept.
     async fn record_event(&self, event: &Event) -> Result<(), StoreError>;
     /// Takes up to `limit` due deliveries for `lease_ms`, marked with `claim` (which starts with
-    /// the node id and a colon, and unique per call). A lane's first attempts are handed out one
-    /// at a time, in order. A delivery whose lease ran out can be claimed again; from then on only
-    /// the new claim can record its outcome.
+    /// the node id and a colon, and unique per call), none of the accounts in `skip` (those that
+    /// hold their share of the slots already). A lane's first attempts are handed out one at a
+    /// time, in order. A delivery whose lease ran out can be claimed again; from then on only the
+    /// new claim can record its outcome.
     async fn claim_deliveries(
         &self,
         claim: &str,
         now: Timestamp,
         lease_ms: i64,
         limit: u32,
+        skip: &[AccountId],
     ) -> Result<Vec<DueDelivery>, StoreError>;
     /// Frees the claims of a node that restarted (nothing it claimed is in flight any more).
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError>;

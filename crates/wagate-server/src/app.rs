@@ -1,7 +1,8 @@
 //! The router: which middleware guards which routes.
 //!
 //! Outermost first: request id → tracing (the request's span, with that id) → request context
-//! (error envelope, `X-Request-Id`, metrics) → panic catcher → body limit → per-group guards (API key + rate limit on `/v1`, admin token on
+//! (error envelope, `X-Request-Id`, metrics) → admission (a place among the requests in flight, the
+//! body's deadline) → panic catcher → body limit → per-group guards (API key + rate limit on `/v1`, admin token on
 //! `/admin/v1`; `/webhook/{token}` checks its token itself) → handler.
 
 use axum::Router;
@@ -15,6 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::http::admin_auth::require_admin;
+use crate::http::admission::admit;
 use crate::http::auth::authenticate;
 use crate::http::error::ApiError;
 use crate::http::request_context::request_context;
@@ -60,6 +62,7 @@ pub fn build_router(state: AppState) -> Router {
     .layer(from_fn_with_state(state.clone(), authenticate))
     .layer(DefaultBodyLimit::max(state.config.body_limit))
     .layer(CatchPanicLayer::new())
+    .layer(from_fn_with_state(state.clone(), admit))
     .layer(from_fn_with_state(state.clone(), request_context))
     .layer(
         TraceLayer::new_for_http()

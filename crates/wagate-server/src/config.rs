@@ -76,6 +76,8 @@ pub struct ServerConfig {
     pub send_deadline: Duration,
     /// How long an `Idempotency-Key` answers with its first send (§15.5: 24 h); tests shorten it.
     pub idempotency_window: Duration,
+    /// Caps and timeouts of client connections and requests.
+    pub connections: crate::http::connections::ConnectionLimits,
 }
 
 /// Meta's Cloud API (the `official` connection method).
@@ -138,6 +140,7 @@ impl ServerConfig {
             meta: MetaConfig::default(),
             send_deadline: DAY,
             idempotency_window: DAY,
+            connections: Default::default(),
         }
     }
 

@@ -57,12 +57,9 @@ impl Running {
     /// (their claims are released, so a restart delivers them again).
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(());
-        if tokio::time::timeout(HTTP_DRAIN, &mut self.task)
-            .await
-            .is_err()
-        {
-            tracing::warn!("requests still in flight after {HTTP_DRAIN:?}; closing them");
-            self.task.abort();
+        // The server gives its requests `HTTP_DRAIN`, then closes them itself.
+        if let Err(e) = (&mut self.task).await {
+            tracing::error!(error = %e, "the HTTP server task failed");
         }
         tokio::join!(
             self.state.deliveries.shutdown(),
@@ -158,6 +155,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         net,
         deliveries,
         store,
+        in_flight: crate::http::admission::InFlight::new(config.connections.max_in_flight),
         config: Arc::new(ServerConfig {
             listen: addr,
             ..config
@@ -188,17 +186,16 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     });
     let router = build_router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        // The peer's address is what refused credentials are counted against.
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+    let limits = state.config.connections;
+    let task = tokio::spawn(crate::http::connections::serve(
+        listener,
+        router,
+        limits,
+        async move {
             let _ = stopped.await;
-        })
-        .await
-    });
+        },
+        HTTP_DRAIN,
+    ));
     Ok(Running {
         addr,
         first_start: boot.first_start,

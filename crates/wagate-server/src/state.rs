@@ -28,4 +28,6 @@ pub struct AppState {
     pub net: crate::net_guard::NetGuard,
     /// The webhook delivery worker (to wake when a delivery is made due).
     pub deliveries: crate::delivery::DeliveryWorker,
+    /// The places for requests in flight (`ConnectionLimits::max_in_flight`).
+    pub in_flight: crate::http::admission::InFlight,
 }

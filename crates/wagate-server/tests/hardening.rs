@@ -229,3 +229,222 @@ async fn wrong_admin_tokens_are_slowed_down(backend: Backend) {
 }
 
 on_both_backends!(wrong_admin_tokens_are_slowed_down);
+
+/// NUL is refused as a 400 on both stores (PostgreSQL's `text` cannot hold it), at the parse, so it
+/// never reaches the transaction that other accounts' sends share.
+async fn nul_characters_are_refused_and_fail_no_one_else(backend: Backend) {
+    let s = sandbox(backend).await;
+    let k = s.default_key.clone();
+    let a = linked(&s, &k, "5511900000001", json!({})).await;
+    let (_, other_key) = s.account("enterprise").await;
+    let b = linked(&s, &other_key, "5511900000002", json!({})).await;
+
+    let others = (0..200).map(|i| {
+        let (s, key, b) = (&s, &other_key, &b);
+        async move {
+            let body =
+                json!({"instanceId": b, "to": "5511977776666", "message": format!("ok {i}")});
+            s.post("/v1/messages/send", key, body).await.status
+        }
+    });
+    let bad = (0..5).map(|_| {
+        let (s, k, a) = (&s, &k, &a);
+        async move {
+            let body = json!({"instanceId": a, "to": "5511977776666", "message": "a\u{0}b"});
+            s.post("/v1/messages/send", k, body).await
+        }
+    });
+    let (others, bad) = tokio::join!(
+        futures_util::future::join_all(others),
+        futures_util::future::join_all(bad)
+    );
+    assert!(
+        others.iter().all(|st| *st == StatusCode::OK),
+        "another account's sends all succeed: {others:?}"
+    );
+    for r in bad {
+        r.assert_error(400, "invalid_request");
+    }
+
+    s.post("/v1/instances", &k, json!({"name": "x\u{0}y"}))
+        .await
+        .assert_error(400, "invalid_request");
+    s.get(&format!("/v1/messages/chats?instanceId={a}&search=%00"), &k)
+        .await
+        .assert_error(400, "invalid_request");
+    s.post(
+        "/sandbox/v1/messages",
+        &k,
+        json!({"to": "5511900000001", "from": "5511988887777", "fromName": "\u{0}", "message": "x"}),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+    let escaped = s
+        .post(
+            "/v1/instances",
+            &k,
+            json!({"name": "a backslash then u0000: \\u0000"}),
+        )
+        .await;
+    assert_eq!(escaped.status, StatusCode::CREATED, "{}", escaped.body);
+}
+
+on_both_backends!(nul_characters_are_refused_and_fail_no_one_else);
+
+/// A plan's number per minute holds over any 60 s: a key that spent its minute at once gets
+/// nothing more until that minute has passed (a token bucket refills one request every 1.2 s
+/// of a 50/min limit, and so let about twice the quota through in a minute).
+async fn a_spent_minute_is_not_refilled_within_the_minute(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = s.account("free").await; // instances: 50 per minute
+    for left in (0..50).rev() {
+        let r = s.get("/v1/instances", &key).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(
+            r.header("x-ratelimit-remaining"),
+            Some(left.to_string().as_str())
+        );
+    }
+    let mut refused = 0;
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(4);
+    while std::time::Instant::now() < until {
+        let r = s.get("/v1/instances", &key).await;
+        r.assert_error(429, "rate_limit_exceeded");
+        let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        assert!((50..=60).contains(&retry), "retry after {retry} s");
+        refused += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(refused >= 10);
+}
+
+on_both_backends!(a_spent_minute_is_not_refilled_within_the_minute);
+
+/// The special-purpose blocks of the IANA registries are refused at save, including the IPv6
+/// forms that embed or tunnel to an IPv4 address; a public address still passes.
+async fn special_purpose_addresses_are_refused(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let k = s.default_key.clone();
+    let inst = s.create_instance(&k, "hooks").await.body["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let create = |url: String| {
+        let (s, k, inst) = (&s, &k, &inst);
+        async move {
+            s.post(
+                "/v1/webhooks",
+                k,
+                json!({"url": url, "instanceId": inst, "events": ["message.received"]}),
+            )
+            .await
+        }
+    };
+    for host in [
+        "[::7f00:1]",
+        "[::ffff:0:7f00:1]",
+        "[64:ff9b::a00:1]",
+        "[2002:7f00:1::]",
+        "[2001:0:4136:e378:8000:63bf:3fff:fdd2]",
+        "[fec0::1]",
+        "[100::1]",
+        "198.18.0.1",
+        "198.19.255.254",
+    ] {
+        create(format!("https://{host}/hook"))
+            .await
+            .assert_error(400, "invalid_webhook_url");
+    }
+    let long = format!("https://myapp.com/{}", "a".repeat(4096));
+    create(long).await.assert_error(400, "invalid_webhook_url");
+    let public = create("https://198.20.0.1/hook".into()).await;
+    assert_eq!(public.status, StatusCode::CREATED, "{}", public.body);
+}
+
+on_both_backends!(special_purpose_addresses_are_refused);
+
+/// Every string has a maximum, names hold no control or bidirectional-override characters, and
+/// a search's `%` and `_` match themselves.
+async fn strings_are_bounded_and_names_are_plain(backend: Backend) {
+    let s = sandbox(backend).await;
+    let k = s.default_key.clone();
+    let a = linked(&s, &k, "5511900000001", json!({})).await;
+    for name in ["red \u{1b}[31m", "two\nlines", "invoice \u{202E}fdp.exe"] {
+        s.post("/v1/instances", &k, json!({"name": name}))
+            .await
+            .assert_error(400, "invalid_request");
+        s.post(
+            "/v1/webhooks",
+            &k,
+            json!({"url": "https://myapp.com/h", "instanceId": a, "events": ["message.received"], "name": name}),
+        )
+        .await
+        .assert_error(400, "invalid_request");
+    }
+    let send = |extra: serde_json::Value| {
+        let mut body = json!({"instanceId": a, "to": "5511977776666"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (s, k) = (&s, &k);
+        async move { s.post("/v1/messages/send", k, body).await }
+    };
+    send(json!({"message": "hi", "quotedMessageId": "q".repeat(129)}))
+        .await
+        .assert_error(400, "invalid_request");
+    send(json!({"mediaUrl": "https://myapp.com/a.pdf", "mediaType": "document", "filename": "f".repeat(256)}))
+        .await
+        .assert_error(400, "invalid_request");
+    s.post(
+        "/sandbox/v1/messages",
+        &k,
+        json!({"to": "5511900000001", "from": "5511988887777", "fromName": "x".repeat(101), "message": "x"}),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+    s.get(
+        &format!(
+            "/v1/messages/chats?instanceId={a}&search={}",
+            "s".repeat(101)
+        ),
+        &k,
+    )
+    .await
+    .assert_error(400, "invalid_request");
+
+    // Two contacts write; a search for "_" finds only the one whose name has it.
+    for (from, name) in [("5511988880001", "Ana_Maria"), ("5511988880002", "Bruno")] {
+        let r = s
+            .post(
+                "/sandbox/v1/messages",
+                &k,
+                json!({"to": "5511900000001", "from": from, "fromName": name, "message": "oi"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    for (search, found) in [("_", 1), ("%", 0), ("a", 1)] {
+        let r = s
+            .get(
+                &format!(
+                    "/v1/messages/chats?instanceId={a}&search={}",
+                    urlencode(search)
+                ),
+                &k,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(
+            r.body["data"].as_array().unwrap().len(),
+            found,
+            "search {search:?}: {}",
+            r.body
+        );
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+on_both_backends!(strings_are_bounded_and_names_are_plain);

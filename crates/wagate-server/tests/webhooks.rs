@@ -555,6 +555,48 @@ async fn a_hanging_receiver_does_not_slow_others(backend: Backend) {
     s.stop().await;
 }
 
+/// Tenant isolation (issue 13): one account's 7,000 deliveries stuck on a receiver that never
+/// answers (70 subscriptions, 100 events) hold at most that account's share of the slots, so
+/// another account's events still arrive at once (p99 under 1 s over 100 events).
+async fn one_tenants_dead_receiver_does_not_delay_another(backend: Backend) {
+    let s = server(backend, 1.0).await;
+    let (_, key_a) = s.account("enterprise").await;
+    let dead = Receiver::start(Answer::Hang).await;
+    let a = linked(&s, &key_a, "5511900000001", json!({})).await;
+    for _ in 0..70 {
+        subscribe(&s, &key_a, &a, &dead.url, json!([RECEIVED])).await;
+    }
+    for i in 0..100 {
+        inject(&s, &key_a, "5511900000001", &format!("to A {i}")).await;
+    }
+    dead.wait_for(16, Duration::from_secs(5)).await;
+
+    let k = s.default_key.clone();
+    let healthy = Receiver::start(Answer::Ok).await;
+    let b = linked(&s, &k, "5511900000002", json!({})).await;
+    subscribe(&s, &k, &b, &healthy.url, json!([RECEIVED])).await;
+    let mut latencies = Vec::new();
+    for i in 0..100 {
+        let sent = Instant::now();
+        inject(&s, &k, "5511900000002", &format!("to B {i}")).await;
+        healthy.wait_for(i + 1, Duration::from_secs(10)).await;
+        latencies.push(sent.elapsed());
+    }
+    latencies.sort();
+    let p99 = latencies[98];
+    println!(
+        "another tenant's latency: p50 {:?}, p99 {p99:?}, max {:?}",
+        latencies[49], latencies[99]
+    );
+    assert!(p99 < Duration::from_secs(1), "p99 {p99:?}");
+    assert!(
+        dead.most_at_once() <= 16,
+        "the dead receiver's account held {} slots at once",
+        dead.most_at_once()
+    );
+    s.stop().await;
+}
+
 async fn private_targets_are_refused_at_save_and_at_delivery(backend: Backend) {
     let names = Arc::new(StaticResolver::default());
     let public = IpAddr::V4(Ipv4Addr::new(93, 184, 216, 34));
@@ -819,6 +861,7 @@ on_both_backends!(
     paused_deleted_and_rotated_subscriptions,
     an_instances_events_arrive_in_order,
     a_hanging_receiver_does_not_slow_others,
+    one_tenants_dead_receiver_does_not_delay_another,
     private_targets_are_refused_at_save_and_at_delivery,
     a_late_outcome_of_an_expired_claim_changes_nothing,
 );

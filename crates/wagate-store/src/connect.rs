@@ -114,8 +114,10 @@ impl SqlStore {
     }
 }
 
-/// WAL for concurrent readers; `synchronous=NORMAL` keeps every commit safe from a process crash
-/// (SIGKILL), which is the durability the API promises; foreign keys for cascading deletes.
+/// WAL for concurrent readers; `synchronous=FULL` syncs the WAL at every commit, so a 200 means the
+/// row is on disk even across a power loss or an OS crash (`NORMAL` survives only a process
+/// crash). The send path commits a batch at a time, so one sync serves many sends. Foreign keys for
+/// cascading deletes.
 fn sqlite_pool(max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
@@ -123,7 +125,7 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
         .after_connect(|conn, _| {
             Box::pin(async move {
                 conn.execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
                 )
                 .await?;
@@ -144,5 +146,28 @@ impl wagate_core::store::Store for SqlStore {
 
     async fn close(&self) {
         SqlStore::close(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+    use wagate_testkit::{Backend, TestDb};
+
+    use super::*;
+
+    /// `PRAGMA synchronous` is per connection and not stored in the file, so it is read back
+    /// through the store's own pools: 2 is `FULL`.
+    #[tokio::test]
+    async fn sqlite_commits_are_synced_to_disk() {
+        let db = TestDb::new(Backend::Sqlite).await;
+        let store = SqlStore::connect(&db.url).await.unwrap();
+        for pool in [&store.writer, &store.reader] {
+            let row = sqlx::query("PRAGMA synchronous")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(row.get::<i64, _>(0), 2, "synchronous must be FULL");
+        }
     }
 }

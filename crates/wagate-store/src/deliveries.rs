@@ -17,7 +17,9 @@ use wagate_core::net::TargetUrl;
 use wagate_core::store::{DeliveryStore, DueListener, StoreError};
 use wagate_core::webhook::WebhookSecret;
 use wagate_core::webhook_event::WebhookEvent;
-use wagate_core::{DeliveryId, DeliveryLogId, EventId, InstanceId, Timestamp, WebhookId};
+use wagate_core::{
+    AccountId, DeliveryId, DeliveryLogId, EventId, InstanceId, Timestamp, WebhookId,
+};
 
 use crate::error::{corrupt, db};
 use crate::{Dialect, SqlStore};
@@ -77,6 +79,7 @@ struct DueRow {
     event_id: String,
     event: String,
     instance_id: String,
+    account_id: String,
     webhook_id: Option<String>,
     attempts: i64,
     body: String,
@@ -94,6 +97,7 @@ impl TryFrom<DueRow> for DueDelivery {
             event_id: EventId::from_trusted(r.event_id),
             event: event_of(&r.event)?,
             instance_id: InstanceId::from_trusted(r.instance_id),
+            account_id: AccountId::from_trusted(r.account_id),
             target: target_of(r.webhook_id),
             url: r.url.map(TargetUrl::from_trusted),
             secret: WebhookSecret::from_trusted(r.secret.unwrap_or_default()),
@@ -230,6 +234,7 @@ impl DeliveryStore for SqlStore {
         now: Timestamp,
         lease_ms: i64,
         limit: u32,
+        skip: &[AccountId],
     ) -> Result<Vec<DueDelivery>, StoreError> {
         // PostgreSQL: rows another node is claiming right now are skipped, not waited for.
         let lock = match self.dialect {
@@ -237,26 +242,36 @@ impl DeliveryStore for SqlStore {
             Dialect::Sqlite => "",
         };
         let (candidates, due) = (candidates(), due());
+        // Accounts at their share are left out ($5, $6, …: a handful at most).
+        let skipped = if skip.is_empty() {
+            String::new()
+        } else {
+            let marks: Vec<String> = (0..skip.len()).map(|n| format!("${}", n + 5)).collect();
+            format!("AND i.account_id NOT IN ({})", marks.join(", "))
+        };
         let mut tx = self.writer.begin().await.map_err(db)?;
         // The candidates are found first (a materialized CTE: a fence the planner cannot see
         // through) and only then looked up and checked: left to itself, PostgreSQL's planner,
         // misled by the stale statistics of a table that just grew, ran the candidates' query
         // once per pending row, and a claim over 1,000 pending rows took half a second.
-        sqlx::query(AssertSqlSafe(format!(
+        let mut update = sqlx::query(AssertSqlSafe(format!(
             "UPDATE deliveries SET locked_by = $3, locked_until = $4 WHERE id IN \
              (WITH c AS MATERIALIZED ({candidates}) \
-              SELECT d.id FROM c JOIN deliveries d ON d.id = c.id WHERE {due} \
+              SELECT d.id FROM c JOIN deliveries d ON d.id = c.id \
+              JOIN instances i ON i.id = d.instance_id WHERE {due} {skipped} \
               ORDER BY d.id LIMIT $2 {lock})"
         )))
         .bind(now.millis())
         .bind(i64::from(limit))
         .bind(claim)
-        .bind(now.millis() + lease_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .bind(now.millis() + lease_ms);
+        for account in skip {
+            update = update.bind(account.as_str());
+        }
+        update.execute(&mut *tx).await.map_err(db)?;
         let rows: Vec<DueRow> = sqlx::query_as(
-            "SELECT d.id, d.locked_by AS claim, d.event_id, d.event, d.instance_id, d.webhook_id, \
+            "SELECT d.id, d.locked_by AS claim, d.event_id, d.event, d.instance_id, i.account_id, \
+               d.webhook_id, \
                d.attempts, e.body, e.sequence, \
                CASE WHEN d.webhook_id IS NULL THEN i.webhook_url ELSE w.url END AS url, \
                CASE WHEN d.webhook_id IS NULL THEN i.webhook_secret ELSE w.secret END AS secret \

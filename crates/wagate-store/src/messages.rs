@@ -248,6 +248,21 @@ async fn insert_message_row(conn: &mut sqlx::AnyConnection, m: &Message) -> Resu
 }
 
 /// What a new message changes in its chat: the chat with `peer` gets it as its last message.
+/// The `LIKE` pattern (with `ESCAPE '\'`) of a case-insensitive search for `term` anywhere: its
+/// `%` and `_` are matched as themselves, not as wildcards.
+fn contains(term: &str) -> String {
+    let mut p = String::with_capacity(term.len() + 2);
+    p.push('%');
+    for c in term.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 struct ChatUpdate<'a> {
     instance_id: &'a InstanceId,
     peer: &'a Recipient,
@@ -573,13 +588,10 @@ impl MessageStore for SqlStore {
             ChatSort::ContactName => "LOWER(COALESCE(c.contact_name, c.peer))",
         };
         let dir = if q.descending { "DESC" } else { "ASC" };
-        let search = q
-            .search
-            .as_deref()
-            .map(|s| format!("%{}%", s.to_lowercase()))
-            .unwrap_or_default();
+        let search = q.search.as_deref().map(contains).unwrap_or_default();
         let filter = "c.instance_id = $1 \
-             AND ($2 = '' OR LOWER(c.peer) LIKE $2 OR LOWER(COALESCE(c.contact_name, '')) LIKE $2) \
+             AND ($2 = '' OR LOWER(c.peer) LIKE $2 ESCAPE '\\' \
+                  OR LOWER(COALESCE(c.contact_name, '')) LIKE $2 ESCAPE '\\') \
              AND c.unread_count >= $3";
         let order = format!("{column} {dir}, c.id {dir}");
         let (rows, total) = PagedQuery {
@@ -624,13 +636,12 @@ impl MessageStore for SqlStore {
         search: Option<&str>,
         page: OffsetPage,
     ) -> Result<(Vec<Contact>, u64), StoreError> {
-        let search = search
-            .map(|s| format!("%{}%", s.to_lowercase()))
-            .unwrap_or_default();
+        let search = search.map(contains).unwrap_or_default();
         let (rows, total) = PagedQuery {
             columns: "phone, name, profile_pic_url, about, is_blocked",
             from: "contacts",
-            filter: "instance_id = $1 AND ($2 = '' OR phone LIKE $2 OR LOWER(COALESCE(name, '')) LIKE $2)",
+            filter: "instance_id = $1 AND ($2 = '' OR phone LIKE $2 ESCAPE '\\' \
+                     OR LOWER(COALESCE(name, '')) LIKE $2 ESCAPE '\\')",
             order: "LOWER(COALESCE(name, phone)), phone",
             args: vec![instance.as_str().into(), search.into()],
         }

@@ -103,6 +103,7 @@ async fn claim(store: &SqlStore) -> Vec<DueDelivery> {
             Timestamp::now(),
             60_000,
             100,
+            &[],
         )
         .await
         .unwrap()
@@ -208,7 +209,7 @@ async fn a_lane_hands_out_first_attempts_in_order(backend: Backend) {
         "the retry waits for its time"
     );
     let at_retry = store
-        .claim_deliveries("node-t:2", later.plus_millis(1), 60_000, 100)
+        .claim_deliveries("node-t:2", later.plus_millis(1), 60_000, 100, &[])
         .await
         .unwrap();
     assert_eq!(at_retry.len(), 1);
@@ -355,21 +356,21 @@ async fn a_late_outcome_of_a_taken_claim_changes_nothing(backend: Backend) {
     sent_message(&store, &inst, "ext-1").await;
     let t0 = Timestamp::now();
     let a = store
-        .claim_deliveries("node-a:1", t0, 1_000, 10)
+        .claim_deliveries("node-a:1", t0, 1_000, 10, &[])
         .await
         .unwrap();
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].claim, "node-a:1");
     assert!(
         store
-            .claim_deliveries("node-b:1", t0.plus_millis(999), 60_000, 10)
+            .claim_deliveries("node-b:1", t0.plus_millis(999), 60_000, 10, &[])
             .await
             .unwrap()
             .is_empty(),
         "leased until its lease runs out"
     );
     let b = store
-        .claim_deliveries("node-b:1", t0.plus_millis(1_001), 60_000, 10)
+        .claim_deliveries("node-b:1", t0.plus_millis(1_001), 60_000, 10, &[])
         .await
         .unwrap();
     assert_eq!(b.len(), 1, "the lease ran out: another worker takes it");
@@ -428,7 +429,7 @@ async fn a_late_outcome_of_a_taken_claim_changes_nothing(backend: Backend) {
 
     // The retry is the next attempt, logged under its own number.
     let c = store
-        .claim_deliveries("node-c:1", retry_at.plus_millis(1), 60_000, 10)
+        .claim_deliveries("node-c:1", retry_at.plus_millis(1), 60_000, 10, &[])
         .await
         .unwrap();
     assert_eq!(c.len(), 1);
@@ -464,7 +465,10 @@ async fn an_expired_claim_nobody_took_still_records(backend: Backend) {
     let inst = instance(&store, vec![WebhookEvent::MessageSent]).await;
     sent_message(&store, &inst, "ext-1").await;
     let t0 = Timestamp::now();
-    let a = store.claim_deliveries("node-a:1", t0, 1, 10).await.unwrap();
+    let a = store
+        .claim_deliveries("node-a:1", t0, 1, 10, &[])
+        .await
+        .unwrap();
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].target, Target::Instance);
     assert_eq!(
@@ -478,7 +482,7 @@ async fn an_expired_claim_nobody_took_still_records(backend: Backend) {
     );
     assert!(
         store
-            .claim_deliveries("node-b:1", t0.plus_millis(60_000), 60_000, 10)
+            .claim_deliveries("node-b:1", t0.plus_millis(60_000), 60_000, 10, &[])
             .await
             .unwrap()
             .is_empty(),
@@ -503,7 +507,7 @@ async fn late_outcomes_racing_a_new_claim_record_one_outcome_each(backend: Backe
     sent_message(&store, &inst, "ext-1").await;
     let t0 = Timestamp::now();
     let a = store
-        .claim_deliveries("node-a:1", t0, 1, 100)
+        .claim_deliveries("node-a:1", t0, 1, 100, &[])
         .await
         .unwrap();
     assert_eq!(a.len(), LANES, "one head per lane");
@@ -514,7 +518,7 @@ async fn late_outcomes_racing_a_new_claim_record_one_outcome_each(backend: Backe
             let s = store.clone();
             late.push(tokio::spawn(async move {
                 let b = s
-                    .claim_deliveries("node-b:1", t0.plus_millis(10_000), 60_000, 100)
+                    .claim_deliveries("node-b:1", t0.plus_millis(10_000), 60_000, 100, &[])
                     .await
                     .unwrap();
                 (None, b.into_iter().map(|d| d.id).collect::<Vec<_>>())
@@ -551,7 +555,7 @@ async fn late_outcomes_racing_a_new_claim_record_one_outcome_each(backend: Backe
     }
     assert_eq!(written_by_a.len() + claimed_by_b.len(), LANES);
     let b_claims = store
-        .claim_deliveries("node-b:2", t0.plus_millis(10_000), 60_000, 100)
+        .claim_deliveries("node-b:2", t0.plus_millis(10_000), 60_000, 100, &[])
         .await
         .unwrap();
     assert!(
@@ -583,7 +587,40 @@ async fn late_outcomes_racing_a_new_claim_record_one_outcome_each(backend: Backe
     }
 }
 
+/// A claim leaves out the accounts it is told to skip (those at their share of the slots), and
+/// says whose each delivery is.
+async fn a_claim_skips_the_accounts_it_is_told_to(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let busy = instance(&store, vec![WebhookEvent::MessageSent]).await;
+    let quiet = instance(&store, vec![WebhookEvent::MessageSent]).await;
+    for n in 0..3 {
+        subscription(&store, &busy, vec![WebhookEvent::MessageSent]).await;
+        sent_message(&store, &busy, &format!("busy-{n}")).await;
+    }
+    sent_message(&store, &quiet, "quiet-1").await;
+    let got = store
+        .claim_deliveries(
+            "node-a:1",
+            Timestamp::now(),
+            60_000,
+            100,
+            std::slice::from_ref(&busy.account_id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1, "only the quiet account's delivery");
+    assert_eq!(got[0].instance_id, quiet.id);
+    assert_eq!(got[0].account_id, quiet.account_id);
+    let rest = store
+        .claim_deliveries("node-a:2", Timestamp::now(), 60_000, 100, &[])
+        .await
+        .unwrap();
+    assert!(!rest.is_empty());
+    assert!(rest.iter().all(|d| d.account_id == busy.account_id));
+}
+
 on_both_backends!(
+    a_claim_skips_the_accounts_it_is_told_to,
     a_change_writes_its_event_for_each_target_that_wants_it,
     no_target_no_event,
     a_lane_hands_out_first_attempts_in_order,

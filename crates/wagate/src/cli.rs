@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// Multiplies every wait of the webhook retry schedule (tests only; default 1).
     #[arg(long, env = "WAGATE_WEBHOOK_RETRY_SCALE", default_value_t = 1.0, value_parser = parse_scale)]
     pub webhook_retry_scale: f64,
+    /// Open client connections at most; one more is closed when accepted. Each costs a file
+    /// descriptor: `serve` raises its descriptor limit to the system's maximum.
+    #[arg(long, env = "WAGATE_MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub max_connections: usize,
     /// This node's name in a multi-node deployment.
     #[arg(long, env = "WAGATE_NODE_ID")]
     pub node_id: Option<String>,

@@ -90,6 +90,26 @@ async fn open(db: &DbArgs) -> anyhow::Result<SqlStore> {
         .with_context(|| "cannot open the database")
 }
 
+/// Descriptors kept for what is not a client connection: the database, webhook and media
+/// requests, WhatsApp connections, files.
+const RESERVED_DESCRIPTORS: u64 = 1_024;
+
+/// Raises the soft limit on open files to the hard one (many systems start processes at 1,024,
+/// far below what a server holds) and returns the limit now in force.
+fn raise_descriptor_limit() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    // `None` is "unlimited"; Linux still caps descriptors at `fs.nr_open` (2^20 by default).
+    let most = limit.maximum.unwrap_or(1 << 20);
+    if limit.current.is_some_and(|now| now < most) {
+        limit.current = Some(most);
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!(error = %e, "cannot raise the limit on open files");
+        }
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
 async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing(args.log_json);
     let mut config = ServerConfig::new(args.db.url()?);
@@ -111,6 +131,15 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         allow_private: args.webhook_allow_private,
     };
     config.webhook_retry_scale = args.webhook_retry_scale;
+    config.connections.max_connections = args.max_connections;
+    let descriptors = raise_descriptor_limit();
+    if descriptors < args.max_connections as u64 + RESERVED_DESCRIPTORS {
+        tracing::warn!(
+            descriptors,
+            max_connections = args.max_connections,
+            "the descriptor limit is below --max-connections; the system refuses connections first"
+        );
+    }
     if let Some(n) = args.node_id {
         config.node_id = n;
     }

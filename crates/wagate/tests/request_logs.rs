@@ -156,3 +156,60 @@ async fn a_refused_request_is_traceable_in_the_log_by_its_request_id(backend: Ba
 }
 
 on_both_backends!(a_refused_request_is_traceable_in_the_log_by_its_request_id);
+
+/// Secrets that travel in a URL (an inbound webhook URL's token, an `api_key` query a client
+/// added by mistake) and in headers (a wrong API key) never reach the log, even at `trace`.
+#[tokio::test]
+async fn secrets_in_urls_and_headers_never_reach_the_log() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &db.url, &[("WAGATE_LOG", "trace")]);
+    let api = Api::new_account(&server).await;
+    let inst = api.link("5511900000001", json!({})).await;
+    let hook = api
+        .post(
+            "/v1/webhooks/inbound",
+            json!({"name": "crm", "instanceId": inst}),
+        )
+        .await;
+    let url = hook["data"]["url"].as_str().unwrap().to_owned();
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    let sent = api
+        .http
+        .post(format!("{url}?api_key=query-secret-123"))
+        .json(&json!({"to": "5511977776666", "message": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let listed = api
+        .http
+        .get(format!(
+            "{}/v1/instances?api_key=query-secret-456",
+            server.base
+        ))
+        .bearer_auth("wgk_00000000000000000000000000_not-a-real-secret-789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 401);
+    // Trace never goes quiet (the outbox is polled): let the requests' lines land.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let logs = server.logs();
+    assert!(
+        logs.len() > 20,
+        "trace logs something: {} lines",
+        logs.len()
+    );
+    let key_secret = api.key.rsplit('_').next().unwrap().to_owned();
+    for secret in [
+        token.as_str(),
+        "query-secret-123",
+        "query-secret-456",
+        "not-a-real-secret-789",
+        key_secret.as_str(),
+    ] {
+        let leaks: Vec<_> = logs.iter().filter(|l| l.contains(secret)).collect();
+        assert!(leaks.is_empty(), "{secret} is in the log: {leaks:?}");
+    }
+}

@@ -2,6 +2,7 @@
 //! request each attempt makes.
 
 pub mod attempt;
+pub mod shares;
 pub mod worker;
 
 pub use attempt::{Attempt, post_signed};

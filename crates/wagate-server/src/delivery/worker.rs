@@ -6,7 +6,8 @@
 //! them. Tests drive it directly; the worker's loop runs it again and again. The loop waits only
 //! for a step's claim, never for its attempts, so a receiver that hangs holds up its own lane
 //! alone, for at most the 5 s timeout per attempt, while later steps claim other lanes (up to
-//! `CONCURRENCY` attempts in flight).
+//! `CONCURRENCY` attempts in flight), and no account takes more than its share of them
+//! (`shares`), so a tenant whose receivers hang slows only itself.
 //!
 //! A commit on this node that makes deliveries due wakes the worker; otherwise (deliveries
 //! written by other nodes, retries coming due) it polls.
@@ -25,10 +26,14 @@ use wagate_core::store::{Store, StoreError};
 use wagate_core::{DeliveryId, Timestamp};
 
 use crate::delivery::attempt::{Attempt, TIMEOUT, post_signed};
+use crate::delivery::shares::{ClaimPlan, Shares};
 use crate::net_guard::NetGuard;
 
 /// Attempts in flight at once on one node.
 const CONCURRENCY: usize = 64;
+/// Attempts in flight at once for one account: a quarter of the slots, so that three accounts'
+/// dead receivers still leave room for everyone else.
+const ACCOUNT_SHARE: usize = CONCURRENCY / 4;
 /// How often the outbox is looked at when nothing woke the worker: the delay of a retry and of
 /// another node's events.
 const POLL: Duration = Duration::from_millis(200);
@@ -48,6 +53,7 @@ struct Inner {
     wake: Arc<Notify>,
     stopped: AtomicBool,
     slots: Arc<Semaphore>,
+    shares: Shares,
 }
 
 /// One attempt of a `run_once` step: what it found, what the worker made of it, and what
@@ -91,6 +97,7 @@ impl DeliveryWorker {
                 wake: Arc::new(Notify::new()),
                 stopped: AtomicBool::new(false),
                 slots: Arc::new(Semaphore::new(CONCURRENCY)),
+                shares: Shares::new(ACCOUNT_SHARE),
             }),
         }
     }
@@ -167,7 +174,7 @@ impl DeliveryWorker {
         claimed: Option<oneshot::Sender<usize>>,
     ) -> Result<Vec<Delivered>, StoreError> {
         let mut slots = self.free_slots();
-        let batch = match self.claim(slots.len()).await {
+        let batch = match self.claim(self.inner.shares.plan(slots.len())).await {
             Ok(b) => b,
             Err(e) => {
                 if let Some(tx) = claimed {
@@ -185,9 +192,10 @@ impl DeliveryWorker {
             .zip(slots)
             .map(|(d, slot)| {
                 let worker = self.clone();
+                let share = self.inner.shares.hold(&d.account_id);
                 tokio::spawn(async move {
                     let done = worker.deliver(d).await;
-                    drop(slot);
+                    drop((slot, share));
                     worker.inner.wake.notify_one(); // the lane may have a next event
                     done
                 })
@@ -220,9 +228,10 @@ impl DeliveryWorker {
         name = "delivery.claim",
         level = "debug",
         skip_all,
-        fields(node = %self.inner.node, limit, claimed)
+        fields(node = %self.inner.node, limit = plan.limit, skipped = plan.skip.len(), claimed)
     )]
-    async fn claim(&self, limit: usize) -> Result<Vec<DueDelivery>, StoreError> {
+    async fn claim(&self, plan: ClaimPlan) -> Result<Vec<DueDelivery>, StoreError> {
+        let limit = plan.limit;
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -236,6 +245,7 @@ impl DeliveryWorker {
                 Timestamp::now(),
                 lease_ms,
                 u32::try_from(limit).unwrap_or(u32::MAX),
+                &plan.skip,
             )
             .await?;
         tracing::Span::current().record("claimed", due.len());

@@ -78,6 +78,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("The request body is larger than {0} bytes.")]
     PayloadTooLarge(usize),
+    #[error("The request body did not arrive within {0} seconds.")]
+    RequestTimeout(u64),
     #[error("The request body must be JSON (Content-Type: application/json).")]
     UnsupportedContentType,
     #[error("Rate limit exceeded. Please retry after {retry_after} seconds.")]
@@ -120,6 +122,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::UnsupportedContentType => "unsupported_content_type",
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
             ApiError::InvalidSignature => "invalid_signature",
@@ -156,6 +159,7 @@ impl ApiError {
             | ApiError::IdempotencyConflict => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -210,6 +214,12 @@ impl From<StoreError> for ApiError {
         let api = match e {
             StoreError::Unavailable(_) => ApiError::ServiceUnavailable,
             StoreError::Corrupt(_) | StoreError::Conflict(_) => ApiError::Internal,
+            // The request's parse should have refused the value; say so rather than blame the
+            // database.
+            StoreError::Rejected(_) => ApiError::InvalidRequest {
+                message: "A value of the request cannot be stored.".into(),
+                details: vec![],
+            },
         };
         // The cause is logged here, once, inside the request's span (so with its `requestId`);
         // the client's envelope only says that the failure was ours.

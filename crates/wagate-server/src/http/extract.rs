@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
+use crate::http::admission::BodyDeadline;
 use crate::http::error::{ApiError, FieldIssue};
 
 /// A JSON request body.
@@ -33,8 +34,19 @@ pub fn declares_json(headers: &HeaderMap) -> bool {
         })
 }
 
+/// The whole body, by the request's `BodyDeadline` (set by `admission`; none in tests that call
+/// a router without it).
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|e| {
+    let deadline = req.extensions().get::<BodyDeadline>().copied();
+    let read = Bytes::from_request(req, state);
+    let read = match deadline {
+        Some(d) => match tokio::time::timeout_at(d.at, read).await {
+            Ok(read) => read,
+            Err(_) => return Err(ApiError::RequestTimeout(d.allowance.as_secs())),
+        },
+        None => read.await,
+    };
+    read.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge(1024 * 1024)
         } else {
@@ -46,9 +58,40 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
     })
 }
 
+/// A body taken as it is (e.g. to check a signature over its bytes), within the same limits.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        body_bytes(req, state).await.map(RawBody)
+    }
+}
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(body_error)
+    let value = serde_path_to_error::deserialize(de).map_err(body_error)?;
+    if escapes_nul(bytes) {
+        return Err(nul_refused("body"));
+    }
+    Ok(value)
+}
+
+/// Whether a JSON text holds a `\u0000` escape, i.e. a string with the NUL character. Raw control
+/// characters are not valid JSON, so the escape is the only way one arrives; it is one when the
+/// backslash before `u0000` is not itself escaped (an odd run of backslashes).
+fn escapes_nul(json: &[u8]) -> bool {
+    json.windows(5).enumerate().any(|(i, w)| {
+        w == b"u0000" && json[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 1
+    })
+}
+
+/// No text wagate stores may hold NUL: PostgreSQL's `text` cannot, and no name, message or search
+/// has a use for it, so both stores refuse it the same way, before it reaches a transaction that
+/// other requests share.
+fn nul_refused(field: &str) -> ApiError {
+    ApiError::field(field, "must not contain the NUL character (U+0000)")
 }
 
 /// The same for a body already parsed as JSON (e.g. kept whole to hash it for idempotency).
@@ -122,6 +165,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
+        if let Some((name, _)) = form_urlencoded::parse(query.as_bytes())
+            .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        {
+            return Err(nul_refused(&name));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(ApiQuery)
@@ -142,4 +190,18 @@ pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escapes_nul;
+
+    #[test]
+    fn only_an_unescaped_backslash_makes_a_nul() {
+        assert!(escapes_nul(br#"{"name":"a\u0000b"}"#));
+        assert!(escapes_nul(br#"{"name":"\\\u0000"}"#));
+        assert!(!escapes_nul(br#"{"name":"a\\u0000b"}"#));
+        assert!(!escapes_nul(br#"{"name":"u0000"}"#));
+        assert!(escapes_nul(br#"["\u0000"]"#));
+    }
 }

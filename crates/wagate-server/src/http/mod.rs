@@ -1,7 +1,9 @@
 //! What every request goes through, whatever its route.
 
 pub mod admin_auth;
+pub mod admission;
 pub mod auth;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod metrics;

@@ -1,21 +1,21 @@
-//! Per-key rate limits (§4, §15.3) on governor's GCRA buckets, one bucket per key and group.
+//! Per-key rate limits (§4, §15.3) on sliding windows (`wagate_core::rate_window`), one window per
+//! key and group.
 //!
 //! A request counts against its group and against `general`; the `X-RateLimit-*` headers describe
-//! whichever of the two has fewer requests left. Buckets hold their full quota as burst, so a key
-//! may spend a minute's allowance at once and then earns it back steadily.
+//! whichever of the two has fewer requests left. A key may spend a minute's allowance at once,
+//! and no 60 s window, aligned or not, ever admits more than the plan's number (governor's GCRA
+//! buckets, used before, let a full burst and then a full refill through in one minute).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use dashmap::DashMap;
-use governor::Quota;
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
-use governor::state::{InMemoryState, NotKeyed};
 use wagate_core::plan::{RateGroup, RateLimits};
+use wagate_core::rate_window::{Admission, SlidingWindow};
 use wagate_core::{AccountId, ApiKeyId, Timestamp};
 
 use crate::http::error::ApiError;
@@ -86,60 +86,75 @@ pub const REFUSED_CREDENTIALS: RateLimits = RateLimits {
     ..RateLimits::UNLIMITED
 };
 
-/// A bucket whose `check` reports how much is left, for the headers.
-type Bucket =
-    governor::RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
-
-#[derive(Default)]
 pub struct RateLimiter {
     // Keyed by the limit too, so a plan change takes effect on the next request.
-    buckets: DashMap<(Caller, RateGroup, u32), Arc<Bucket>>,
-    /// Made once: making a clock calibrates it (a `cpuid` probe), too costly per request.
-    clock: DefaultClock,
+    windows: DashMap<(Caller, RateGroup, u32), Arc<Mutex<SlidingWindow>>>,
+    /// The windows' clock: monotonic, so a change of the wall clock moves no window.
+    epoch: Instant,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self {
+            windows: DashMap::new(),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+/// Whole seconds, rounded up (headers count in seconds; "0 s left" would invite a retry too soon).
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 impl RateLimiter {
-    fn bucket(&self, key: &Caller, group: RateGroup, limit: NonZeroU32) -> Arc<Bucket> {
-        self.buckets
+    fn window(
+        &self,
+        key: &Caller,
+        group: RateGroup,
+        limit: NonZeroU32,
+    ) -> Arc<Mutex<SlidingWindow>> {
+        self.windows
             .entry((key.clone(), group, limit.get()))
-            .or_insert_with(|| {
-                Arc::new(governor::RateLimiter::direct(Quota::per_minute(limit)).with_middleware())
-            })
+            .or_insert_with(|| Arc::new(Mutex::new(SlidingWindow::new(limit))))
             .clone()
     }
 
     pub fn check(&self, key: &Caller, limits: RateLimits, group: Option<RateGroup>) -> Outcome {
-        let now = Timestamp::now().unix_seconds();
+        let now = self.epoch.elapsed();
+        let unix_now = Timestamp::now().unix_seconds();
         let mut tightest: Option<Window> = None;
         for g in group.into_iter().chain([RateGroup::General]) {
             let Some(limit) = limits.for_group(g).and_then(NonZeroU32::new) else {
                 continue;
             };
-            let seconds_per_request = 60.0 / f64::from(limit.get());
-            match self.bucket(key, g, limit).check() {
-                Ok(snapshot) => {
-                    let remaining = snapshot.remaining_burst_capacity();
-                    let refill =
-                        (f64::from(limit.get() - remaining) * seconds_per_request).ceil() as i64;
+            let admission = self
+                .window(key, g, limit)
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .try_acquire(now);
+            match admission {
+                Admission::Allowed {
+                    remaining,
+                    reset_after,
+                } => {
                     let w = Window {
                         limit: limit.get(),
                         remaining,
-                        reset: now + refill,
+                        reset: unix_now + ceil_secs(reset_after) as i64,
                     };
                     if tightest.is_none_or(|t| w.remaining < t.remaining) {
                         tightest = Some(w);
                     }
                 }
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(self.clock.now());
-                    let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                    let refill = (f64::from(limit.get()) * seconds_per_request).ceil() as i64;
+                Admission::Refused { retry_after } => {
+                    let retry_after = ceil_secs(retry_after).max(1);
                     return Outcome::Limited {
-                        retry_after: retry_after.max(1),
+                        retry_after,
                         window: Window {
                             limit: limit.get(),
                             remaining: 0,
-                            reset: now + refill,
+                            reset: unix_now + retry_after as i64,
                         },
                     };
                 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use wagate_core::chat::search_term;
 use wagate_core::page::OffsetPage;
 use wagate_core::phone::PhoneNumber;
 use wagate_core::scope::Scope;
@@ -68,8 +69,11 @@ pub async fn list_contacts(
     let inst = owned_instance(&state, &auth, raw).await?;
     let page = OffsetPage::parse(q.limit, q.offset, 100, 500)
         .map_err(|e| ApiError::field(e.field(), e))?;
-    let search = q.search.as_deref().filter(|s| !s.is_empty());
-    let (list, total) = state.store.list_contacts(&inst.id, search, page).await?;
+    let search = search_term(q.search).map_err(|e| ApiError::field("search", e))?;
+    let (list, total) = state
+        .store
+        .list_contacts(&inst.id, search.as_deref(), page)
+        .await?;
     let views = list
         .into_iter()
         .map(|c| ContactView {

@@ -1,7 +1,6 @@
 //! Inbound webhook URLs (§9.10, §15.7): `/v1/webhooks/inbound` manages them with an API key;
 //! `POST /webhook/{token}` sends a message with only the secret URL.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +19,7 @@ use wagate_core::{InboundWebhookId, Timestamp};
 
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorEnvelope};
-use crate::http::extract::{ApiJson, declares_json, parse_json};
+use crate::http::extract::{ApiJson, RawBody, declares_json, parse_json};
 use crate::http::rate_limit::{Caller, Outcome, too_many_requests};
 use crate::routes::instances::owned_instance;
 use crate::routes::messages::{check_media_host, require_session, send_body, send_rules};
@@ -188,7 +187,7 @@ pub async fn send_by_url(
     State(state): State<AppState>,
     Path(token): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     // The token is checked before the body is read, so a wrong URL learns nothing else.
     let hook = state

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wagate_core::chat::{Chat, ChatQuery, ChatSort, HistoryQuery};
+use wagate_core::chat::{Chat, ChatQuery, ChatSort, HistoryQuery, search_term};
 use wagate_core::instance::Instance;
 use wagate_core::message::{Content, Direction, Message, MessageStatus, Recipient};
 use wagate_core::scope::Scope;
@@ -546,7 +546,7 @@ pub async fn list_chats(
         _ => return Err(ApiError::field("sortOrder", "must be asc or desc")),
     };
     let query = ChatQuery {
-        search: q.search.filter(|s| !s.is_empty()),
+        search: search_term(q.search).map_err(|e| ApiError::field("search", e))?,
         unread_only: q.unread_only.unwrap_or(false),
         sort,
         descending,

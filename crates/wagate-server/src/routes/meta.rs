@@ -2,7 +2,6 @@
 //! the signed notifications (statuses, received messages) that the Cloud API engine applies.
 //! Meta calls these, not API users: there is no API key, the signature is the authentication.
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
@@ -14,6 +13,7 @@ use utoipa_axum::routes;
 use wagate_engines::cloud_api::WebhookError;
 
 use crate::http::error::{ApiError, ErrorEnvelope};
+use crate::http::extract::RawBody;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -84,7 +84,7 @@ pub struct WebhookAck {
 pub async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<axum::Json<WebhookAck>, ApiError> {
     let signature = headers
         .get("x-hub-signature-256")

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use wagate_core::account::DisplayName;
 use wagate_core::phone::PhoneNumber;
 use wagate_core::scope::Scope;
-use wagate_core::send::{ContentFields, SendRules};
+use wagate_core::send::{ContentFields, SendRules, quoted_message_id};
 use wagate_engines::SandboxNetwork;
 use wagate_engines::sandbox::SandboxError;
 
@@ -142,6 +143,14 @@ pub async fn inject_message(
     let net = network(&state)?;
     let to = phone("to", &req.to)?;
     let from = phone("from", &req.from)?;
+    let from_name = req
+        .from_name
+        .as_deref()
+        .map(DisplayName::parse)
+        .transpose()
+        .map_err(|e| ApiError::field("fromName", e))?
+        .map(|n| n.as_str().to_owned());
+    let quoted = quoted_message_id(req.quoted_message_id).map_err(ApiError::from)?;
     // The content of what a contact writes has the limits of what an instance sends.
     let content = req
         .content
@@ -153,7 +162,7 @@ pub async fn inject_message(
     check_media_host(&state, &content).await?;
     // Answered only once the instance has committed the message; else the caller may retry.
     let external_id = net
-        .inject(&to, from, req.from_name, content, req.quoted_message_id)
+        .inject(&to, from, from_name, content, quoted)
         .await
         .map_err(|e| match e {
             SandboxError::NotRecorded(_) => ApiError::ServiceUnavailable,

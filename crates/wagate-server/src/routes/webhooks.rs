@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use wagate_core::account::DisplayName;
 use wagate_core::delivery::DeliveryLog;
 use wagate_core::event::Event;
 use wagate_core::page::OffsetPage;
@@ -204,13 +205,14 @@ fn parse_status(s: &str) -> Result<SubscriptionStatus, ApiError> {
         .ok_or_else(|| ApiError::field("status", "must be active or paused"))
 }
 
+/// A subscription's name is optional: blank is none, else a display name's rules.
 fn parse_name(name: Option<String>) -> Result<Option<String>, ApiError> {
     match name {
-        Some(n) if n.chars().count() > 100 => {
-            Err(ApiError::field("name", "at most 100 characters"))
-        }
         Some(n) if n.trim().is_empty() => Ok(None),
-        other => Ok(other),
+        Some(n) => DisplayName::parse(&n)
+            .map(|d| Some(d.as_str().to_owned()))
+            .map_err(|e| ApiError::field("name", e)),
+        None => Ok(None),
     }
 }
 

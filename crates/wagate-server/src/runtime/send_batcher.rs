@@ -50,6 +50,16 @@ async fn commit(store: Arc<dyn Store>, batch: Vec<OutboundInsert>) -> Vec<Answer
             .into_iter()
             .map(|result| result.map_err(InsertMessageError::IdempotencyKeyUsed))
             .collect(),
+        // One row's value was refused, which rolled back everyone's: each send gets a
+        // transaction of its own, so only the bad one fails. (An unreachable database is not
+        // retried row by row: it would fail every row again, slowly.)
+        Err(StoreError::Rejected(_)) if batch.len() > 1 => {
+            let mut answers = Vec::with_capacity(batch.len());
+            for insert in batch {
+                answers.push(store.insert_outbound(insert).await);
+            }
+            answers
+        }
         // Nothing of the batch was committed: every request is answered with the error.
         Err(e) => {
             let msg = e.to_string();

@@ -57,7 +57,9 @@ impl RuntimeSink {
             chat_id: ChatId::generate(),
             direction: Direction::Inbound,
             peer: peer.clone(),
-            peer_name: m.from_name.clone(),
+            // A sender's name is theirs to choose, and PostgreSQL's `text` cannot hold NUL: a
+            // refused row would be refused again at every redelivery, so the name is mended.
+            peer_name: m.from_name.map(|n| n.replace('\0', "\u{FFFD}")),
             content: m.content,
             quoted_message_id: m.quoted_message_id,
             metadata: None,

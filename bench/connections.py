@@ -1,0 +1,133 @@
+"""Idle and slow-header connections against a running wagate (issue 13, item 1).
+
+Opens IDLE connections that never send a byte and SLOW ones that send a request head a line at
+a time (one header every 2 s, never finishing), while probing /healthz every 100 ms on fresh
+connections and reading the server's RSS from /proc. Prints one JSON object: the peak RSS, the
+health probes' latencies, and when the server closed the connections.
+
+usage: python3 connections.py HOST PORT PID [IDLE] [SLOW] [HOLD_SECONDS]
+"""
+
+import asyncio
+import json
+import sys
+import time
+
+HOST, PORT, PID = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+IDLE = int(sys.argv[4]) if len(sys.argv) > 4 else 10_000
+SLOW = int(sys.argv[5]) if len(sys.argv) > 5 else 2_000
+HOLD = float(sys.argv[6]) if len(sys.argv) > 6 else 40.0
+
+closed_after = []  # seconds from open to the server's close, per connection
+refused = 0
+
+
+def rss_mb():
+    with open(f"/proc/{PID}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def wait_closed(reader, opened):
+    try:
+        while await reader.read(4096):
+            pass
+    except (ConnectionError, OSError):
+        pass
+    closed_after.append(time.monotonic() - opened)
+
+
+async def idle():
+    global refused
+    try:
+        reader, writer = await asyncio.open_connection(HOST, PORT)
+    except OSError:
+        refused += 1
+        return
+    opened = time.monotonic()
+    await asyncio.wait_for(wait_closed(reader, opened), HOLD + 60)
+    writer.close()
+
+
+async def slow():
+    global refused
+    try:
+        reader, writer = await asyncio.open_connection(HOST, PORT)
+    except OSError:
+        refused += 1
+        return
+    opened = time.monotonic()
+    watcher = asyncio.create_task(wait_closed(reader, opened))
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n")
+        for i in range(int(HOLD)):
+            if watcher.done():
+                break
+            await asyncio.sleep(2)
+            writer.write(f"X-Slow-{i}: y\r\n".encode())
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    await asyncio.wait_for(watcher, HOLD + 60)
+    writer.close()
+
+
+async def health(latencies, stop):
+    while not stop.is_set():
+        t = time.monotonic()
+        try:
+            reader, writer = await asyncio.open_connection(HOST, PORT)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            head = await asyncio.wait_for(reader.read(64), 5)
+            ok = head.startswith(b"HTTP/1.1 200")
+            writer.close()
+        except (OSError, asyncio.TimeoutError):
+            ok = False
+        latencies.append((time.monotonic() - t) * 1000 if ok else None)
+        await asyncio.sleep(0.1)
+
+
+async def main():
+    latencies, stop = [], asyncio.Event()
+    base_rss = rss_mb()
+    probe = asyncio.create_task(health(latencies, stop))
+    peak = base_rss
+    tasks = []
+    # Opened in bursts, so the accept queue is not what is measured.
+    for n in range(IDLE + SLOW):
+        tasks.append(asyncio.create_task(idle() if n < IDLE else slow()))
+        if n % 500 == 499:
+            await asyncio.sleep(0.05)
+            peak = max(peak, rss_mb())
+    opened_all = time.monotonic()
+    while not all(t.done() for t in tasks):
+        peak = max(peak, rss_mb())
+        await asyncio.sleep(0.5)
+        if time.monotonic() - opened_all > HOLD + 90:
+            break
+    stop.set()
+    await probe
+    ok = sorted(x for x in latencies if x is not None)
+    print(json.dumps({
+        "idle": IDLE,
+        "slow": SLOW,
+        "refused_by_os": refused,
+        "rss_mb": {"before": round(base_rss, 1), "peak": round(peak, 1), "after": round(rss_mb(), 1)},
+        "healthz_ms": {
+            "probes": len(latencies),
+            "failed": len(latencies) - len(ok),
+            "p50": round(ok[len(ok) // 2], 2) if ok else None,
+            "p99": round(ok[int(len(ok) * 0.99)], 2) if ok else None,
+            "max": round(ok[-1], 2) if ok else None,
+        },
+        "closed_by_server": len(closed_after),
+        "closed_after_s": {
+            "min": round(min(closed_after), 2) if closed_after else None,
+            "max": round(max(closed_after), 2) if closed_after else None,
+        },
+    }))
+
+
+asyncio.run(main())
