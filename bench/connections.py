@@ -1,8 +1,8 @@
 """Idle and slow-header connections against a running wagate (issue 13, item 1).
 
 Opens IDLE connections that never send a byte and SLOW ones that send a request head a line at
-a time (one header every 2 s, never finishing), while probing /healthz every 100 ms on fresh
-connections and reading the server's RSS from /proc. Prints one JSON object: the peak RSS, the
+a time (one header every 2 s, never finishing), while another process probes /healthz every
+100 ms on fresh connections, and reads the server's RSS from /proc. Prints one JSON object: the peak RSS, the
 health probes' latencies, and when the server closed the connections.
 
 usage: python3 connections.py HOST PORT PID [IDLE] [SLOW] [HOLD_SECONDS]
@@ -74,25 +74,30 @@ async def slow():
     writer.close()
 
 
-async def health(latencies, stop):
+def probe_health(host, port, out, stop):
+    """/healthz every 100 ms on a fresh blocking connection, in a process of its own, so that
+    the latency is the server's and not this load's event loop."""
+    import socket
+
     while not stop.is_set():
         t = time.monotonic()
         try:
-            reader, writer = await asyncio.open_connection(HOST, PORT)
-            writer.write(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-            head = await asyncio.wait_for(reader.read(64), 5)
-            ok = head.startswith(b"HTTP/1.1 200")
-            writer.close()
-        except (OSError, asyncio.TimeoutError):
+            with socket.create_connection((host, port), timeout=5) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                ok = sock.recv(64).startswith(b"HTTP/1.1 200")
+        except OSError:
             ok = False
-        latencies.append((time.monotonic() - t) * 1000 if ok else None)
-        await asyncio.sleep(0.1)
+        out.put((time.monotonic() - t) * 1000 if ok else None)
+        time.sleep(0.1)
 
 
 async def main():
-    latencies, stop = [], asyncio.Event()
+    import multiprocessing
+
+    results, stop = multiprocessing.Queue(), multiprocessing.Event()
     base_rss = rss_mb()
-    probe = asyncio.create_task(health(latencies, stop))
+    probe = multiprocessing.Process(target=probe_health, args=(HOST, PORT, results, stop))
+    probe.start()
     peak = base_rss
     tasks = []
     # Opened in bursts, so the accept queue is not what is measured.
@@ -108,7 +113,14 @@ async def main():
         if time.monotonic() - opened_all > HOLD + 90:
             break
     stop.set()
-    await probe
+    latencies = []
+    while probe.is_alive() or not results.empty():
+        try:
+            latencies.append(results.get(timeout=0.5))
+        except Exception:
+            if not probe.is_alive():
+                break
+    probe.join()
     ok = sorted(x for x in latencies if x is not None)
     print(json.dumps({
         "idle": IDLE,

@@ -39,13 +39,15 @@ pub fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .merge(routes::media::router());
     let admin =
         routes::admin::router().route_layer(from_fn_with_state(state.clone(), require_admin));
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(v1)
         .merge(admin)
         .merge(routes::inbound_webhooks::public_router())
         .merge(routes::health::router())
         .merge(routes::meta::router())
-        .split_for_parts()
+        .split_for_parts();
+    crate::openapi::complete(&mut doc);
+    (router, doc)
 }
 
 pub fn build_router(state: AppState) -> Router {

@@ -103,12 +103,13 @@ pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<
 fn body_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let path = e.path().to_string();
     let inner = e.into_inner();
+    let syntax = inner.is_syntax() || inner.is_eof();
+    let inner = without_type_names(&inner.to_string());
     let missing = inner
-        .to_string()
         .strip_prefix("missing field `")
         .and_then(|rest| rest.split('`').next())
         .map(str::to_owned);
-    let (field, message) = if inner.is_syntax() || inner.is_eof() {
+    let (field, message) = if syntax {
         ("body".to_owned(), format!("Malformed JSON: {inner}"))
     } else if let Some(name) = missing {
         let at = if path == "." {
@@ -184,6 +185,54 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// serde's message with our Rust type names taken out: "expected struct CreateInstanceRequest with
+/// 6 elements" means "expected an object" to a client, who never sees those names.
+fn without_type_names(message: &str) -> String {
+    let Some(at) = message.find("struct ") else {
+        return message.to_owned();
+    };
+    let rest = &message[at + "struct ".len()..];
+    let name_end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    let mut tail = &rest[name_end..];
+    if let Some(after) = tail.strip_prefix(" with ") {
+        let digits = after
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(after.len());
+        if let Some(t) = after[digits..]
+            .strip_prefix(" elements")
+            .or_else(|| after[digits..].strip_prefix(" element"))
+        {
+            tail = t;
+        }
+    }
+    format!("{}an object{tail}", &message[..at])
+}
+
+/// A count that JSON may spell `1158` or `1158.0` (both are the integer JSON Schema means); a
+/// fraction, a negative number or one over `u32::MAX` is refused.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = <Option<serde_json::Number> as serde::Deserialize>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|w| u32::try_from(w).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "expected a whole number from 0 to {}, got {n}",
+                u32::MAX
+            ))
+        })
+}
+
 /// For `Option<Option<T>>` fields: a key sent as `null` is `Some(None)` (clear it), a missing key
 /// is `None` (leave it). Use with `#[serde(default, deserialize_with = "present")]`.
 pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
@@ -195,6 +244,21 @@ pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
 #[cfg(test)]
 mod tests {
     use super::escapes_nul;
+
+    #[test]
+    fn messages_name_no_rust_types() {
+        assert_eq!(
+            super::without_type_names(
+                "invalid type: string \"x\", expected struct CreateInstanceRequest with 6 elements at line 1 column 3"
+            ),
+            "invalid type: string \"x\", expected an object at line 1 column 3"
+        );
+        assert_eq!(
+            super::without_type_names("invalid type: null, expected struct Settings"),
+            "invalid type: null, expected an object"
+        );
+        assert_eq!(super::without_type_names("expected u32"), "expected u32");
+    }
 
     #[test]
     fn only_an_unescaped_backslash_makes_a_nul() {

@@ -33,9 +33,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RateLimitsInput {
+    #[serde(default, deserialize_with = "crate::http::extract::whole_number")]
     pub messages: Option<u32>,
+    #[serde(default, deserialize_with = "crate::http::extract::whole_number")]
     pub instances: Option<u32>,
+    #[serde(default, deserialize_with = "crate::http::extract::whole_number")]
     pub webhooks: Option<u32>,
+    #[serde(default, deserialize_with = "crate::http::extract::whole_number")]
     pub general: Option<u32>,
 }
 
@@ -53,8 +57,10 @@ impl From<RateLimitsInput> for RateLimits {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateAccountRequest {
+    #[schema(schema_with = crate::openapi::display_name)]
     pub name: String,
     /// `free` (default), `starter`, `pro` or `enterprise`.
+    #[schema(schema_with = crate::openapi::plan)]
     pub plan: Option<String>,
     /// Per-account limits replacing the plan's (enterprise "custom").
     pub rate_limits: Option<RateLimitsInput>,
@@ -63,7 +69,9 @@ pub struct CreateAccountRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateAccountRequest {
+    #[schema(schema_with = crate::openapi::display_name)]
     pub name: Option<String>,
+    #[schema(schema_with = crate::openapi::plan)]
     pub plan: Option<String>,
     /// New limits, or null to return to the plan's.
     #[serde(default, deserialize_with = "present")]
@@ -74,17 +82,23 @@ pub struct UpdateAccountRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateKeyRequest {
+    #[schema(schema_with = crate::openapi::display_name)]
     pub name: String,
     /// Scopes; empty or missing grants all of them.
+    #[schema(schema_with = crate::openapi::scopes)]
     pub scopes: Option<Vec<String>>,
     /// ISO 8601 time after which the key is refused.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AdminListQuery {
+    /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    #[param(minimum = 0, maximum = 9223372036854775807_u64)]
     pub offset: Option<u64>,
 }
 

@@ -93,7 +93,7 @@ pub struct StatsView {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct HealthView {
+pub struct ConnectionHealthView {
     /// Seconds since the current connection was established (0 when not connected).
     pub uptime: u64,
     /// Milliseconds the network took to accept the last message (null before the first).
@@ -118,7 +118,7 @@ pub struct InstanceStatusView {
     pub connection_method: Option<String>,
     pub last_error: Option<LastErrorView>,
     pub stats: StatsView,
-    pub health: HealthView,
+    pub health: ConnectionHealthView,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -395,7 +395,7 @@ pub async fn get_status(
             active_chats: stats.active_chats,
             unread_messages: stats.unread_messages,
         },
-        health: HealthView {
+        health: ConnectionHealthView {
             uptime,
             latency: live.latency_ms,
             message_delivery_rate: (stats.attempted > 0)

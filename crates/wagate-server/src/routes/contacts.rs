@@ -29,11 +29,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ContactParams {
+    #[param(required = true)]
     pub instance_id: Option<String>,
     /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    #[param(minimum = 0, maximum = 9223372036854775807_u64)]
     pub offset: Option<u64>,
     /// Name or number.
+    #[param(max_length = 100)]
     pub search: Option<String>,
 }
 

@@ -41,7 +41,7 @@ pub fn public_router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateInboundRequest {
-    #[schema(example = "Zapier Integration")]
+    #[schema(schema_with = crate::openapi::display_name)]
     pub name: String,
     pub instance_id: String,
 }
@@ -74,7 +74,7 @@ impl InboundView {
 #[serde(rename_all = "camelCase")]
 pub struct SendByUrlRequest {
     /// Country code + number, digits only (8–15), or a group id `…@g.us`.
-    #[schema(example = "5511999999999")]
+    #[schema(schema_with = crate::openapi::recipient)]
     pub to: String,
     #[serde(flatten)]
     pub content: ContentFields,

@@ -40,12 +40,13 @@ pub struct SettingsInput {
 #[serde(rename_all = "camelCase")]
 pub struct CreateInstanceRequest {
     /// A descriptive name, e.g. "Sales WhatsApp".
-    #[schema(example = "Sales WhatsApp")]
+    #[schema(schema_with = crate::openapi::display_name)]
     pub name: String,
     /// URL that receives this instance's webhook events.
+    #[schema(schema_with = crate::openapi::target_url)]
     pub webhook_url: Option<String>,
     /// Events to deliver to `webhookUrl` (default: all events).
-    #[schema(value_type = Option<Vec<String>>, example = json!(["message.received", "message.sent"]))]
+    #[schema(schema_with = crate::openapi::webhook_events)]
     pub webhook_events: Option<Vec<serde_json::Value>>,
     pub settings: Option<SettingsInput>,
     /// Alias of `settings.autoRead` as a top-level key (§15.2).
@@ -59,12 +60,14 @@ pub struct CreateInstanceRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateInstanceRequest {
+    #[schema(schema_with = crate::openapi::display_name)]
     pub name: Option<String>,
     /// A new URL, or null to remove it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    /// `null` removes it.
+    #[schema(schema_with = crate::openapi::target_url)]
     pub webhook_url: Option<Option<String>>,
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(schema_with = crate::openapi::webhook_events)]
     pub webhook_events: Option<Vec<serde_json::Value>>,
     pub settings: Option<SettingsInput>,
     #[serde(rename = "settings.autoRead")]
@@ -77,10 +80,13 @@ pub struct UpdateInstanceRequest {
 #[into_params(parameter_in = Query)]
 pub struct ListInstancesQuery {
     /// `connected`, `disconnected`, `connecting`, `qr_pending` or `all` (default).
+    #[param(schema_with = crate::openapi::instance_status_filter)]
     pub status: Option<String>,
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// Items to skip, default 0.
+    #[param(minimum = 0, maximum = 9223372036854775807_u64)]
     pub offset: Option<u64>,
 }
 

@@ -39,7 +39,7 @@ pub struct SendMessageRequest {
     #[schema(example = "inst_01jd3k9w6q8x2m4v7c5b0n1t2r")]
     pub instance_id: String,
     /// Country code + number, digits only (8–15), or a group id `…@g.us`.
-    #[schema(example = "5511999999999")]
+    #[schema(schema_with = crate::openapi::recipient)]
     pub to: String,
     #[serde(flatten)]
     pub content: ContentFields,
@@ -144,7 +144,7 @@ async fn replay(
 /// Queue a message. A 200 means it is stored; it leaves in the order accepted.
 #[utoipa::path(post, path = "/v1/messages/send", tag = "Messages",
     request_body = SendMessageRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Same key + same body within 24 h: the first response, nothing new is sent")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, description = "Same key + same body within 24 h: the first response, nothing new is sent")),
     responses(
         (status = 200, description = "Queued", body = SendResponse),
         (status = 400, description = "invalid_request, invalid_phone_number, missing_content, invalid_media", body = ErrorEnvelope),
@@ -283,16 +283,22 @@ impl MessageView {
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
+    #[param(required = true)]
     pub instance_id: Option<String>,
     pub chat_id: Option<String>,
+    /// A phone number (8–15 digits) or a group id; ignored when `chatId` is given.
+    #[param(pattern = r"^([0-9]{8,15}|[0-9-]{1,40}@g\.us)$")]
     pub phone: Option<String>,
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// A messageId: the messages before it, newest first. Without `before` or `after` the
     /// newest messages come first, and each page's `nextCursor` is the next `before`.
+    #[param(pattern = "^msg_[0-9a-hjkmnp-tv-z]{26}$")]
     pub before: Option<String>,
     /// A messageId: the messages after it, oldest first (catching up). Each page's
     /// `nextCursor` is the next `after`.
+    #[param(pattern = "^msg_[0-9a-hjkmnp-tv-z]{26}$")]
     pub after: Option<String>,
 }
 
@@ -453,16 +459,22 @@ pub async fn message_status(
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ChatParams {
+    #[param(required = true)]
     pub instance_id: Option<String>,
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    #[param(minimum = 0, maximum = 9223372036854775807_u64)]
     pub offset: Option<u64>,
     /// Contact name or phone.
+    #[param(max_length = 100)]
     pub search: Option<String>,
     pub unread_only: Option<bool>,
     /// `lastMessageAt` (default), `unreadCount` or `contactName`.
+    #[param(schema_with = crate::openapi::chat_sort)]
     pub sort_by: Option<String>,
     /// `asc` or `desc` (default).
+    #[param(schema_with = crate::openapi::sort_order)]
     pub sort_order: Option<String>,
 }
 

@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 use wagate_core::account::DisplayName;
 use wagate_core::phone::PhoneNumber;
 use wagate_core::scope::Scope;
-use wagate_core::send::{ContentFields, SendRules, quoted_message_id};
+use wagate_core::send::{ContactContentFields, ContentFields, SendRules, quoted_message_id};
 use wagate_engines::SandboxNetwork;
 use wagate_engines::sandbox::SandboxError;
 
@@ -44,6 +44,7 @@ pub struct ScanRequest {
     pub qr_code: Option<String>,
     pub pairing_code: Option<String>,
     /// The number the phone links as.
+    #[schema(schema_with = crate::openapi::phone_number)]
     pub phone: String,
     pub profile_name: Option<String>,
 }
@@ -106,12 +107,14 @@ pub async fn scan(
 #[serde(rename_all = "camelCase")]
 pub struct InjectRequest {
     /// The phone of a connected sandbox instance of this account.
+    #[schema(schema_with = crate::openapi::phone_number)]
     pub to: String,
     /// The virtual contact writing.
+    #[schema(schema_with = crate::openapi::phone_number)]
     pub from: String,
     pub from_name: Option<String>,
     #[serde(flatten)]
-    pub content: ContentFields,
+    pub content: ContactContentFields,
     pub quoted_message_id: Option<String>,
 }
 
@@ -152,9 +155,8 @@ pub async fn inject_message(
         .map(|n| n.as_str().to_owned());
     let quoted = quoted_message_id(req.quoted_message_id).map_err(ApiError::from)?;
     // The content of what a contact writes has the limits of what an instance sends.
-    let content = req
-        .content
-        .parse(&SendRules::for_contact(state.config.url_policy))?;
+    let content =
+        ContentFields::from(req.content).parse(&SendRules::for_contact(state.config.url_policy))?;
     let target = net
         .instance_with_phone(&to)
         .ok_or(ApiError::InstanceNotFound)?;

@@ -37,12 +37,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateWebhookRequest {
-    #[schema(example = "https://myapp.com/webhooks/enviaai")]
+    #[schema(schema_with = crate::openapi::target_url)]
     pub url: String,
     pub instance_id: String,
     /// Event names of §9.2.
-    #[schema(value_type = Vec<String>, example = json!(["message.received", "message.sent"]))]
+    #[schema(schema_with = crate::openapi::webhook_events)]
     pub events: Vec<serde_json::Value>,
+    #[schema(schema_with = crate::openapi::display_name)]
     pub name: Option<String>,
     /// Signing secret; generated (`whs_…`) when omitted.
     pub secret: Option<String>,
@@ -51,9 +52,11 @@ pub struct CreateWebhookRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateWebhookRequest {
+    #[schema(schema_with = crate::openapi::display_name)]
     pub name: Option<String>,
+    #[schema(schema_with = crate::openapi::target_url)]
     pub url: Option<String>,
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(schema_with = crate::openapi::webhook_events)]
     pub events: Option<Vec<serde_json::Value>>,
     /// `active` or `paused`.
     pub status: Option<String>,
@@ -106,7 +109,9 @@ pub struct ListWebhooksQuery {
     /// Only this instance's subscriptions.
     pub instance_id: Option<String>,
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    #[param(minimum = 0, maximum = 9223372036854775807_u64)]
     pub offset: Option<u64>,
 }
 
@@ -114,8 +119,10 @@ pub struct ListWebhooksQuery {
 #[into_params(parameter_in = Query)]
 pub struct LogsQuery {
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `success` or `failed`.
+    #[param(schema_with = crate::openapi::log_status)]
     pub status: Option<String>,
 }
 
