@@ -488,7 +488,9 @@ async fn the_api_document_lists_every_answer_and_errors_name_no_rust_types() {
     }
     assert!(keyed > 30, "{keyed} keyed operations");
 
-    let r = s.post("/v1/instances", &s.default_key, json!("a name")).await;
+    let r = s
+        .post("/v1/instances", &s.default_key, json!("a name"))
+        .await;
     r.assert_error(400, "invalid_request");
     let message = r.body["error"]["message"].as_str().unwrap();
     assert!(!message.contains("struct"), "{message}");
