@@ -85,48 +85,6 @@ pub struct ContentFields {
     pub template: Option<TemplateFields>,
 }
 
-/// What a (sandbox) contact writes: a message's content without a template, which only a
-/// business sends.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct ContactContentFields {
-    /// Text (at most 65,536 characters). Exactly one of `message` or `mediaUrl` (with
-    /// `mediaType`).
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 65536))]
-    pub message: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(format = "uri", max_length = 2048))]
-    pub media_url: Option<String>,
-    /// `image`, `video`, `audio` or `document`.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(pattern = "^(image|video|audio|document)$")
-    )]
-    pub media_type: Option<String>,
-    /// File name for documents (at most 255 characters).
-    #[cfg_attr(
-        feature = "openapi",
-        schema(max_length = 255, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")
-    )]
-    pub filename: Option<String>,
-    /// At most 1,024 characters.
-    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
-    pub caption: Option<String>,
-}
-
-impl From<ContactContentFields> for ContentFields {
-    fn from(c: ContactContentFields) -> Self {
-        ContentFields {
-            message: c.message,
-            media_url: c.media_url,
-            media_type: c.media_type,
-            filename: c.filename,
-            caption: c.caption,
-            template: None,
-        }
-    }
-}
-
 /// Meta's template message: `components` are passed to Meta as given.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

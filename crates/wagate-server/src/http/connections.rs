@@ -69,6 +69,7 @@ pub async fn serve(
     // `true` once the node stops: each connection finishes its request in flight, then closes.
     let (stopping, stop_rx) = watch::channel(false);
     let abandon = CancellationToken::new();
+    let mut refusals = Refusals::default();
     let mut stop = pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {
@@ -82,7 +83,7 @@ pub async fn serve(
             },
         };
         let Ok(permit) = open.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, max = limits.max_connections, "connection refused: too many open");
+            refusals.count(limits.max_connections);
             continue; // dropping the stream closes it
         };
         let conn = Connection {
@@ -112,6 +113,32 @@ pub async fn serve(
         connections.wait().await;
     }
     Ok(())
+}
+
+/// Connections refused over the cap, logged at most once a second: a flood must not become a
+/// flood of log lines too.
+#[derive(Default)]
+struct Refusals {
+    since_logged: u64,
+    logged_at: Option<tokio::time::Instant>,
+}
+
+impl Refusals {
+    fn count(&mut self, max: usize) {
+        self.since_logged += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .logged_at
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            tracing::warn!(
+                refused = self.since_logged,
+                max,
+                "connections refused: too many open"
+            );
+            (self.since_logged, self.logged_at) = (0, Some(now));
+        }
+    }
 }
 
 /// Errors of one accept that say nothing about the listener (the peer gave up, or the process is

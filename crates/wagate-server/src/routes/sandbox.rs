@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 use wagate_core::account::DisplayName;
 use wagate_core::phone::PhoneNumber;
 use wagate_core::scope::Scope;
-use wagate_core::send::{ContactContentFields, ContentFields, SendRules, quoted_message_id};
+use wagate_core::send::{ContentFields, SendRules, quoted_message_id};
 use wagate_engines::SandboxNetwork;
 use wagate_engines::sandbox::SandboxError;
 
@@ -114,7 +114,7 @@ pub struct InjectRequest {
     pub from: String,
     pub from_name: Option<String>,
     #[serde(flatten)]
-    pub content: ContactContentFields,
+    pub content: ContentFields,
     pub quoted_message_id: Option<String>,
 }
 
@@ -155,8 +155,9 @@ pub async fn inject_message(
         .map(|n| n.as_str().to_owned());
     let quoted = quoted_message_id(req.quoted_message_id).map_err(ApiError::from)?;
     // The content of what a contact writes has the limits of what an instance sends.
-    let content =
-        ContentFields::from(req.content).parse(&SendRules::for_contact(state.config.url_policy))?;
+    let content = req
+        .content
+        .parse(&SendRules::for_contact(state.config.url_policy))?;
     let target = net
         .instance_with_phone(&to)
         .ok_or(ApiError::InstanceNotFound)?;
