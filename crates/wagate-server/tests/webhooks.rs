@@ -597,6 +597,56 @@ async fn one_tenants_dead_receiver_does_not_delay_another(backend: Backend) {
     s.stop().await;
 }
 
+/// A receiver that stops answering is not waited on: after three attempts without an answer its
+/// breaker opens, and the rest of its deliveries are logged as not attempted at once (to follow
+/// the retry schedule) instead of holding a slot for the 5 s timeout each, one lane after another.
+async fn a_receiver_that_never_answers_is_not_waited_on(backend: Backend) {
+    let s = server(backend, 1.0).await;
+    let k = s.default_key.clone();
+    let dead = Receiver::start(Answer::Hang).await;
+    let a = linked(&s, &k, "5511900000001", json!({})).await;
+    let mut subs = Vec::new();
+    for _ in 0..5 {
+        let sub = subscribe(&s, &k, &a, &dead.url, json!([RECEIVED])).await;
+        subs.push(sub["id"].as_str().unwrap().to_owned());
+    }
+    let started = Instant::now();
+    for i in 0..20 {
+        inject(&s, &k, "5511900000001", &format!("to a dead receiver {i}")).await;
+    }
+    // 100 first attempts; five lanes of twenty, each 5 s if every one were waited on.
+    let mut logged = 0;
+    while started.elapsed() < Duration::from_secs(30) {
+        logged = 0;
+        for sub in &subs {
+            logged += logs(&s, &k, sub).await.len();
+        }
+        if logged == 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(logged, 100, "every delivery's first attempt is logged");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        dead.hits().len() <= 6,
+        "{} requests reached the dead receiver",
+        dead.hits().len()
+    );
+    let refused: Vec<Value> = logs(&s, &k, &subs[0]).await;
+    assert!(
+        refused.iter().any(|l| l["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("Not attempted"))),
+        "{refused:?}"
+    );
+    s.stop().await;
+}
+
 async fn private_targets_are_refused_at_save_and_at_delivery(backend: Backend) {
     let names = Arc::new(StaticResolver::default());
     let public = IpAddr::V4(Ipv4Addr::new(93, 184, 216, 34));
@@ -862,6 +912,7 @@ on_both_backends!(
     an_instances_events_arrive_in_order,
     a_hanging_receiver_does_not_slow_others,
     one_tenants_dead_receiver_does_not_delay_another,
+    a_receiver_that_never_answers_is_not_waited_on,
     private_targets_are_refused_at_save_and_at_delivery,
     a_late_outcome_of_an_expired_claim_changes_nothing,
 );

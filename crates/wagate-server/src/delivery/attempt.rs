@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::net_guard::ResolveError;
 use wagate_core::delivery::AttemptResult;
 use wagate_core::net::{TargetUrl, UrlPolicy};
 use wagate_core::signature::{enviaai_signature, standard_signature};
@@ -25,12 +26,32 @@ pub struct Attempt<'a> {
     pub sequence: Option<u64>,
 }
 
+/// Whether an attempt's receiver answered, which the circuit breaker counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// An HTTP answer, whatever its status.
+    Answered,
+    /// No answer in time, or no connection: the receiver is down or hangs.
+    Unanswered,
+    /// Nothing was sent: the URL is gone or refused by the address policy.
+    NotSent,
+}
+
 /// Makes the request and reports it; never fails itself (a failure is a result).
 pub async fn post_signed(
     client: &reqwest::Client,
     policy: UrlPolicy,
     a: Attempt<'_>,
 ) -> AttemptResult {
+    post_signed_reaching(client, policy, a).await.0
+}
+
+/// `post_signed`, telling also whether the receiver answered.
+pub async fn post_signed_reaching(
+    client: &reqwest::Client,
+    policy: UrlPolicy,
+    a: Attempt<'_>,
+) -> (AttemptResult, Reach) {
     let log_id = DeliveryLogId::generate();
     let at = Timestamp::now();
     let started = Instant::now();
@@ -42,12 +63,20 @@ pub async fn post_signed(
         error,
     };
     let Some(url) = a.url else {
-        return result(None, Some("The target has no webhook URL any more.".into()));
+        return (
+            result(None, Some("The target has no webhook URL any more.".into())),
+            Reach::NotSent,
+        );
     };
     // Checked again at every attempt: address literals never reach the resolver.
     let url = match TargetUrl::parse(url.as_str(), policy) {
         Ok(u) => u,
-        Err(e) => return result(None, Some(format!("Refused URL: {e}."))),
+        Err(e) => {
+            return (
+                result(None, Some(format!("Refused URL: {e}."))),
+                Reach::NotSent,
+            );
+        }
     };
     let secret = a.secret.expose();
     let body = a.body.as_bytes();
@@ -71,18 +100,45 @@ pub async fn post_signed(
         request = request.header("x-enviaai-sequence", n.to_string());
     }
     match request.send().await {
-        Ok(res) if res.status().is_success() => result(Some(res.status().as_u16()), None),
+        Ok(res) if res.status().is_success() => {
+            (result(Some(res.status().as_u16()), None), Reach::Answered)
+        }
         Ok(res) => {
             let s = res.status();
             let reason = s.canonical_reason().unwrap_or("Unexpected status");
-            result(Some(s.as_u16()), Some(reason.to_owned()))
+            (
+                result(Some(s.as_u16()), Some(reason.to_owned())),
+                Reach::Answered,
+            )
         }
-        Err(e) if e.is_timeout() => result(
-            None,
-            Some(format!("No answer within {} s.", TIMEOUT.as_secs())),
+        Err(e) if e.is_timeout() => (
+            result(
+                None,
+                Some(format!("No answer within {} s.", TIMEOUT.as_secs())),
+            ),
+            Reach::Unanswered,
         ),
-        Err(e) => result(None, Some(describe(&e))),
+        Err(e) => {
+            // A name the policy refused was never sent to; anything else failed to connect.
+            let reach = if refused_by_policy(&e) {
+                Reach::NotSent
+            } else {
+                Reach::Unanswered
+            };
+            (result(None, Some(describe(&e))), reach)
+        }
     }
+}
+
+fn refused_by_policy(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<ResolveError>().is_some() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// The innermost cause is what a user can act on ("resolves to a private address",

@@ -2,6 +2,7 @@
 //! request each attempt makes.
 
 pub mod attempt;
+pub mod breaker;
 pub mod shares;
 pub mod worker;
 

@@ -23,9 +23,10 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use wagate_core::delivery::{AttemptOutcome, AttemptResult, DueDelivery, Recorded, RetrySchedule};
 use wagate_core::store::{Store, StoreError};
-use wagate_core::{DeliveryId, Timestamp};
+use wagate_core::{DeliveryId, DeliveryLogId, Timestamp};
 
-use crate::delivery::attempt::{Attempt, TIMEOUT, post_signed};
+use crate::delivery::attempt::{Attempt, Reach, TIMEOUT, post_signed_reaching};
+use crate::delivery::breaker::{Breakers, Verdict, receiver_of};
 use crate::delivery::shares::{ClaimPlan, Shares};
 use crate::net_guard::NetGuard;
 
@@ -54,6 +55,7 @@ struct Inner {
     stopped: AtomicBool,
     slots: Arc<Semaphore>,
     shares: Shares,
+    breakers: Breakers,
 }
 
 /// One attempt of a `run_once` step: what it found, what the worker made of it, and what
@@ -98,6 +100,7 @@ impl DeliveryWorker {
                 stopped: AtomicBool::new(false),
                 slots: Arc::new(Semaphore::new(CONCURRENCY)),
                 shares: Shares::new(ACCOUNT_SHARE),
+                breakers: Breakers::default(),
             }),
         }
     }
@@ -272,19 +275,43 @@ impl DeliveryWorker {
         fields(delivery = %d.id, event = %d.event_id, attempt = d.attempt())
     )]
     async fn attempt(&self, d: &DueDelivery) -> (AttemptResult, AttemptOutcome) {
-        let result = post_signed(
-            &self.inner.client,
-            self.inner.net.policy,
-            Attempt {
-                url: d.url.as_ref(),
-                secret: &d.secret,
-                event: d.event,
-                event_id: d.event_id.as_str(),
-                body: &d.body,
-                sequence: d.sequence,
+        let receiver = d.url.as_ref().and_then(receiver_of);
+        let verdict = receiver.as_deref().map_or(Verdict::Attempt, |r| {
+            self.inner.breakers.verdict(r, std::time::Instant::now())
+        });
+        let result = match verdict {
+            Verdict::Refused(why) => AttemptResult {
+                log_id: DeliveryLogId::generate(),
+                at: Timestamp::now(),
+                status_code: None,
+                response_ms: 0,
+                error: Some(why),
             },
-        )
-        .await;
+            Verdict::Attempt => {
+                let (result, reach) = post_signed_reaching(
+                    &self.inner.client,
+                    self.inner.net.policy,
+                    Attempt {
+                        url: d.url.as_ref(),
+                        secret: &d.secret,
+                        event: d.event,
+                        event_id: d.event_id.as_str(),
+                        body: &d.body,
+                        sequence: d.sequence,
+                    },
+                )
+                .await;
+                if let Some(r) = &receiver
+                    && reach != Reach::NotSent
+                {
+                    let answered = reach == Reach::Answered;
+                    self.inner
+                        .breakers
+                        .record(r, answered, std::time::Instant::now());
+                }
+                result
+            }
+        };
         let outcome = self.inner.schedule.outcome(d, &result, Timestamp::now());
         if let Some(e) = &result.error {
             tracing::info!(error = %e, ?outcome, "webhook delivery failed");
