@@ -62,7 +62,8 @@ pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
 /// The answers every route can give besides its own, added where a route does not document them
 /// itself, so that no status a client can meet is missing from the document: 400 for a route that
 /// takes parameters or a body; 401, 403 and 429 for a keyed route (401 for an admin one); 408, 413
-/// and 415 for a route with a body; 500 and 503 (at capacity, with `Retry-After`) for all.
+/// and 415 for a route with a body; 414, 431, 500 and 503 (at capacity, with `Retry-After`) for
+/// all.
 struct StandardResponses;
 
 impl Modify for StandardResponses {
@@ -123,6 +124,11 @@ impl Modify for StandardResponses {
                     add("413", "payload_too_large");
                     add("415", "unsupported_content_type");
                 }
+                add("414", "uri_too_long: the path and query exceed 8 KiB");
+                add(
+                    "431",
+                    "headers_too_large: more than 100 headers or 32 KiB of them",
+                );
                 add("500", "internal_error");
                 add(
                     "503",

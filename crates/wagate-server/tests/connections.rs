@@ -199,3 +199,24 @@ async fn requests_over_the_in_flight_cap_are_503_with_retry_after_but_health_ans
     assert_eq!(r.status, 200, "{}", r.body);
     drop(holders);
 }
+
+/// A URI or headers over the limits get the envelope with a request id, not hyper's bare
+/// answer.
+#[tokio::test]
+async fn an_oversized_request_head_gets_the_envelope() {
+    let s = server().await;
+    let long = format!("/v1/instances?x={}", "a".repeat(9 * 1024));
+    let r = s.get(&long, &s.default_key).await;
+    r.assert_error(414, "uri_too_long");
+    let mut req = s
+        .http
+        .get(format!("{}/v1/instances", s.base))
+        .bearer_auth(&s.default_key);
+    for i in 0..150 {
+        req = req.header(format!("x-extra-{i}"), "y");
+    }
+    let r = TestServer::reply(req.send().await.unwrap()).await;
+    r.assert_error(431, "headers_too_large");
+    let r = s.get("/v1/instances", &s.default_key).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}

@@ -39,7 +39,33 @@ impl InFlight {
 
 const EXEMPT: [&str; 2] = ["/healthz", "/readyz"];
 
+/// The longest request URI (path and query) answered; longer ones get 414 with the envelope.
+pub const MAX_URI: usize = 8 * 1024;
+/// The most headers, and header bytes, a request may carry (431 with the envelope). hyper is
+/// given twice as many headers as its own limit, so that a request over ours still reaches us
+/// and gets an envelope; only one beyond hyper's limits gets hyper's bare answer.
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Why a request's head is refused before anything else reads it.
+fn oversized(req: &Request) -> Option<ApiError> {
+    let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI {
+        return Some(ApiError::UriTooLong(MAX_URI));
+    }
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    (headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES)
+        .then_some(ApiError::HeadersTooLarge(MAX_HEADERS, MAX_HEADER_BYTES))
+}
+
 pub async fn admit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if let Some(e) = oversized(&req) {
+        return e.into_response();
+    }
     let limits = state.config.connections;
     req.extensions_mut().insert(BodyDeadline {
         at: Instant::now() + limits.body_timeout,

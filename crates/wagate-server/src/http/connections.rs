@@ -170,7 +170,9 @@ impl Connection {
         let service = TowerToHyperService::new(service);
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
-            .header_read_timeout(self.header_timeout);
+            .header_read_timeout(self.header_timeout)
+            // Room above `admission`'s limits, which answer with the envelope.
+            .max_headers(2 * crate::http::admission::MAX_HEADERS);
         let mut conn = pin!(http.serve_connection(TokioIo::new(self.stream), service));
         let mut asked_to_stop = false;
         loop {

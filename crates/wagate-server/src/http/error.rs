@@ -80,6 +80,10 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("The request body did not arrive within {0} seconds.")]
     RequestTimeout(u64),
+    #[error("The request URI is longer than {0} bytes.")]
+    UriTooLong(usize),
+    #[error("The request has more than {0} headers or more than {1} bytes of them.")]
+    HeadersTooLarge(usize, usize),
     #[error("The request body must be JSON (Content-Type: application/json).")]
     UnsupportedContentType,
     #[error("Rate limit exceeded. Please retry after {retry_after} seconds.")]
@@ -123,6 +127,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::UriTooLong(_) => "uri_too_long",
+            ApiError::HeadersTooLarge(..) => "headers_too_large",
             ApiError::UnsupportedContentType => "unsupported_content_type",
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
             ApiError::InvalidSignature => "invalid_signature",
@@ -160,6 +166,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge(..) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
