@@ -1,5 +1,5 @@
-//! What a request must pass before its route: a place among the requests in flight, and a
-//! deadline for its body.
+//! What a request must pass before its route: a head within limits (414, 431 with the envelope),
+//! a place among the requests in flight, and a deadline for its body.
 //!
 //! The cap keeps a flood of slow requests (bodies sent a byte at a time, say) from holding every
 //! worker and all the memory; the health routes skip it, so that a loaded node is not taken for
