@@ -39,26 +39,31 @@ async def wait_closed(reader, opened):
     closed_after.append(time.monotonic() - opened)
 
 
-async def idle():
+async def connect():
+    """A connection and when it opened, or None when the OS refused it (counted)."""
     global refused
     try:
         reader, writer = await asyncio.open_connection(HOST, PORT)
     except OSError:
         refused += 1
+        return None
+    return reader, writer, time.monotonic()
+
+
+async def idle():
+    conn = await connect()
+    if conn is None:
         return
-    opened = time.monotonic()
+    reader, writer, opened = conn
     await asyncio.wait_for(wait_closed(reader, opened), HOLD + 60)
     writer.close()
 
 
 async def slow():
-    global refused
-    try:
-        reader, writer = await asyncio.open_connection(HOST, PORT)
-    except OSError:
-        refused += 1
+    conn = await connect()
+    if conn is None:
         return
-    opened = time.monotonic()
+    reader, writer, opened = conn
     watcher = asyncio.create_task(wait_closed(reader, opened))
     try:
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n")

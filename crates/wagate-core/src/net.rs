@@ -310,7 +310,7 @@ mod tests {
     /// Addresses the checks before the registry table let through.
     #[test]
     fn special_purpose_blocks_that_used_to_pass_are_refused() {
-        for v6 in [
+        for (addr, url) in [
             "::7f00:1",                             // IPv4-compatible 127.0.0.1
             "::a00:1",                              // IPv4-compatible 10.0.0.1
             "::ffff:0:7f00:1",                      // IPv4-translated 127.0.0.1
@@ -329,18 +329,12 @@ mod tests {
             "2001:2::1",                            // benchmarking, inside 2001::/23
             "4000::1",                              // reserved by IETF, outside 2000::/3
             "1fff:ffff::1",                         // reserved by IETF, just below 2000::/3
-        ] {
-            assert!(!is_public_ip(ip(v6)), "{v6}");
-            let url = format!("https://[{v6}]/");
-            assert_eq!(
-                TargetUrl::parse(&url, STRICT),
-                Err(UrlError::PrivateAddress),
-                "{url}"
-            );
-        }
-        for v4 in ["198.18.0.1", "198.19.1.1"] {
-            assert!(!is_public_ip(ip(v4)), "{v4}");
-            let url = format!("https://{v4}/");
+        ]
+        .map(|v6| (v6, format!("https://[{v6}]/")))
+        .into_iter()
+        .chain(["198.18.0.1", "198.19.1.1"].map(|v4| (v4, format!("https://{v4}/"))))
+        {
+            assert!(!is_public_ip(ip(addr)), "{addr}");
             assert_eq!(
                 TargetUrl::parse(&url, STRICT),
                 Err(UrlError::PrivateAddress),

@@ -163,6 +163,22 @@ fn one_of(values: &[&str]) -> utoipa::openapi::Object {
         .build()
 }
 
+/// A string schema matching `pattern`, with an example.
+fn text(pattern: impl Into<String>, example: &str) -> utoipa::openapi::ObjectBuilder {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .examples([example])
+}
+
+/// A list whose items are each one of `values`.
+fn list_of(values: &[&str], example: serde_json::Value) -> utoipa::openapi::schema::ArrayBuilder {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(one_of(values))
+        .examples([example])
+}
+
 pub fn instance_status_filter() -> utoipa::openapi::Object {
     one_of(&[
         "connected",
@@ -192,70 +208,57 @@ const NOT_IN_NAMES: &str = r"\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u206
 /// A display name: 1–100 characters, at least one of them not white space, none of them a
 /// control or bidirectional-override character.
 pub fn display_name() -> utoipa::openapi::Object {
-    use utoipa::openapi::{ObjectBuilder, Type};
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .min_length(Some(1))
-        .max_length(Some(wagate_core::account::AccountName::MAX_CHARS))
-        .pattern(Some(format!(
-            "^[^{NOT_IN_NAMES}]*[^\\s{NOT_IN_NAMES}][^{NOT_IN_NAMES}]*$"
-        )))
-        .examples(["Sales WhatsApp"])
-        .build()
+    text(
+        format!("^[^{NOT_IN_NAMES}]*[^\\s{NOT_IN_NAMES}][^{NOT_IN_NAMES}]*$"),
+        "Sales WhatsApp",
+    )
+    .min_length(Some(1))
+    .max_length(Some(wagate_core::account::AccountName::MAX_CHARS))
+    .build()
 }
 
 /// A phone number as §15.1 writes it: 8–15 digits, country code first.
 pub fn phone_number() -> utoipa::openapi::Object {
-    use utoipa::openapi::{ObjectBuilder, Type};
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some("^[0-9]{8,15}$"))
-        .examples(["5511999999999"])
-        .build()
+    text("^[0-9]{8,15}$", "5511999999999").build()
 }
 
 /// Whom a message goes to: a phone number, or a group's id (`…@g.us`).
 pub fn recipient() -> utoipa::openapi::Object {
-    use utoipa::openapi::{ObjectBuilder, Type};
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some(r"^([0-9]{8,15}|[0-9-]{1,40}@g\.us)$"))
-        .examples(["5511999999999"])
-        .build()
+    text(r"^([0-9]{8,15}|[0-9-]{1,40}@g\.us)$", "5511999999999").build()
 }
 
 /// A list of event names of §9.2: at least one, each one of them.
 pub fn webhook_events() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::ArrayBuilder;
     use wagate_core::webhook_event::WebhookEvent;
-    ArrayBuilder::new()
-        .items(one_of(&WebhookEvent::ALL.map(WebhookEvent::as_str)))
-        .min_items(Some(1))
-        .examples([serde_json::json!(["message.received", "message.sent"])])
-        .build()
+    list_of(
+        &WebhookEvent::ALL.map(WebhookEvent::as_str),
+        serde_json::json!(["message.received", "message.sent"]),
+    )
+    .min_items(Some(1))
+    .build()
 }
 
 /// A webhook or media URL: absolute `http(s)`, without credentials, at most 2,048 characters.
 /// (Whether its host is public is checked when it is saved and at each request.)
 pub fn target_url() -> utoipa::openapi::Object {
-    use utoipa::openapi::{ObjectBuilder, SchemaFormat, Type};
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .format(Some(SchemaFormat::Custom("uri".into())))
-        .max_length(Some(wagate_core::net::TargetUrl::MAX_LEN))
-        .pattern(Some(r"^https?://[^\s/@?#]+([/?#]\S*)?$"))
-        .examples(["https://myapp.com/webhooks/enviaai"])
-        .build()
+    use utoipa::openapi::SchemaFormat;
+    text(
+        r"^https?://[^\s/@?#]+([/?#]\S*)?$",
+        "https://myapp.com/webhooks/enviaai",
+    )
+    .format(Some(SchemaFormat::Custom("uri".into())))
+    .max_length(Some(wagate_core::net::TargetUrl::MAX_LEN))
+    .build()
 }
 
 /// A list of scope names (§15.4).
 pub fn scopes() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::ArrayBuilder;
     use wagate_core::scope::Scope;
-    ArrayBuilder::new()
-        .items(one_of(&Scope::ALL.map(Scope::as_str)))
-        .examples([serde_json::json!(["messages:write", "messages:read"])])
-        .build()
+    list_of(
+        &Scope::ALL.map(Scope::as_str),
+        serde_json::json!(["messages:write", "messages:read"]),
+    )
+    .build()
 }
 
 /// A plan's name (§15.3).

@@ -4,7 +4,7 @@ mod common;
 
 use common::TestServer;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use wagate_testkit::{Backend, on_both_backends};
 
 async fn admin_manages_accounts(backend: Backend) {
@@ -189,15 +189,7 @@ const NO_BODY: &[&str] = &[
 
 async fn openapi_documents_every_route(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let doc: Value = s
-        .http
-        .get(format!("{}/openapi.json", s.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = s.openapi().await;
     assert_eq!(doc["openapi"], json!("3.1.0"));
     let paths = doc["paths"].as_object().unwrap();
     let listed: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();

@@ -455,15 +455,7 @@ on_both_backends!(strings_are_bounded_and_names_are_plain);
 #[tokio::test]
 async fn the_api_document_lists_every_answer_and_errors_name_no_rust_types() {
     let s = TestServer::start(Backend::Sqlite).await;
-    let doc: serde_json::Value = s
-        .http
-        .get(format!("{}/openapi.json", s.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = s.openapi().await;
     let schemas = &doc["components"]["schemas"];
     assert!(schemas["HealthView"]["properties"]["status"].is_object());
     assert!(schemas["ConnectionHealthView"]["properties"]["uptime"].is_object());

@@ -268,15 +268,7 @@ async fn the_three_routes_answer_alike(backend: Backend) {
 /// The OpenAPI document describes the three bodies as their own fields plus the shared content.
 async fn the_three_request_bodies_document_the_content(backend: Backend) {
     let s = TestServer::start_with(backend, |c| c.sandbox = true).await;
-    let doc: Value = s
-        .http
-        .get(format!("{}/openapi.json", s.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = s.openapi().await;
     let schemas = &doc["components"]["schemas"];
     let content = &schemas["ContentFields"]["properties"];
     for field in [

@@ -156,6 +156,13 @@ impl TestServer {
         self.call(Method::POST, path, Some(key), Some(body)).await
     }
 
+    /// The OpenAPI document the server serves (`/openapi.json`, no key needed).
+    pub async fn openapi(&self) -> Value {
+        let r = self.call(Method::GET, "/openapi.json", None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body
+    }
+
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         self.call(method, path, Some(ADMIN_TOKEN), body).await
     }
