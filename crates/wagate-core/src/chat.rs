@@ -17,6 +17,8 @@ pub struct Chat {
     /// A phone number, or a group address.
     pub peer: String,
     pub contact_name: Option<String>,
+    /// The contact's picture, as last fetched.
+    pub profile_pic_url: Option<String>,
     pub is_group: bool,
     pub unread_count: u64,
     pub last_message: Option<LastMessage>,
@@ -29,7 +31,11 @@ pub struct Contact {
     pub name: Option<String>,
     pub profile_pic_url: Option<String>,
     pub about: Option<String>,
+    pub is_business: bool,
     pub is_blocked: bool,
+    /// When the profile (about, picture, business) was last fetched from the network; `None`
+    /// when it never was, or the contact changed it since.
+    pub profile_fetched_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,6 +9,8 @@
 use async_trait::async_trait;
 use thiserror::Error;
 
+use crate::contact::{ContactReport, FetchedProfile};
+use crate::history::HistoryMessage;
 use crate::media::FetchedMedia;
 use crate::message::{Content, MessageStatus, Recipient};
 use crate::phone::PhoneNumber;
@@ -80,6 +82,12 @@ pub enum EngineEvent {
         status: MessageStatus,
         at: Timestamp,
     },
+    /// What the network told about contacts (push names, about texts, names the phone synced).
+    Contacts(Vec<ContactReport>),
+    /// The numbers the account has blocked: all of them, so the others are not.
+    Blocklist(Vec<PhoneNumber>),
+    /// Messages the phone already had, synced at link time.
+    History(Vec<HistoryMessage>),
     /// The network accepted a message but later reported it undeliverable (Meta's `failed`
     /// status webhook).
     SendFailed {
@@ -149,6 +157,9 @@ pub struct SendError {
 pub enum EngineError {
     #[error("not connected")]
     NotConnected,
+    /// The connection's network has no such thing (Meta's Cloud API has no contact profiles).
+    #[error("not supported by this connection")]
+    Unsupported,
     #[error("{0}")]
     Failed(String),
 }
@@ -174,6 +185,14 @@ pub trait Session: Send + Sync {
     async fn mark_read(&self, from: &Recipient, external_ids: &[String])
     -> Result<(), EngineError>;
     async fn check_numbers(&self, phones: &[PhoneNumber]) -> Result<Vec<NumberCheck>, EngineError>;
+    /// Asks the network for a contact's about text, picture, business flag and whether it is
+    /// blocked; `None` when the number is not on WhatsApp.
+    async fn contact_profile(
+        &self,
+        _phone: &PhoneNumber,
+    ) -> Result<Option<FetchedProfile>, EngineError> {
+        Err(EngineError::Unsupported)
+    }
     /// Unlinks the device; the saved session is void afterwards.
     async fn logout(&self) -> Result<(), EngineError>;
     /// Closes the connection, keeping the session for a later resume.

@@ -40,6 +40,15 @@ macro_rules! prefixed_id {
                 Self(format!("{}{}", $prefix, next_ulid()))
             }
 
+            /// An id that sorts at `at`, for what happened before wagate saw it (history
+            /// synced from the phone): among the ids made then, in random order.
+            pub fn generate_at(at: crate::Timestamp) -> Self {
+                let t = std::time::UNIX_EPOCH
+                    + std::time::Duration::from_millis(u64::try_from(at.millis()).unwrap_or(0));
+                let u = ulid::Ulid::from_datetime(t).to_string().to_ascii_lowercase();
+                Self(format!("{}{}", $prefix, u))
+            }
+
             /// Accepts `<prefix><26 ULID characters>`, in either case (stored lower case).
             pub fn parse(s: &str) -> Result<Self, IdError> {
                 let err = IdError { kind: $kind };

@@ -6,10 +6,12 @@
 pub mod account;
 pub mod api_key;
 pub mod chat;
+pub mod contact;
 pub mod delivery;
 pub mod engine;
 pub mod engine_state;
 pub mod event;
+pub mod history;
 pub mod ids;
 pub mod inbound_webhook;
 pub mod instance;

@@ -7,10 +7,12 @@ use thiserror::Error;
 use crate::account::{Account, AccountName};
 use crate::api_key::ApiKey;
 use crate::chat::{Chat, ChatQuery, Contact, HistoryQuery};
+use crate::contact::{ContactReport, FetchedProfile};
 use crate::delivery::{
     AttemptOutcome, AttemptResult, Delivery, DeliveryLog, DueDelivery, Recorded,
 };
 use crate::event::Event;
+use crate::history::HistoryMessage;
 use crate::inbound_webhook::InboundWebhook;
 use crate::instance::{ConnectionMethod, Instance, InstancePatch, InstanceStatus, LastError};
 use crate::message::Message;
@@ -57,6 +59,8 @@ pub trait Store:
     + ApiKeyStore
     + InstanceStore
     + MessageStore
+    + ContactStore
+    + HistoryStore
     + SubscriptionStore
     + DeliveryStore
     + InboundWebhookStore
@@ -311,17 +315,59 @@ pub trait MessageStore: Send + Sync + 'static {
         q: &ChatQuery,
     ) -> Result<(Vec<Chat>, u64), StoreError>;
     async fn mark_chat_read(&self, instance: &InstanceId, peer: &str) -> Result<(), StoreError>;
+    async fn message_stats(
+        &self,
+        instance: &InstanceId,
+        since: Timestamp,
+    ) -> Result<MessageStats, StoreError>;
+}
+
+/// Each instance's contacts: who wrote or was written to, and what the network says about them.
+#[async_trait]
+pub trait ContactStore: Send + Sync + 'static {
     async fn list_contacts(
         &self,
         instance: &InstanceId,
         search: Option<&str>,
         page: OffsetPage,
     ) -> Result<(Vec<Contact>, u64), StoreError>;
-    async fn message_stats(
+    async fn get_contact(
         &self,
         instance: &InstanceId,
-        since: Timestamp,
-    ) -> Result<MessageStats, StoreError>;
+        phone: &PhoneNumber,
+    ) -> Result<Option<Contact>, StoreError>;
+    /// Applies what the network reported, creating contacts it names for the first time.
+    async fn report_contacts(
+        &self,
+        instance: &InstanceId,
+        reports: &[ContactReport],
+    ) -> Result<(), StoreError>;
+    /// The blocked numbers are exactly `blocked`.
+    async fn replace_blocklist(
+        &self,
+        instance: &InstanceId,
+        blocked: &[PhoneNumber],
+    ) -> Result<(), StoreError>;
+    /// Caches a profile fetched at `at`; returns the contact as stored.
+    async fn save_profile(
+        &self,
+        instance: &InstanceId,
+        phone: &PhoneNumber,
+        profile: &FetchedProfile,
+        at: Timestamp,
+    ) -> Result<Contact, StoreError>;
+}
+
+/// History synced from the phone.
+#[async_trait]
+pub trait HistoryStore: Send + Sync + 'static {
+    /// Stores the messages not stored yet (by external id) with their chats and contacts, and
+    /// no events. Returns how many were new.
+    async fn import_history(
+        &self,
+        instance: &InstanceId,
+        messages: &[HistoryMessage],
+    ) -> Result<u64, StoreError>;
 }
 
 /// Webhook subscriptions.
@@ -432,7 +478,7 @@ pub trait InboundWebhookStore: Send + Sync + 'static {
 /// All store traits, for `use wagate_core::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AccountStore, ApiKeyStore, DeliveryStore, InboundWebhookStore, InstanceStore, MessageStore,
-        SettingsStore, Store, SubscriptionStore,
+        AccountStore, ApiKeyStore, ContactStore, DeliveryStore, HistoryStore, InboundWebhookStore,
+        InstanceStore, MessageStore, SettingsStore, Store, SubscriptionStore,
     };
 }

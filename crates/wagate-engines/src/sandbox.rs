@@ -5,7 +5,8 @@
 //! - A message to the phone of another connected sandbox instance arrives there as inbound; it is
 //!   `delivered` once the receiver committed it and `read` when the receiver marks it read.
 //! - Any other number is a virtual contact that acknowledges: `delivered` after ~100 ms, `read`
-//!   after ~1 s. Numbers beginning with 999 are not on WhatsApp.
+//!   after ~1 s. Numbers beginning with 999 are not on WhatsApp. A virtual contact's profile has
+//!   the about text `Sandbox contact` and no picture.
 //! - `drop` cuts a connection (it comes back by itself); `unlink` logs the device out.
 
 use std::collections::{HashMap, HashSet};
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use wagate_core::contact::FetchedProfile;
 use wagate_core::engine::{
     ConnectRequest, Engine, EngineError, EngineEvent, EventSink, InboundMessage, LinkMethod,
     NotRecorded, NumberCheck, OutboundMessage, SendError, Session,
@@ -23,6 +25,9 @@ use wagate_core::engine::{
 use wagate_core::message::{Content, MessageStatus, Recipient};
 use wagate_core::phone::PhoneNumber;
 use wagate_core::{InstanceId, Timestamp};
+
+/// The about text of every virtual contact.
+pub const VIRTUAL_ABOUT: &str = "Sandbox contact";
 
 /// How long each QR code stays valid by default, and how many are shown before giving up.
 pub const QR_TTL: Duration = Duration::from_secs(20);
@@ -560,6 +565,22 @@ impl Session for SandboxSession {
                 }
             })
             .collect())
+    }
+
+    async fn contact_profile(
+        &self,
+        phone: &PhoneNumber,
+    ) -> Result<Option<FetchedProfile>, EngineError> {
+        self.me().map_err(|_| EngineError::NotConnected)?;
+        if not_on_whatsapp(phone.as_str()) {
+            return Ok(None);
+        }
+        // Another sandbox instance is a person with no about text; anyone else is virtual.
+        let is_instance = self.net.lock().directory.contains(phone.as_str());
+        Ok(Some(FetchedProfile {
+            about: (!is_instance).then(|| VIRTUAL_ABOUT.to_owned()),
+            ..FetchedProfile::default()
+        }))
     }
 
     async fn logout(&self) -> Result<(), EngineError> {

@@ -142,6 +142,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/messages/chats"),
     ("get", "/v1/contacts"),
     ("post", "/v1/contacts/check"),
+    ("get", "/v1/contacts/{phone}"),
     ("post", "/sandbox/v1/scan"),
     ("post", "/sandbox/v1/messages"),
     ("post", "/sandbox/v1/instances/{instanceId}/drop"),
@@ -234,6 +235,7 @@ async fn openapi_documents_every_route(backend: Backend) {
             .replace("{webhookId}", "wh_01jd3k9w6q8x2m4v7c5b0n1t2r")
             .replace("{logId}", "log_01jd3k9w6q8x2m4v7c5b0n1t2r")
             .replace("{inboundId}", "ib_01jd3k9w6q8x2m4v7c5b0n1t2r")
+            .replace("{phone}", "5511999999999")
             .replace("{token}", "wh_0");
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let r = s.call(m, &concrete, None, None).await;

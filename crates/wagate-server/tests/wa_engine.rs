@@ -14,10 +14,13 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use wagate_core::InstanceId;
 use wagate_core::engine_state::EngineStateStore;
+use wagate_core::history::HistoryWindow;
 use wagate_core::net::UrlPolicy;
 use wagate_store::SqlStore;
 use wagate_testkit::{Backend, on_both_backends};
-use wagate_wa::fake::{ContactReceipts, FakeConnector, FakeServer, Observed};
+use wagate_wa::fake::{
+    ContactReceipts, FakeConnector, FakeProfile, FakeServer, MessageField, Observed, wa,
+};
 use wagate_wa::{WaOptions, WaVersion};
 
 const PHONE: &str = "15550001111";
@@ -37,6 +40,8 @@ on_both_backends!(
     unreachable_whatsapp_shows_network_error,
     a_burst_with_receipts_after_each_ack_is_sent_once_each,
     a_burst_with_receipts_before_each_ack_is_sent_once_each,
+    a_new_link_stores_recent_history_and_contact_profiles,
+    with_history_off_a_link_stores_none_of_it,
 );
 
 fn wa_options(fake: &Arc<FakeServer>) -> WaOptions {
@@ -768,5 +773,241 @@ async fn burst_with_receipts(backend: Backend, receipts: ContactReceipts) {
     );
     let twice: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "sent more than once: {twice:?}");
+    s.stop().await;
+}
+
+const FRIEND: &str = "15554445555";
+
+/// A history message of the chat with `peer`, written `hours_ago`.
+fn history_message(
+    peer: &str,
+    id: &str,
+    from_me: bool,
+    text: &str,
+    hours_ago: u64,
+    status: wa::web_message_info::Status,
+) -> wa::HistorySyncMsg {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    wa::HistorySyncMsg {
+        message: MessageField::some(wa::WebMessageInfo {
+            key: MessageField::some(wa::MessageKey {
+                remote_jid: Some(format!("{peer}@s.whatsapp.net")),
+                from_me: Some(from_me),
+                id: Some(id.to_owned()),
+                ..Default::default()
+            }),
+            message: MessageField::some(wa::Message {
+                conversation: Some(text.to_owned()),
+                ..Default::default()
+            }),
+            message_timestamp: Some(now - hours_ago * 3600),
+            status: Some(status),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// What the phone has: a chat with the contact, saved as "João Silva", two recent messages
+/// and one from a month ago; and the push name of a friend it has no chat with.
+fn phone_history() -> wa::HistorySync {
+    use wa::web_message_info::Status;
+    wa::HistorySync {
+        sync_type: wa::history_sync::HistorySyncType::InitialBootstrap,
+        conversations: vec![wa::Conversation {
+            id: format!("{CONTACT}@s.whatsapp.net"),
+            name: Some("João Silva".into()),
+            messages: vec![
+                history_message(
+                    CONTACT,
+                    "3EB0OLD",
+                    false,
+                    "de um mês atrás",
+                    30 * 24,
+                    Status::Read,
+                ),
+                history_message(
+                    CONTACT,
+                    "3EB0HIST1",
+                    false,
+                    "oi, tudo bem?",
+                    2,
+                    Status::Read,
+                ),
+                history_message(
+                    CONTACT,
+                    "3EB0HIST2",
+                    true,
+                    "tudo ótimo",
+                    1,
+                    Status::DeliveryAck,
+                ),
+            ],
+            ..Default::default()
+        }],
+        pushnames: vec![wa::Pushname {
+            id: Some(format!("{FRIEND}@s.whatsapp.net")),
+            pushname: Some("Maria".into()),
+        }],
+        ..Default::default()
+    }
+}
+
+/// A new link brings the phone's last week of chats (not older, and with no webhooks for it),
+/// the names the phone knows, and the blocklist; a contact's about text, picture and business
+/// flag are fetched from WhatsApp when asked for, then served from the cache.
+async fn a_new_link_stores_recent_history_and_contact_profiles(backend: Backend) {
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    fake.add_contact(FRIEND).await;
+    let picture = "https://pps.whatsapp.net/v/t61.24694-24/joao.jpg";
+    fake.set_profile(
+        CONTACT,
+        FakeProfile {
+            about: Some("Disponível".into()),
+            picture_url: Some(picture.into()),
+            business: true,
+        },
+    );
+    fake.set_blocked(PHONE, &[FRIEND]);
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let hooks = Receiver::start(Answer::Ok).await;
+    let id = linked(&s, &fake, &k, json!({"webhookUrl": hooks.url})).await;
+
+    fake.sync_history(PHONE, &phone_history()).await.unwrap();
+    let chats = eventually_for(
+        &s,
+        &k,
+        &format!("/v1/messages/chats?instanceId={id}"),
+        15,
+        |b| b["data"][0]["lastMessage"]["content"] == json!("tudo ótimo"),
+    )
+    .await;
+    let chat = &chats.body["data"][0];
+    assert_eq!(chat["phone"], json!(CONTACT), "{}", chats.body);
+    assert_eq!(chat["contactName"], json!("João Silva"), "{}", chats.body);
+    assert_eq!(
+        chat["lastMessage"]["isFromMe"],
+        json!(true),
+        "{}",
+        chats.body
+    );
+    assert_eq!(
+        chats.body["data"].as_array().unwrap().len(),
+        1,
+        "{}",
+        chats.body
+    );
+
+    let history = s.get(&format!("/v1/messages?instanceId={id}"), &k).await;
+    let items = history.body["data"].as_array().unwrap();
+    let texts: Vec<_> = items.iter().map(|m| m["content"].clone()).collect();
+    assert_eq!(
+        texts,
+        vec![json!("tudo ótimo"), json!("oi, tudo bem?")],
+        "newest first, and nothing older than the window: {}",
+        history.body
+    );
+    assert_eq!(items[0]["direction"], json!("outbound"));
+    assert_eq!(items[0]["status"], json!("delivered"));
+    assert_eq!(items[1]["direction"], json!("inbound"));
+    assert_eq!(items[1]["status"], json!("read"));
+
+    // The phone's names and the blocklist; no profile fetched yet.
+    let contacts = eventually_for(&s, &k, &format!("/v1/contacts?instanceId={id}"), 10, |b| {
+        b["data"].as_array().is_some_and(|a| a.len() == 2)
+            && b["data"][1]["isBlocked"] == json!(true)
+    })
+    .await;
+    assert_eq!(
+        contacts.body["data"][0]["name"],
+        json!("João Silva"),
+        "{}",
+        contacts.body
+    );
+    assert_eq!(contacts.body["data"][0]["profilePicUrl"], json!(null));
+    assert_eq!(contacts.body["data"][1]["phone"], json!(FRIEND));
+    assert_eq!(contacts.body["data"][1]["name"], json!("Maria"));
+
+    // Asked for, the profile comes from WhatsApp once, then from the cache.
+    for _ in 0..2 {
+        let c = s
+            .get(&format!("/v1/contacts/{CONTACT}?instanceId={id}"), &k)
+            .await;
+        assert_eq!(c.status, StatusCode::OK, "{}", c.body);
+        assert_eq!(c.body["data"]["about"], json!("Disponível"), "{}", c.body);
+        assert_eq!(c.body["data"]["profilePicUrl"], json!(picture));
+        assert_eq!(c.body["data"]["isBusiness"], json!(true));
+        assert_eq!(c.body["data"]["isBlocked"], json!(false));
+        assert_eq!(c.body["data"]["name"], json!("João Silva"));
+    }
+    let asked = fake
+        .observed()
+        .iter()
+        .filter(|o| matches!(o, Observed::PictureAsked { target } if target.starts_with(CONTACT)))
+        .count();
+    assert_eq!(asked, 1, "the second answer came from the cache");
+    let chats = s
+        .get(&format!("/v1/messages/chats?instanceId={id}"), &k)
+        .await;
+    assert_eq!(chats.body["data"][0]["profilePicUrl"], json!(picture));
+    let blocked = s
+        .get(&format!("/v1/contacts/{FRIEND}?instanceId={id}"), &k)
+        .await;
+    assert_eq!(
+        blocked.body["data"]["isBlocked"],
+        json!(true),
+        "{}",
+        blocked.body
+    );
+    s.get(&format!("/v1/contacts/15559990000?instanceId={id}"), &k)
+        .await
+        .assert_error(404, "contact_not_found");
+
+    // History raised no events: the first message.received is a live message.
+    fake.send_text_from(CONTACT, PHONE, "ao vivo")
+        .await
+        .unwrap();
+    let first = first_received(&hooks).await;
+    assert_eq!(first["data"]["content"], json!("ao vivo"), "{first}");
+    s.stop().await;
+}
+
+/// With `--wa-history-days 0` the phone's history is acknowledged and dropped.
+async fn with_history_off_a_link_stores_none_of_it(backend: Backend) {
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    fake.opts.lock().unwrap().contact_receipts = Some(ContactReceipts::AfterAck);
+    let mut options = wa_options(&fake);
+    options.history = HistoryWindow::Off;
+    let s = TestServer::start_with(backend, move |c| c.wa = options).await;
+    let k = s.default_key.clone();
+    let id = linked(&s, &fake, &k, json!({})).await;
+    fake.sync_history(PHONE, &phone_history()).await.unwrap();
+    fake.wait_for(
+        Duration::from_secs(10),
+        |o| matches!(o, Observed::ClientReceipt { r#type, .. } if r#type == "hist_sync"),
+    )
+    .await
+    .expect("the phone is told the history arrived");
+    // A live message after it: the history's own processing (when on) is done well before this
+    // one is stored, so only the live message is there.
+    fake.send_text_from(CONTACT, PHONE, "ao vivo")
+        .await
+        .unwrap();
+    let history = eventually_for(&s, &k, &format!("/v1/messages?instanceId={id}"), 15, |b| {
+        b["data"][0]["content"] == json!("ao vivo")
+    })
+    .await;
+    assert_eq!(
+        history.body["data"].as_array().unwrap().len(),
+        1,
+        "{}",
+        history.body
+    );
     s.stop().await;
 }

@@ -1,4 +1,4 @@
-//! Messages, chats and contacts. The `queued` rows of an instance, in id (= acceptance) order,
+//! Messages and chats. The `queued` rows of an instance, in id (= acceptance) order,
 //! are its send queue: a message is on disk before the API answers, and nothing else holds it.
 
 use std::collections::BTreeMap;
@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
-use wagate_core::chat::{Chat, ChatQuery, ChatSort, Contact, HistoryQuery, LastMessage};
+use wagate_core::chat::{Chat, ChatQuery, ChatSort, HistoryQuery, LastMessage};
 use wagate_core::event::Event;
 use wagate_core::message::{Content, Direction, Media, MediaType, Message, Recipient, Template};
 use wagate_core::page::OffsetPage;
@@ -139,6 +139,7 @@ struct ChatRow {
     lm_content: Option<String>,
     lm_media: Option<String>,
     lm_direction: Option<String>,
+    profile_pic_url: Option<String>,
 }
 
 impl TryFrom<ChatRow> for Chat {
@@ -157,33 +158,12 @@ impl TryFrom<ChatRow> for Chat {
             id: ChatId::from_trusted(r.id),
             peer: r.peer,
             contact_name: r.contact_name,
+            profile_pic_url: r.profile_pic_url,
             is_group: r.is_group != 0,
             unread_count: u64::try_from(r.unread_count).unwrap_or(0),
             last_message,
             created_at: Timestamp::from_millis(r.created_at),
         })
-    }
-}
-
-/// A `contacts` row.
-#[derive(sqlx::FromRow)]
-struct ContactRow {
-    phone: String,
-    name: Option<String>,
-    profile_pic_url: Option<String>,
-    about: Option<String>,
-    is_blocked: i64,
-}
-
-impl From<ContactRow> for Contact {
-    fn from(r: ContactRow) -> Self {
-        Contact {
-            phone: r.phone,
-            name: r.name,
-            profile_pic_url: r.profile_pic_url,
-            about: r.about,
-            is_blocked: r.is_blocked != 0,
-        }
     }
 }
 
@@ -212,15 +192,20 @@ const IDEMPOTENCY_SELECT: &str = "SELECT key, request_hash, message_id, created_
 
 const CHAT_COLUMNS: &str = "c.id, c.peer, c.contact_name, c.is_group, c.unread_count, \
      c.last_message_id, c.last_message_at, c.created_at, m.type AS lm_type, m.content AS lm_content, m.media AS lm_media, \
-     m.direction AS lm_direction";
-const CHAT_FROM: &str = "chats c LEFT JOIN messages m ON m.id = c.last_message_id";
+     m.direction AS lm_direction, ct.profile_pic_url";
+/// A chat with its last message and, for a contact's chat, the contact's cached picture.
+const CHAT_FROM: &str = "chats c LEFT JOIN messages m ON m.id = c.last_message_id \
+     LEFT JOIN contacts ct ON ct.instance_id = c.instance_id AND ct.phone = c.peer";
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages (id, account_id, instance_id, chat_id, direction, peer, \
      peer_name, type, content, media, quoted_message_id, metadata, external_id, status, error, created_at, \
      sent_at, delivered_at, read_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
 
-async fn insert_message_row(conn: &mut sqlx::AnyConnection, m: &Message) -> Result<(), StoreError> {
+pub(crate) async fn insert_message_row(
+    conn: &mut sqlx::AnyConnection,
+    m: &Message,
+) -> Result<(), StoreError> {
     sqlx::query(INSERT_MESSAGE)
         .bind(m.id.as_str())
         .bind(m.account_id.as_str())
@@ -250,7 +235,7 @@ async fn insert_message_row(conn: &mut sqlx::AnyConnection, m: &Message) -> Resu
 /// What a new message changes in its chat: the chat with `peer` gets it as its last message.
 /// The `LIKE` pattern (with `ESCAPE '\'`) of a case-insensitive search for `term` anywhere: its
 /// `%` and `_` are matched as themselves, not as wildcards.
-fn contains(term: &str) -> String {
+pub(crate) fn contains(term: &str) -> String {
     let mut p = String::with_capacity(term.len() + 2);
     p.push('%');
     for c in term.to_lowercase().chars() {
@@ -492,17 +477,8 @@ impl MessageStore for SqlStore {
         }
         m.chat_id = upsert_chat(&mut tx, ChatUpdate::of(m)).await?;
         if let Recipient::Phone(p) = &m.peer {
-            sqlx::query(
-                "INSERT INTO contacts (instance_id, phone, name, profile_pic_url, about, is_blocked) \
-                 VALUES ($1, $2, $3, NULL, NULL, 0) \
-                 ON CONFLICT (instance_id, phone) DO UPDATE SET name = COALESCE(excluded.name, contacts.name)",
-            )
-            .bind(m.instance_id.as_str())
-            .bind(p.as_str())
-            .bind(m.peer_name.clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            crate::contacts::seen(&mut tx, &m.instance_id, p.as_str(), m.peer_name.as_deref())
+                .await?;
         }
         insert_message_row(&mut tx, m).await?;
         let own_phone: Option<String> =
@@ -628,26 +604,6 @@ impl MessageStore for SqlStore {
             .await
             .map_err(db)?;
         Ok(())
-    }
-
-    async fn list_contacts(
-        &self,
-        instance: &InstanceId,
-        search: Option<&str>,
-        page: OffsetPage,
-    ) -> Result<(Vec<Contact>, u64), StoreError> {
-        let search = search.map(contains).unwrap_or_default();
-        let (rows, total) = PagedQuery {
-            columns: "phone, name, profile_pic_url, about, is_blocked",
-            from: "contacts",
-            filter: "instance_id = $1 AND ($2 = '' OR phone LIKE $2 ESCAPE '\\' \
-                     OR LOWER(COALESCE(name, '')) LIKE $2 ESCAPE '\\')",
-            order: "LOWER(COALESCE(name, phone)), phone",
-            args: vec![instance.as_str().into(), search.into()],
-        }
-        .fetch::<ContactRow>(&self.reader, page)
-        .await?;
-        Ok((rows.into_iter().map(Contact::from).collect(), total))
     }
 
     async fn message_stats(

@@ -4,21 +4,63 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 use wagate_core::Timestamp;
+use wagate_core::contact::ContactReport;
 use wagate_core::engine::EngineEvent;
 use wagate_core::message::MessageStatus;
 use wagate_core::phone::PhoneNumber;
-use whatsapp_rust::Client;
 use whatsapp_rust::types::events::Event;
 use whatsapp_rust::wacore::types::presence::ReceiptType;
+use whatsapp_rust::{Client, Jid};
 
+use crate::address::phone_of;
 use crate::shared::Shared;
-use crate::{convert, media};
+use crate::{convert, history, media};
 
 /// What the engine saves as the instance's session: who it is linked as. The keys themselves
 /// are in the engine's state tables.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct SavedSession {
     pub phone: String,
+}
+
+/// The phone number of a contact's JID: a phone-number JID directly, a LID through the mapping
+/// the client learnt (none yet: the contact is skipped).
+pub async fn phone_for(client: &Client, jid: &Jid) -> Option<PhoneNumber> {
+    if let Some(p) = phone_of(jid) {
+        return Some(p);
+    }
+    let entry = client.get_lid_pn_entry(&jid.to_non_ad()).await.ok()??;
+    PhoneNumber::parse(&entry.phone_number).ok()
+}
+
+/// Reports the account's blocklist (asked for at each connect: it changes on the phone too).
+async fn report_blocklist(shared: Arc<Shared>, client: Arc<Client>) {
+    let entries = match client.blocking().get_blocklist().await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(instance = %shared.instance, error = %e, "reading the blocklist failed");
+            return;
+        }
+    };
+    let mut blocked = Vec::with_capacity(entries.len());
+    for e in &entries {
+        if let Some(p) = phone_for(&client, &e.jid).await {
+            blocked.push(p);
+        }
+    }
+    let _ = shared.sink.emit(EngineEvent::Blocklist(blocked)).await;
+}
+
+/// One contact report about `jid`, once its phone number is known.
+async fn about_contact(
+    client: &Client,
+    jid: &Jid,
+    fill: impl FnOnce(ContactReport) -> ContactReport,
+) -> Option<EngineEvent> {
+    let phone = phone_for(client, jid).await?;
+    Some(EngineEvent::Contacts(vec![fill(ContactReport::about(
+        phone,
+    ))]))
 }
 
 fn expires_in(timeout: std::time::Duration) -> Timestamp {
@@ -70,6 +112,7 @@ async fn translate(
             tokio::spawn(async move {
                 let _ = c.presence().set_available().await;
             });
+            tokio::spawn(report_blocklist(shared.clone(), client.clone()));
             let device = client.persistence_manager().get_device_snapshot();
             let phone = device
                 .pn
@@ -151,6 +194,48 @@ async fn translate(
                 status,
                 at,
             })
+        }
+        Event::HistorySync(h) => {
+            let since = shared.history.since(Timestamp::now())?;
+            let synced = history::read(h.get()?, since);
+            if !synced.contacts.is_empty() {
+                let _ = shared
+                    .sink
+                    .emit(EngineEvent::Contacts(synced.contacts))
+                    .await;
+            }
+            (!synced.messages.is_empty()).then_some(EngineEvent::History(synced.messages))
+        }
+        Event::PushNameUpdate(p) => {
+            let name = p.new_push_name.clone();
+            about_contact(client, &p.jid, |r| ContactReport {
+                name: Some(name).filter(|n| !n.is_empty()),
+                ..r
+            })
+            .await
+        }
+        Event::ContactUpdate(c) => {
+            let name = c.action.full_name.clone().filter(|n| !n.is_empty())?;
+            about_contact(client, &c.jid, |r| ContactReport {
+                name: Some(name),
+                ..r
+            })
+            .await
+        }
+        Event::UserAboutUpdate(u) => {
+            let about = u.status.clone();
+            about_contact(client, &u.jid, |r| ContactReport {
+                about: Some(about),
+                ..r
+            })
+            .await
+        }
+        Event::PictureUpdate(p) => {
+            about_contact(client, &p.jid, |r| ContactReport {
+                picture_changed: true,
+                ..r
+            })
+            .await
         }
         // Messages reach wagate through the durability hook (committed before the ack); only
         // those that bypassed it arrive here.

@@ -8,6 +8,7 @@ use wagate_core::engine::{
     ConnectRequest, Engine, EngineError, EventSink, LinkMethod, MediaVault, Session,
 };
 use wagate_core::engine_state::EngineStateStore;
+use wagate_core::history::HistoryWindow;
 use whatsapp_rust::bot::{Bot, EventDelivery};
 use whatsapp_rust::pair_code::PairCodeOptions;
 use whatsapp_rust::transport::{TokioWebSocketTransportFactory, TransportFactory};
@@ -77,6 +78,7 @@ impl Engine for WhatsAppWeb {
             sink,
             backend.clone(),
             self.vault.clone(),
+            self.options.history,
         ));
         let (tx, rx) = mpsc::unbounded_channel();
         let mut builder = Bot::builder()
@@ -87,7 +89,6 @@ impl Engine for WhatsAppWeb {
             })
             .with_event_delivery(EventDelivery::Ordered { capacity: MAILBOX })
             .with_inbound_durability_hook(CommitBeforeAck(shared.clone()))
-            .skip_history_sync()
             .with_wanted_pre_key_count(self.options.pre_key_count)
             .on_event({
                 let shared = shared.clone();
@@ -103,6 +104,9 @@ impl Engine for WhatsAppWeb {
                     async {}
                 }
             });
+        if self.options.history == HistoryWindow::Off {
+            builder = builder.skip_history_sync();
+        }
         if let Some(http) = self.http() {
             builder = builder.with_http_client(SharedHttp(http));
         }

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use thiserror::Error;
+use wagate_core::history::HistoryWindow;
 use whatsapp_rust::transport::TransportFactory;
 use whatsapp_rust::wacore::net::HttpClient;
 
@@ -46,6 +47,10 @@ pub trait Connector: Send + Sync + 'static {
     fn http(&self) -> Arc<dyn HttpClient>;
 }
 
+/// Days of history a new link stores unless told otherwise: a week of chats, enough for the
+/// conversations a team picks up, without importing years of a phone's traffic.
+pub const DEFAULT_HISTORY_DAYS: u32 = 7;
+
 #[derive(Clone)]
 pub struct WaOptions {
     /// Pinned version; `None` asks web.whatsapp.com for the current one at connect.
@@ -57,6 +62,8 @@ pub struct WaOptions {
     pub pre_key_count: usize,
     /// The OS name the phone shows under "Linked devices".
     pub device_name: String,
+    /// Which of the phone's history a new link stores (`--wa-history-days`).
+    pub history: HistoryWindow,
 }
 
 impl Default for WaOptions {
@@ -66,6 +73,7 @@ impl Default for WaOptions {
             connector: None,
             pre_key_count: 100,
             device_name: "wagate".into(),
+            history: HistoryWindow::Days(DEFAULT_HISTORY_DAYS),
         }
     }
 }
@@ -96,6 +104,7 @@ impl fmt::Debug for WaOptions {
             .field("version", &self.version)
             .field("connector", &self.connector.as_ref().map(|_| "custom"))
             .field("pre_key_count", &self.pre_key_count)
+            .field("history", &self.history)
             .finish()
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use wagate_core::contact::FetchedProfile;
 use wagate_core::engine::{EngineError, NumberCheck, OutboundMessage, SendError, Session};
 use wagate_core::message::{Content, Recipient};
 use wagate_core::phone::PhoneNumber;
@@ -159,6 +160,49 @@ impl Session for WaSession {
                 }
             })
             .collect())
+    }
+
+    async fn contact_profile(
+        &self,
+        phone: &PhoneNumber,
+    ) -> Result<Option<FetchedProfile>, EngineError> {
+        let exists = self
+            .check_numbers(std::slice::from_ref(phone))
+            .await?
+            .first()
+            .is_some_and(|c| c.exists);
+        if !exists {
+            return Ok(None);
+        }
+        let failed = |e: &dyn std::fmt::Display| EngineError::Failed(e.to_string());
+        let jid = whatsapp_rust::Jid::pn(phone.as_str());
+        let contacts = self.client.contacts();
+        // Keyed by the JID WhatsApp answered for (the number's, or its LID): one was asked.
+        let info = contacts
+            .get_user_info(std::slice::from_ref(&jid))
+            .await
+            .map_err(|e| failed(&e))?
+            .into_values()
+            .next();
+        let picture = contacts
+            .get_profile_picture(&jid, false)
+            .await
+            .map_err(|e| failed(&e))?;
+        let is_blocked = self
+            .client
+            .blocking()
+            .is_blocked(&jid)
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(Some(FetchedProfile {
+            about: info
+                .as_ref()
+                .and_then(|i| i.status.clone())
+                .filter(|s| !s.is_empty()),
+            profile_pic_url: picture.map(|p| p.url),
+            is_business: info.is_some_and(|i| i.is_business),
+            is_blocked,
+        }))
     }
 
     async fn logout(&self) -> Result<(), EngineError> {

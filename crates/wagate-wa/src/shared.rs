@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
 use wagate_core::InstanceId;
 use wagate_core::engine::{EngineEvent, EventSink, MediaVault};
+use wagate_core::history::HistoryWindow;
 use whatsapp_rust::bot::BotHandle;
 
 use crate::state::KvBackend;
@@ -21,6 +22,8 @@ pub struct Shared {
     pub backend: Arc<KvBackend>,
     /// Where received media is kept for the account.
     pub vault: Arc<dyn MediaVault>,
+    /// Which of the phone's history is stored when it syncs.
+    pub history: HistoryWindow,
     /// Sends waiting for the server's ack, by WhatsApp message id.
     acks: Mutex<HashMap<String, oneshot::Sender<Ack>>>,
     /// The linked phone number, learnt at pairing or from the saved device.
@@ -40,12 +43,14 @@ impl Shared {
         sink: Arc<dyn EventSink>,
         backend: Arc<KvBackend>,
         vault: Arc<dyn MediaVault>,
+        history: HistoryWindow,
     ) -> Self {
         Self {
             instance,
             sink,
             backend,
             vault,
+            history,
             acks: Mutex::new(HashMap::new()),
             phone: Mutex::new(None),
             handle: Mutex::new(None),

@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// one is looked up at web.whatsapp.com at each connect.
     #[arg(long = "wa-version", env = "WAGATE_WA_VERSION")]
     pub wa_version: Option<wagate_wa::WaVersion>,
+    /// Days of a phone's chat history a new WhatsApp Web link stores (0: none).
+    #[arg(long = "wa-history-days", env = "WAGATE_WA_HISTORY_DAYS",
+          default_value_t = wagate_wa::options::DEFAULT_HISTORY_DAYS)]
+    pub wa_history_days: u32,
     /// Allow http and private addresses for webhook and media URLs (local development).
     #[arg(
         long = "webhook-allow-private",

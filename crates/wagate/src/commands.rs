@@ -4,6 +4,7 @@
 use anyhow::{Context, anyhow, bail};
 use serde_json::json;
 use wagate_core::account::AccountName;
+use wagate_core::history::HistoryWindow;
 use wagate_core::net::UrlPolicy;
 use wagate_core::plan::Plan;
 use wagate_core::scope::Scopes;
@@ -124,6 +125,10 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     config.public_url = args.public_url;
     config.sandbox = args.sandbox;
     config.wa.version = args.wa_version;
+    config.wa.history = match args.wa_history_days {
+        0 => HistoryWindow::Off,
+        days => HistoryWindow::Days(days),
+    };
     config.wa = std::mem::take(&mut config.wa)
         .with_test_connector_from_env()
         .map_err(|e| anyhow::anyhow!(e))?;

@@ -50,6 +50,8 @@ pub enum ApiError {
     MessageNotFound,
     #[error("Webhook not found.")]
     WebhookNotFound,
+    #[error("No contact with this number is known, and WhatsApp has none.")]
+    ContactNotFound,
     #[error("The instance is already connected.")]
     AlreadyConnected,
     #[error("{0}")]
@@ -112,6 +114,7 @@ impl ApiError {
             ApiError::InvalidOfficialCredentials(_) => "invalid_official_credentials",
             ApiError::MessageNotFound => "message_not_found",
             ApiError::WebhookNotFound => "webhook_not_found",
+            ApiError::ContactNotFound => "contact_not_found",
             ApiError::AlreadyConnected => "already_connected",
             ApiError::InstanceNotConnected(_) => "instance_not_connected",
             ApiError::OfficialApiInstance => "official_api_instance",
@@ -157,6 +160,7 @@ impl ApiError {
             ApiError::InstanceNotFound
             | ApiError::MessageNotFound
             | ApiError::WebhookNotFound
+            | ApiError::ContactNotFound
             | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::AlreadyConnected
             | ApiError::InstanceNotConnected(_)

@@ -1,11 +1,16 @@
-//! `/v1/contacts`: list (§8.1) and check numbers (§15.8).
+//! `/v1/contacts`: list (§8.1), check numbers (§15.8), and one contact's profile (§17.4), fetched
+//! from the network when it is not cached or the cache is a day old.
 
-use axum::extract::State;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wagate_core::chat::search_term;
+use wagate_core::Timestamp;
+use wagate_core::chat::{Contact, search_term};
+use wagate_core::engine::EngineError;
 use wagate_core::page::OffsetPage;
 use wagate_core::phone::PhoneNumber;
 use wagate_core::scope::Scope;
@@ -18,11 +23,15 @@ use crate::routes::views::{Data, Page};
 use crate::state::AppState;
 
 const MAX_CHECK: usize = 50;
+/// How long a fetched profile is served from the cache. A contact's change the network reports
+/// (a new picture, a new about text) refreshes it sooner.
+const PROFILE_TTL: Duration = Duration::from_secs(24 * 3600);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_contacts))
         .routes(routes!(check_contacts))
+        .routes(routes!(get_contact))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -48,7 +57,21 @@ pub struct ContactView {
     pub name: Option<String>,
     pub profile_pic_url: Option<String>,
     pub about: Option<String>,
+    pub is_business: bool,
     pub is_blocked: bool,
+}
+
+impl From<Contact> for ContactView {
+    fn from(c: Contact) -> Self {
+        Self {
+            phone: c.phone,
+            name: c.name,
+            profile_pic_url: c.profile_pic_url,
+            about: c.about,
+            is_business: c.is_business,
+            is_blocked: c.is_blocked,
+        }
+    }
 }
 
 /// An instance's contacts.
@@ -78,16 +101,7 @@ pub async fn list_contacts(
         .store
         .list_contacts(&inst.id, search.as_deref(), page)
         .await?;
-    let views = list
-        .into_iter()
-        .map(|c| ContactView {
-            phone: c.phone,
-            name: c.name,
-            profile_pic_url: c.profile_pic_url,
-            about: c.about,
-            is_blocked: c.is_blocked,
-        })
-        .collect();
+    let views = list.into_iter().map(ContactView::from).collect();
     Ok(axum::Json(Page::new(views, page.pagination(total))))
 }
 
@@ -157,4 +171,72 @@ pub async fn check_contacts(
             })
             .collect(),
     )))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ContactOfParams {
+    #[param(required = true)]
+    pub instance_id: Option<String>,
+}
+
+/// One contact, with its profile (about text, picture, business, blocked). A profile not fetched
+/// in the last 24 hours is asked of WhatsApp while the instance is connected; otherwise the
+/// cached one is answered.
+#[utoipa::path(get, path = "/v1/contacts/{phone}", tag = "Contacts",
+    params(("phone" = String, Path, description = "The contact's number, digits only"), ContactOfParams),
+    responses(
+        (status = 200, description = "The contact", body = Data<ContactView>),
+        (status = 400, description = "invalid_request, invalid_phone_number", body = ErrorEnvelope),
+        (status = 404, description = "instance_not_found, contact_not_found", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn get_contact(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(phone): Path<String>,
+    ApiQuery(q): ApiQuery<ContactOfParams>,
+) -> Result<axum::Json<Data<ContactView>>, ApiError> {
+    auth.require(Scope::ContactsRead)?;
+    let raw = q
+        .instance_id
+        .as_deref()
+        .ok_or_else(|| ApiError::field("instanceId", "is required"))?;
+    let inst = owned_instance(&state, &auth, raw).await?;
+    let phone = PhoneNumber::parse(&phone)
+        .map_err(|e| ApiError::InvalidPhoneNumber(format!("{phone}: {e}")))?;
+    let cached = state.store.get_contact(&inst.id, &phone).await?;
+    let fresh = |c: &Contact| {
+        c.profile_fetched_at
+            .is_some_and(|at| at >= Timestamp::ago(PROFILE_TTL))
+    };
+    if let Some(c) = cached.clone().filter(fresh) {
+        return Ok(axum::Json(Data::new(ContactView::from(c))));
+    }
+    let session = match state.supervisor.get(&inst.id) {
+        Some(runtime) => runtime.connected_session().await,
+        None => None,
+    };
+    let fetched = match session {
+        Some(s) => match s.contact_profile(&phone).await {
+            Ok(Some(profile)) => Some(
+                state
+                    .store
+                    .save_profile(&inst.id, &phone, &profile, Timestamp::now())
+                    .await?,
+            ),
+            // Not on WhatsApp (any more): what is known of it, if anything, is the answer.
+            Ok(None) => cached,
+            // The cached contact (or none) is the answer; the network is asked again next time.
+            Err(EngineError::Unsupported) => cached,
+            Err(e) => {
+                tracing::warn!(error = %e, "fetching a contact's profile failed");
+                cached
+            }
+        },
+        None => cached,
+    };
+    let contact = fetched.ok_or(ApiError::ContactNotFound)?;
+    Ok(axum::Json(Data::new(ContactView::from(contact))))
 }

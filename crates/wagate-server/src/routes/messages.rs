@@ -508,7 +508,7 @@ impl ChatView {
             chat_id: c.id.to_string(),
             phone: c.peer.clone(),
             contact_name: c.contact_name.clone(),
-            profile_pic_url: None,
+            profile_pic_url: c.profile_pic_url.clone(),
             last_message: c.last_message.as_ref().map(|l| LastMessageView {
                 message_id: l.id.to_string(),
                 content: l.content.preview(),

@@ -2,8 +2,9 @@
 //! committed, so an engine that acknowledges inbound traffic after `emit` never acknowledges
 //! something that a crash could still lose.
 //!
-//! Inbound messages are stored here, in the engine's task, because they change nothing the
-//! actor owns (and many can commit at once); every other event goes to the actor.
+//! Inbound messages, contact reports and synced history are stored here, in the engine's task,
+//! because they change nothing the actor owns (and many can commit at once); every other event
+//! goes to the actor.
 
 use std::sync::Arc;
 
@@ -34,8 +35,36 @@ impl EventSink for RuntimeSink {
                 tracing::error!(error = %e, "recording a received message failed");
                 NotRecorded(e.to_string())
             }),
+            EngineEvent::Contacts(reports) => self
+                .store
+                .report_contacts(&self.handle.id, &reports)
+                .await
+                .map_err(not_recorded("contact reports")),
+            EngineEvent::Blocklist(blocked) => self
+                .store
+                .replace_blocklist(&self.handle.id, &blocked)
+                .await
+                .map_err(not_recorded("the blocklist")),
+            EngineEvent::History(messages) => {
+                let count = messages.len();
+                match self.store.import_history(&self.handle.id, &messages).await {
+                    Ok(new) => {
+                        tracing::info!(synced = count, new, "history synced from the phone");
+                        Ok(())
+                    }
+                    Err(e) => Err(not_recorded("synced history")(e)),
+                }
+            }
             other => self.handle.report(other).await,
         }
+    }
+}
+
+/// Logs a failed write of `what` and reports it unrecorded.
+fn not_recorded(what: &'static str) -> impl Fn(StoreError) -> NotRecorded {
+    move |e| {
+        tracing::error!(error = %e, "recording {what} failed");
+        NotRecorded(e.to_string())
     }
 }
 

@@ -6,12 +6,17 @@
 
 pub mod media;
 pub mod peer;
+pub mod profiles;
 pub mod server;
 pub mod tcp;
 pub mod wire;
 
 pub use media::{FakeCdn, FakeCdnClient};
+pub use profiles::FakeProfile;
 pub use server::{ContactReceipts, FakeOptions, FakeServer, FakeTransportFactory, Observed};
+/// The protobuf types tests build payloads with (history, messages).
+pub use whatsapp_rust::buffa::MessageField;
+pub use whatsapp_rust::waproto::whatsapp as wa;
 
 /// Points wagate's engine at this fake server (`WaOptions::connector`).
 pub struct FakeConnector(pub std::sync::Arc<FakeServer>);

@@ -5,10 +5,13 @@
 //! `pair-device-sign` → 515), login (`<success>`), the IQs a session needs
 //! (prekey upload/count/fetch, usync device/contact lists, app-state sync with
 //! empty collections, everything else answered with an empty result), message
-//! acks/nacks, receipts, and Signal peers that receive and send E2E messages.
+//! acks/nacks, receipts, and Signal peers that receive and send E2E messages;
+//! contacts' profiles and the blocklist (`profiles.rs`), and the phone's history
+//! sync (`sync_history`).
 //! Tests observe what the client did through [`Observed`] records.
 
 use super::peer::{PublishedBundle, SignalPeer};
+use super::profiles::{FakeProfile, Profiles};
 use super::wire::{FrameReader, PipeTransport, ServerIdentity, accept, frame};
 use async_trait::async_trait;
 use hmac::{KeyInit, Mac};
@@ -84,6 +87,12 @@ pub enum Observed {
         to: String,
         state: String,
     },
+    /// The client asked for a contact's profile picture (`w:profile:picture`).
+    PictureAsked {
+        target: String,
+    },
+    /// The client asked for the blocklist.
+    BlocklistAsked,
     /// The client asked for a pairing code (`link_code_companion_reg` stage companion_hello).
     PairCodeRequested {
         phone: String,
@@ -191,6 +200,7 @@ pub struct FakeServer {
     pub opts: std::sync::Mutex<FakeOptions>,
     /// The media CDN; give clients `FakeCdnClient(server.cdn.clone())` as HttpClient.
     pub cdn: Arc<super::media::FakeCdn>,
+    profiles: std::sync::Mutex<Profiles>,
 }
 
 fn now() -> i64 {
@@ -237,7 +247,56 @@ impl FakeServer {
             next_id: AtomicU64::new(1),
             opts: std::sync::Mutex::new(FakeOptions::defaults()),
             cdn: super::media::FakeCdn::new(),
+            profiles: std::sync::Mutex::new(Profiles::default()),
         })
+    }
+
+    /// What `phone` shows others as its profile.
+    pub fn set_profile(&self, phone: &str, profile: FakeProfile) {
+        self.profiles.lock().unwrap().set(phone, profile);
+    }
+
+    /// The numbers `account` has blocked (all of them).
+    pub fn set_blocked(&self, account: &str, blocked: &[&str]) {
+        self.profiles.lock().unwrap().set_blocked(account, blocked);
+    }
+
+    /// What the account's phone does after linking: sends its history to each connected
+    /// companion, zlib-compressed inline in a history-sync notification.
+    pub async fn sync_history(&self, account: &str, sync: &wa::HistorySync) -> anyhow::Result<()> {
+        use std::io::Write;
+        use wa::message::{HistorySyncNotification, HistorySyncType, ProtocolMessage};
+        use whatsapp_rust::buffa::MessageField;
+        let raw = sync.encode_to_vec();
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&raw)?;
+        let payload = z.finish()?;
+        let msg = wa::Message {
+            protocol_message: MessageField::some(ProtocolMessage {
+                r#type: Some(wa::message::protocol_message::Type::HistorySyncNotification),
+                history_sync_notification: MessageField::some(HistorySyncNotification {
+                    sync_type: Some(HistorySyncType::InitialBootstrap),
+                    file_length: Some(raw.len() as u64),
+                    chunk_order: Some(1),
+                    progress: Some(100),
+                    initial_hist_bootstrap_inline_payload: Some(payload),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let targets = self.conns_of(account).await;
+        anyhow::ensure!(
+            !targets.is_empty(),
+            "account {account} has no connected device"
+        );
+        for (conn, dev) in targets {
+            let id = format!("3EB0{:016X}", self.next_id.fetch_add(1, Ordering::Relaxed));
+            self.deliver(conn, &dev, Sender::Primary, &msg, "protocol", &id)
+                .await?;
+        }
+        Ok(())
     }
 
     pub fn transport_factory(self: &Arc<Self>) -> FakeTransportFactory {
@@ -934,6 +993,26 @@ impl FakeServer {
             "privacy" => iq_result(&id)
                 .children([NodeBuilder::new("privacy").build()])
                 .build(),
+            "w:profile:picture" => {
+                let target = attr(&n, "target").unwrap_or_default();
+                let user = target.split('@').next().unwrap_or_default().to_owned();
+                self.observe(Observed::PictureAsked { target });
+                let picture = self.profiles.lock().unwrap().picture(&user);
+                iq_result(&id).children([picture]).build()
+            }
+            "blocklist" => {
+                let account = self
+                    .state
+                    .lock()
+                    .await
+                    .conns
+                    .get(&conn)
+                    .and_then(|c| c.device.as_ref().map(|d| d.user.to_string()))
+                    .unwrap_or_default();
+                self.observe(Observed::BlocklistAsked);
+                let list = self.profiles.lock().unwrap().blocklist(&account);
+                iq_result(&id).children([list]).build()
+            }
             // Pair-code stage 1 (companion_hello): hand out a pairing ref. Stages 2-3
             // (primary_hello notification, companion_finish, pair-success keyed by the
             // code-derived adv secret) are not modelled yet.
@@ -1120,6 +1199,9 @@ impl FakeServer {
                     ),
                     _ => {}
                 }
+            }
+            if known {
+                kids.extend(self.profiles.lock().unwrap().usync(&user, &query));
             }
             out.push(
                 NodeBuilder::new("user")

@@ -50,8 +50,11 @@ impl InstanceActor {
                 };
                 return self.apply_reported(change, done).await;
             }
-            // The sink stores inbound messages itself; they change nothing the actor owns.
-            EngineEvent::Inbound(_) => Ok(()),
+            // The sink stores these itself; they change nothing the actor owns.
+            EngineEvent::Inbound(_)
+            | EngineEvent::Contacts(_)
+            | EngineEvent::Blocklist(_)
+            | EngineEvent::History(_) => Ok(()),
         };
         if let Err(e) = &result {
             tracing::error!(error = %e, "recording an engine event failed");

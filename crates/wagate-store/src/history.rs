@@ -1,0 +1,123 @@
+//! History synced from the phone at link time: stored like traffic (messages, chats, contacts)
+//! but with no events, and with ids that sort at the time each message was written.
+
+use async_trait::async_trait;
+use wagate_core::history::HistoryMessage;
+use wagate_core::message::{Direction, Message, MessageStatus, Recipient};
+use wagate_core::store::{HistoryStore, StoreError};
+use wagate_core::{AccountId, ChatId, InstanceId, MessageId};
+
+use crate::SqlStore;
+use crate::error::db;
+use crate::messages::insert_message_row;
+
+/// The chat of a synced message: created, or given the message as its last one only if it is
+/// newer (history arrives in any order, and after live traffic).
+async fn chat_for(
+    conn: &mut sqlx::AnyConnection,
+    m: &Message,
+    unread: bool,
+) -> Result<ChatId, StoreError> {
+    let id: String = sqlx::query_scalar(
+        "INSERT INTO chats (id, instance_id, peer, contact_name, is_group, unread_count, last_message_id, \
+         last_message_at, created_at) VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $7) \
+         ON CONFLICT (instance_id, peer) DO UPDATE SET \
+           last_message_id = CASE WHEN excluded.last_message_at > COALESCE(chats.last_message_at, 0) \
+             THEN excluded.last_message_id ELSE chats.last_message_id END, \
+           last_message_at = CASE WHEN excluded.last_message_at > COALESCE(chats.last_message_at, 0) \
+             THEN excluded.last_message_at ELSE chats.last_message_at END, \
+           unread_count = chats.unread_count + excluded.unread_count, \
+           contact_name = COALESCE(chats.contact_name, excluded.contact_name) \
+         RETURNING id",
+    )
+    .bind(ChatId::generate().as_str())
+    .bind(m.instance_id.as_str())
+    .bind(m.peer.as_str())
+    .bind(m.peer_name.clone())
+    .bind(i64::from(unread))
+    .bind(m.id.as_str())
+    .bind(m.created_at.millis())
+    .fetch_one(conn)
+    .await
+    .map_err(db)?;
+    Ok(ChatId::from_trusted(id))
+}
+
+async fn stored_id(
+    conn: &mut sqlx::AnyConnection,
+    instance: &InstanceId,
+    external_id: &str,
+) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar("SELECT id FROM messages WHERE instance_id = $1 AND external_id = $2")
+        .bind(instance.as_str())
+        .bind(external_id)
+        .fetch_optional(conn)
+        .await
+        .map_err(db)
+}
+
+#[async_trait]
+impl HistoryStore for SqlStore {
+    async fn import_history(
+        &self,
+        instance: &InstanceId,
+        messages: &[HistoryMessage],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let account: Option<String> =
+            sqlx::query_scalar("SELECT account_id FROM instances WHERE id = $1")
+                .bind(instance.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        let Some(account) = account.map(AccountId::from_trusted) else {
+            return Ok(0); // deleted meanwhile
+        };
+        let mut imported = 0;
+        for h in messages {
+            if stored_id(&mut tx, instance, &h.external_id)
+                .await?
+                .is_some()
+            {
+                continue;
+            }
+            let quoted = match &h.quoted_external_id {
+                Some(q) => stored_id(&mut tx, instance, q).await?,
+                None => None,
+            };
+            let direction = if h.from_me {
+                Direction::Outbound
+            } else {
+                Direction::Inbound
+            };
+            let read = h.status == MessageStatus::Read;
+            let mut m = Message {
+                id: MessageId::generate_at(h.timestamp),
+                account_id: account.clone(),
+                instance_id: instance.clone(),
+                chat_id: ChatId::generate(),
+                direction,
+                peer: Recipient::Phone(h.peer.clone()),
+                peer_name: h.peer_name.clone(),
+                content: h.content.clone(),
+                quoted_message_id: quoted,
+                metadata: None,
+                external_id: Some(h.external_id.clone()),
+                status: h.status,
+                error: None,
+                created_at: h.timestamp,
+                sent_at: h.from_me.then_some(h.timestamp),
+                delivered_at: matches!(h.status, MessageStatus::Delivered | MessageStatus::Read)
+                    .then_some(h.timestamp),
+                read_at: read.then_some(h.timestamp),
+            };
+            m.chat_id = chat_for(&mut tx, &m, !h.from_me && !read).await?;
+            crate::contacts::seen(&mut tx, instance, h.peer.as_str(), h.peer_name.as_deref())
+                .await?;
+            insert_message_row(&mut tx, &m).await?;
+            imported += 1;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(imported)
+    }
+}
