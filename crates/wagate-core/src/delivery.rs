@@ -181,6 +181,24 @@ pub enum Target {
     Subscription(WebhookId),
 }
 
+/// How many more deliveries a claim may take for each account: `others` for an account not
+/// listed. A node holds each account to its share of the delivery slots through it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRoom {
+    pub listed: Vec<(AccountId, u32)>,
+    pub others: u32,
+}
+
+impl AccountRoom {
+    /// No account is held back.
+    pub fn unlimited() -> Self {
+        Self {
+            listed: Vec::new(),
+            others: u32::MAX,
+        }
+    }
+}
+
 /// A delivery that is due, with all an attempt needs.
 #[derive(Debug, Clone)]
 pub struct DueDelivery {

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::contact::{ContactReport, FetchedProfile};
+use crate::failure::FailureCode;
 use crate::history::HistoryMessage;
 use crate::media::FetchedMedia;
 use crate::message::{Content, MessageStatus, Recipient};
@@ -67,12 +68,12 @@ pub enum EngineEvent {
     },
     /// The connection dropped; the engine is reconnecting by itself.
     Reconnecting {
-        code: String,
+        code: FailureCode,
         message: String,
     },
     /// The session ended for good (logged out, unlinked, banned): the saved session is void.
     LoggedOut {
-        code: String,
+        code: FailureCode,
         message: String,
     },
     Inbound(InboundMessage),
@@ -92,7 +93,7 @@ pub enum EngineEvent {
     /// status webhook).
     SendFailed {
         external_id: String,
-        code: String,
+        code: FailureCode,
         message: String,
     },
 }
@@ -147,7 +148,7 @@ pub struct OutboundMessage {
 #[error("{code}: {message}")]
 pub struct SendError {
     /// The `error.code` the message fails with, e.g. `recipient_not_on_whatsapp`.
-    pub code: String,
+    pub code: FailureCode,
     pub message: String,
     /// True when trying again later may succeed (connection lost mid-send).
     pub transient: bool,

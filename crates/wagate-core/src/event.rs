@@ -155,9 +155,9 @@ impl Event {
         last_error: Option<&LastError>,
     ) -> Self {
         let reason = match (last_error, now) {
-            (Some(e), _) => e.code.as_str(),
-            (None, InstanceStatus::Connecting) => "restarting",
-            (None, _) => "disconnected",
+            (Some(e), _) => e.code.to_string(),
+            (None, InstanceStatus::Connecting) => "restarting".to_owned(),
+            (None, _) => "disconnected".to_owned(),
         };
         Self::new(
             account_id,
@@ -212,7 +212,7 @@ impl Event {
             external_id: None,
             status,
             error: (status == MessageStatus::Failed).then(|| MessageError {
-                code: "test".into(),
+                code: crate::failure::FailureCode::RecipientNotOnWhatsapp,
                 message: "A test of the message.failed event.".into(),
             }),
             created_at: now,
@@ -281,7 +281,7 @@ mod tests {
             external_id: Some("x".into()),
             status,
             error: (status == MessageStatus::Failed).then(|| MessageError {
-                code: "recipient_not_on_whatsapp".into(),
+                code: crate::failure::FailureCode::RecipientNotOnWhatsapp,
                 message: "no".into(),
             }),
             created_at: Timestamp::now(),

@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use crate::account::DisplayName;
 use crate::api_key::random_hex;
+use crate::failure::FailureCode;
 use crate::net::TargetUrl;
 use crate::phone::PhoneNumber;
 use crate::webhook_event::WebhookEvent;
@@ -87,7 +88,7 @@ impl ConnectionMethod {
 /// Why the connection last failed (§15.4), e.g. `logged_out`, `connection_lost`, `network_error`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastError {
-    pub code: String,
+    pub code: FailureCode,
     pub message: String,
     pub at: Timestamp,
 }

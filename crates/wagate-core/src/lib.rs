@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod engine;
 pub mod engine_state;
 pub mod event;
+pub mod failure;
 pub mod history;
 pub mod ids;
 pub mod inbound_webhook;

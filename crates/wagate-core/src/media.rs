@@ -7,6 +7,7 @@
 use bytes::Bytes;
 use thiserror::Error;
 
+use crate::failure::FailureCode;
 use crate::message::{Media, MediaType, MessageError};
 
 /// A file format §15.5 accepts, with its canonical MIME type.
@@ -177,11 +178,11 @@ fn allowed_list(t: &MediaType) -> String {
 
 impl MediaError {
     /// The `error.code` of the failed message (§15.5).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> FailureCode {
         match self {
-            MediaError::FetchFailed(_) => "media_fetch_failed",
-            MediaError::TooLarge { .. } => "media_too_large",
-            MediaError::UnsupportedFormat { .. } => "unsupported_media_format",
+            MediaError::FetchFailed(_) => FailureCode::MediaFetchFailed,
+            MediaError::TooLarge { .. } => FailureCode::MediaTooLarge,
+            MediaError::UnsupportedFormat { .. } => FailureCode::UnsupportedMediaFormat,
         }
     }
 }
@@ -189,7 +190,7 @@ impl MediaError {
 impl From<MediaError> for MessageError {
     fn from(e: MediaError) -> Self {
         MessageError {
-            code: e.code().to_owned(),
+            code: e.code(),
             message: e.to_string(),
         }
     }
@@ -321,10 +322,10 @@ mod tests {
         );
         assert_eq!(
             format_of(&img, Some("image/gif")).unwrap_err().code(),
-            "unsupported_media_format"
+            FailureCode::UnsupportedMediaFormat
         );
         let err = format_of(&img, Some("application/pdf")).unwrap_err();
-        assert_eq!(err.code(), "unsupported_media_format");
+        assert_eq!(err.code(), FailureCode::UnsupportedMediaFormat);
         assert!(err.to_string().contains("image/png"), "{err}");
         let doc = media(MediaType::Document, "https://x.example/a", None);
         assert_eq!(
@@ -349,7 +350,7 @@ mod tests {
         let unknown = media(MediaType::Image, "https://x.example/p/photo", None);
         assert_eq!(
             format_of(&unknown, None).unwrap_err().code(),
-            "unsupported_media_format"
+            FailureCode::UnsupportedMediaFormat
         );
         // The host is not a file name.
         let host_only = media(MediaType::Image, "https://photo.png", None);
@@ -362,11 +363,11 @@ mod tests {
         assert!(cap.check_declared(5 * 1024 * 1024).is_ok());
         assert_eq!(
             cap.check_declared(5 * 1024 * 1024 + 1).unwrap_err().code(),
-            "media_too_large"
+            FailureCode::MediaTooLarge
         );
         assert!(cap.add(5 * 1024 * 1024).is_ok());
         let err = cap.add(1).unwrap_err();
-        assert_eq!(err.code(), "media_too_large");
+        assert_eq!(err.code(), FailureCode::MediaTooLarge);
         assert_eq!(
             err.to_string(),
             "The media is larger than the 5 MB allowed for image."

@@ -287,7 +287,7 @@ impl Recipient {
 /// Why a message failed (`error` of §15.5): e.g. `recipient_not_on_whatsapp`, `media_fetch_failed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageError {
-    pub code: String,
+    pub code: crate::failure::FailureCode,
     pub message: String,
 }
 

@@ -9,7 +9,7 @@ use crate::api_key::ApiKey;
 use crate::chat::{Chat, ChatQuery, Contact, HistoryQuery};
 use crate::contact::{ContactReport, FetchedProfile};
 use crate::delivery::{
-    AttemptOutcome, AttemptResult, Delivery, DeliveryLog, DueDelivery, Recorded,
+    AccountRoom, AttemptOutcome, AttemptResult, Delivery, DeliveryLog, DueDelivery, Recorded,
 };
 use crate::event::Event;
 use crate::history::HistoryMessage;
@@ -408,17 +408,18 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// deliveries. An event that no target wants is not kept.
     async fn record_event(&self, event: &Event) -> Result<(), StoreError>;
     /// Takes up to `limit` due deliveries for `lease_ms`, marked with `claim` (which starts with
-    /// the node id and a colon, and unique per call), none of the accounts in `skip` (those that
-    /// hold their share of the slots already). A lane's first attempts are handed out one at a
-    /// time, in order. A delivery whose lease ran out can be claimed again; from then on only the
-    /// new claim can record its outcome.
+    /// the node id and a colon, and unique per call), at most `room` of each account, taking
+    /// the accounts in turn (each one's oldest first, then each one's second…), so one account's
+    /// backlog never comes before another's first delivery. A lane's first attempts are handed
+    /// out one at a time, in order. A delivery whose lease ran out can be claimed again; from
+    /// then on only the new claim can record its outcome.
     async fn claim_deliveries(
         &self,
         claim: &str,
         now: Timestamp,
         lease_ms: i64,
         limit: u32,
-        skip: &[AccountId],
+        room: &AccountRoom,
     ) -> Result<Vec<DueDelivery>, StoreError>;
     /// Frees the claims of a node that restarted (nothing it claimed is in flight any more).
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError>;

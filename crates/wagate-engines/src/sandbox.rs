@@ -22,6 +22,7 @@ use wagate_core::engine::{
     ConnectRequest, Engine, EngineError, EngineEvent, EventSink, InboundMessage, LinkMethod,
     NotRecorded, NumberCheck, OutboundMessage, SendError, Session,
 };
+use wagate_core::failure::FailureCode;
 use wagate_core::message::{Content, MessageStatus, Recipient};
 use wagate_core::phone::PhoneNumber;
 use wagate_core::{InstanceId, Timestamp};
@@ -206,7 +207,7 @@ impl SandboxNetwork {
         report(
             &sink,
             EngineEvent::Reconnecting {
-                code: "connection_lost".into(),
+                code: FailureCode::ConnectionLost,
                 message: "The connection to the sandbox network dropped; reconnecting.".into(),
             },
         )
@@ -245,7 +246,7 @@ impl SandboxNetwork {
         report(
             &sink,
             EngineEvent::LoggedOut {
-                code: "logged_out".into(),
+                code: FailureCode::LoggedOut,
                 message: "The device was unlinked from the phone.".into(),
             },
         )
@@ -320,7 +321,7 @@ impl SandboxNetwork {
                 report(
                     &sink,
                     EngineEvent::LoggedOut {
-                        code: "qr_timeout".into(),
+                        code: FailureCode::QrTimeout,
                         message: "No phone linked the device in time.".into(),
                     },
                 )
@@ -396,13 +397,13 @@ impl SandboxSession {
             Some(d) if d.generation == self.generation => match (&d.linked, d.online) {
                 (Some(s), true) => Ok(s.phone.clone()),
                 _ => Err(SendError {
-                    code: "connection_lost".into(),
+                    code: FailureCode::ConnectionLost,
                     message: "Not connected to the sandbox network.".into(),
                     transient: true,
                 }),
             },
             _ => Err(SendError {
-                code: "connection_lost".into(),
+                code: FailureCode::ConnectionLost,
                 message: "Not connected to the sandbox network.".into(),
                 transient: true,
             }),
@@ -421,7 +422,7 @@ impl Session for SandboxSession {
         // Like WhatsApp Web, the sandbox needs the file itself, not a link to it.
         if matches!(m.content, Content::Media(_)) && m.media.is_none() {
             return Err(SendError {
-                code: "media_fetch_failed".into(),
+                code: FailureCode::MediaFetchFailed,
                 message: "The media was not fetched before sending.".into(),
                 transient: false,
             });
@@ -429,7 +430,7 @@ impl Session for SandboxSession {
         let to = m.to.as_str().to_owned();
         if not_on_whatsapp(&to) {
             return Err(SendError {
-                code: "recipient_not_on_whatsapp".into(),
+                code: FailureCode::RecipientNotOnWhatsapp,
                 message: format!("{to} is not on WhatsApp."),
                 transient: false,
             });
@@ -446,14 +447,14 @@ impl Session for SandboxSession {
         };
         if peer.is_none() && linked {
             return Err(SendError {
-                code: "recipient_offline".into(),
+                code: FailureCode::RecipientOffline,
                 message: format!("The sandbox device {to} is offline; the message waits for it."),
                 transient: true,
             });
         }
         let Some(my_sink) = my_sink else {
             return Err(SendError {
-                code: "connection_lost".into(),
+                code: FailureCode::ConnectionLost,
                 message: "Not connected to the sandbox network.".into(),
                 transient: true,
             });
@@ -475,7 +476,7 @@ impl Session for SandboxSession {
                 // Not recorded by the receiver: the message stays queued at the sender.
                 if let Err(e) = peer_sink.emit(EngineEvent::Inbound(inbound)).await {
                     return Err(SendError {
-                        code: "recipient_unavailable".into(),
+                        code: FailureCode::RecipientUnavailable,
                         message: format!("The receiving sandbox instance did not take it: {e}."),
                         transient: true,
                     });

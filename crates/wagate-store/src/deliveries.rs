@@ -9,8 +9,8 @@
 use async_trait::async_trait;
 use sqlx::{AnyConnection, AssertSqlSafe};
 use wagate_core::delivery::{
-    AttemptOutcome, AttemptResult, Delivery, DeliveryLog, DeliveryState, DueDelivery, Recorded,
-    Target,
+    AccountRoom, AttemptOutcome, AttemptResult, Delivery, DeliveryLog, DeliveryState, DueDelivery,
+    Recorded, Target,
 };
 use wagate_core::event::Event;
 use wagate_core::net::TargetUrl;
@@ -234,7 +234,7 @@ impl DeliveryStore for SqlStore {
         now: Timestamp,
         lease_ms: i64,
         limit: u32,
-        skip: &[AccountId],
+        room: &AccountRoom,
     ) -> Result<Vec<DueDelivery>, StoreError> {
         // PostgreSQL: rows another node is claiming right now are skipped, not waited for.
         let lock = match self.dialect {
@@ -242,31 +242,43 @@ impl DeliveryStore for SqlStore {
             Dialect::Sqlite => "",
         };
         let (candidates, due) = (candidates(), due());
-        // Accounts at their share are left out ($5, $6, …: a handful at most).
-        let skipped = if skip.is_empty() {
-            String::new()
+        // Each account's room: `CASE account WHEN $6 THEN $7 … ELSE $5 END` (a handful of
+        // accounts at most: those with attempts in flight on this node).
+        let mut cases = String::new();
+        for n in 0..room.listed.len() {
+            cases.push_str(&format!(" WHEN ${} THEN ${}", 6 + 2 * n, 7 + 2 * n));
+        }
+        let room_of = if cases.is_empty() {
+            "$5".to_owned()
         } else {
-            let marks: Vec<String> = (0..skip.len()).map(|n| format!("${}", n + 5)).collect();
-            format!("AND i.account_id NOT IN ({})", marks.join(", "))
+            format!("CASE r.account_id{cases} ELSE $5 END")
         };
         let mut tx = self.writer.begin().await.map_err(db)?;
         // The candidates are found first (a materialized CTE: a fence the planner cannot see
         // through) and only then looked up and checked: left to itself, PostgreSQL's planner,
         // misled by the stale statistics of a table that just grew, ran the candidates' query
-        // once per pending row, and a claim over 1,000 pending rows took half a second.
+        // once per pending row, and a claim over 1,000 pending rows took half a second. Each
+        // account's candidates are then numbered (`r`), and taken by number first: everyone's
+        // oldest, then everyone's second… (the window is in a CTE because PostgreSQL locks no
+        // rows of a query with a window function).
         let mut update = sqlx::query(AssertSqlSafe(format!(
             "UPDATE deliveries SET locked_by = $3, locked_until = $4 WHERE id IN \
-             (WITH c AS MATERIALIZED ({candidates}) \
-              SELECT d.id FROM c JOIN deliveries d ON d.id = c.id \
-              JOIN instances i ON i.id = d.instance_id WHERE {due} {skipped} \
-              ORDER BY d.id LIMIT $2 {lock})"
+             (WITH c AS MATERIALIZED ({candidates}), \
+              r AS MATERIALIZED (SELECT d.id, i.account_id, \
+                ROW_NUMBER() OVER (PARTITION BY i.account_id ORDER BY d.id) AS n \
+                FROM c JOIN deliveries d ON d.id = c.id \
+                JOIN instances i ON i.id = d.instance_id WHERE {due}) \
+              SELECT d.id FROM r JOIN deliveries d ON d.id = r.id \
+              WHERE {due} AND r.n <= {room_of} \
+              ORDER BY r.n, d.id LIMIT $2 {lock})"
         )))
         .bind(now.millis())
         .bind(i64::from(limit))
         .bind(claim)
-        .bind(now.millis() + lease_ms);
-        for account in skip {
-            update = update.bind(account.as_str());
+        .bind(now.millis() + lease_ms)
+        .bind(i64::from(room.others));
+        for (account, n) in &room.listed {
+            update = update.bind(account.as_str()).bind(i64::from(*n));
         }
         update.execute(&mut *tx).await.map_err(db)?;
         let rows: Vec<DueRow> = sqlx::query_as(

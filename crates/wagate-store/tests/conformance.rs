@@ -496,7 +496,7 @@ async fn status_changes_apply_in_order_in_one_batch(backend: Backend) {
     let m2 = queue(&store, outbound(&a, &inst, "5511988887777", "two")).await;
     let now = Timestamp::now();
     let error = MessageError {
-        code: "recipient_not_on_whatsapp".into(),
+        code: wagate_core::failure::FailureCode::RecipientNotOnWhatsapp,
         message: "no".into(),
     };
     let moved = store

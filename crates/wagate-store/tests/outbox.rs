@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use wagate_core::account::{Account, AccountName};
 use wagate_core::delivery::{
-    AttemptOutcome, AttemptResult, DeliveryState, DueDelivery, Recorded, Target,
+    AccountRoom, AttemptOutcome, AttemptResult, DeliveryState, DueDelivery, Recorded, Target,
 };
 use wagate_core::instance::{Instance, NewInstance, Settings};
 use wagate_core::message::{Content, Message, Recipient};
@@ -103,7 +103,7 @@ async fn claim(store: &SqlStore) -> Vec<DueDelivery> {
             Timestamp::now(),
             60_000,
             100,
-            &[],
+            &AccountRoom::unlimited(),
         )
         .await
         .unwrap()
@@ -209,7 +209,13 @@ async fn a_lane_hands_out_first_attempts_in_order(backend: Backend) {
         "the retry waits for its time"
     );
     let at_retry = store
-        .claim_deliveries("node-t:2", later.plus_millis(1), 60_000, 100, &[])
+        .claim_deliveries(
+            "node-t:2",
+            later.plus_millis(1),
+            60_000,
+            100,
+            &AccountRoom::unlimited(),
+        )
         .await
         .unwrap();
     assert_eq!(at_retry.len(), 1);
@@ -334,7 +340,7 @@ async fn connection_changes_write_instance_events(backend: Backend) {
     assert_eq!(body["data"]["phone"], "5511912345678");
     state.status = InstanceStatus::Connecting;
     state.last_error = Some(LastError {
-        code: "connection_lost".into(),
+        code: wagate_core::failure::FailureCode::ConnectionLost,
         message: "x".into(),
         at: Timestamp::now(),
     });
@@ -356,21 +362,33 @@ async fn a_late_outcome_of_a_taken_claim_changes_nothing(backend: Backend) {
     sent_message(&store, &inst, "ext-1").await;
     let t0 = Timestamp::now();
     let a = store
-        .claim_deliveries("node-a:1", t0, 1_000, 10, &[])
+        .claim_deliveries("node-a:1", t0, 1_000, 10, &AccountRoom::unlimited())
         .await
         .unwrap();
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].claim, "node-a:1");
     assert!(
         store
-            .claim_deliveries("node-b:1", t0.plus_millis(999), 60_000, 10, &[])
+            .claim_deliveries(
+                "node-b:1",
+                t0.plus_millis(999),
+                60_000,
+                10,
+                &AccountRoom::unlimited()
+            )
             .await
             .unwrap()
             .is_empty(),
         "leased until its lease runs out"
     );
     let b = store
-        .claim_deliveries("node-b:1", t0.plus_millis(1_001), 60_000, 10, &[])
+        .claim_deliveries(
+            "node-b:1",
+            t0.plus_millis(1_001),
+            60_000,
+            10,
+            &AccountRoom::unlimited(),
+        )
         .await
         .unwrap();
     assert_eq!(b.len(), 1, "the lease ran out: another worker takes it");
@@ -429,7 +447,13 @@ async fn a_late_outcome_of_a_taken_claim_changes_nothing(backend: Backend) {
 
     // The retry is the next attempt, logged under its own number.
     let c = store
-        .claim_deliveries("node-c:1", retry_at.plus_millis(1), 60_000, 10, &[])
+        .claim_deliveries(
+            "node-c:1",
+            retry_at.plus_millis(1),
+            60_000,
+            10,
+            &AccountRoom::unlimited(),
+        )
         .await
         .unwrap();
     assert_eq!(c.len(), 1);
@@ -466,7 +490,7 @@ async fn an_expired_claim_nobody_took_still_records(backend: Backend) {
     sent_message(&store, &inst, "ext-1").await;
     let t0 = Timestamp::now();
     let a = store
-        .claim_deliveries("node-a:1", t0, 1, 10, &[])
+        .claim_deliveries("node-a:1", t0, 1, 10, &AccountRoom::unlimited())
         .await
         .unwrap();
     assert_eq!(a.len(), 1);
@@ -482,7 +506,13 @@ async fn an_expired_claim_nobody_took_still_records(backend: Backend) {
     );
     assert!(
         store
-            .claim_deliveries("node-b:1", t0.plus_millis(60_000), 60_000, 10, &[])
+            .claim_deliveries(
+                "node-b:1",
+                t0.plus_millis(60_000),
+                60_000,
+                10,
+                &AccountRoom::unlimited()
+            )
             .await
             .unwrap()
             .is_empty(),
@@ -507,7 +537,7 @@ async fn late_outcomes_racing_a_new_claim_record_one_outcome_each(backend: Backe
     sent_message(&store, &inst, "ext-1").await;
     let t0 = Timestamp::now();
     let a = store
-        .claim_deliveries("node-a:1", t0, 1, 100, &[])
+        .claim_deliveries("node-a:1", t0, 1, 100, &AccountRoom::unlimited())
         .await
         .unwrap();
     assert_eq!(a.len(), LANES, "one head per lane");
@@ -518,7 +548,13 @@ async fn late_outcomes_racing_a_new_claim_record_one_outcome_each(backend: Backe
             let s = store.clone();
             late.push(tokio::spawn(async move {
                 let b = s
-                    .claim_deliveries("node-b:1", t0.plus_millis(10_000), 60_000, 100, &[])
+                    .claim_deliveries(
+                        "node-b:1",
+                        t0.plus_millis(10_000),
+                        60_000,
+                        100,
+                        &AccountRoom::unlimited(),
+                    )
                     .await
                     .unwrap();
                 (None, b.into_iter().map(|d| d.id).collect::<Vec<_>>())
@@ -555,7 +591,13 @@ async fn late_outcomes_racing_a_new_claim_record_one_outcome_each(backend: Backe
     }
     assert_eq!(written_by_a.len() + claimed_by_b.len(), LANES);
     let b_claims = store
-        .claim_deliveries("node-b:2", t0.plus_millis(10_000), 60_000, 100, &[])
+        .claim_deliveries(
+            "node-b:2",
+            t0.plus_millis(10_000),
+            60_000,
+            100,
+            &AccountRoom::unlimited(),
+        )
         .await
         .unwrap();
     assert!(
@@ -589,7 +631,9 @@ async fn late_outcomes_racing_a_new_claim_record_one_outcome_each(backend: Backe
 
 /// A claim leaves out the accounts it is told to skip (those at their share of the slots), and
 /// says whose each delivery is.
-async fn a_claim_skips_the_accounts_it_is_told_to(backend: Backend) {
+/// A claim takes the accounts in turn (everyone's oldest first), never more of one than its
+/// room: a backlog of one account does not come before another's first delivery.
+async fn a_claim_takes_the_accounts_in_turn_within_their_room(backend: Backend) {
     let (_db, store) = open(backend).await;
     let busy = instance(&store, vec![WebhookEvent::MessageSent]).await;
     let quiet = instance(&store, vec![WebhookEvent::MessageSent]).await;
@@ -598,21 +642,34 @@ async fn a_claim_skips_the_accounts_it_is_told_to(backend: Backend) {
         sent_message(&store, &busy, &format!("busy-{n}")).await;
     }
     sent_message(&store, &quiet, "quiet-1").await;
-    let got = store
-        .claim_deliveries(
-            "node-a:1",
-            Timestamp::now(),
-            60_000,
-            100,
-            std::slice::from_ref(&busy.account_id),
-        )
+    let now = Timestamp::now();
+    let first = store
+        .claim_deliveries("node-a:1", now, 60_000, 2, &AccountRoom::unlimited())
         .await
         .unwrap();
-    assert_eq!(got.len(), 1, "only the quiet account's delivery");
-    assert_eq!(got[0].instance_id, quiet.id);
-    assert_eq!(got[0].account_id, quiet.account_id);
+    let accounts: Vec<_> = first.iter().map(|d| d.account_id.clone()).collect();
+    assert_eq!(
+        accounts,
+        vec![busy.account_id.clone(), quiet.account_id.clone()],
+        "one of each, though the busy account's are all older"
+    );
+    let room = |n| AccountRoom {
+        listed: vec![(busy.account_id.clone(), n)],
+        others: 100,
+    };
+    let one = store
+        .claim_deliveries("node-a:2", now, 60_000, 100, &room(1))
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1, "the busy account's room is one");
+    assert_eq!(one[0].account_id, busy.account_id);
+    let none = store
+        .claim_deliveries("node-a:3", now, 60_000, 100, &room(0))
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "a full account gets nothing: {none:?}");
     let rest = store
-        .claim_deliveries("node-a:2", Timestamp::now(), 60_000, 100, &[])
+        .claim_deliveries("node-a:4", now, 60_000, 100, &AccountRoom::unlimited())
         .await
         .unwrap();
     assert!(!rest.is_empty());
@@ -620,7 +677,7 @@ async fn a_claim_skips_the_accounts_it_is_told_to(backend: Backend) {
 }
 
 on_both_backends!(
-    a_claim_skips_the_accounts_it_is_told_to,
+    a_claim_takes_the_accounts_in_turn_within_their_room,
     a_change_writes_its_event_for_each_target_that_wants_it,
     no_target_no_event,
     a_lane_hands_out_first_attempts_in_order,

@@ -6,6 +6,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use wagate_core::Timestamp;
 use wagate_core::contact::ContactReport;
 use wagate_core::engine::EngineEvent;
+use wagate_core::failure::FailureCode;
 use wagate_core::message::MessageStatus;
 use wagate_core::phone::PhoneNumber;
 use whatsapp_rust::types::events::Event;
@@ -131,7 +132,7 @@ async fn translate(
             })
         }
         Event::Disconnected(d) => Some(EngineEvent::Reconnecting {
-            code: "connection_lost".into(),
+            code: FailureCode::ConnectionLost,
             message: format!(
                 "The connection to WhatsApp dropped ({:?}); reconnecting.",
                 d.reason
@@ -144,16 +145,16 @@ async fn translate(
                 tracing::error!(instance = %shared.instance, error = %e, "wiping session state failed");
             }
             Some(EngineEvent::LoggedOut {
-                code: "logged_out".into(),
+                code: FailureCode::LoggedOut,
                 message: format!("WhatsApp logged the device out ({:?}).", l.reason),
             })
         }
         Event::StreamReplaced(_) => Some(EngineEvent::LoggedOut {
-            code: "stream_replaced".into(),
+            code: FailureCode::StreamReplaced,
             message: "Another client took over this WhatsApp session.".into(),
         }),
         Event::TemporaryBan(b) => Some(EngineEvent::LoggedOut {
-            code: "temporary_ban".into(),
+            code: FailureCode::TemporaryBan,
             message: format!(
                 "WhatsApp banned the number temporarily ({:?}, for {} s).",
                 b.code,
@@ -161,13 +162,13 @@ async fn translate(
             ),
         }),
         Event::ClientOutdated(_) => Some(EngineEvent::LoggedOut {
-            code: "client_outdated".into(),
+            code: FailureCode::ClientOutdated,
             message: "WhatsApp refused the client version; set WAGATE_WA_VERSION to a current \
                       WhatsApp Web version."
                 .into(),
         }),
         Event::PairingQrCodesExhausted(_) => Some(EngineEvent::LoggedOut {
-            code: "qr_timeout".into(),
+            code: FailureCode::QrTimeout,
             message: "No phone linked the device in time.".into(),
         }),
         Event::Receipt(r) => {

@@ -4,6 +4,7 @@
 //! with its API key (WhatsApp's CDN links are encrypted blobs, useless to the account).
 
 use wagate_core::engine::{InboundMessage, MediaBlob, SendError};
+use wagate_core::failure::FailureCode;
 use wagate_core::media::FetchedMedia;
 use wagate_core::message::{Content, Media, MediaType};
 use whatsapp_rust::Client;
@@ -36,7 +37,7 @@ pub async fn outbound(
 ) -> Result<wa::Message, SendError> {
     let Some(fetched) = fetched else {
         return Err(SendError {
-            code: "media_fetch_failed".into(),
+            code: FailureCode::MediaFetchFailed,
             message: "The media was not fetched before sending.".into(),
             transient: false,
         });
@@ -50,7 +51,7 @@ pub async fn outbound(
         .await
         .map_err(|e| SendError {
             // The CDN or the connection failed: the message stays queued and is tried again.
-            code: "connection_lost".into(),
+            code: FailureCode::ConnectionLost,
             message: format!("Uploading the media to WhatsApp failed: {e}"),
             transient: true,
         })?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use wagate_core::contact::FetchedProfile;
 use wagate_core::engine::{EngineError, NumberCheck, OutboundMessage, SendError, Session};
+use wagate_core::failure::FailureCode;
 use wagate_core::message::{Content, Recipient};
 use wagate_core::phone::PhoneNumber;
 use whatsapp_rust::Client;
@@ -34,15 +35,15 @@ impl WaSession {
 
 fn interrupted(message: String) -> SendError {
     SendError {
-        code: "connection_lost".into(),
+        code: FailureCode::ConnectionLost,
         message,
         transient: true,
     }
 }
 
-fn permanent(code: &str, message: String) -> SendError {
+fn permanent(code: FailureCode, message: String) -> SendError {
     SendError {
-        code: code.into(),
+        code,
         message,
         transient: false,
     }
@@ -53,7 +54,7 @@ impl Session for WaSession {
     async fn send(&self, m: &OutboundMessage) -> Result<String, SendError> {
         let to = jid_of(&m.to).ok_or_else(|| {
             permanent(
-                "invalid_recipient",
+                FailureCode::InvalidRecipient,
                 format!("{} is not a WhatsApp address.", m.to.as_str()),
             )
         })?;
@@ -70,7 +71,7 @@ impl Session for WaSession {
             // WhatsApp Web session (the instance was relinked meanwhile) cannot be sent.
             Content::Template(_) => {
                 return Err(permanent(
-                    "unsupported_content",
+                    FailureCode::UnsupportedContent,
                     "Templates are sent only by instances connected with method 'official'.".into(),
                 ));
             }
@@ -88,16 +89,18 @@ impl Session for WaSession {
         {
             self.shared.forget_ack(&id);
             return Err(match e {
-                whatsapp_rust::send::SendError::InvalidRequest(r) => {
-                    permanent("invalid_request", format!("WhatsApp cannot send this: {r}"))
-                }
+                whatsapp_rust::send::SendError::InvalidRequest(r) => permanent(
+                    FailureCode::InvalidRequest,
+                    format!("WhatsApp cannot send this: {r}"),
+                ),
                 other => interrupted(format!("Sending to WhatsApp failed: {other}")),
             });
         }
         match tokio::time::timeout(ACK_TIMEOUT, ack).await {
             Ok(Ok(None)) => Ok(id),
             Ok(Ok(Some(code))) => Err(permanent(
-                &format!("whatsapp_nack_{code}"),
+                // WhatsApp's nack codes are numbers; 0 stands for one that is not.
+                FailureCode::WhatsappNack(code.parse().unwrap_or(0)),
                 format!("WhatsApp refused the message (error {code})."),
             )),
             Ok(Err(_)) | Err(_) => {

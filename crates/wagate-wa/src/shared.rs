@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
 use wagate_core::InstanceId;
 use wagate_core::engine::{EngineEvent, EventSink, MediaVault};
+use wagate_core::failure::FailureCode;
 use wagate_core::history::HistoryWindow;
 use whatsapp_rust::bot::BotHandle;
 
@@ -111,7 +112,7 @@ impl ReachabilityObserver for Shared {
         tokio::spawn(async move {
             let _ = sink
                 .emit(EngineEvent::Reconnecting {
-                    code: "network_error".into(),
+                    code: FailureCode::NetworkError,
                     message: format!(
                         "WhatsApp cannot be reached ({reason}); retrying with backoff."
                     ),

@@ -28,6 +28,7 @@ use wagate_core::engine::{
     ConnectRequest, Engine, EngineError, EngineEvent, EventSink, InboundMessage, MediaBlob,
     MediaVault, NotRecorded, NumberCheck, OutboundMessage, SendError, Session,
 };
+use wagate_core::failure::FailureCode;
 use wagate_core::message::{Content, Media, MessageStatus, Recipient};
 use wagate_core::phone::PhoneNumber;
 
@@ -275,7 +276,7 @@ impl CloudApi {
                 },
                 StatusKind::Failed { meta_code, message } => EngineEvent::SendFailed {
                     external_id: s.external_id,
-                    code: map_meta_error(meta_code).code.to_owned(),
+                    code: map_meta_error(meta_code).code,
                     message: format!(
                         "WhatsApp could not deliver it (error {meta_code}): {message}"
                     ),
@@ -439,7 +440,7 @@ impl CloudSession {
 impl Session for CloudSession {
     async fn send(&self, m: &OutboundMessage) -> Result<String, SendError> {
         let body = outbound::message_body(m).map_err(|e| SendError {
-            code: "unsupported_recipient".into(),
+            code: FailureCode::UnsupportedRecipient,
             message: e.to_string(),
             transient: false,
         })?;
@@ -460,7 +461,7 @@ impl Session for CloudSession {
                 Err(GraphError::Api { code, message, .. }) => {
                     let mapped = map_meta_error(code);
                     let error = SendError {
-                        code: mapped.code.into(),
+                        code: mapped.code,
                         message: format!("Meta refused the message (error {code}): {message}"),
                         transient: false,
                     };
@@ -470,7 +471,7 @@ impl Session for CloudSession {
                 // queued and goes again when Meta answers.
                 Err(e @ GraphError::Network(_)) => (
                     SendError {
-                        code: "network_error".into(),
+                        code: FailureCode::NetworkError,
                         message: e.to_string(),
                         transient: true,
                     },
@@ -478,7 +479,7 @@ impl Session for CloudSession {
                 ),
                 Err(e) => (
                     SendError {
-                        code: "official_api_error".into(),
+                        code: FailureCode::OfficialApiError,
                         message: e.to_string(),
                         transient: false,
                     },

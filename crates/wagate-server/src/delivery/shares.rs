@@ -4,13 +4,17 @@
 //! Before, the slots were filled in id order: an account with thousands of deliveries to a
 //! receiver that never answers held every slot for the attempt timeout, again and again, and
 //! other accounts' events waited behind them for minutes. Now an account holds at most `share`
-//! slots; a claim leaves out the accounts at their share and takes no more than any other
-//! account has room for, so no claim can push one over.
+//! slots: a claim takes of each account no more than its room, and takes the accounts in turn.
+//! (A claim once took no more than the smallest room of any account, in id order: an account
+//! whose dead receiver's breaker had opened finished its attempts at once and was always one
+//! short of its share, so claims of one delivery went to its backlog and another account's
+//! events waited seconds.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use wagate_core::AccountId;
+use wagate_core::delivery::AccountRoom;
 
 #[derive(Debug, Clone)]
 pub struct Shares {
@@ -18,10 +22,10 @@ pub struct Shares {
     held: Arc<Mutex<HashMap<AccountId, usize>>>,
 }
 
-/// What the next claim may take: none of `skip`, and at most `limit` in all.
+/// What the next claim may take: at most `limit` in all, and of each account its room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimPlan {
-    pub skip: Vec<AccountId>,
+    pub room: AccountRoom,
     pub limit: usize,
 }
 
@@ -40,25 +44,17 @@ impl Shares {
         }
     }
 
-    /// The plan for a claim of up to `free` slots.
+    /// The plan for a claim of up to `free` slots: every account may fill its share, the ones
+    /// with attempts in flight what is left of it.
     pub fn plan(&self, free: usize) -> ClaimPlan {
         let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        let skip = held
-            .iter()
-            .filter(|(_, n)| **n >= self.share)
-            .map(|(a, _)| a.clone())
-            .collect();
-        // The account with the least room left that may still be claimed for (an account with
-        // nothing in flight has the whole share).
-        let room = held
-            .values()
-            .filter(|n| **n < self.share)
-            .map(|n| self.share - n)
-            .min()
-            .unwrap_or(self.share);
+        let room = |n: usize| u32::try_from(self.share.saturating_sub(n)).unwrap_or(u32::MAX);
         ClaimPlan {
-            skip,
-            limit: free.min(room),
+            room: AccountRoom {
+                listed: held.iter().map(|(a, n)| (a.clone(), room(*n))).collect(),
+                others: room(0),
+            },
+            limit: free,
         }
     }
 
@@ -94,48 +90,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_claim_pushes_an_account_over_its_share() {
+    fn each_account_may_fill_what_is_left_of_its_share() {
         let shares = Shares::new(4);
         let (a, b) = (AccountId::generate(), AccountId::generate());
-        assert_eq!(
-            shares.plan(64),
-            ClaimPlan {
-                skip: vec![],
-                limit: 4
-            }
-        );
+        let room_of = |plan: &ClaimPlan, who: &AccountId| {
+            plan.room
+                .listed
+                .iter()
+                .find(|(x, _)| x == who)
+                .map_or(plan.room.others, |(_, n)| *n)
+        };
+        let plan = shares.plan(64);
+        assert_eq!((plan.limit, plan.room.others), (64, 4));
+        assert!(plan.room.listed.is_empty());
         let mut held: Vec<Held> = (0..3).map(|_| shares.hold(&a)).collect();
-        assert_eq!(
-            shares.plan(64),
-            ClaimPlan {
-                skip: vec![],
-                limit: 1
-            }
-        );
+        let plan = shares.plan(64);
+        assert_eq!(room_of(&plan, &a), 1);
+        assert_eq!(room_of(&plan, &b), 4, "a's attempts do not shrink b's room");
+        assert_eq!(plan.limit, 64);
         held.push(shares.hold(&a));
-        assert_eq!(
-            shares.plan(64),
-            ClaimPlan {
-                skip: vec![a.clone()],
-                limit: 4
-            },
-            "a is full; anyone else may take a whole share"
-        );
+        assert_eq!(room_of(&shares.plan(64), &a), 0, "a is full");
         let _b = shares.hold(&b);
-        assert_eq!(
-            shares.plan(2),
-            ClaimPlan {
-                skip: vec![a.clone()],
-                limit: 2
-            }
-        );
+        let plan = shares.plan(2);
+        assert_eq!((plan.limit, room_of(&plan, &b)), (2, 3));
         held.pop();
-        assert_eq!(
-            shares.plan(64).skip,
-            Vec::<AccountId>::new(),
-            "a has room again"
-        );
+        assert_eq!(room_of(&shares.plan(64), &a), 1, "a has room again");
         drop(held);
-        assert_eq!(shares.plan(64).limit, 3, "only b's one slot is still held");
+        let plan = shares.plan(64);
+        assert_eq!(plan.room.listed.len(), 1, "only b's one slot is still held");
     }
 }

@@ -231,7 +231,7 @@ impl DeliveryWorker {
         name = "delivery.claim",
         level = "debug",
         skip_all,
-        fields(node = %self.inner.node, limit = plan.limit, skipped = plan.skip.len(), claimed)
+        fields(node = %self.inner.node, limit = plan.limit, held = plan.room.listed.len(), claimed)
     )]
     async fn claim(&self, plan: ClaimPlan) -> Result<Vec<DueDelivery>, StoreError> {
         let limit = plan.limit;
@@ -248,7 +248,7 @@ impl DeliveryWorker {
                 Timestamp::now(),
                 lease_ms,
                 u32::try_from(limit).unwrap_or(u32::MAX),
-                &plan.skip,
+                &plan.room,
             )
             .await?;
         tracing::Span::current().record("claimed", due.len());

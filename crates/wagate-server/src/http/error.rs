@@ -27,7 +27,10 @@ impl FieldIssue {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// `ApiErrorKind` is the same list without the values: one per code, so `docs/ERRORS.md` can
+/// be checked against every one of them (`ApiErrorKind::iter()`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::EnumDiscriminants)]
+#[strum_discriminants(name(ApiErrorKind), derive(strum::EnumIter))]
 pub enum ApiError {
     #[error("{message}")]
     InvalidRequest {
@@ -104,81 +107,148 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::InvalidRequest { .. } => "invalid_request",
-            ApiError::InvalidPhoneNumber(_) => "invalid_phone_number",
-            ApiError::InvalidWebhookUrl(_) => "invalid_webhook_url",
-            ApiError::InvalidWebhookEvents(_) => "invalid_webhook_events",
-            ApiError::InvalidMedia(_) => "invalid_media",
-            ApiError::MissingContent => "missing_content",
-            ApiError::InvalidOfficialCredentials(_) => "invalid_official_credentials",
-            ApiError::MessageNotFound => "message_not_found",
-            ApiError::WebhookNotFound => "webhook_not_found",
-            ApiError::ContactNotFound => "contact_not_found",
-            ApiError::AlreadyConnected => "already_connected",
-            ApiError::InstanceNotConnected(_) => "instance_not_connected",
-            ApiError::OfficialApiInstance => "official_api_instance",
-            ApiError::NoSavedSession => "no_saved_session",
-            ApiError::IdempotencyConflict => "idempotency_conflict",
-            ApiError::MissingApiKey => "missing_api_key",
-            ApiError::InvalidApiKey => "invalid_api_key",
-            ApiError::ExpiredApiKey => "expired_api_key",
-            ApiError::InsufficientPermissions(_) => "insufficient_permissions",
-            ApiError::InstanceLimitReached(_) => "instance_limit_reached",
-            ApiError::InstanceNotFound => "instance_not_found",
-            ApiError::NotFound => "not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::RequestTimeout(_) => "request_timeout",
-            ApiError::UriTooLong(_) => "uri_too_long",
-            ApiError::HeadersTooLarge(..) => "headers_too_large",
-            ApiError::UnsupportedContentType => "unsupported_content_type",
-            ApiError::RateLimited { .. } => "rate_limit_exceeded",
-            ApiError::InvalidSignature => "invalid_signature",
-            ApiError::InvalidVerifyToken => "invalid_verify_token",
-            ApiError::Internal => "internal_error",
-            ApiError::ServiceUnavailable => "service_unavailable",
-        }
+        ApiErrorKind::from(self).code()
     }
 
     pub fn status(&self) -> StatusCode {
+        ApiErrorKind::from(self).status()
+    }
+}
+
+impl ApiErrorKind {
+    /// When a client meets it, for `docs/ERRORS.md`.
+    pub fn meaning(self) -> &'static str {
         match self {
-            ApiError::InvalidRequest { .. }
-            | ApiError::InvalidPhoneNumber(_)
-            | ApiError::InvalidWebhookUrl(_)
-            | ApiError::InvalidWebhookEvents(_)
-            | ApiError::InvalidMedia(_)
-            | ApiError::MissingContent
-            | ApiError::InvalidOfficialCredentials(_) => StatusCode::BAD_REQUEST,
-            ApiError::MissingApiKey
-            | ApiError::InvalidApiKey
-            | ApiError::ExpiredApiKey
-            | ApiError::InvalidSignature => StatusCode::UNAUTHORIZED,
-            ApiError::InsufficientPermissions(_)
-            | ApiError::InstanceLimitReached(_)
-            | ApiError::InvalidVerifyToken => StatusCode::FORBIDDEN,
-            ApiError::InstanceNotFound
-            | ApiError::MessageNotFound
-            | ApiError::WebhookNotFound
-            | ApiError::ContactNotFound
-            | ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::AlreadyConnected
-            | ApiError::InstanceNotConnected(_)
-            | ApiError::OfficialApiInstance
-            | ApiError::NoSavedSession
-            | ApiError::IdempotencyConflict => StatusCode::CONFLICT,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
-            ApiError::HeadersTooLarge(..) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ApiError::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InvalidRequest => {
+                "Malformed JSON, a missing or mistyped field, or a value out of its limits; `details` names each field."
+            }
+            Self::InvalidPhoneNumber => "A number that is not 8 to 15 digits (no `+`, no spaces).",
+            Self::InvalidWebhookUrl => "A webhook URL that is not public `https` (or is too long).",
+            Self::InvalidWebhookEvents => "An event name that does not exist.",
+            Self::InvalidMedia => "`mediaUrl` without a valid `mediaType`, or the reverse.",
+            Self::MissingContent => "None, or more than one, of the content fields.",
+            Self::InvalidOfficialCredentials => "Meta refused the official credentials.",
+            Self::MessageNotFound => "No message with this id in the account.",
+            Self::WebhookNotFound => "No webhook subscription with this id in the account.",
+            Self::ContactNotFound => "No contact with this number is known, and WhatsApp has none.",
+            Self::AlreadyConnected => "`connect` on an instance that is connected.",
+            Self::InstanceNotConnected => "The operation needs a connected instance.",
+            Self::OfficialApiInstance => {
+                "A QR code or pairing code asked of an `official` instance."
+            }
+            Self::NoSavedSession => "`restart` of an instance that was never linked.",
+            Self::IdempotencyConflict => {
+                "An `Idempotency-Key` reused with another body within 24 h."
+            }
+            Self::MissingApiKey => "No `Authorization: Bearer` header.",
+            Self::InvalidApiKey => "An unknown or revoked key.",
+            Self::ExpiredApiKey => "A key past its `expiresAt`.",
+            Self::InsufficientPermissions => "The key lacks the route's scope.",
+            Self::InstanceLimitReached => "The plan's number of instances is reached.",
+            Self::InstanceNotFound => {
+                "No instance with this id in the account (another account's included)."
+            }
+            Self::NotFound => "No such route.",
+            Self::MethodNotAllowed => "The route exists, not with this method.",
+            Self::PayloadTooLarge => "A body over 1 MiB.",
+            Self::RequestTimeout => "The body did not arrive within 30 s.",
+            Self::UriTooLong => "A path and query over 8 KiB.",
+            Self::HeadersTooLarge => "More than 100 headers, or more than 32 KiB of them.",
+            Self::UnsupportedContentType => "A body that is not `application/json`.",
+            Self::RateLimited => {
+                "The key's per-minute limit is reached; `retryAfter` says when to retry."
+            }
+            Self::InvalidSignature => {
+                "A Meta webhook whose `X-Hub-Signature-256` is missing or wrong."
+            }
+            Self::InvalidVerifyToken => {
+                "Meta's subscription handshake with the wrong verify token."
+            }
+            Self::Internal => "A fault of the server (logged with the request id).",
+            Self::ServiceUnavailable => {
+                "The database is unreachable, the node is draining, or too many requests are in flight."
+            }
         }
     }
 
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidPhoneNumber => "invalid_phone_number",
+            Self::InvalidWebhookUrl => "invalid_webhook_url",
+            Self::InvalidWebhookEvents => "invalid_webhook_events",
+            Self::InvalidMedia => "invalid_media",
+            Self::MissingContent => "missing_content",
+            Self::InvalidOfficialCredentials => "invalid_official_credentials",
+            Self::MessageNotFound => "message_not_found",
+            Self::WebhookNotFound => "webhook_not_found",
+            Self::ContactNotFound => "contact_not_found",
+            Self::AlreadyConnected => "already_connected",
+            Self::InstanceNotConnected => "instance_not_connected",
+            Self::OfficialApiInstance => "official_api_instance",
+            Self::NoSavedSession => "no_saved_session",
+            Self::IdempotencyConflict => "idempotency_conflict",
+            Self::MissingApiKey => "missing_api_key",
+            Self::InvalidApiKey => "invalid_api_key",
+            Self::ExpiredApiKey => "expired_api_key",
+            Self::InsufficientPermissions => "insufficient_permissions",
+            Self::InstanceLimitReached => "instance_limit_reached",
+            Self::InstanceNotFound => "instance_not_found",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
+            Self::UriTooLong => "uri_too_long",
+            Self::HeadersTooLarge => "headers_too_large",
+            Self::UnsupportedContentType => "unsupported_content_type",
+            Self::RateLimited => "rate_limit_exceeded",
+            Self::InvalidSignature => "invalid_signature",
+            Self::InvalidVerifyToken => "invalid_verify_token",
+            Self::Internal => "internal_error",
+            Self::ServiceUnavailable => "service_unavailable",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidRequest
+            | Self::InvalidPhoneNumber
+            | Self::InvalidWebhookUrl
+            | Self::InvalidWebhookEvents
+            | Self::InvalidMedia
+            | Self::MissingContent
+            | Self::InvalidOfficialCredentials => StatusCode::BAD_REQUEST,
+            Self::MissingApiKey
+            | Self::InvalidApiKey
+            | Self::ExpiredApiKey
+            | Self::InvalidSignature => StatusCode::UNAUTHORIZED,
+            Self::InsufficientPermissions
+            | Self::InstanceLimitReached
+            | Self::InvalidVerifyToken => StatusCode::FORBIDDEN,
+            Self::InstanceNotFound
+            | Self::MessageNotFound
+            | Self::WebhookNotFound
+            | Self::ContactNotFound
+            | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::AlreadyConnected
+            | Self::InstanceNotConnected
+            | Self::OfficialApiInstance
+            | Self::NoSavedSession
+            | Self::IdempotencyConflict => StatusCode::CONFLICT,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl ApiError {
     /// A 400 about one field.
     pub fn field(field: &str, issue: impl ToString) -> Self {
         let issue = FieldIssue::new(field, issue);

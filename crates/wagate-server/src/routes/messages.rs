@@ -272,7 +272,7 @@ impl MessageView {
             quoted_message_id: m.quoted_message_id.clone(),
             metadata: m.metadata.clone(),
             error: m.error.as_ref().map(|e| MessageErrorView {
-                code: e.code.clone(),
+                code: e.code.to_string(),
                 message: e.message.clone(),
             }),
         }
@@ -449,7 +449,7 @@ pub async fn message_status(
         delivered_at: m.delivered_at.map(|t| t.to_rfc3339()),
         read_at: m.read_at.map(|t| t.to_rfc3339()),
         error: m.error.map(|e| MessageErrorView {
-            code: e.code,
+            code: e.code.to_string(),
             message: e.message,
         }),
     })))

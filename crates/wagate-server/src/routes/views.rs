@@ -86,7 +86,7 @@ pub struct SettingsView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LastErrorView {
-    /// e.g. `logged_out`, `connection_lost`, `banned`, `client_outdated`, `network_error`.
+    /// e.g. `logged_out`, `connection_lost`, `client_outdated`, `network_error` (all in docs/ERRORS.md).
     pub code: String,
     pub message: String,
     pub at: String,
@@ -95,7 +95,7 @@ pub struct LastErrorView {
 impl LastErrorView {
     pub fn new(e: &LastError) -> Self {
         Self {
-            code: e.code.clone(),
+            code: e.code.to_string(),
             message: e.message.clone(),
             at: e.at.to_rfc3339(),
         }

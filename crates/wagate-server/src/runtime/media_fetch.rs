@@ -120,7 +120,10 @@ mod tests {
             size: None,
         };
         let err = strict.fetch(&media).await.unwrap_err();
-        assert_eq!(err.code(), "media_fetch_failed");
+        assert_eq!(
+            err.code(),
+            wagate_core::failure::FailureCode::MediaFetchFailed
+        );
         assert!(err.to_string().contains("private"), "{err}");
         let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
         assert!(accepted.is_err(), "no connection may reach the listener");

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use wagate_core::engine::{OutboundMessage, Session};
+use wagate_core::failure::FailureCode;
 use wagate_core::media::MediaError;
 use wagate_core::message::{Content, Message, MessageError};
 use wagate_core::status_change::StatusChange;
@@ -187,7 +188,7 @@ pub fn expired(id: MessageId) -> StatusChange {
     StatusChange::Failed {
         id,
         error: MessageError {
-            code: "expired".into(),
+            code: FailureCode::Expired,
             message:
                 "The message could not be sent in time: it waited in the queue past its deadline."
                     .into(),
@@ -200,11 +201,11 @@ pub async fn fail_queued(
     store: &dyn Store,
     statuses: &StatusWriter,
     instance: &InstanceId,
-    code: &str,
+    code: FailureCode,
     message: &str,
 ) {
     let error = MessageError {
-        code: code.to_owned(),
+        code,
         message: message.to_owned(),
     };
     while let Ok(queued) = store.next_queued(instance, SEND_BATCH).await

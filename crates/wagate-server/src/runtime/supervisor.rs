@@ -7,6 +7,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use tokio_util::task::TaskTracker;
 use wagate_core::engine::{ConnectRequest, Engine, EngineError, LinkMethod};
+use wagate_core::failure::FailureCode;
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus, LastError};
 use wagate_core::store::{ConnectionState, Store, StoreError};
 use wagate_core::{InstanceId, Timestamp};
@@ -87,7 +88,7 @@ impl Supervisor {
                     tracing::warn!(instance = %id, error = %e, "could not resume");
                     // Nothing drives it now; the session stays, so `restart` can try again.
                     let why = format!("The saved session could not be reopened: {e}.");
-                    self.settle(&inst, "resume_failed", &why).await?;
+                    self.settle(&inst, FailureCode::ResumeFailed, &why).await?;
                 }
             }
         }
@@ -102,20 +103,26 @@ impl Supervisor {
         for id in &ids {
             if let Some(inst) = self.store.find_instance(id).await? {
                 let why = "The server restarted before the link was completed; connect again.";
-                self.settle(&inst, "link_interrupted", why).await?;
+                self.settle(&inst, FailureCode::LinkInterrupted, why)
+                    .await?;
             }
         }
         Ok(ids.len())
     }
 
     /// Saves an instance that no actor owns as `disconnected` for `code`.
-    async fn settle(&self, inst: &Instance, code: &str, message: &str) -> Result<(), StoreError> {
+    async fn settle(
+        &self,
+        inst: &Instance,
+        code: FailureCode,
+        message: &str,
+    ) -> Result<(), StoreError> {
         let now = Timestamp::now();
         let mut state = ConnectionState::of(inst);
         state.status = InstanceStatus::Disconnected;
         state.connected_at = None;
         state.last_error = Some(LastError {
-            code: code.to_owned(),
+            code,
             message: message.to_owned(),
             at: now,
         });

@@ -4,6 +4,7 @@
 use wagate_core::Timestamp;
 use wagate_core::engine::EngineEvent;
 use wagate_core::event::Event;
+use wagate_core::failure::FailureCode;
 use wagate_core::instance::{InstanceStatus, LastError};
 use wagate_core::message::{MessageError, MessageStatus};
 use wagate_core::phone::PhoneNumber;
@@ -129,7 +130,11 @@ impl InstanceActor {
         Ok(())
     }
 
-    async fn on_reconnecting(&mut self, code: String, message: String) -> Result<(), StoreError> {
+    async fn on_reconnecting(
+        &mut self,
+        code: FailureCode,
+        message: String,
+    ) -> Result<(), StoreError> {
         self.save(|s| {
             s.status = InstanceStatus::Connecting;
             s.last_error = Some(LastError {
@@ -143,7 +148,11 @@ impl InstanceActor {
 
     /// The session ended for good: its saved state is void, a code shown before (e.g. the last
     /// QR before `qr_timeout`) is dead, and what is queued fails.
-    async fn on_logged_out(&mut self, code: String, message: String) -> Result<(), StoreError> {
+    async fn on_logged_out(
+        &mut self,
+        code: FailureCode,
+        message: String,
+    ) -> Result<(), StoreError> {
         self.parts.store.set_session(&self.id, None).await?;
         self.session = None;
         self.live.send_modify(|l| l.clear_codes());
@@ -152,14 +161,14 @@ impl InstanceActor {
             s.phone = None;
             s.connected_at = None;
             s.last_error = Some(LastError {
-                code: code.clone(),
+                code,
                 message,
                 at: Timestamp::now(),
             });
         })
         .await?;
         self.end_pass().await;
-        self.fail_queued(&code, "The session ended before the message could be sent.")
+        self.fail_queued(code, "The session ended before the message could be sent.")
             .await;
         Ok(())
     }

@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 use wagate_core::InstanceId;
 use wagate_core::Timestamp;
 use wagate_core::engine::Session;
+use wagate_core::failure::FailureCode;
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus};
 use wagate_core::status_change::StatusChange;
 use wagate_core::store::{ConnectionState, Store, StoreError};
@@ -301,7 +302,7 @@ impl InstanceActor {
             let _ = s.logout().await;
         }
         self.fail_queued(
-            "instance_disconnected",
+            FailureCode::InstanceDisconnected,
             "The instance was disconnected before the message could be sent.",
         )
         .await;
@@ -336,7 +337,7 @@ impl InstanceActor {
         }
     }
 
-    async fn fail_queued(&self, code: &str, message: &str) {
+    async fn fail_queued(&self, code: FailureCode, message: &str) {
         crate::runtime::send_batch::fail_queued(
             self.parts.store.as_ref(),
             &self.parts.statuses,
