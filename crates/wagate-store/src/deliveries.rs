@@ -318,6 +318,28 @@ impl DeliveryStore for SqlStore {
         outcome: AttemptOutcome,
     ) -> Result<Recorded, StoreError> {
         let mut tx = self.writer.begin().await.map_err(db)?;
+        // PostgreSQL: the instance and subscription rows are locked first, as deleting either
+        // locks it before its deliveries. The other way round (the delivery, then the log's
+        // foreign keys) deadlocked with a `DELETE` of the subscription, which then answered 503.
+        if self.dialect == Dialect::Postgres {
+            let mut owners = vec![("instances", d.instance_id.as_str())];
+            if let Target::Subscription(w) = &d.target {
+                owners.push(("webhooks", w.as_str()));
+            }
+            for (table, id) in owners {
+                let held: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+                    "SELECT 1 FROM {table} WHERE id = $1 FOR KEY SHARE"
+                )))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+                if held.is_none() {
+                    tx.rollback().await.map_err(db)?;
+                    return Ok(Recorded::Gone);
+                }
+            }
+        }
         // The fence: only the claim that still marks the row moves it. The claim is cleared
         // here, so the same claim cannot record twice either.
         let moved = sqlx::query(AssertSqlSafe(format!(

@@ -16,6 +16,7 @@ use crate::messages::insert_message_row;
 async fn chat_for(
     conn: &mut sqlx::AnyConnection,
     m: &Message,
+    name: Option<&str>,
     unread: bool,
 ) -> Result<ChatId, StoreError> {
     let id: String = sqlx::query_scalar(
@@ -33,7 +34,7 @@ async fn chat_for(
     .bind(ChatId::generate().as_str())
     .bind(m.instance_id.as_str())
     .bind(m.peer.as_str())
-    .bind(m.peer_name.clone())
+    .bind(name.map(str::to_owned))
     .bind(i64::from(unread))
     .bind(m.id.as_str())
     .bind(m.created_at.millis())
@@ -98,7 +99,8 @@ impl HistoryStore for SqlStore {
                 chat_id: ChatId::generate(),
                 direction,
                 peer: Recipient::Phone(h.peer.clone()),
-                peer_name: h.peer_name.clone(),
+                // Like live traffic: a received message carries its sender's name, a sent one none.
+                peer_name: h.peer_name.clone().filter(|_| !h.from_me),
                 content: h.content.clone(),
                 quoted_message_id: quoted,
                 metadata: None,
@@ -111,7 +113,7 @@ impl HistoryStore for SqlStore {
                     .then_some(h.timestamp),
                 read_at: read.then_some(h.timestamp),
             };
-            m.chat_id = chat_for(&mut tx, &m, !h.from_me && !read).await?;
+            m.chat_id = chat_for(&mut tx, &m, h.peer_name.as_deref(), !h.from_me && !read).await?;
             crate::contacts::seen(&mut tx, instance, h.peer.as_str(), h.peer_name.as_deref())
                 .await?;
             insert_message_row(&mut tx, &m).await?;
