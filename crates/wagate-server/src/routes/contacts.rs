@@ -1,6 +1,7 @@
 //! `/v1/contacts`: list (§8.1), check numbers (§15.8), and one contact's profile (§17.4), fetched
 //! from the network when it is not cached or the cache is a day old.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -8,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wagate_core::Timestamp;
 use wagate_core::chat::{Contact, search_term};
-use wagate_core::engine::EngineError;
+use wagate_core::engine::{EngineError, Session};
 use wagate_core::page::OffsetPage;
 use wagate_core::phone::PhoneNumber;
 use wagate_core::scope::Scope;
+use wagate_core::{InstanceId, Timestamp};
 
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorEnvelope};
@@ -26,6 +27,11 @@ const MAX_CHECK: usize = 50;
 /// How long a fetched profile is served from the cache. A contact's change the network reports
 /// (a new picture, a new about text) refreshes it sooner.
 const PROFILE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The instance's session, when it is connected on this node.
+async fn connected_session(state: &AppState, id: &InstanceId) -> Option<Arc<dyn Session>> {
+    state.supervisor.get(id)?.connected_session().await
+}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -150,11 +156,7 @@ pub async fn check_contacts(
             PhoneNumber::parse(p).map_err(|e| ApiError::InvalidPhoneNumber(format!("{p}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let session = match state.supervisor.get(&inst.id) {
-        Some(runtime) => runtime.connected_session().await,
-        None => None,
-    };
-    let session = session.ok_or_else(|| {
+    let session = connected_session(&state, &inst.id).await.ok_or_else(|| {
         ApiError::InstanceNotConnected("The instance must be connected to check numbers.".into())
     })?;
     let checks = session
@@ -214,11 +216,7 @@ pub async fn get_contact(
     if let Some(c) = cached.clone().filter(fresh) {
         return Ok(axum::Json(Data::new(ContactView::from(c))));
     }
-    let session = match state.supervisor.get(&inst.id) {
-        Some(runtime) => runtime.connected_session().await,
-        None => None,
-    };
-    let fetched = match session {
+    let fetched = match connected_session(&state, &inst.id).await {
         Some(s) => match s.contact_profile(&phone).await {
             Ok(Some(profile)) => Some(
                 state
