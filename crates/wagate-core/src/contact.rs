@@ -15,7 +15,8 @@ pub struct ContactReport {
 }
 
 impl ContactReport {
-    pub fn about(phone: PhoneNumber) -> Self {
+    /// A report that says nothing yet about `phone`.
+    pub fn of(phone: PhoneNumber) -> Self {
         Self {
             phone,
             name: None,
@@ -27,7 +28,7 @@ impl ContactReport {
     pub fn named(phone: PhoneNumber, name: String) -> Self {
         Self {
             name: Some(name),
-            ..Self::about(phone)
+            ..Self::of(phone)
         }
     }
 }

@@ -59,9 +59,7 @@ async fn about_contact(
     fill: impl FnOnce(ContactReport) -> ContactReport,
 ) -> Option<EngineEvent> {
     let phone = phone_for(client, jid).await?;
-    Some(EngineEvent::Contacts(vec![fill(ContactReport::about(
-        phone,
-    ))]))
+    Some(EngineEvent::Contacts(vec![fill(ContactReport::of(phone))]))
 }
 
 fn expires_in(timeout: std::time::Duration) -> Timestamp {
