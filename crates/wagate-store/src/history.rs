@@ -9,40 +9,7 @@ use wagate_core::{AccountId, ChatId, InstanceId, MessageId};
 
 use crate::SqlStore;
 use crate::error::db;
-use crate::messages::insert_message_row;
-
-/// The chat of a synced message: created, or given the message as its last one only if it is
-/// newer (history arrives in any order, and after live traffic).
-async fn chat_for(
-    conn: &mut sqlx::AnyConnection,
-    m: &Message,
-    name: Option<&str>,
-    unread: bool,
-) -> Result<ChatId, StoreError> {
-    let id: String = sqlx::query_scalar(
-        "INSERT INTO chats (id, instance_id, peer, contact_name, is_group, unread_count, last_message_id, \
-         last_message_at, created_at) VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $7) \
-         ON CONFLICT (instance_id, peer) DO UPDATE SET \
-           last_message_id = CASE WHEN excluded.last_message_at > COALESCE(chats.last_message_at, 0) \
-             THEN excluded.last_message_id ELSE chats.last_message_id END, \
-           last_message_at = CASE WHEN excluded.last_message_at > COALESCE(chats.last_message_at, 0) \
-             THEN excluded.last_message_at ELSE chats.last_message_at END, \
-           unread_count = chats.unread_count + excluded.unread_count, \
-           contact_name = COALESCE(chats.contact_name, excluded.contact_name) \
-         RETURNING id",
-    )
-    .bind(ChatId::generate().as_str())
-    .bind(m.instance_id.as_str())
-    .bind(m.peer.as_str())
-    .bind(name.map(str::to_owned))
-    .bind(i64::from(unread))
-    .bind(m.id.as_str())
-    .bind(m.created_at.millis())
-    .fetch_one(conn)
-    .await
-    .map_err(db)?;
-    Ok(ChatId::from_trusted(id))
-}
+use crate::messages::{ChatUpdate, insert_message_row, upsert_chat};
 
 async fn stored_id(
     conn: &mut sqlx::AnyConnection,
@@ -113,7 +80,12 @@ impl HistoryStore for SqlStore {
                     .then_some(h.timestamp),
                 read_at: read.then_some(h.timestamp),
             };
-            m.chat_id = chat_for(&mut tx, &m, h.peer_name.as_deref(), !h.from_me && !read).await?;
+            let unread = !h.from_me && !read;
+            m.chat_id = upsert_chat(
+                &mut tx,
+                ChatUpdate::synced(&m, h.peer_name.as_deref(), unread),
+            )
+            .await?;
             crate::contacts::seen(&mut tx, instance, h.peer.as_str(), h.peer_name.as_deref())
                 .await?;
             insert_message_row(&mut tx, &m).await?;

@@ -248,12 +248,15 @@ pub(crate) fn contains(term: &str) -> String {
     p
 }
 
-struct ChatUpdate<'a> {
+pub(crate) struct ChatUpdate<'a> {
     instance_id: &'a InstanceId,
     peer: &'a Recipient,
-    /// The contact's name, from an inbound message.
+    /// The contact's name, from an inbound message or the phone's history.
     name: Option<&'a str>,
-    inbound: bool,
+    /// The message adds one unread.
+    unread: bool,
+    /// Synced from the phone's history: its name does not replace one traffic gave.
+    synced: bool,
     message_id: &'a MessageId,
     at: Timestamp,
 }
@@ -269,7 +272,21 @@ impl<'a> ChatUpdate<'a> {
             } else {
                 None
             },
-            inbound,
+            unread: inbound,
+            synced: false,
+            message_id: &m.id,
+            at: m.created_at,
+        }
+    }
+
+    /// A message synced from the phone: `unread` when it was received and not read there.
+    pub(crate) fn synced(m: &'a Message, name: Option<&'a str>, unread: bool) -> Self {
+        Self {
+            instance_id: &m.instance_id,
+            peer: &m.peer,
+            name,
+            unread,
+            synced: true,
             message_id: &m.id,
             at: m.created_at,
         }
@@ -281,15 +298,17 @@ impl<'a> ChatUpdate<'a> {
             instance_id: &m.instance_id,
             peer: &m.send.to,
             name: None,
-            inbound: false,
+            unread: false,
+            synced: false,
             message_id: id,
             at: m.created_at,
         }
     }
 }
 
-/// Creates or refreshes the chat and returns its id. Inbound messages add one unread.
-async fn upsert_chat(
+/// Creates or refreshes the chat and returns its id. The chat's last message is the newest
+/// (history arrives in any order, and after live traffic).
+pub(crate) async fn upsert_chat(
     conn: &mut sqlx::AnyConnection,
     c: ChatUpdate<'_>,
 ) -> Result<ChatId, StoreError> {
@@ -297,9 +316,13 @@ async fn upsert_chat(
         "INSERT INTO chats (id, instance_id, peer, contact_name, is_group, unread_count, last_message_id, \
          last_message_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
          ON CONFLICT (instance_id, peer) DO UPDATE SET \
-           last_message_id = excluded.last_message_id, last_message_at = excluded.last_message_at, \
+           last_message_id = CASE WHEN excluded.last_message_at >= COALESCE(chats.last_message_at, 0) \
+             THEN excluded.last_message_id ELSE chats.last_message_id END, \
+           last_message_at = CASE WHEN excluded.last_message_at >= COALESCE(chats.last_message_at, 0) \
+             THEN excluded.last_message_at ELSE chats.last_message_at END, \
            unread_count = chats.unread_count + excluded.unread_count, \
-           contact_name = COALESCE(excluded.contact_name, chats.contact_name) \
+           contact_name = CASE WHEN $9 = 1 THEN COALESCE(chats.contact_name, excluded.contact_name) \
+             ELSE COALESCE(excluded.contact_name, chats.contact_name) END \
          RETURNING id",
     )
     .bind(ChatId::generate().as_str())
@@ -307,9 +330,10 @@ async fn upsert_chat(
     .bind(c.peer.as_str())
     .bind(c.name.map(str::to_owned))
     .bind(i64::from(c.peer.is_group()))
-    .bind(i64::from(c.inbound))
+    .bind(i64::from(c.unread))
     .bind(c.message_id.as_str())
     .bind(c.at.millis())
+    .bind(i64::from(c.synced))
     .fetch_one(&mut *conn)
     .await
     .map_err(db)?;

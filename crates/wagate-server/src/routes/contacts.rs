@@ -19,7 +19,7 @@ use wagate_core::{InstanceId, Timestamp};
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::{ApiJson, ApiQuery};
-use crate::routes::instances::owned_instance;
+use crate::routes::instances::{owned_instance, required_instance};
 use crate::routes::views::{Data, Page};
 use crate::state::AppState;
 
@@ -95,11 +95,7 @@ pub async fn list_contacts(
     ApiQuery(q): ApiQuery<ContactParams>,
 ) -> Result<axum::Json<Page<ContactView>>, ApiError> {
     auth.require(Scope::ContactsRead)?;
-    let raw = q
-        .instance_id
-        .as_deref()
-        .ok_or_else(|| ApiError::field("instanceId", "is required"))?;
-    let inst = owned_instance(&state, &auth, raw).await?;
+    let inst = owned_instance(&state, &auth, required_instance(&q.instance_id)?).await?;
     let page = OffsetPage::parse(q.limit, q.offset, 100, 500)
         .map_err(|e| ApiError::field(e.field(), e))?;
     let search = search_term(q.search).map_err(|e| ApiError::field("search", e))?;
@@ -201,11 +197,7 @@ pub async fn get_contact(
     ApiQuery(q): ApiQuery<ContactOfParams>,
 ) -> Result<axum::Json<Data<ContactView>>, ApiError> {
     auth.require(Scope::ContactsRead)?;
-    let raw = q
-        .instance_id
-        .as_deref()
-        .ok_or_else(|| ApiError::field("instanceId", "is required"))?;
-    let inst = owned_instance(&state, &auth, raw).await?;
+    let inst = owned_instance(&state, &auth, required_instance(&q.instance_id)?).await?;
     let phone = PhoneNumber::parse(&phone)
         .map_err(|e| ApiError::InvalidPhoneNumber(format!("{phone}: {e}")))?;
     let cached = state.store.get_contact(&inst.id, &phone).await?;

@@ -141,6 +141,12 @@ pub(crate) fn instance_id(raw: &str) -> Result<InstanceId, ApiError> {
     InstanceId::parse(raw).map_err(|_| ApiError::InstanceNotFound)
 }
 
+/// The `instanceId` a query must name.
+pub(crate) fn required_instance(raw: &Option<String>) -> Result<&str, ApiError> {
+    raw.as_deref()
+        .ok_or_else(|| ApiError::field("instanceId", "is required"))
+}
+
 /// The caller's instance `raw`, or 404 (another account's instance is reported the same way).
 pub(crate) async fn owned_instance(
     state: &AppState,

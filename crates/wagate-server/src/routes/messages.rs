@@ -19,7 +19,7 @@ use wagate_core::{ChatId, MessageId, Timestamp};
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::{ApiJson, ApiQuery, from_json_value};
-use crate::routes::instances::owned_instance;
+use crate::routes::instances::{owned_instance, required_instance};
 use crate::routes::views::{Data, Page};
 use crate::state::AppState;
 
@@ -316,11 +316,6 @@ pub struct HistoryPage {
     pub success: bool,
     pub data: Vec<MessageView>,
     pub pagination: CursorPagination,
-}
-
-fn required_instance(raw: &Option<String>) -> Result<&str, ApiError> {
-    raw.as_deref()
-        .ok_or_else(|| ApiError::field("instanceId", "is required"))
 }
 
 fn cursor(field: &str, raw: Option<&str>) -> Result<Option<MessageId>, ApiError> {
