@@ -44,7 +44,31 @@ pub struct InboundMessage {
     /// The group it was written in, if any.
     pub group: Option<String>,
     pub content: Content,
-    pub quoted_message_id: Option<String>,
+    /// The network's id of the message replied to.
+    pub quoted_external_id: Option<String>,
+    pub timestamp: Timestamp,
+}
+
+/// A reaction received: to the message the network knows as `target_external_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundReaction {
+    pub external_id: String,
+    pub from: PhoneNumber,
+    pub from_name: Option<String>,
+    pub group: Option<String>,
+    pub target_external_id: String,
+    /// Empty when the reaction was taken back.
+    pub emoji: String,
+    pub timestamp: Timestamp,
+}
+
+/// A vote on a poll (decrypted, for WhatsApp Web): the options chosen, by their text. It
+/// replaces the voter's earlier vote; no options takes the vote back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundVote {
+    pub poll_external_id: String,
+    pub from: PhoneNumber,
+    pub selected_options: Vec<String>,
     pub timestamp: Timestamp,
 }
 
@@ -77,6 +101,8 @@ pub enum EngineEvent {
         message: String,
     },
     Inbound(InboundMessage),
+    Reaction(InboundReaction),
+    PollVote(InboundVote),
     /// The recipient's device reported a sent message delivered or read.
     Receipt {
         external_id: String,
@@ -139,9 +165,19 @@ pub struct OutboundMessage {
     pub content: Content,
     /// The network id of the message replied to.
     pub quoted_external_id: Option<String>,
+    /// The message a reaction is about, as the network knows it.
+    pub target: Option<TargetMessage>,
     /// For media content: the bytes fetched from its URL, checked against §15.5 (the content
     /// keeps the URL, for engines that send by link).
     pub media: Option<FetchedMedia>,
+}
+
+/// A message another one refers to (a reaction's), as the network knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetMessage {
+    pub external_id: String,
+    /// Whether the instance sent it (WhatsApp keys a message by its sender).
+    pub from_me: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

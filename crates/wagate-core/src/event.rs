@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 
+use crate::content::{Reaction, Vote};
 use crate::instance::{InstanceStatus, LastError};
 use crate::message::{Content, Direction, Message};
 use crate::webhook_event::WebhookEvent;
@@ -54,16 +55,6 @@ impl Event {
 
     /// `message.received`. `instance_phone` is the `to` (the instance's own number).
     pub fn message_received(m: &Message, instance_phone: Option<&str>) -> Self {
-        let media = match &m.content {
-            Content::Text(_) | Content::Template(_) => Value::Null,
-            Content::Media(media) => json!({
-                "url": media.url,
-                "mimeType": media.mime_type,
-                "filename": media.filename,
-                "size": media.size,
-                "caption": media.caption,
-            }),
-        };
         let mut data = json!({
             "messageId": m.id.as_str(),
             "instanceId": m.instance_id.as_str(),
@@ -77,14 +68,49 @@ impl Event {
             "isGroup": m.peer.is_group(),
             "timestamp": m.created_at.to_rfc3339(),
         });
-        if !media.is_null() {
-            data["media"] = media;
+        if let (Some(field), Some(object)) = (m.content.object_field(), m.content.object()) {
+            data[field] = object;
         }
         Self::new(
             &m.account_id,
             &m.instance_id,
             WebhookEvent::MessageReceived,
             data,
+        )
+    }
+
+    /// `message.reaction` (§17.3): `m` is the reaction received; `messageId` is the message it
+    /// is about, and `emoji` is empty when the reaction was taken back.
+    pub fn message_reaction(m: &Message, reaction: &Reaction) -> Self {
+        Self::new(
+            &m.account_id,
+            &m.instance_id,
+            WebhookEvent::MessageReaction,
+            json!({
+                "messageId": reaction.message_id.as_str(),
+                "instanceId": m.instance_id.as_str(),
+                "chatId": m.chat_id.as_str(),
+                "from": m.peer.as_str(),
+                "emoji": reaction.emoji,
+                "timestamp": m.created_at.to_rfc3339(),
+            }),
+        )
+    }
+
+    /// `poll.vote` (§17.3): `vote` of `poll`, whose options it names.
+    pub fn poll_vote(poll: &Message, vote: &Vote) -> Self {
+        Self::new(
+            &poll.account_id,
+            &poll.instance_id,
+            WebhookEvent::PollVote,
+            json!({
+                "messageId": poll.id.as_str(),
+                "instanceId": poll.instance_id.as_str(),
+                "chatId": poll.chat_id.as_str(),
+                "from": vote.voter,
+                "selectedOptions": vote.options,
+                "timestamp": vote.at.to_rfc3339(),
+            }),
         )
     }
 
@@ -208,6 +234,7 @@ impl Event {
             peer_name: Some("EnviaAI".into()),
             content: Content::Text("Mensagem de teste do EnviaAI".into()),
             quoted_message_id: None,
+            quoted_external_id: None,
             metadata: None,
             external_id: None,
             status,
@@ -219,6 +246,8 @@ impl Event {
             sent_at: Some(now),
             delivered_at: Some(now),
             read_at: Some(now),
+            reactions: Vec::new(),
+            votes: Vec::new(),
         };
         let outbound = |status| Self::message_status(&sample(Direction::Outbound, status));
         let event = match kind {
@@ -247,6 +276,21 @@ impl Event {
                 instance_id,
                 TEST_QR,
                 Timestamp::from_millis(now.millis() + 60_000),
+            )),
+            WebhookEvent::MessageReaction => Some(Self::message_reaction(
+                &sample(Direction::Inbound, MessageStatus::Delivered),
+                &Reaction {
+                    message_id: MessageId::from_trusted("msg_test".to_owned()),
+                    emoji: "👍".into(),
+                },
+            )),
+            WebhookEvent::PollVote => Some(Self::poll_vote(
+                &sample(Direction::Outbound, MessageStatus::Read),
+                &Vote {
+                    voter: PHONE.into(),
+                    options: vec!["Sim".into()],
+                    at: now,
+                },
             )),
         };
         // Every kind has a constructor above; an outbound sample is never queued or inbound.
@@ -277,6 +321,7 @@ mod tests {
             peer_name: None,
             content: Content::Text("hi".into()),
             quoted_message_id: None,
+            quoted_external_id: None,
             metadata: Some(json!({"order": 7})),
             external_id: Some("x".into()),
             status,
@@ -288,6 +333,8 @@ mod tests {
             sent_at: Some(Timestamp::now()),
             delivered_at: None,
             read_at: None,
+            reactions: Vec::new(),
+            votes: Vec::new(),
         }
     }
 

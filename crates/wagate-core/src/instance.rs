@@ -83,6 +83,15 @@ impl ConnectionMethod {
             _ => None,
         }
     }
+    /// Whether the network of this connection has this kind of message (§17.1): Meta's Cloud
+    /// API has no polls; WhatsApp Web (and the sandbox, which plays it) has every kind.
+    pub fn sends(self, content: &crate::content::Content) -> bool {
+        use crate::content::Content;
+        match self {
+            ConnectionMethod::Qrcode => !matches!(content, Content::Template(_)),
+            ConnectionMethod::Official => !matches!(content, Content::Poll(_)),
+        }
+    }
 }
 
 /// Why the connection last failed (§15.4), e.g. `logged_out`, `connection_lost`, `network_error`.

@@ -7,6 +7,7 @@ pub mod account;
 pub mod api_key;
 pub mod chat;
 pub mod contact;
+pub mod content;
 pub mod delivery;
 pub mod engine;
 pub mod engine_state;

@@ -111,6 +111,15 @@ impl MediaFormat {
         }
     }
 
+    /// Whether media sent as `t` may be in this format: a sticker is WebP, a voice note OGG/Opus.
+    pub fn fits(self, t: MediaType) -> bool {
+        match t {
+            MediaType::Sticker => self == MediaFormat::Webp,
+            MediaType::Voice => self == MediaFormat::Ogg,
+            other => self.media_type() == other,
+        }
+    }
+
     pub fn media_type(self) -> MediaType {
         match self {
             MediaFormat::Jpeg | MediaFormat::Png | MediaFormat::Webp => MediaType::Image,
@@ -158,7 +167,7 @@ pub enum MediaError {
     /// The URL was refused, did not answer, or answered with something other than a 2xx.
     #[error("{0}")]
     FetchFailed(String),
-    #[error("The media is larger than the {limit_mb} MB allowed for {media_type}.", limit_mb = .limit / (1024 * 1024), media_type = .media_type.as_str())]
+    #[error("The media is larger than the {size} allowed for {media_type}.", size = size_text(*.limit), media_type = .media_type.as_str())]
     TooLarge { media_type: MediaType, limit: u64 },
     #[error("{found} is not a format allowed for {media_type} ({allowed}).", media_type = .media_type.as_str(), allowed = allowed_list(.media_type))]
     UnsupportedFormat {
@@ -167,10 +176,20 @@ pub enum MediaError {
     },
 }
 
+/// `5 MB`, `500 KB`.
+fn size_text(bytes: u64) -> String {
+    const MB: u64 = 1024 * 1024;
+    if bytes >= MB {
+        format!("{} MB", bytes / MB)
+    } else {
+        format!("{} KB", bytes / 1024)
+    }
+}
+
 fn allowed_list(t: &MediaType) -> String {
     MediaFormat::ALL
         .into_iter()
-        .filter(|f| f.media_type() == *t)
+        .filter(|f| f.fits(*t))
         .map(MediaFormat::mime)
         .collect::<Vec<_>>()
         .join(", ")
@@ -215,7 +234,7 @@ pub fn format_of(media: &Media, content_type: Option<&str>) -> Result<MediaForma
             }),
     };
     match found {
-        Ok(f) if f.media_type() == media.media_type => Ok(f),
+        Ok(f) if f.fits(media.media_type) => Ok(f),
         Ok(f) => Err(MediaError::UnsupportedFormat {
             media_type: media.media_type,
             found: f.mime().to_owned(),
@@ -332,6 +351,25 @@ mod tests {
             format_of(&doc, Some("text/plain; charset=utf-8")),
             Ok(MediaFormat::Txt)
         );
+    }
+
+    #[test]
+    fn a_sticker_is_webp_and_a_voice_note_ogg() {
+        let sticker = media(MediaType::Sticker, "https://x.example/s.webp", None);
+        assert_eq!(
+            format_of(&sticker, Some("image/webp")),
+            Ok(MediaFormat::Webp)
+        );
+        let png = format_of(&sticker, Some("image/png")).unwrap_err();
+        assert_eq!(png.code(), FailureCode::UnsupportedMediaFormat);
+        assert!(png.to_string().contains("(image/webp)"), "{png}");
+        let voice = media(MediaType::Voice, "https://x.example/v", None);
+        assert_eq!(
+            format_of(&voice, Some("audio/ogg; codecs=opus")),
+            Ok(MediaFormat::Ogg)
+        );
+        assert!(format_of(&voice, Some("audio/mpeg")).is_err());
+        assert_eq!(MediaType::Sticker.max_bytes(), 500 * 1024);
     }
 
     #[test]

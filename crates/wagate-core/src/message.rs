@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::content::{ReactionBy, Vote};
 use crate::phone::{PhoneError, PhoneNumber};
 use crate::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
 
@@ -93,7 +94,11 @@ pub enum MediaType {
     Image,
     Video,
     Audio,
+    /// A push-to-talk voice note (OGG/Opus).
+    Voice,
     Document,
+    /// WebP, at most 500 KB.
+    Sticker,
 }
 
 impl MediaType {
@@ -102,19 +107,29 @@ impl MediaType {
             MediaType::Image => "image",
             MediaType::Video => "video",
             MediaType::Audio => "audio",
+            MediaType::Voice => "voice",
             MediaType::Document => "document",
+            MediaType::Sticker => "sticker",
         }
     }
 
+    pub const ALL: [MediaType; 6] = [
+        MediaType::Image,
+        MediaType::Video,
+        MediaType::Audio,
+        MediaType::Voice,
+        MediaType::Document,
+        MediaType::Sticker,
+    ];
+
+    /// A stored `type` (any of them).
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            MediaType::Image,
-            MediaType::Video,
-            MediaType::Audio,
-            MediaType::Document,
-        ]
-        .into_iter()
-        .find(|m| m.as_str() == s)
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// A request's `mediaType`: a voice note is `audio` with `voiceNote: true`.
+    pub fn parse_requested(s: &str) -> Option<Self> {
+        Self::parse(s).filter(|m| *m != MediaType::Voice)
     }
 
     /// §15.5's size limits.
@@ -122,8 +137,9 @@ impl MediaType {
         const MB: u64 = 1024 * 1024;
         match self {
             MediaType::Image => 5 * MB,
-            MediaType::Video | MediaType::Audio => 16 * MB,
+            MediaType::Video | MediaType::Audio | MediaType::Voice => 16 * MB,
             MediaType::Document => 100 * MB,
+            MediaType::Sticker => 500 * 1024,
         }
     }
 
@@ -133,7 +149,9 @@ impl MediaType {
             MediaType::Image => "[Image]",
             MediaType::Video => "[Video]",
             MediaType::Audio => "[Audio]",
+            MediaType::Voice => "[Voice]",
             MediaType::Document => "[Document]",
+            MediaType::Sticker => "[Sticker]",
         }
     }
 }
@@ -204,43 +222,7 @@ impl Template {
     }
 }
 
-/// Exactly one of text, media or a template (§15.5), so "neither" and "both" cannot be
-/// represented.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Content {
-    Text(String),
-    Media(Media),
-    Template(Template),
-}
-
-impl Content {
-    pub fn type_str(&self) -> &'static str {
-        match self {
-            Content::Text(_) => "text",
-            Content::Media(m) => m.media_type.as_str(),
-            Content::Template(_) => "template",
-        }
-    }
-
-    /// The `content` field: the text, the caption (empty when there is none), or the template's
-    /// name.
-    pub fn text(&self) -> &str {
-        match self {
-            Content::Text(t) => t,
-            Content::Media(m) => m.caption.as_deref().unwrap_or(""),
-            Content::Template(t) => &t.name,
-        }
-    }
-
-    /// What a chat list shows for it.
-    pub fn preview(&self) -> String {
-        match self {
-            Content::Text(t) => t.clone(),
-            Content::Media(m) => m.media_type.preview().to_owned(),
-            Content::Template(_) => "[Template]".to_owned(),
-        }
-    }
-}
+pub use crate::content::Content;
 
 /// Who a message goes to: a phone number, or a group (`…@g.us`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -302,7 +284,11 @@ pub struct Message {
     pub peer: Recipient,
     pub peer_name: Option<String>,
     pub content: Content,
+    /// The message replied to: wagate's `msg_` id when wagate has it (or, for a send, the id
+    /// the request gave).
     pub quoted_message_id: Option<String>,
+    /// The network's id of the message replied to, as a received message gave it.
+    pub quoted_external_id: Option<String>,
     pub metadata: Option<serde_json::Value>,
     /// The id the network knows it by (for receipts and deduplication of redeliveries).
     pub external_id: Option<String>,
@@ -312,6 +298,10 @@ pub struct Message {
     pub sent_at: Option<Timestamp>,
     pub delivered_at: Option<Timestamp>,
     pub read_at: Option<Timestamp>,
+    /// Reactions to it, one per person (read with the message; written by the reactions).
+    pub reactions: Vec<ReactionBy>,
+    /// A poll's votes, one per voter, the latest of each.
+    pub votes: Vec<Vote>,
 }
 
 #[cfg(test)]

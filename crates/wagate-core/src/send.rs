@@ -12,6 +12,9 @@
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::content::{
+    ContactCard, ContactCardFields, KindError, Location, Poll, Reaction, ReactionFields,
+};
 use crate::instance::{ConnectionMethod, Instance};
 use crate::message::{
     Content, Direction, Media, MediaType, Message, MessageStatus, Recipient, Template,
@@ -60,17 +63,19 @@ pub fn quoted_message_id(given: Option<String>) -> Result<Option<String>, SendEr
 #[serde(rename_all = "camelCase")]
 pub struct ContentFields {
     /// Text (at most 65,536 characters). Exactly one of `message`, `mediaUrl` (with
-    /// `mediaType`) or `template`.
+    /// `mediaType`), `location`, `contacts`, `reaction`, `poll` or `template`.
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 65536))]
     pub message: Option<String>,
     #[cfg_attr(feature = "openapi", schema(format = "uri", max_length = 2048))]
     pub media_url: Option<String>,
-    /// `image`, `video`, `audio` or `document`.
+    /// `image`, `video`, `audio`, `document` or `sticker` (WebP, at most 500 KB).
     #[cfg_attr(
         feature = "openapi",
-        schema(pattern = "^(image|video|audio|document)$")
+        schema(pattern = "^(image|video|audio|document|sticker)$")
     )]
     pub media_type: Option<String>,
+    /// With `mediaType: audio`: send it as a push-to-talk voice note (OGG/Opus).
+    pub voice_note: Option<bool>,
     /// File name for documents (at most 255 characters).
     #[cfg_attr(
         feature = "openapi",
@@ -83,6 +88,14 @@ pub struct ContentFields {
     /// A message template (instances connected with `method: official` only), instead of
     /// `message` or `mediaUrl`: the way to write first, or again after 24 hours of silence.
     pub template: Option<TemplateFields>,
+    /// A place: latitude −90..90, longitude −180..180.
+    pub location: Option<Location>,
+    /// One to ten contact cards.
+    pub contacts: Option<Vec<ContactCardFields>>,
+    /// A reaction to a message of the same chat; `emoji: ""` takes it back.
+    pub reaction: Option<ReactionFields>,
+    /// A poll: a question and 2 to 12 distinct options.
+    pub poll: Option<Poll>,
 }
 
 /// Meta's template message: `components` are passed to Meta as given.
@@ -132,7 +145,9 @@ impl SendRules {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SendError {
     /// No content, or more than one kind (`missing_content`).
-    #[error("Send exactly one of 'message' or 'mediaUrl' with 'mediaType'.")]
+    #[error(
+        "Send exactly one of 'message', 'mediaUrl' with 'mediaType', 'location', 'contacts', 'reaction', 'poll' or 'template'."
+    )]
     MissingContent,
     /// Media that cannot be sent as given (`invalid_media`).
     #[error("{message}")]
@@ -174,16 +189,51 @@ impl SendError {
     }
 }
 
+impl From<KindError> for SendError {
+    fn from(e: KindError) -> Self {
+        SendError::Field {
+            field: e.field,
+            issue: e.issue,
+        }
+    }
+}
+
 impl ContentFields {
-    /// Exactly one kind of content, within §15.5's limits: what every send route accepts.
+    /// How many kinds of content are given (media counts once, with or without its type).
+    fn kinds(&self) -> usize {
+        [
+            self.message.is_some(),
+            self.media_url.is_some() || self.media_type.is_some(),
+            self.template.is_some(),
+            self.location.is_some(),
+            self.contacts.is_some(),
+            self.reaction.is_some(),
+            self.poll.is_some(),
+        ]
+        .into_iter()
+        .filter(|given| *given)
+        .count()
+    }
+
+    /// Exactly one kind of content, within §15.5's and §17.1's limits: what every send route
+    /// accepts.
     pub fn parse(self, rules: &SendRules) -> Result<Content, SendError> {
+        if self.kinds() > 1 {
+            return Err(SendError::MissingContent);
+        }
+        if let Some(l) = self.location {
+            return Ok(Content::Location(Location::parse(l)?));
+        }
+        if let Some(cards) = self.contacts {
+            return Ok(Content::Contacts(ContactCard::parse_all(cards)?));
+        }
+        if let Some(r) = self.reaction {
+            return Ok(Content::Reaction(Reaction::parse(r)?));
+        }
+        if let Some(p) = self.poll {
+            return Ok(Content::Poll(Poll::parse(p)?));
+        }
         if let Some(t) = self.template {
-            if self.message.is_some() || self.media_url.is_some() {
-                return Err(SendError::field(
-                    "template",
-                    "send either a template, a message or media",
-                ));
-            }
             if !rules.templates {
                 return Err(SendError::field(
                     "template",
@@ -219,12 +269,24 @@ impl ContentFields {
                 Ok(Content::Text(text))
             }
             (None, Some(url), Some(kind)) => {
-                let media_type = MediaType::parse(&kind).ok_or_else(|| {
-                    SendError::media(
-                        "mediaType",
-                        format!("mediaType '{kind}' is not one of image, video, audio, document."),
-                    )
-                })?;
+                let media_type = match (MediaType::parse_requested(&kind), self.voice_note) {
+                    (Some(MediaType::Audio), Some(true)) => MediaType::Voice,
+                    (Some(_), Some(true)) => {
+                        return Err(SendError::field(
+                            "voiceNote",
+                            "a voice note is sent with mediaType 'audio'",
+                        ));
+                    }
+                    (Some(t), _) => t,
+                    (None, _) => {
+                        return Err(SendError::media(
+                            "mediaType",
+                            format!(
+                                "mediaType '{kind}' is not one of image, video, audio, document, sticker."
+                            ),
+                        ));
+                    }
+                };
                 let url = TargetUrl::parse(&url, rules.url_policy).map_err(|e| {
                     SendError::media("mediaUrl", format!("mediaUrl is not valid: {e}."))
                 })?;
@@ -332,6 +394,7 @@ impl NewMessage {
             peer_name: None,
             content: self.send.content,
             quoted_message_id: self.send.quoted_message_id,
+            quoted_external_id: None,
             metadata: self.send.metadata,
             external_id: None,
             status: MessageStatus::Queued,
@@ -340,6 +403,8 @@ impl NewMessage {
             sent_at: None,
             delivered_at: None,
             read_at: None,
+            reactions: Vec::new(),
+            votes: Vec::new(),
         }
     }
 }
@@ -415,12 +480,64 @@ mod tests {
                 "{body}"
             );
         }
+        for two in [
+            json!({"message": "x", "template": {"name": "t", "language": "en"}}),
+            json!({"message": "x", "location": {"latitude": 1.0, "longitude": 2.0}}),
+            json!({"poll": {"question": "q", "options": ["a", "b"]},
+                "reaction": {"messageId": "msg_01jd3k9w6q8x2m4v7c5b0n1t2r", "emoji": "x"}}),
+            json!({"mediaUrl": "https://e.com/a.jpg", "mediaType": "image",
+                "contacts": [{"name": "Ana", "phones": ["5511988887777"]}]}),
+        ] {
+            assert_eq!(parse(two.clone()), Err(SendError::MissingContent), "{two}");
+        }
+    }
+
+    #[test]
+    fn each_kind_parses_and_names_its_bad_field() {
+        let Ok(Content::Location(l)) =
+            parse(json!({"location": {"latitude": -23.5, "longitude": -46.6, "name": "Sé"}}))
+        else {
+            panic!("a location")
+        };
+        assert_eq!(l.name.as_deref(), Some("Sé"));
+        assert!(matches!(
+            parse(json!({"contacts": [{"name": "Ana", "phones": ["5511988887777"]}]})),
+            Ok(Content::Contacts(c)) if c.len() == 1
+        ));
+        assert!(matches!(
+            parse(json!({"poll": {"question": "Lunch?", "options": ["Yes", "No"]}})),
+            Ok(Content::Poll(p)) if !p.multiple_answers
+        ));
+        for (body, field) in [
+            (
+                json!({"location": {"latitude": 91, "longitude": 0}}),
+                "location.latitude",
+            ),
+            (json!({"contacts": []}), "contacts"),
+            (
+                json!({"poll": {"question": "q", "options": ["a"]}}),
+                "poll.options",
+            ),
+            (json!({"reaction": {"emoji": "x"}}), "reaction.messageId"),
+            (
+                json!({"mediaUrl": "https://e.com/a.jpg", "mediaType": "image", "voiceNote": true}),
+                "voiceNote",
+            ),
+        ] {
+            assert_eq!(field_of(parse(body.clone())), Some(field), "{body}");
+        }
+        let Ok(Content::Media(voice)) = parse(
+            json!({"mediaUrl": "https://e.com/a.ogg", "mediaType": "audio", "voiceNote": true}),
+        ) else {
+            panic!("a voice note")
+        };
+        assert_eq!(voice.media_type, MediaType::Voice);
+        // `voice` is a type of history, not of a request.
         assert_eq!(
-            parse(json!({"message": "x", "template": {"name": "t", "language": "en"}})),
-            Err(SendError::Field {
-                field: "template",
-                issue: "send either a template, a message or media".into()
-            })
+            field_of(parse(
+                json!({"mediaUrl": "https://e.com/a.ogg", "mediaType": "voice"})
+            )),
+            Some("mediaType")
         );
     }
 
@@ -442,7 +559,7 @@ mod tests {
         let gif = parse(json!({"mediaUrl": "https://e.com/a.gif", "mediaType": "gif"}));
         assert_eq!(
             gif.clone().unwrap_err().to_string(),
-            "mediaType 'gif' is not one of image, video, audio, document."
+            "mediaType 'gif' is not one of image, video, audio, document, sticker."
         );
         assert_eq!(field_of(gif), Some("mediaType"));
         for (url, why) in [

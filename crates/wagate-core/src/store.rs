@@ -8,6 +8,7 @@ use crate::account::{Account, AccountName};
 use crate::api_key::ApiKey;
 use crate::chat::{Chat, ChatQuery, Contact, HistoryQuery};
 use crate::contact::{ContactReport, FetchedProfile};
+use crate::content::Vote;
 use crate::delivery::{
     AccountRoom, AttemptOutcome, AttemptResult, Delivery, DeliveryLog, DueDelivery, Recorded,
 };
@@ -290,9 +291,27 @@ pub trait MessageStore: Send + Sync + 'static {
         let moved = self.change_statuses(std::slice::from_ref(change)).await?;
         Ok(moved.into_iter().next().flatten())
     }
-    /// Stores an inbound message with its chat (unread + 1) and contact. False when the network
-    /// redelivered one already stored (same external id): nothing is written twice.
+    /// Stores an inbound message with its chat (unread + 1) and contact, and its event
+    /// (`message.received`; `message.reaction` for a reaction, which also becomes the sender's
+    /// reaction on the message it is about and adds no unread). A `quoted_external_id` of a
+    /// message stored here becomes its `quoted_message_id`. False when the network redelivered
+    /// one already stored (same external id): nothing is written twice.
     async fn insert_inbound(&self, message: &mut Message) -> Result<bool, StoreError>;
+    /// The message of an instance the network knows as `external_id`.
+    async fn find_external(
+        &self,
+        instance: &InstanceId,
+        external_id: &str,
+    ) -> Result<Option<Message>, StoreError>;
+    /// Records `vote` on the instance's poll `poll_external_id`, with its `poll.vote` event
+    /// when it changed the voter's vote. None when there is no such poll; else whether it
+    /// changed anything.
+    async fn record_vote(
+        &self,
+        instance: &InstanceId,
+        poll_external_id: &str,
+        vote: &Vote,
+    ) -> Result<Option<bool>, StoreError>;
     async fn get_message(
         &self,
         account: &AccountId,

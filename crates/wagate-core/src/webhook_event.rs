@@ -1,4 +1,4 @@
-//! The webhook event names of §9.2.
+//! The webhook event names of §9.2 and §17.6.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,6 +16,10 @@ pub enum WebhookEvent {
     InstanceConnected,
     InstanceDisconnected,
     InstanceQrUpdated,
+    /// §17.3: a reaction received, added or taken back.
+    MessageReaction,
+    /// §17.3: a vote on one of the instance's polls.
+    PollVote,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -23,7 +27,8 @@ pub enum WebhookEvent {
 pub struct WebhookEventError(pub String);
 
 impl WebhookEvent {
-    pub const ALL: [WebhookEvent; 8] = [
+    /// What an instance without `webhookEvents` is sent: §9.2's events.
+    pub const DEFAULT: [WebhookEvent; 8] = [
         WebhookEvent::MessageReceived,
         WebhookEvent::MessageSent,
         WebhookEvent::MessageDelivered,
@@ -32,6 +37,20 @@ impl WebhookEvent {
         WebhookEvent::InstanceConnected,
         WebhookEvent::InstanceDisconnected,
         WebhookEvent::InstanceQrUpdated,
+    ];
+
+    /// Every event name a subscription may ask for.
+    pub const ALL: [WebhookEvent; 10] = [
+        WebhookEvent::MessageReceived,
+        WebhookEvent::MessageSent,
+        WebhookEvent::MessageDelivered,
+        WebhookEvent::MessageRead,
+        WebhookEvent::MessageFailed,
+        WebhookEvent::InstanceConnected,
+        WebhookEvent::InstanceDisconnected,
+        WebhookEvent::InstanceQrUpdated,
+        WebhookEvent::MessageReaction,
+        WebhookEvent::PollVote,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +63,8 @@ impl WebhookEvent {
             WebhookEvent::InstanceConnected => "instance.connected",
             WebhookEvent::InstanceDisconnected => "instance.disconnected",
             WebhookEvent::InstanceQrUpdated => "instance.qr_updated",
+            WebhookEvent::MessageReaction => "message.reaction",
+            WebhookEvent::PollVote => "poll.vote",
         }
     }
 
@@ -103,5 +124,10 @@ mod tests {
             vec![WebhookEvent::MessageSent, WebhookEvent::InstanceQrUpdated]
         );
         assert!(WebhookEvent::parse_list(&["message.deleted"]).is_err());
+        assert_eq!(
+            WebhookEvent::parse_list(&["poll.vote", "message.reaction"]).unwrap(),
+            vec![WebhookEvent::PollVote, WebhookEvent::MessageReaction]
+        );
+        assert!(!WebhookEvent::DEFAULT.contains(&WebhookEvent::PollVote));
     }
 }

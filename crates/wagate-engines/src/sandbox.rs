@@ -4,6 +4,9 @@
 //! - A new link shows QR codes (rotating) or a pairing code; `scan` plays the phone.
 //! - A message to the phone of another connected sandbox instance arrives there as inbound; it is
 //!   `delivered` once the receiver committed it and `read` when the receiver marks it read.
+//! - Every kind of message travels between instances as it is; a reaction arrives as a reaction
+//!   to the receiver's copy of the message. Virtual contacts react and vote through
+//!   `react` and `vote`.
 //! - Any other number is a virtual contact that acknowledges: `delivered` after ~100 ms, `read`
 //!   after ~1 s. Numbers beginning with 999 are not on WhatsApp. A virtual contact's profile has
 //!   the about text `Sandbox contact` and no picture.
@@ -19,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use wagate_core::contact::FetchedProfile;
 use wagate_core::engine::{
-    ConnectRequest, Engine, EngineError, EngineEvent, EventSink, InboundMessage, LinkMethod,
-    NotRecorded, NumberCheck, OutboundMessage, SendError, Session,
+    ConnectRequest, Engine, EngineError, EngineEvent, EventSink, InboundMessage, InboundReaction,
+    InboundVote, LinkMethod, NotRecorded, NumberCheck, OutboundMessage, SendError, Session,
 };
 use wagate_core::failure::FailureCode;
 use wagate_core::message::{Content, MessageStatus, Recipient};
@@ -175,24 +178,72 @@ impl SandboxNetwork {
         from: PhoneNumber,
         from_name: Option<String>,
         content: Content,
-        quoted_message_id: Option<String>,
+        quoted_external_id: Option<String>,
     ) -> Result<String, SandboxError> {
-        let (_, sink) = self
-            .lock()
-            .online_by_phone(to.as_str())
-            .ok_or_else(|| SandboxError::NoSuchPhone(to.to_string()))?;
-        let external_id = format!("sbx_{}", ulid::Ulid::new().to_string().to_lowercase());
+        let sink = self.sink_of(to)?;
+        let external_id = new_external_id();
         sink.emit(EngineEvent::Inbound(InboundMessage {
             external_id: external_id.clone(),
             from,
             from_name,
             group: None,
             content,
-            quoted_message_id,
+            quoted_external_id,
             timestamp: Timestamp::now(),
         }))
         .await?;
         Ok(external_id)
+    }
+
+    /// A virtual contact `from` reacts to the message the instance linked as `to` has as
+    /// `target_external_id` (an empty emoji takes the reaction back).
+    pub async fn react(
+        &self,
+        to: &PhoneNumber,
+        from: PhoneNumber,
+        target_external_id: String,
+        emoji: String,
+    ) -> Result<String, SandboxError> {
+        let sink = self.sink_of(to)?;
+        let external_id = new_external_id();
+        sink.emit(EngineEvent::Reaction(InboundReaction {
+            external_id: external_id.clone(),
+            from,
+            from_name: None,
+            group: None,
+            target_external_id,
+            emoji,
+            timestamp: Timestamp::now(),
+        }))
+        .await?;
+        Ok(external_id)
+    }
+
+    /// A virtual contact `from` votes `options` on the poll the instance linked as `to` sent
+    /// as `poll_external_id`.
+    pub async fn vote(
+        &self,
+        to: &PhoneNumber,
+        from: PhoneNumber,
+        poll_external_id: String,
+        selected_options: Vec<String>,
+    ) -> Result<(), SandboxError> {
+        let sink = self.sink_of(to)?;
+        sink.emit(EngineEvent::PollVote(InboundVote {
+            poll_external_id,
+            from,
+            selected_options,
+            timestamp: Timestamp::now(),
+        }))
+        .await?;
+        Ok(())
+    }
+
+    fn sink_of(&self, phone: &PhoneNumber) -> Result<Arc<dyn EventSink>, SandboxError> {
+        self.lock()
+            .online_by_phone(phone.as_str())
+            .map(|(_, sink)| sink)
+            .ok_or_else(|| SandboxError::NoSuchPhone(phone.to_string()))
     }
 
     /// Cuts the instance's connection; it reconnects by itself shortly after.
@@ -331,6 +382,11 @@ impl SandboxNetwork {
     }
 }
 
+/// The id a virtual contact's phone gives what it sends.
+fn new_external_id() -> String {
+    format!("sbx_{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
 fn connected_event(s: &SavedSession) -> EngineEvent {
     EngineEvent::Connected {
         phone: PhoneNumber::from_trusted(s.phone.clone()),
@@ -464,17 +520,31 @@ impl Session for SandboxSession {
             // Another sandbox instance: delivered in send order (the receiver has committed it
             // when `emit` returns), then reported delivered to the sender.
             Some((_, peer_sink)) => {
-                let inbound = InboundMessage {
-                    external_id: external_id.clone(),
-                    from: PhoneNumber::from_trusted(my_phone),
-                    from_name: None,
-                    group: None,
-                    content: m.content.clone(),
-                    quoted_message_id: m.quoted_external_id.clone(),
-                    timestamp: Timestamp::now(),
+                let from = PhoneNumber::from_trusted(my_phone);
+                let event = match (&m.content, &m.target) {
+                    (Content::Reaction(r), Some(target)) => {
+                        EngineEvent::Reaction(InboundReaction {
+                            external_id: external_id.clone(),
+                            from,
+                            from_name: None,
+                            group: None,
+                            target_external_id: target.external_id.clone(),
+                            emoji: r.emoji.clone(),
+                            timestamp: Timestamp::now(),
+                        })
+                    }
+                    _ => EngineEvent::Inbound(InboundMessage {
+                        external_id: external_id.clone(),
+                        from,
+                        from_name: None,
+                        group: None,
+                        content: m.content.clone(),
+                        quoted_external_id: m.quoted_external_id.clone(),
+                        timestamp: Timestamp::now(),
+                    }),
                 };
                 // Not recorded by the receiver: the message stays queued at the sender.
-                if let Err(e) = peer_sink.emit(EngineEvent::Inbound(inbound)).await {
+                if let Err(e) = peer_sink.emit(event).await {
                     return Err(SendError {
                         code: FailureCode::RecipientUnavailable,
                         message: format!("The receiving sandbox instance did not take it: {e}."),

@@ -883,4 +883,134 @@ on_both_backends!(
     verification_handshake_needs_the_verify_token,
     resumes_after_restart_and_disconnect_forgets,
     access_token_never_leaves_in_clear,
+    the_other_kinds_go_and_come_as_meta_documents_them,
 );
+
+/// §17.1 on Meta's Cloud API: locations, contact cards, stickers and reactions are sent with the
+/// bodies Meta documents; a poll, which Meta lacks, answers 409; and what a customer sends of
+/// those kinds (and of kinds wagate does not model) is stored and reported.
+async fn the_other_kinds_go_and_come_as_meta_documents_them(backend: Backend) {
+    let e = env(backend).await;
+    let k = e.key();
+    let id = e.connected(json!({})).await;
+    // The customer writes first; wagate will react to it.
+    let r = e
+        .signed_webhook(&notification(
+            PNID,
+            json!({"messages": [{"from": CUSTOMER, "id": "wamid.IN1", "timestamp": "1700000000",
+                "type": "text", "text": {"body": "Chegou!"}}]}),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let got = e.hook_events("message.received", 1).await;
+    let inbound = got[0]["data"]["messageId"].as_str().unwrap().to_owned();
+
+    let sent = [
+        json!({"location": {"latitude": -23.55, "longitude": -46.63, "name": "Loja", "address": "Rua A, 1"}}),
+        json!({"contacts": [{"name": "Suporte", "phones": ["551140041234"], "organization": "Acme", "email": "s@acme.com"}]}),
+        json!({"mediaUrl": "https://cdn.example.com/s.webp", "mediaType": "sticker"}),
+        json!({"reaction": {"messageId": inbound, "emoji": "🎉"}}),
+    ];
+    let mut ids = Vec::new();
+    for mut body in sent {
+        body["instanceId"] = json!(id);
+        body["to"] = json!(CUSTOMER);
+        ids.push(e.send(body).await);
+    }
+    for m in &ids {
+        e.status_becomes(m, "sent").await;
+    }
+    let base =
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER});
+    let with = |extra: Value| {
+        let mut b = base.clone();
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap());
+        b
+    };
+    assert_eq!(
+        e.graph_posts().await,
+        vec![
+            with(
+                json!({"type": "location", "location": {"latitude": -23.55, "longitude": -46.63,
+                "name": "Loja", "address": "Rua A, 1"}})
+            ),
+            with(json!({"type": "contacts", "contacts": [{
+                "name": {"formatted_name": "Suporte", "first_name": "Suporte"},
+                "phones": [{"phone": "+551140041234", "wa_id": "551140041234", "type": "CELL"}],
+                "org": {"company": "Acme"},
+                "emails": [{"email": "s@acme.com", "type": "WORK"}]}]})),
+            with(json!({"type": "sticker", "sticker": {"link": "https://cdn.example.com/s.webp"}})),
+            with(
+                json!({"type": "reaction", "reaction": {"message_id": "wamid.IN1", "emoji": "🎉"}})
+            ),
+        ]
+    );
+    // wagate's reaction is on the customer's message.
+    let m = e.s.get(&format!("/v1/messages/{inbound}"), &k).await;
+    assert_eq!(
+        m.body["data"]["reactions"],
+        json!([{"from": "15550001111", "emoji": "🎉"}]),
+        "{}",
+        m.body
+    );
+    // Meta has no polls.
+    let r =
+        e.s.post(
+            "/v1/messages/send",
+            &k,
+            json!({"instanceId": id, "to": CUSTOMER,
+            "poll": {"question": "Nota?", "options": ["1", "5"]}}),
+        )
+        .await;
+    r.assert_error(409, "not_supported_by_connection");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("official"),
+        "{}",
+        r.body
+    );
+
+    // In: a place, a card, a reaction to wagate's location, and an order (not modelled).
+    let location_wamid = "wamid.OUT1";
+    let r = e
+        .signed_webhook(&notification(
+            PNID,
+            json!({"messages": [
+                {"from": CUSTOMER, "id": "wamid.IN2", "timestamp": "1700000001", "type": "location",
+                 "location": {"latitude": 40.4168, "longitude": -3.7038, "name": "Sol"}},
+                {"from": CUSTOMER, "id": "wamid.IN3", "timestamp": "1700000002", "type": "contacts",
+                 "contacts": [{"name": {"formatted_name": "Rita"}, "phones": [{"phone": "+34 600 000 000", "wa_id": "34600000000"}]}]},
+                {"from": CUSTOMER, "id": "wamid.IN4", "timestamp": "1700000003", "type": "reaction",
+                 "reaction": {"message_id": location_wamid, "emoji": "❤️"}},
+                {"from": CUSTOMER, "id": "wamid.IN5", "timestamp": "1700000004", "type": "order",
+                 "order": {"catalog_id": "1", "product_items": []}}
+            ]}),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let got = e.hook_events("message.received", 4).await;
+    let of = |kind: &str| {
+        got.iter()
+            .find(|g| g["data"]["type"] == json!(kind))
+            .unwrap()["data"]
+            .clone()
+    };
+    assert_eq!(of("location")["location"]["name"], json!("Sol"));
+    assert_eq!(
+        of("contacts")["contacts"][0]["phones"],
+        json!(["34600000000"])
+    );
+    assert_eq!(of("unsupported")["unsupported"]["kind"], json!("order"));
+    let loc = e.s.get(&format!("/v1/messages/{}", ids[0]), &k).await;
+    assert_eq!(
+        loc.body["data"]["reactions"],
+        json!([{"from": CUSTOMER, "emoji": "❤️"}]),
+        "{}",
+        loc.body
+    );
+    e.s.stop().await;
+}

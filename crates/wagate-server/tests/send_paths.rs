@@ -136,15 +136,16 @@ fn bad_contents() -> Vec<Case> {
         },
         Case {
             content: json!({"message": "x", "template": {"name": "t", "language": "en"}}),
-            code: "invalid_request",
-            field: Some("template"),
-            message: "Invalid value for 'template': send either a template, a message or media",
+            code: "missing_content",
+            field: None,
+            message: "Send exactly one of 'message', 'mediaUrl' with 'mediaType', 'location', \
+                      'contacts', 'reaction', 'poll' or 'template'.",
         },
         Case {
             content: media("https://e.com/a.gif", "gif"),
             code: "invalid_media",
             field: None,
-            message: "mediaType 'gif' is not one of image, video, audio, document.",
+            message: "mediaType 'gif' is not one of image, video, audio, document, sticker.",
         },
         Case {
             content: media("https://127.0.0.1/a.jpg", "image"),
@@ -177,19 +178,22 @@ fn bad_contents() -> Vec<Case> {
             content: json!({}),
             code: "missing_content",
             field: None,
-            message: "Send exactly one of 'message' or 'mediaUrl' with 'mediaType'.",
+            message: "Send exactly one of 'message', 'mediaUrl' with 'mediaType', 'location', \
+                      'contacts', 'reaction', 'poll' or 'template'.",
         },
         Case {
             content: json!({"message": ""}),
             code: "missing_content",
             field: None,
-            message: "Send exactly one of 'message' or 'mediaUrl' with 'mediaType'.",
+            message: "Send exactly one of 'message', 'mediaUrl' with 'mediaType', 'location', \
+                      'contacts', 'reaction', 'poll' or 'template'.",
         },
         Case {
             content: json!({"message": "x", "mediaUrl": "https://e.com/a.jpg", "mediaType": "image"}),
             code: "missing_content",
             field: None,
-            message: "Send exactly one of 'message' or 'mediaUrl' with 'mediaType'.",
+            message: "Send exactly one of 'message', 'mediaUrl' with 'mediaType', 'location', \
+                      'contacts', 'reaction', 'poll' or 'template'.",
         },
     ]
 }

@@ -19,7 +19,7 @@ use wagate_core::net::UrlPolicy;
 use wagate_store::SqlStore;
 use wagate_testkit::{Backend, on_both_backends};
 use wagate_wa::fake::{
-    ContactReceipts, FakeConnector, FakeProfile, FakeServer, MessageField, Observed, wa,
+    ContactReceipts, FakeConnector, FakeProfile, FakeServer, MessageField, Observed, wa, wa_poll,
 };
 use wagate_wa::{WaOptions, WaVersion};
 
@@ -42,6 +42,7 @@ on_both_backends!(
     a_burst_with_receipts_before_each_ack_is_sent_once_each,
     a_new_link_stores_recent_history_and_contact_profiles,
     with_history_off_a_link_stores_none_of_it,
+    every_kind_reaches_the_peer_and_comes_back,
 );
 
 fn wa_options(fake: &Arc<FakeServer>) -> WaOptions {
@@ -1009,5 +1010,261 @@ async fn with_history_off_a_link_stores_none_of_it(backend: Backend) {
         "{}",
         history.body
     );
+    s.stop().await;
+}
+
+/// Every §17.1 kind the API sends reaches the contact's device as WhatsApp's own message, and
+/// what the contact sends back (a location, cards, a reaction, a vote on the poll, a kind
+/// wagate does not model) arrives whole; each is acknowledged once it is stored.
+async fn every_kind_reaches_the_peer_and_comes_back(backend: Backend) {
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let hooks = Receiver::start(Answer::Ok).await;
+    let id = linked(
+        &s,
+        &fake,
+        &k,
+        json!({"webhookUrl": hooks.url, "settings": {"autoTyping": false}}),
+    )
+    .await;
+    let sub = s
+        .post(
+            "/v1/webhooks",
+            &k,
+            json!({"url": hooks.url, "instanceId": id, "name": "more",
+            "events": ["message.reaction", "poll.vote"]}),
+        )
+        .await;
+    assert_eq!(sub.status, StatusCode::CREATED, "{}", sub.body);
+    let peer_got = |pred: fn(&wa::Message) -> bool| {
+        let fake = fake.clone();
+        async move {
+            let o = fake
+                .wait_for(Duration::from_secs(15), |o| {
+                    matches!(o, Observed::PeerReceived { to, message, .. } if to.starts_with(CONTACT) && pred(message))
+                })
+                .await
+                .expect("the contact received it");
+            let Observed::PeerReceived { id, message, .. } = o else {
+                unreachable!()
+            };
+            (id, message)
+        }
+    };
+
+    // Out: a location, two cards, a poll.
+    send(&s, &k, json!({"instanceId": id, "to": CONTACT,
+        "location": {"latitude": -22.9068, "longitude": -43.1729, "name": "Cristo", "address": "Rio"}})).await;
+    let (_, m) = peer_got(|m| m.location_message.is_set()).await;
+    let l = m.location_message.as_option().unwrap();
+    assert_eq!(
+        (l.degrees_latitude, l.degrees_longitude),
+        (Some(-22.9068), Some(-43.1729))
+    );
+    assert_eq!(l.name.as_deref(), Some("Cristo"));
+    send(&s, &k, json!({"instanceId": id, "to": CONTACT, "contacts": [
+        {"name": "Ana", "phones": ["5511988887777"]}, {"name": "Bia", "phones": ["5511977776666"]}]})).await;
+    let (_, m) = peer_got(|m| m.contacts_array_message.is_set()).await;
+    let cards = &m.contacts_array_message.as_option().unwrap().contacts;
+    assert_eq!(cards.len(), 2);
+    assert!(
+        cards[0]
+            .vcard
+            .as_deref()
+            .unwrap()
+            .contains("waid=5511988887777")
+    );
+    let poll_id = send(
+        &s,
+        &k,
+        json!({"instanceId": id, "to": CONTACT,
+        "poll": {"question": "Lunch?", "options": ["Pizza", "Sushi"]}}),
+    )
+    .await;
+    let (poll_wa_id, m) = peer_got(|m| m.poll_creation_message_v3.is_set()).await;
+    let p = m.poll_creation_message_v3.as_option().unwrap();
+    assert_eq!(p.name.as_deref(), Some("Lunch?"));
+    assert_eq!(p.selectable_options_count, Some(1));
+    let secret = m
+        .message_context_info
+        .as_option()
+        .and_then(|c| c.message_secret.clone())
+        .expect("a poll carries its secret");
+    eventually_for(&s, &k, &format!("/v1/messages/{poll_id}/status"), 15, |b| {
+        b["data"]["status"] != json!("queued")
+    })
+    .await;
+
+    // In: the contact writes, and wagate reacts to it.
+    let wa_text = fake
+        .send_text_from(CONTACT, PHONE, "bom dia")
+        .await
+        .unwrap();
+    let text = first_received(&hooks).await["data"]["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    send(
+        &s,
+        &k,
+        json!({"instanceId": id, "to": CONTACT, "reaction": {"messageId": text, "emoji": "🙏"}}),
+    )
+    .await;
+    let (_, m) = peer_got(|m| m.reaction_message.is_set()).await;
+    let r = m.reaction_message.as_option().unwrap();
+    assert_eq!(r.text.as_deref(), Some("🙏"));
+    let key = r.key.as_option().unwrap();
+    assert_eq!(
+        (key.id.as_deref(), key.from_me),
+        (Some(wa_text.as_str()), Some(false))
+    );
+
+    // The contact votes on the poll, encrypting as WhatsApp does with the poll's secret.
+    let hashes = vec![wa_poll::compute_option_hash("Sushi").to_vec()];
+    let (payload, iv) = wa_poll::encrypt_poll_vote_with_secret(
+        &hashes,
+        &secret,
+        &poll_wa_id,
+        &format!("{PHONE}@s.whatsapp.net"),
+        &format!("{CONTACT}@s.whatsapp.net"),
+    )
+    .unwrap();
+    let vote = wa::Message {
+        poll_update_message: MessageField::some(wa::message::PollUpdateMessage {
+            poll_creation_message_key: MessageField::some(wa::MessageKey {
+                remote_jid: Some(format!("{PHONE}@s.whatsapp.net")),
+                from_me: Some(false),
+                id: Some(poll_wa_id.clone()),
+                participant: None,
+            }),
+            vote: MessageField::some(wa::message::PollEncValue {
+                enc_payload: Some(payload),
+                enc_iv: Some(iv.to_vec()),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    fake.send_message_from(CONTACT, PHONE, &vote, "poll")
+        .await
+        .unwrap();
+    let voted = eventually_for(&s, &k, &format!("/v1/messages/{poll_id}"), 15, |b| {
+        b["data"]["poll"]["results"][1]["votes"] == json!(1)
+    })
+    .await;
+    assert_eq!(
+        voted.body["data"]["poll"]["results"][1]["voters"],
+        json!([CONTACT])
+    );
+
+    // The contact reacts to the poll, sends a place, a card, and a kind wagate does not model.
+    let react = wa::Message {
+        reaction_message: MessageField::some(wa::message::ReactionMessage {
+            key: MessageField::some(wa::MessageKey {
+                remote_jid: Some(format!("{PHONE}@s.whatsapp.net")),
+                from_me: Some(false),
+                id: Some(poll_wa_id.clone()),
+                participant: None,
+            }),
+            text: Some("😂".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    fake.send_message_from(CONTACT, PHONE, &react, "reaction")
+        .await
+        .unwrap();
+    let place = wa::Message {
+        location_message: MessageField::some(wa::message::LocationMessage {
+            degrees_latitude: Some(48.8584),
+            degrees_longitude: Some(2.2945),
+            name: Some("Tour Eiffel".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    fake.send_message_from(CONTACT, PHONE, &place, "text")
+        .await
+        .unwrap();
+    let card = wa::Message {
+        contact_message: MessageField::some(wa::message::ContactMessage {
+            display_name: Some("Caio".into()),
+            vcard: Some("BEGIN:VCARD\nVERSION:3.0\nFN:Caio\nTEL;waid=5531999990000:+55 31 99999-0000\nEND:VCARD".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    fake.send_message_from(CONTACT, PHONE, &card, "text")
+        .await
+        .unwrap();
+    let unknown = wa::Message {
+        event_message: MessageField::some(wa::message::EventMessage {
+            name: Some("Party".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let wa_unknown = fake
+        .send_message_from(CONTACT, PHONE, &unknown, "text")
+        .await
+        .unwrap();
+
+    let mut kinds: HashMap<String, Value> = HashMap::new();
+    for _ in 0..300 {
+        for h in hooks.hits() {
+            let e = h.json();
+            let key = match e["event"].as_str() {
+                Some("message.received") => e["data"]["type"].as_str().unwrap_or("").to_owned(),
+                Some(other) => other.to_owned(),
+                None => continue,
+            };
+            kinds.insert(key, e["data"].clone());
+        }
+        if [
+            "location",
+            "contacts",
+            "unsupported",
+            "message.reaction",
+            "poll.vote",
+        ]
+        .iter()
+        .all(|k| kinds.contains_key(*k))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        kinds["location"]["location"]["name"],
+        json!("Tour Eiffel"),
+        "{kinds:?}"
+    );
+    assert_eq!(kinds["location"]["location"]["latitude"], json!(48.8584));
+    assert_eq!(
+        kinds["contacts"]["contacts"][0],
+        json!({"name": "Caio", "phones": ["5531999990000"], "organization": null, "email": null})
+    );
+    assert_eq!(
+        kinds["unsupported"]["unsupported"]["kind"],
+        json!("event_message")
+    );
+    assert_eq!(kinds["message.reaction"]["messageId"], json!(poll_id));
+    assert_eq!(kinds["message.reaction"]["emoji"], json!("😂"));
+    assert_eq!(kinds["poll.vote"]["selectedOptions"], json!(["Sushi"]));
+    assert_eq!(kinds["poll.vote"]["messageId"], json!(poll_id));
+    let poll = s.get(&format!("/v1/messages/{poll_id}"), &k).await;
+    assert_eq!(
+        poll.body["data"]["reactions"],
+        json!([{"from": CONTACT, "emoji": "😂"}])
+    );
+    // The unknown kind was stored, then acknowledged.
+    fake.wait_for(
+        Duration::from_secs(10),
+        |o| matches!(o, Observed::ClientReceipt { id, .. } if *id == wa_unknown),
+    )
+    .await
+    .expect("the client acknowledged the unknown kind");
     s.stop().await;
 }

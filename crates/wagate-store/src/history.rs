@@ -9,20 +9,8 @@ use wagate_core::{AccountId, ChatId, InstanceId, MessageId};
 
 use crate::SqlStore;
 use crate::error::db;
+use crate::messages::stored_id;
 use crate::messages::{ChatUpdate, insert_message_row, upsert_chat};
-
-async fn stored_id(
-    conn: &mut sqlx::AnyConnection,
-    instance: &InstanceId,
-    external_id: &str,
-) -> Result<Option<String>, StoreError> {
-    sqlx::query_scalar("SELECT id FROM messages WHERE instance_id = $1 AND external_id = $2")
-        .bind(instance.as_str())
-        .bind(external_id)
-        .fetch_optional(conn)
-        .await
-        .map_err(db)
-}
 
 #[async_trait]
 impl HistoryStore for SqlStore {
@@ -70,6 +58,7 @@ impl HistoryStore for SqlStore {
                 peer_name: h.peer_name.clone().filter(|_| !h.from_me),
                 content: h.content.clone(),
                 quoted_message_id: quoted,
+                quoted_external_id: h.quoted_external_id.clone(),
                 metadata: None,
                 external_id: Some(h.external_id.clone()),
                 status: h.status,
@@ -79,6 +68,8 @@ impl HistoryStore for SqlStore {
                 delivered_at: matches!(h.status, MessageStatus::Delivered | MessageStatus::Read)
                     .then_some(h.timestamp),
                 read_at: read.then_some(h.timestamp),
+                reactions: Vec::new(),
+                votes: Vec::new(),
             };
             let unread = !h.from_me && !read;
             m.chat_id = upsert_chat(

@@ -18,6 +18,7 @@ mod instances;
 mod messages;
 mod outbox;
 mod paged;
+mod reactions;
 mod settings;
 mod status_changes;
 mod webhooks;

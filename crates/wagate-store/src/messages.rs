@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 use wagate_core::chat::{Chat, ChatQuery, ChatSort, HistoryQuery, LastMessage};
+use wagate_core::content::{Content, Vote};
 use wagate_core::event::Event;
-use wagate_core::message::{Content, Direction, Media, MediaType, Message, Recipient, Template};
+use wagate_core::message::{Direction, Message, Recipient};
 use wagate_core::page::OffsetPage;
 use wagate_core::send::NewMessage;
 use wagate_core::status_change::StatusChange;
@@ -22,37 +23,14 @@ use crate::paged::PagedQuery;
 use crate::status_changes::apply_change;
 use crate::{Dialect, SqlStore};
 
-/// The `media` column holds the JSON of the content's non-text part: its media, or its template.
+/// The `media` column holds the JSON of the content's own object (its media, location, cards,
+/// poll, reaction or template; `Content::object`).
 fn content_of(kind: &str, text: String, media: Option<String>) -> Result<Content, StoreError> {
-    match (kind, media) {
-        ("text", _) => Ok(Content::Text(text)),
-        ("template", Some(json)) => Ok(Content::Template(
-            serde_json::from_str::<Template>(&json).map_err(corrupt)?,
-        )),
-        (_, Some(json)) => Ok(Content::Media(
-            serde_json::from_str::<Media>(&json).map_err(corrupt)?,
-        )),
-        (other, None) => MediaType::parse(other)
-            .map(|media_type| {
-                Content::Media(Media {
-                    media_type,
-                    url: String::new(),
-                    caption: Some(text),
-                    filename: None,
-                    mime_type: None,
-                    size: None,
-                })
-            })
-            .ok_or_else(|| corrupt(format!("message type {other}"))),
-    }
+    Content::from_parts(kind, text, media.as_deref()).map_err(corrupt)
 }
 
 fn media_json(c: &Content) -> Option<String> {
-    match c {
-        Content::Text(_) => None,
-        Content::Media(m) => serde_json::to_string(m).ok(),
-        Content::Template(t) => serde_json::to_string(t).ok(),
-    }
+    c.object().map(|o| o.to_string())
 }
 
 fn direction_of(s: &str) -> Result<Direction, StoreError> {
@@ -84,6 +62,7 @@ pub(crate) struct MessageRow {
     content: String,
     media: Option<String>,
     quoted_message_id: Option<String>,
+    quoted_external_id: Option<String>,
     metadata: Option<String>,
     external_id: Option<String>,
     status: String,
@@ -107,6 +86,7 @@ impl TryFrom<MessageRow> for Message {
             peer_name: r.peer_name,
             content: content_of(&r.kind, r.content, r.media)?,
             quoted_message_id: r.quoted_message_id,
+            quoted_external_id: r.quoted_external_id,
             metadata: json_of(r.metadata)?,
             external_id: r.external_id,
             status: r.status.parse().map_err(corrupt)?,
@@ -115,14 +95,16 @@ impl TryFrom<MessageRow> for Message {
             sent_at: r.sent_at.map(Timestamp::from_millis),
             delivered_at: r.delivered_at.map(Timestamp::from_millis),
             read_at: r.read_at.map(Timestamp::from_millis),
+            reactions: Vec::new(),
+            votes: Vec::new(),
         })
     }
 }
 
 /// The columns of a `MessageRow`.
 pub(crate) const MESSAGE_COLUMNS: &str = "id, account_id, instance_id, chat_id, direction, peer, \
-     peer_name, type, content, media, quoted_message_id, metadata, external_id, status, error, \
-     created_at, sent_at, delivered_at, read_at";
+     peer_name, type, content, media, quoted_message_id, quoted_external_id, metadata, external_id, \
+     status, error, created_at, sent_at, delivered_at, read_at";
 
 /// A `chats` row joined with its last message's content (`lm_*`).
 #[derive(sqlx::FromRow)]
@@ -198,9 +180,23 @@ const CHAT_FROM: &str = "chats c LEFT JOIN messages m ON m.id = c.last_message_i
      LEFT JOIN contacts ct ON ct.instance_id = c.instance_id AND ct.phone = c.peer";
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages (id, account_id, instance_id, chat_id, direction, peer, \
-     peer_name, type, content, media, quoted_message_id, metadata, external_id, status, error, created_at, \
-     sent_at, delivered_at, read_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+     peer_name, type, content, media, quoted_message_id, quoted_external_id, metadata, external_id, status, \
+     error, created_at, sent_at, delivered_at, read_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+
+/// The `msg_` id of the instance's message the network knows as `external_id`.
+pub(crate) async fn stored_id(
+    conn: &mut sqlx::AnyConnection,
+    instance: &InstanceId,
+    external_id: &str,
+) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar("SELECT id FROM messages WHERE instance_id = $1 AND external_id = $2")
+        .bind(instance.as_str())
+        .bind(external_id)
+        .fetch_optional(conn)
+        .await
+        .map_err(db)
+}
 
 pub(crate) async fn insert_message_row(
     conn: &mut sqlx::AnyConnection,
@@ -218,6 +214,7 @@ pub(crate) async fn insert_message_row(
         .bind(m.content.text())
         .bind(media_json(&m.content))
         .bind(m.quoted_message_id.clone())
+        .bind(m.quoted_external_id.clone())
         .bind(m.metadata.as_ref().map(|v| v.to_string()))
         .bind(m.external_id.clone())
         .bind(m.status.as_str())
@@ -272,7 +269,8 @@ impl<'a> ChatUpdate<'a> {
             } else {
                 None
             },
-            unread: inbound,
+            // A reaction is not something to read.
+            unread: inbound && !matches!(m.content, Content::Reaction(_)),
             synced: false,
             message_id: &m.id,
             at: m.created_at,
@@ -499,22 +497,28 @@ impl MessageStore for SqlStore {
                 return Ok(false);
             }
         }
+        if m.quoted_message_id.is_none()
+            && let Some(q) = &m.quoted_external_id
+        {
+            m.quoted_message_id = stored_id(&mut tx, &m.instance_id, q).await?;
+        }
         m.chat_id = upsert_chat(&mut tx, ChatUpdate::of(m)).await?;
         if let Recipient::Phone(p) = &m.peer {
             crate::contacts::seen(&mut tx, &m.instance_id, p.as_str(), m.peer_name.as_deref())
                 .await?;
         }
         insert_message_row(&mut tx, m).await?;
-        let own_phone: Option<String> =
-            sqlx::query_scalar("SELECT phone FROM instances WHERE id = $1")
-                .bind(m.instance_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?
-                .flatten();
-        let wrote =
-            crate::outbox::append(&mut tx, &Event::message_received(m, own_phone.as_deref()))
-                .await?;
+        let event = match &m.content {
+            Content::Reaction(r) => {
+                crate::reactions::react(&mut tx, r, m.peer.as_str(), m.created_at).await?;
+                Event::message_reaction(m, r)
+            }
+            _ => {
+                let own_phone = crate::reactions::own_phone(&mut tx, &m.instance_id).await?;
+                Event::message_received(m, own_phone.as_deref())
+            }
+        };
+        let wrote = crate::outbox::append(&mut tx, &event).await?;
         tx.commit().await.map_err(db)?;
         if wrote {
             self.deliveries_written();
@@ -535,7 +539,59 @@ impl MessageStore for SqlStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(db)?;
+        let mut found: Vec<Message> = row
+            .map(Message::try_from)
+            .transpose()?
+            .into_iter()
+            .collect();
+        crate::reactions::attach(&self.reader, &mut found).await?;
+        Ok(found.pop())
+    }
+
+    async fn find_external(
+        &self,
+        instance: &InstanceId,
+        external_id: &str,
+    ) -> Result<Option<Message>, StoreError> {
+        let row: Option<MessageRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE instance_id = $1 AND external_id = $2"
+        )))
+        .bind(instance.as_str())
+        .bind(external_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
         row.map(Message::try_from).transpose()
+    }
+
+    async fn record_vote(
+        &self,
+        instance: &InstanceId,
+        poll_external_id: &str,
+        vote: &Vote,
+    ) -> Result<Option<bool>, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let row: Option<MessageRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE instance_id = $1 AND external_id = $2 \
+             AND type = 'poll'"
+        )))
+        .bind(instance.as_str())
+        .bind(poll_external_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(poll) = row.map(Message::try_from).transpose()? else {
+            return Ok(None);
+        };
+        if !crate::reactions::vote(&mut tx, &poll.id, vote).await? {
+            return Ok(Some(false));
+        }
+        let wrote = crate::outbox::append(&mut tx, &Event::poll_vote(&poll, vote)).await?;
+        tx.commit().await.map_err(db)?;
+        if wrote {
+            self.deliveries_written();
+        }
+        Ok(Some(true))
     }
 
     async fn list_messages(
@@ -558,7 +614,12 @@ impl MessageStore for SqlStore {
             .fetch_all(&self.reader)
             .await
             .map_err(db)?;
-        rows.into_iter().map(Message::try_from).collect()
+        let mut list = rows
+            .into_iter()
+            .map(Message::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        crate::reactions::attach(&self.reader, &mut list).await?;
+        Ok(list)
     }
 
     async fn find_chat(

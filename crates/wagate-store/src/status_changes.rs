@@ -2,6 +2,7 @@
 //! `UPDATE`, and writes its webhook event in the same transaction when a target wants it.
 
 use sqlx::AssertSqlSafe;
+use wagate_core::content::Content;
 use wagate_core::event::Event;
 use wagate_core::message::{Message, MessageError};
 use wagate_core::status_change::StatusChange;
@@ -88,6 +89,20 @@ fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Arg>), Stor
     })
 }
 
+/// A reaction of the instance is on the message it is about once it is sent.
+async fn own_reaction_sent(
+    conn: &mut sqlx::AnyConnection,
+    change: &StatusChange,
+    m: &Message,
+) -> Result<(), StoreError> {
+    if let (StatusChange::Sent { at, .. }, Content::Reaction(r)) = (change, &m.content)
+        && let Some(me) = crate::reactions::own_phone(conn, &m.instance_id).await?
+    {
+        crate::reactions::react(conn, r, &me, *at).await?;
+    }
+    Ok(())
+}
+
 /// Applies one change on `conn` (inside the caller's transaction) and writes the event of the
 /// status it reached. Returns the message when it moved, and whether deliveries were written.
 ///
@@ -105,7 +120,9 @@ pub(crate) async fn apply_change(
         .await
         .map_err(db)?;
     if let Some(r) = row {
-        return Ok((Some(Message::try_from(r)?), false));
+        let m = Message::try_from(r)?;
+        own_reaction_sent(conn, change, &m).await?;
+        return Ok((Some(m), false));
     }
     let row: Option<MessageRow> = sqlx::query_as_with(
         AssertSqlSafe(format!("{update} RETURNING {MESSAGE_COLUMNS}")),
@@ -117,6 +134,7 @@ pub(crate) async fn apply_change(
     let Some(m) = row.map(Message::try_from).transpose()? else {
         return Ok((None, false));
     };
+    own_reaction_sent(conn, change, &m).await?;
     let wrote = match Event::message_status(&m) {
         Some(event) => crate::outbox::append(conn, &event).await?,
         None => false,

@@ -339,7 +339,7 @@ async fn outbound_batch_orders_ids_and_honours_keys(backend: Backend) {
     assert_ne!(two.chat_id, other_chat.chat_id);
     assert_eq!(
         (two.content.text(), two.status, other_chat.peer.as_str()),
-        ("two", MessageStatus::Queued, "5511966665555"),
+        ("two".to_owned(), MessageStatus::Queued, "5511966665555"),
         "each answer is its own send, as stored"
     );
     assert_eq!(

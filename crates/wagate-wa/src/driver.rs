@@ -15,7 +15,7 @@ use whatsapp_rust::{Client, Jid};
 
 use crate::address::phone_of;
 use crate::shared::Shared;
-use crate::{convert, history, media};
+use crate::{history, receive};
 
 /// What the engine saves as the instance's session: who it is linked as. The keys themselves
 /// are in the engine's state tables.
@@ -240,15 +240,13 @@ async fn translate(
         // those that bypassed it arrive here.
         Event::Messages(batch) if !batch.hook_committed => {
             for m in batch.messages.iter() {
-                let Some(received) = convert::inbound(m) else {
-                    continue;
-                };
-                match media::inbound(shared, client, received).await {
-                    Ok(inbound) => {
-                        let _ = shared.sink.emit(EngineEvent::Inbound(inbound)).await;
+                match receive::event_of(shared, client, m).await {
+                    Ok(Some(event)) => {
+                        let _ = shared.sink.emit(event).await;
                     }
+                    Ok(None) => {}
                     Err(e) => {
-                        tracing::warn!(instance = %shared.instance, error = %e, "a received message's media could not be kept")
+                        tracing::warn!(instance = %shared.instance, error = %e, "a received message could not be recorded")
                     }
                 }
             }

@@ -6,13 +6,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use wagate_core::engine::EngineEvent;
 use whatsapp_rust::Client;
 use whatsapp_rust::InboundDurabilityHook;
 use whatsapp_rust::types::events::InboundMessage;
 
+use crate::receive;
 use crate::shared::Shared;
-use crate::{convert, media};
 
 pub struct CommitBeforeAck(pub Arc<Shared>);
 
@@ -26,11 +25,9 @@ impl InboundDurabilityHook for CommitBeforeAck {
         for m in batch {
             // Protocol messages (key shares, revokes) are not stored; acknowledging them at
             // once keeps the connection moving.
-            let Some(received) = convert::inbound(m) else {
-                continue;
-            };
-            let inbound = media::inbound(&self.0, &client, received).await?;
-            self.0.sink.emit(EngineEvent::Inbound(inbound)).await?;
+            if let Some(event) = receive::event_of(&self.0, &client, m).await? {
+                self.0.sink.emit(event).await?;
+            }
         }
         Ok(())
     }

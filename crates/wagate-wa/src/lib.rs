@@ -9,10 +9,13 @@ mod engine;
 mod history;
 mod media;
 pub mod options;
+mod polls;
+mod receive;
 mod session;
 mod shared;
 pub mod state;
 mod transport;
+mod vcard;
 
 #[cfg(feature = "test-fake-wa")]
 pub mod fake;

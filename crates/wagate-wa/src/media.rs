@@ -1,30 +1,56 @@
 //! Media both ways. Outbound, the fetched file is uploaded to WhatsApp's CDN (the client
-//! encrypts it) and sent as an image, video, audio or document message. Inbound, the file is
+//! encrypts it) and sent as an image, video, audio, voice note, document or sticker message. Inbound, the file is
 //! downloaded and decrypted, then kept in wagate's media vault, where the account fetches it
 //! with its API key (WhatsApp's CDN links are encrypted blobs, useless to the account).
 
-use wagate_core::engine::{InboundMessage, MediaBlob, SendError};
+use wagate_core::engine::{MediaBlob, SendError};
 use wagate_core::failure::FailureCode;
 use wagate_core::media::FetchedMedia;
-use wagate_core::message::{Content, Media, MediaType};
+use wagate_core::message::{Media, MediaType};
 use whatsapp_rust::Client;
-use whatsapp_rust::download::MediaType as WaMediaType;
+use whatsapp_rust::buffa::MessageField;
+use whatsapp_rust::download::{Downloadable, MediaType as WaMediaType};
 use whatsapp_rust::media::{
     AudioOptions, DocumentOptions, ImageOptions, VideoOptions, audio_message, document_message,
     image_message, video_message,
 };
-use whatsapp_rust::upload::UploadOptions;
+use whatsapp_rust::upload::{UploadOptions, UploadResponse};
 use whatsapp_rust::waproto::whatsapp as wa;
 
-use crate::convert::{Body, Received};
 use crate::shared::Shared;
 
 fn wa_type(t: MediaType) -> WaMediaType {
     match t {
         MediaType::Image => WaMediaType::Image,
         MediaType::Video => WaMediaType::Video,
-        MediaType::Audio => WaMediaType::Audio,
+        MediaType::Audio | MediaType::Voice => WaMediaType::Audio,
         MediaType::Document => WaMediaType::Document,
+        MediaType::Sticker => WaMediaType::Sticker,
+    }
+}
+
+/// whatsapp-rust has no builder for stickers; the fields are an image's.
+fn sticker_message(
+    upload: UploadResponse,
+    mimetype: Option<String>,
+    context_info: Option<Box<wa::ContextInfo>>,
+) -> wa::Message {
+    wa::Message {
+        sticker_message: MessageField::some(wa::message::StickerMessage {
+            url: Some(upload.url),
+            direct_path: Some(upload.direct_path),
+            media_key: Some(upload.media_key.to_vec()),
+            file_sha256: Some(upload.file_sha256.to_vec()),
+            file_enc_sha256: Some(upload.file_enc_sha256.to_vec()),
+            file_length: Some(upload.file_length),
+            media_key_timestamp: Some(upload.media_key_timestamp),
+            mimetype,
+            context_info: context_info
+                .map(|c| MessageField::some(*c))
+                .unwrap_or_default(),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }
 
@@ -76,14 +102,16 @@ pub async fn outbound(
                 ..Default::default()
             },
         ),
-        MediaType::Audio => audio_message(
+        MediaType::Audio | MediaType::Voice => audio_message(
             upload,
             AudioOptions {
                 mimetype,
+                ptt: Some(media.media_type == MediaType::Voice),
                 context_info,
                 ..Default::default()
             },
         ),
+        MediaType::Sticker => sticker_message(upload, mimetype, context_info),
         MediaType::Document => document_message(
             upload,
             DocumentOptions {
@@ -98,52 +126,36 @@ pub async fn outbound(
     })
 }
 
-/// The message as wagate records it: media is downloaded and kept first. An error means it
-/// must not be acknowledged (WhatsApp delivers it again).
-pub async fn inbound(
+/// Downloads a received file and keeps it in the vault: the media as wagate records it. An
+/// error means the message must not be acknowledged (WhatsApp delivers it again).
+pub async fn keep(
     shared: &Shared,
     client: &Client,
-    r: Received<'_>,
-) -> anyhow::Result<InboundMessage> {
-    let content = match r.body {
-        Body::Text(t) => Content::Text(t),
-        Body::Media {
-            file,
-            media_type,
-            caption,
-            filename,
-            mime_type,
-        } => {
-            let bytes = client.download(file).await?;
-            let size = bytes.len() as u64;
-            let url = shared
-                .vault
-                .keep(
-                    &shared.instance,
-                    MediaBlob {
-                        bytes,
-                        mime_type: mime_type.clone(),
-                        filename: filename.clone(),
-                    },
-                )
-                .await?;
-            Content::Media(Media {
-                media_type,
-                url,
-                caption,
-                filename,
-                mime_type,
-                size: Some(size),
-            })
-        }
-    };
-    Ok(InboundMessage {
-        external_id: r.external_id,
-        from: r.from,
-        from_name: r.from_name,
-        group: r.group,
-        content,
-        quoted_message_id: r.quoted_message_id,
-        timestamp: r.timestamp,
+    file: &dyn Downloadable,
+    media_type: MediaType,
+    caption: Option<String>,
+    filename: Option<String>,
+    mime_type: Option<String>,
+) -> anyhow::Result<Media> {
+    let bytes = client.download(file).await?;
+    let size = bytes.len() as u64;
+    let url = shared
+        .vault
+        .keep(
+            &shared.instance,
+            MediaBlob {
+                bytes,
+                mime_type: mime_type.clone(),
+                filename: filename.clone(),
+            },
+        )
+        .await?;
+    Ok(Media {
+        media_type,
+        url,
+        caption,
+        filename,
+        mime_type,
+        size: Some(size),
     })
 }

@@ -14,9 +14,9 @@ use whatsapp_rust::Client;
 use whatsapp_rust::send::SendOptions;
 
 use crate::address::{jid_of, phone_of, wa_message_id};
-use crate::convert::{quote, text_message};
-use crate::media;
+use crate::convert::{contacts_message, location_message, quote, reaction_message, text_message};
 use crate::shared::Shared;
+use crate::{media, polls};
 
 /// How long a send waits for the server's ack before it counts as interrupted (it is then
 /// resent under the same id, which WhatsApp deduplicates).
@@ -67,12 +67,39 @@ impl Session for WaSession {
                 let context = quote(m.quoted_external_id.as_deref(), &to);
                 media::outbound(&self.client, media, m.media.as_ref(), context).await?
             }
+            Content::Location(l) => {
+                location_message(l, quote(m.quoted_external_id.as_deref(), &to))
+            }
+            Content::Contacts(cards) => {
+                contacts_message(cards, quote(m.quoted_external_id.as_deref(), &to))
+            }
+            Content::Reaction(r) => {
+                let Some(target) = &m.target else {
+                    return Err(permanent(
+                        FailureCode::InvalidRequest,
+                        "The message reacted to is not known to WhatsApp.".into(),
+                    ));
+                };
+                reaction_message(&to, target, &r.emoji)
+            }
+            Content::Poll(p) => {
+                let (message, secret) =
+                    polls::creation_message(p, quote(m.quoted_external_id.as_deref(), &to));
+                // Kept before sending: a vote may come back before the ack does.
+                polls::remember(&self.shared, &wa_message_id(&m.id), p, secret)
+                    .await
+                    .map_err(|e| interrupted(format!("Keeping the poll's secret failed: {e}")))?;
+                message
+            }
             // The API accepts templates only for official instances; one that reached a
             // WhatsApp Web session (the instance was relinked meanwhile) cannot be sent.
-            Content::Template(_) => {
+            Content::Template(_) | Content::Unsupported(_) => {
                 return Err(permanent(
                     FailureCode::UnsupportedContent,
-                    "Templates are sent only by instances connected with method 'official'.".into(),
+                    format!(
+                        "A {} message cannot be sent over WhatsApp Web.",
+                        m.content.type_str()
+                    ),
                 ));
             }
         };

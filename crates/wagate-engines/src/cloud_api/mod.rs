@@ -25,8 +25,8 @@ use async_trait::async_trait;
 use thiserror::Error;
 use wagate_core::InstanceId;
 use wagate_core::engine::{
-    ConnectRequest, Engine, EngineError, EngineEvent, EventSink, InboundMessage, MediaBlob,
-    MediaVault, NotRecorded, NumberCheck, OutboundMessage, SendError, Session,
+    ConnectRequest, Engine, EngineError, EngineEvent, EventSink, InboundMessage, InboundReaction,
+    MediaBlob, MediaVault, NotRecorded, NumberCheck, OutboundMessage, SendError, Session,
 };
 use wagate_core::failure::FailureCode;
 use wagate_core::message::{Content, Media, MessageStatus, Recipient};
@@ -35,6 +35,7 @@ use wagate_core::phone::PhoneNumber;
 use credentials::{AppSecret, Credentials, PhoneNumberId, SavedSession, Sealer, SecretKey};
 use errors::{Disposition, map_meta_error};
 use graph::{GraphClient, GraphError};
+use outbound::OutboundError;
 use webhook::{Change, IncomingBody, IncomingMessage, SignatureError, StatusKind};
 
 /// The Graph API version wagate is written against.
@@ -286,24 +287,31 @@ impl CloudApi {
             r.sink.emit(event).await.map_err(not_recorded)?;
         }
         for m in change.messages {
-            if let Some(inbound) = self.inbound(r, m).await? {
-                r.sink
-                    .emit(EngineEvent::Inbound(inbound))
-                    .await
-                    .map_err(not_recorded)?;
-            }
+            let event = self.inbound(r, m).await?;
+            r.sink.emit(event).await.map_err(not_recorded)?;
         }
         Ok(())
     }
 
-    /// The inbound message to record; media is downloaded and kept first.
+    /// The event to record for a received message; media is downloaded and kept first.
     async fn inbound(
         &self,
         r: &Registered,
         m: IncomingMessage,
-    ) -> Result<Option<InboundMessage>, WebhookError> {
+    ) -> Result<EngineEvent, WebhookError> {
         let content = match m.body {
-            IncomingBody::Text(t) => Content::Text(t),
+            IncomingBody::Ready(content) => content,
+            IncomingBody::Reaction { target, emoji } => {
+                return Ok(EngineEvent::Reaction(InboundReaction {
+                    external_id: m.external_id,
+                    from: m.from,
+                    from_name: m.from_name,
+                    group: None,
+                    target_external_id: target,
+                    emoji,
+                    timestamp: m.at,
+                }));
+            }
             IncomingBody::Media {
                 media_type,
                 media_id,
@@ -349,18 +357,14 @@ impl CloudApi {
                     size: Some(size),
                 })
             }
-            IncomingBody::Unsupported(kind) => {
-                tracing::debug!(instance = %r.instance, kind, "skipping an unsupported inbound message");
-                return Ok(None);
-            }
         };
-        Ok(Some(InboundMessage {
+        Ok(EngineEvent::Inbound(InboundMessage {
             external_id: m.external_id,
             from: m.from,
             from_name: m.from_name,
             group: None,
             content,
-            quoted_message_id: m.context_id,
+            quoted_external_id: m.context_id,
             timestamp: m.at,
         }))
     }
@@ -440,7 +444,11 @@ impl CloudSession {
 impl Session for CloudSession {
     async fn send(&self, m: &OutboundMessage) -> Result<String, SendError> {
         let body = outbound::message_body(m).map_err(|e| SendError {
-            code: FailureCode::UnsupportedRecipient,
+            code: match e {
+                OutboundError::GroupRecipient => FailureCode::UnsupportedRecipient,
+                OutboundError::NoSuchKind(_) => FailureCode::UnsupportedContent,
+                OutboundError::UnknownTarget => FailureCode::InvalidRequest,
+            },
             message: e.to_string(),
             transient: false,
         })?;

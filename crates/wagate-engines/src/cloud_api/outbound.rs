@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 use thiserror::Error;
+use wagate_core::content::ContactCard;
 use wagate_core::engine::OutboundMessage;
 use wagate_core::message::{Content, MediaType, Recipient};
 
@@ -10,6 +11,25 @@ use wagate_core::message::{Content, MediaType, Recipient};
 pub enum OutboundError {
     #[error("the Cloud API engine sends to phone numbers, not to groups")]
     GroupRecipient,
+    #[error("the Cloud API has no {0} messages")]
+    NoSuchKind(&'static str),
+    #[error("the message reacted to is not known to Meta")]
+    UnknownTarget,
+}
+
+/// A contact card as Meta's `contacts` message takes it.
+fn card(c: &ContactCard) -> Value {
+    let mut v = json!({
+        "name": {"formatted_name": c.name, "first_name": c.name},
+        "phones": c.phones.iter().map(|p| json!({"phone": format!("+{p}"), "wa_id": p.as_str(), "type": "CELL"})).collect::<Vec<_>>(),
+    });
+    if let Some(org) = &c.organization {
+        v["org"] = json!({"company": org});
+    }
+    if let Some(email) = &c.email {
+        v["emails"] = json!([{"email": email, "type": "WORK"}]);
+    }
+    v
 }
 
 /// The body that sends `m`. Media goes by link: Meta fetches it, not us.
@@ -27,10 +47,12 @@ pub fn message_body(m: &OutboundMessage) -> Result<Value, OutboundError> {
         Content::Text(text) => ("text", json!({"preview_url": false, "body": text})),
         Content::Media(media) => {
             let mut part = json!({"link": media.url});
-            // Audio takes no caption; only documents carry a file name.
-            if media.media_type != MediaType::Audio
-                && let Some(c) = &media.caption
-            {
+            // Audio and stickers take no caption; only documents carry a file name.
+            let captioned = !matches!(
+                media.media_type,
+                MediaType::Audio | MediaType::Voice | MediaType::Sticker
+            );
+            if captioned && let Some(c) = &media.caption {
                 part["caption"] = json!(c);
             }
             if media.media_type == MediaType::Document
@@ -38,8 +60,36 @@ pub fn message_body(m: &OutboundMessage) -> Result<Value, OutboundError> {
             {
                 part["filename"] = json!(f);
             }
-            (media.media_type.as_str(), part)
+            // A voice note is audio to Meta (an OGG/Opus file plays as one).
+            let kind = match media.media_type {
+                MediaType::Voice => "audio",
+                other => other.as_str(),
+            };
+            (kind, part)
         }
+        Content::Location(l) => {
+            let mut part = json!({"latitude": l.latitude, "longitude": l.longitude});
+            if let Some(n) = &l.name {
+                part["name"] = json!(n);
+            }
+            if let Some(a) = &l.address {
+                part["address"] = json!(a);
+            }
+            ("location", part)
+        }
+        Content::Contacts(cards) => (
+            "contacts",
+            json!(cards.iter().map(card).collect::<Vec<_>>()),
+        ),
+        Content::Reaction(r) => {
+            let target = m.target.as_ref().ok_or(OutboundError::UnknownTarget)?;
+            (
+                "reaction",
+                json!({"message_id": target.external_id, "emoji": r.emoji}),
+            )
+        }
+        Content::Poll(_) => return Err(OutboundError::NoSuchKind("poll")),
+        Content::Unsupported(_) => return Err(OutboundError::NoSuchKind("unsupported")),
         Content::Template(t) => {
             let mut part = json!({"name": t.name, "language": {"code": t.language}});
             if !t.components.is_empty() {
@@ -73,6 +123,7 @@ mod tests {
             to: Recipient::parse("5511999999999").unwrap(),
             content,
             quoted_external_id: quoted.map(str::to_owned),
+            target: None,
             media: None,
         }
     }

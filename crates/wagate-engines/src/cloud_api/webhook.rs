@@ -7,6 +7,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use thiserror::Error;
 use wagate_core::Timestamp;
+use wagate_core::content::{ContactCard, Content, Location, Unsupported};
 use wagate_core::message::MediaType;
 use wagate_core::phone::PhoneNumber;
 
@@ -71,9 +72,10 @@ pub struct StatusUpdate {
     pub at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum IncomingBody {
-    Text(String),
+    /// Content that needs nothing more: text, a location, contact cards, an unknown kind.
+    Ready(Content),
     /// To fetch through `GET /{media-id}`.
     Media {
         media_type: MediaType,
@@ -82,11 +84,11 @@ pub enum IncomingBody {
         caption: Option<String>,
         filename: Option<String>,
     },
-    /// Reactions, locations, stickers, buttons…: acknowledged, not stored.
-    Unsupported(String),
+    /// A reaction to the message Meta knows as `target` (an empty emoji takes it back).
+    Reaction { target: String, emoji: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IncomingMessage {
     pub external_id: String,
     pub from: PhoneNumber,
@@ -98,7 +100,7 @@ pub struct IncomingMessage {
 }
 
 /// What one `change` says about one of our numbers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     pub phone_number_id: PhoneNumberId,
     pub statuses: Vec<StatusUpdate>,
@@ -160,7 +162,51 @@ struct WireMessage {
     video: Option<WireMedia>,
     audio: Option<WireMedia>,
     document: Option<WireMedia>,
+    sticker: Option<WireMedia>,
+    location: Option<WireLocation>,
+    #[serde(default)]
+    contacts: Vec<WireCard>,
+    reaction: Option<WireReaction>,
     context: Option<WireContext>,
+}
+#[derive(Deserialize)]
+struct WireLocation {
+    latitude: f64,
+    longitude: f64,
+    name: Option<String>,
+    address: Option<String>,
+}
+#[derive(Deserialize)]
+struct WireCard {
+    name: Option<WireCardName>,
+    #[serde(default)]
+    phones: Vec<WireCardPhone>,
+    org: Option<WireCardOrg>,
+    #[serde(default)]
+    emails: Vec<WireCardEmail>,
+}
+#[derive(Deserialize)]
+struct WireCardName {
+    formatted_name: Option<String>,
+}
+#[derive(Deserialize)]
+struct WireCardPhone {
+    phone: Option<String>,
+    wa_id: Option<String>,
+}
+#[derive(Deserialize)]
+struct WireCardOrg {
+    company: Option<String>,
+}
+#[derive(Deserialize)]
+struct WireCardEmail {
+    email: Option<String>,
+}
+#[derive(Deserialize)]
+struct WireReaction {
+    message_id: String,
+    #[serde(default)]
+    emoji: String,
 }
 #[derive(Deserialize)]
 struct WireText {
@@ -172,6 +218,9 @@ struct WireMedia {
     mime_type: Option<String>,
     caption: Option<String>,
     filename: Option<String>,
+    /// Audio recorded in the app (a voice note).
+    #[serde(default)]
+    voice: bool,
 }
 #[derive(Deserialize)]
 struct WireContext {
@@ -200,29 +249,93 @@ fn timestamp(s: &str) -> Timestamp {
         .map_or_else(Timestamp::now, Timestamp::from_millis)
 }
 
+/// What wagate keeps of a message it cannot read: its kind, for `type: unsupported`.
+fn unsupported(kind: impl Into<String>) -> IncomingBody {
+    IncomingBody::Ready(Content::Unsupported(Unsupported { kind: kind.into() }))
+}
+
+/// A card as Meta gives it; one without a name is none.
+fn card_of(c: WireCard) -> Option<ContactCard> {
+    let name = c
+        .name
+        .and_then(|n| n.formatted_name)
+        .filter(|n| !n.is_empty())?;
+    let mut phones = Vec::new();
+    for p in c.phones {
+        let digits: String = p
+            .wa_id
+            .or(p.phone)
+            .unwrap_or_default()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        if let Ok(p) = PhoneNumber::parse(&digits)
+            && !phones.contains(&p)
+        {
+            phones.push(p);
+        }
+    }
+    Some(ContactCard {
+        name,
+        phones,
+        organization: c.org.and_then(|o| o.company).filter(|o| !o.is_empty()),
+        email: c.emails.into_iter().find_map(|e| e.email),
+    })
+}
+
 fn body_of(m: WireMessage) -> IncomingBody {
+    let kind = m.kind.clone();
     let media = |media_type, w: Option<WireMedia>| match w {
         Some(w) if !w.id.is_empty() && w.id.bytes().all(|b| b.is_ascii_digit()) => {
             IncomingBody::Media {
-                media_type,
+                media_type: if media_type == MediaType::Audio && w.voice {
+                    MediaType::Voice
+                } else {
+                    media_type
+                },
                 media_id: w.id,
                 mime_type: w.mime_type,
                 caption: w.caption,
                 filename: w.filename,
             }
         }
-        _ => IncomingBody::Unsupported(format!("{} without a valid media id", m.kind)),
+        _ => unsupported(kind.clone()),
     };
     match m.kind.as_str() {
         "text" => match m.text {
-            Some(t) => IncomingBody::Text(t.body),
-            None => IncomingBody::Unsupported("text without a body".into()),
+            Some(t) => IncomingBody::Ready(Content::Text(t.body)),
+            None => unsupported("text"),
         },
         "image" => media(MediaType::Image, m.image),
         "video" => media(MediaType::Video, m.video),
         "audio" => media(MediaType::Audio, m.audio),
         "document" => media(MediaType::Document, m.document),
-        other => IncomingBody::Unsupported(other.to_owned()),
+        "sticker" => media(MediaType::Sticker, m.sticker),
+        "location" => match m.location {
+            Some(l) => IncomingBody::Ready(Content::Location(Location {
+                latitude: l.latitude,
+                longitude: l.longitude,
+                name: l.name.filter(|n| !n.is_empty()),
+                address: l.address.filter(|a| !a.is_empty()),
+            })),
+            None => unsupported("location"),
+        },
+        "contacts" => {
+            let cards: Vec<ContactCard> = m.contacts.into_iter().filter_map(card_of).collect();
+            if cards.is_empty() {
+                unsupported("contacts")
+            } else {
+                IncomingBody::Ready(Content::Contacts(cards))
+            }
+        }
+        "reaction" => match m.reaction {
+            Some(r) => IncomingBody::Reaction {
+                target: r.message_id,
+                emoji: r.emoji,
+            },
+            None => unsupported("reaction"),
+        },
+        other => unsupported(other),
     }
 }
 
@@ -350,7 +463,17 @@ mod tests {
                 {"from": "5511988887777", "id": "wamid.in2", "timestamp": "1700000001",
                  "type": "image", "image": {"id": "4242", "mime_type": "image/jpeg", "caption": "look"}},
                 {"from": "5511988887777", "id": "wamid.in3", "timestamp": "1700000002",
-                 "type": "reaction", "reaction": {"message_id": "wamid.x", "emoji": "x"}}
+                 "type": "reaction", "reaction": {"message_id": "wamid.x", "emoji": "x"}},
+                {"from": "5511988887777", "id": "wamid.in4", "timestamp": "1700000002",
+                 "type": "location", "location": {"latitude": -23.5, "longitude": -46.6, "name": "Sé"}},
+                {"from": "5511988887777", "id": "wamid.in5", "timestamp": "1700000002",
+                 "type": "contacts", "contacts": [{"name": {"formatted_name": "Bia", "first_name": "Bia"},
+                   "phones": [{"phone": "+55 11 97777-6666", "wa_id": "5511977776666", "type": "CELL"}],
+                   "org": {"company": "Acme"}}]},
+                {"from": "5511988887777", "id": "wamid.in6", "timestamp": "1700000002",
+                 "type": "audio", "audio": {"id": "4343", "mime_type": "audio/ogg; codecs=opus", "voice": true}},
+                {"from": "5511988887777", "id": "wamid.in7", "timestamp": "1700000002",
+                 "type": "order", "order": {"catalog_id": "1"}}
               ],
               "statuses": [
                 {"id": "wamid.out", "status": "delivered", "timestamp": "1700000003", "recipient_id": "5511988887777"},
@@ -364,14 +487,45 @@ mod tests {
         let c = &changes[0];
         assert_eq!(c.phone_number_id.as_str(), "777");
         assert_eq!(c.messages[0].from_name.as_deref(), Some("Ana"));
-        assert_eq!(c.messages[0].body, IncomingBody::Text("Oi".into()));
+        assert_eq!(
+            c.messages[0].body,
+            IncomingBody::Ready(Content::Text("Oi".into()))
+        );
         assert_eq!(c.messages[0].context_id.as_deref(), Some("wamid.q"));
         assert_eq!(c.messages[0].at, Timestamp::from_millis(1_700_000_000_000));
         assert!(matches!(
             &c.messages[1].body,
             IncomingBody::Media { media_type: MediaType::Image, media_id, .. } if media_id == "4242"
         ));
-        assert!(matches!(c.messages[2].body, IncomingBody::Unsupported(_)));
+        assert_eq!(
+            c.messages[2].body,
+            IncomingBody::Reaction {
+                target: "wamid.x".into(),
+                emoji: "x".into()
+            }
+        );
+        assert!(matches!(
+            &c.messages[3].body,
+            IncomingBody::Ready(Content::Location(l)) if l.name.as_deref() == Some("Sé") && l.latitude == -23.5
+        ));
+        let IncomingBody::Ready(Content::Contacts(cards)) = &c.messages[4].body else {
+            panic!("{:?}", c.messages[4].body)
+        };
+        assert_eq!(cards[0].phones[0].as_str(), "5511977776666");
+        assert_eq!(cards[0].organization.as_deref(), Some("Acme"));
+        assert!(matches!(
+            &c.messages[5].body,
+            IncomingBody::Media {
+                media_type: MediaType::Voice,
+                ..
+            }
+        ));
+        assert_eq!(
+            c.messages[6].body,
+            IncomingBody::Ready(Content::Unsupported(Unsupported {
+                kind: "order".into()
+            }))
+        );
         assert_eq!(c.statuses[0].kind, StatusKind::Delivered);
         assert_eq!(
             c.statuses[1].kind,

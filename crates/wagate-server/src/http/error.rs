@@ -45,7 +45,9 @@ pub enum ApiError {
     InvalidWebhookEvents(String),
     #[error("{0}")]
     InvalidMedia(String),
-    #[error("Send exactly one of 'message' or 'mediaUrl' with 'mediaType'.")]
+    #[error(
+        "Send exactly one of 'message', 'mediaUrl' with 'mediaType', 'location', 'contacts', 'reaction', 'poll' or 'template'."
+    )]
     MissingContent,
     #[error("{0}")]
     InvalidOfficialCredentials(String),
@@ -61,6 +63,9 @@ pub enum ApiError {
     InstanceNotConnected(String),
     #[error("This instance uses the official API; it has no QR code.")]
     OfficialApiInstance,
+    /// §17: the instance's connection cannot do this (a poll on an `official` instance).
+    #[error("{0}")]
+    NotSupportedByConnection(String),
     #[error("The instance has no saved session; connect it with a QR code first.")]
     NoSavedSession,
     #[error("This Idempotency-Key was used with a different request body.")]
@@ -136,6 +141,9 @@ impl ApiErrorKind {
             Self::OfficialApiInstance => {
                 "A QR code or pairing code asked of an `official` instance."
             }
+            Self::NotSupportedByConnection => {
+                "The instance's connection method cannot do this (e.g. a poll on an `official` instance)."
+            }
             Self::NoSavedSession => "`restart` of an instance that was never linked.",
             Self::IdempotencyConflict => {
                 "An `Idempotency-Key` reused with another body within 24 h."
@@ -186,6 +194,7 @@ impl ApiErrorKind {
             Self::AlreadyConnected => "already_connected",
             Self::InstanceNotConnected => "instance_not_connected",
             Self::OfficialApiInstance => "official_api_instance",
+            Self::NotSupportedByConnection => "not_supported_by_connection",
             Self::NoSavedSession => "no_saved_session",
             Self::IdempotencyConflict => "idempotency_conflict",
             Self::MissingApiKey => "missing_api_key",
@@ -233,6 +242,7 @@ impl ApiErrorKind {
             Self::AlreadyConnected
             | Self::InstanceNotConnected
             | Self::OfficialApiInstance
+            | Self::NotSupportedByConnection
             | Self::NoSavedSession
             | Self::IdempotencyConflict => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -22,7 +22,7 @@ use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::{ApiJson, RawBody, declares_json, parse_json};
 use crate::http::rate_limit::{Caller, Outcome, too_many_requests};
 use crate::routes::instances::owned_instance;
-use crate::routes::messages::{check_media_host, require_session, send_body, send_rules};
+use crate::routes::messages::{check_send, require_session, send_body, send_rules};
 use crate::routes::views::{Data, DeletedView};
 use crate::state::AppState;
 
@@ -178,8 +178,8 @@ pub async fn delete_inbound(
     responses(
         (status = 200, description = "Queued", body = SendByUrlResponse),
         (status = 400, description = "invalid_request, invalid_phone_number, missing_content, invalid_media", body = ErrorEnvelope),
-        (status = 404, description = "not_found: unknown or revoked URL", body = ErrorEnvelope),
-        (status = 409, description = "instance_not_connected", body = ErrorEnvelope),
+        (status = 404, description = "not_found: unknown or revoked URL; message_not_found (a reaction to a message of another chat)", body = ErrorEnvelope),
+        (status = 409, description = "instance_not_connected, not_supported_by_connection", body = ErrorEnvelope),
         (status = 415, description = "unsupported_content_type: the body is not `application/json`", body = ErrorEnvelope),
         (status = 429, description = "rate_limit_exceeded", body = ErrorEnvelope),
     ))]
@@ -226,7 +226,7 @@ pub async fn send_by_url(
         ..SendFields::default()
     };
     let send = NewOutbound::parse(fields, &send_rules(&state, &inst))?;
-    check_media_host(&state, &send.content).await?;
+    check_send(&state, &inst, &send).await?;
     require_session(&inst)?;
     let message = send.of(&inst, Timestamp::now());
     let message = match state.sends.submit(message, None).await {

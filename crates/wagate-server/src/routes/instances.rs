@@ -185,7 +185,7 @@ pub async fn create_instance(
     };
     let webhook_events = match &req.webhook_events {
         Some(list) => parse_events(list)?,
-        None => WebhookEvent::ALL.to_vec(),
+        None => WebhookEvent::DEFAULT.to_vec(),
     };
     let s = merged(
         req.settings,

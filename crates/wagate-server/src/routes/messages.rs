@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wagate_core::chat::{Chat, ChatQuery, ChatSort, HistoryQuery, search_term};
+use wagate_core::content::{ContactCard, Location, PollResult, ReactionBy};
 use wagate_core::instance::Instance;
 use wagate_core::message::{Content, Direction, Message, MessageStatus, Recipient};
 use wagate_core::scope::Scope;
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(send_message))
         .routes(routes!(list_messages))
+        .routes(routes!(get_message))
         .routes(routes!(message_status))
         .routes(routes!(list_chats))
 }
@@ -87,6 +89,37 @@ pub(crate) fn require_session(inst: &Instance) -> Result<(), ApiError> {
             "The instance has no session; connect it first.".into(),
         ))
     }
+}
+
+/// What a send needs beyond its own parse: a connection that has its kind (§17.1), a reacted
+/// message of the same account and chat, and a media host that is public.
+pub(crate) async fn check_send(
+    state: &AppState,
+    inst: &Instance,
+    send: &NewOutbound,
+) -> Result<(), ApiError> {
+    if let Some(method) = inst.connection_method
+        && !method.sends(&send.content)
+    {
+        return Err(ApiError::NotSupportedByConnection(format!(
+            "Instances connected with method '{}' cannot send a {} message.",
+            method.as_str(),
+            send.content.type_str()
+        )));
+    }
+    if let Content::Reaction(r) = &send.content {
+        let target = state
+            .store
+            .get_message(&inst.account_id, &r.message_id)
+            .await?;
+        let same_chat = target
+            .as_ref()
+            .is_some_and(|t| t.instance_id == inst.id && t.peer == send.to);
+        if !same_chat {
+            return Err(ApiError::MessageNotFound);
+        }
+    }
+    check_media_host(state, &send.content).await
 }
 
 /// A media URL whose name resolves to a private address is refused now, like a webhook URL
@@ -148,8 +181,8 @@ async fn replay(
     responses(
         (status = 200, description = "Queued", body = SendResponse),
         (status = 400, description = "invalid_request, invalid_phone_number, missing_content, invalid_media", body = ErrorEnvelope),
-        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
-        (status = 409, description = "instance_not_connected, idempotency_conflict", body = ErrorEnvelope),
+        (status = 404, description = "instance_not_found; message_not_found (a reaction to a message of another chat or account)", body = ErrorEnvelope),
+        (status = 409, description = "instance_not_connected, idempotency_conflict, not_supported_by_connection (a poll on an official instance)", body = ErrorEnvelope),
     ),
     security(("api_key" = [])))]
 pub async fn send_message(
@@ -180,7 +213,7 @@ pub async fn send_message(
         metadata: req.metadata,
     };
     let send = NewOutbound::parse(fields, &send_rules(&state, &inst))?;
-    check_media_host(&state, &send.content).await?;
+    check_send(&state, &inst, &send).await?;
     require_session(&inst)?;
     let now = Timestamp::now();
     let message = send.of(&inst, now);
@@ -219,9 +252,12 @@ pub struct MessageView {
     pub chat_id: String,
     /// `inbound` or `outbound`.
     pub direction: String,
-    /// `text`, `image`, `video`, `audio` or `document`.
+    /// `text`, `image`, `video`, `audio`, `voice`, `document`, `sticker`, `location`,
+    /// `contacts`, `reaction`, `poll`, `template` or `unsupported`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The text, the caption, a reaction's emoji, a poll's question, or a short preview such
+    /// as `[Location]`.
     pub content: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
@@ -239,12 +275,48 @@ pub struct MessageView {
     #[schema(value_type = Option<Object>)]
     pub template: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<Vec<ContactCard>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollView>,
+    /// What a `reaction` message reacts to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<ReactionView>,
+    /// The reactions to this message, one per person.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<ReactionBy>,
+    /// The replied message's `msg_` id when wagate has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub quoted_message_id: Option<String>,
+    /// The network's id of the replied message (received messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quoted_external_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<MessageErrorView>,
+}
+
+/// A poll, with its results so far.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PollView {
+    pub question: String,
+    pub options: Vec<String>,
+    pub multiple_answers: bool,
+    /// One per option, in order: how many chose it, and who.
+    pub results: Vec<PollResult>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactionView {
+    /// The message reacted to.
+    pub message_id: String,
+    /// Empty when the reaction was taken back.
+    pub emoji: String,
 }
 
 impl MessageView {
@@ -255,7 +327,7 @@ impl MessageView {
             chat_id: m.chat_id.to_string(),
             direction: m.direction.as_str().into(),
             kind: m.content.type_str().into(),
-            content: m.content.text().into(),
+            content: m.content.text(),
             from: inbound.then(|| m.peer.as_str().to_owned()),
             from_name: if inbound { m.peer_name.clone() } else { None },
             to: (!inbound).then(|| m.peer.as_str().to_owned()),
@@ -263,13 +335,39 @@ impl MessageView {
             status: m.status.as_str().into(),
             media: match &m.content {
                 Content::Media(media) => serde_json::to_value(media).ok(),
-                Content::Text(_) | Content::Template(_) => None,
+                _ => None,
             },
             template: match &m.content {
                 Content::Template(t) => serde_json::to_value(t).ok(),
                 _ => None,
             },
+            location: match &m.content {
+                Content::Location(l) => Some(l.clone()),
+                _ => None,
+            },
+            contacts: match &m.content {
+                Content::Contacts(c) => Some(c.clone()),
+                _ => None,
+            },
+            poll: match &m.content {
+                Content::Poll(p) => Some(PollView {
+                    question: p.question.clone(),
+                    options: p.options.clone(),
+                    multiple_answers: p.multiple_answers,
+                    results: p.results(&m.votes),
+                }),
+                _ => None,
+            },
+            reaction: match &m.content {
+                Content::Reaction(r) => Some(ReactionView {
+                    message_id: r.message_id.to_string(),
+                    emoji: r.emoji.clone(),
+                }),
+                _ => None,
+            },
+            reactions: m.reactions.clone(),
             quoted_message_id: m.quoted_message_id.clone(),
+            quoted_external_id: m.quoted_external_id.clone(),
             metadata: m.metadata.clone(),
             error: m.error.as_ref().map(|e| MessageErrorView {
                 code: e.code.to_string(),
@@ -391,6 +489,29 @@ pub async fn list_messages(
             next_cursor,
         },
     }))
+}
+
+/// One message, as history shows it (§17.3), with a poll's results.
+#[utoipa::path(get, path = "/v1/messages/{messageId}", tag = "Messages",
+    params(("messageId" = String, Path, description = "msg_…")),
+    responses(
+        (status = 200, description = "The message", body = Data<MessageView>),
+        (status = 404, description = "message_not_found", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn get_message(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(raw): Path<String>,
+) -> Result<axum::Json<Data<MessageView>>, ApiError> {
+    auth.require(Scope::MessagesRead)?;
+    let id = MessageId::parse(&raw).map_err(|_| ApiError::MessageNotFound)?;
+    let m = state
+        .store
+        .get_message(&auth.account.id, &id)
+        .await?
+        .ok_or(ApiError::MessageNotFound)?;
+    Ok(axum::Json(Data::new(MessageView::new(&m))))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use wagate_core::MessageId;
 use wagate_core::account::DisplayName;
+use wagate_core::instance::Instance;
+use wagate_core::message::{Content, Message};
 use wagate_core::phone::PhoneNumber;
 use wagate_core::scope::Scope;
 use wagate_core::send::{ContentFields, SendRules, quoted_message_id};
@@ -25,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(scan))
         .routes(routes!(inject_message))
+        .routes(routes!(vote))
         .routes(routes!(drop_connection))
         .routes(routes!(unlink))
 }
@@ -126,14 +130,15 @@ pub struct InjectView {
     pub external_id: String,
 }
 
-/// A virtual contact writes to a connected sandbox instance (→ `message.received`).
+/// A virtual contact writes to a connected sandbox instance (→ `message.received`), any kind of
+/// §17.1; a `reaction` names the instance's `msg_` id (→ `message.reaction`).
 #[utoipa::path(post, path = "/sandbox/v1/messages", tag = "Sandbox",
     request_body = InjectRequest,
     responses(
         (status = 200, description = "Delivered and stored", body = Data<InjectView>),
         (status = 503, description = "service_unavailable: not stored (and so not acknowledged); send it again", body = ErrorEnvelope),
         (status = 400, description = "invalid_request, invalid_phone_number, missing_content, invalid_media", body = ErrorEnvelope),
-        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+        (status = 404, description = "instance_not_found; message_not_found (a reaction or quote of a message the instance did not send to this contact)", body = ErrorEnvelope),
     ),
     security(("api_key" = [])))]
 pub async fn inject_message(
@@ -161,19 +166,140 @@ pub async fn inject_message(
     let target = net
         .instance_with_phone(&to)
         .ok_or(ApiError::InstanceNotFound)?;
-    owned_instance(&state, &auth, target.as_str()).await?;
+    let inst = owned_instance(&state, &auth, target.as_str()).await?;
     check_media_host(&state, &content).await?;
+    // The contact's phone knows the instance's messages by their network ids.
+    let quoted = match quoted {
+        Some(q) => Some(match MessageId::parse(&q) {
+            Ok(id) => external_id_of(&state, &inst, &id, &from).await?,
+            Err(_) => q,
+        }),
+        None => None,
+    };
     // Answered only once the instance has committed the message; else the caller may retry.
-    let external_id = net
-        .inject(&to, from, from_name, content, quoted)
-        .await
-        .map_err(|e| match e {
-            SandboxError::NotRecorded(_) => ApiError::ServiceUnavailable,
-            _ => ApiError::InstanceNotFound,
-        })?;
+    let sent = match content {
+        Content::Reaction(r) => {
+            let target = external_id_of(&state, &inst, &r.message_id, &from).await?;
+            net.react(&to, from, target, r.emoji).await
+        }
+        content => net.inject(&to, from, from_name, content, quoted).await,
+    };
+    let external_id = sent.map_err(unrecorded)?;
     Ok(axum::Json(Data::new(InjectView {
         instance_id: target.to_string(),
         external_id,
+    })))
+}
+
+fn unrecorded(e: SandboxError) -> ApiError {
+    match e {
+        SandboxError::NotRecorded(_) => ApiError::ServiceUnavailable,
+        _ => ApiError::InstanceNotFound,
+    }
+}
+
+/// The network id of the instance's message `id` in its chat with `contact`: what the
+/// contact's phone knows it by. Another chat's message, or one not sent yet, is not found.
+async fn external_id_of(
+    state: &AppState,
+    inst: &Instance,
+    id: &MessageId,
+    contact: &PhoneNumber,
+) -> Result<String, ApiError> {
+    state
+        .store
+        .get_message(&inst.account_id, id)
+        .await?
+        .filter(|m| m.instance_id == inst.id && m.peer.as_str() == contact.as_str())
+        .and_then(|m| m.external_id)
+        .ok_or(ApiError::MessageNotFound)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VoteRequest {
+    /// The phone of the connected sandbox instance that sent the poll.
+    #[schema(schema_with = crate::openapi::phone_number)]
+    pub to: String,
+    /// The virtual contact voting (the poll was sent to them).
+    #[schema(schema_with = crate::openapi::phone_number)]
+    pub from: String,
+    /// The poll, `msg_…`.
+    pub poll_message_id: String,
+    /// Options of the poll, by their text; one unless the poll allows multiple answers, none
+    /// to take the vote back.
+    #[schema(max_items = 12)]
+    pub selected_options: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VoteView {
+    pub poll_message_id: String,
+    pub selected_options: Vec<String>,
+}
+
+/// A virtual contact votes on a poll an instance sent them (→ `poll.vote`).
+#[utoipa::path(post, path = "/sandbox/v1/votes", tag = "Sandbox",
+    request_body = VoteRequest,
+    responses(
+        (status = 200, description = "Voted and stored", body = Data<VoteView>),
+        (status = 400, description = "invalid_request (an option the poll lacks, or several on a single-answer poll), invalid_phone_number", body = ErrorEnvelope),
+        (status = 404, description = "instance_not_found, message_not_found", body = ErrorEnvelope),
+        (status = 503, description = "service_unavailable: not stored; vote again", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn vote(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(req): ApiJson<VoteRequest>,
+) -> Result<axum::Json<Data<VoteView>>, ApiError> {
+    auth.require(Scope::MessagesWrite)?; // it writes into the account's messages
+    let net = network(&state)?;
+    let to = phone("to", &req.to)?;
+    let from = phone("from", &req.from)?;
+    let target = net
+        .instance_with_phone(&to)
+        .ok_or(ApiError::InstanceNotFound)?;
+    let inst = owned_instance(&state, &auth, target.as_str()).await?;
+    let id = MessageId::parse(&req.poll_message_id).map_err(|_| ApiError::MessageNotFound)?;
+    let poll = state
+        .store
+        .get_message(&inst.account_id, &id)
+        .await?
+        .filter(|m| m.instance_id == inst.id && m.peer.as_str() == from.as_str());
+    let Some(Message {
+        content: Content::Poll(p),
+        external_id: Some(external_id),
+        ..
+    }) = poll
+    else {
+        return Err(ApiError::MessageNotFound);
+    };
+    let mut chosen = Vec::with_capacity(req.selected_options.len());
+    for o in req.selected_options {
+        if !p.options.contains(&o) {
+            return Err(ApiError::field(
+                "selectedOptions",
+                format!("'{o}' is not an option of the poll"),
+            ));
+        }
+        if !chosen.contains(&o) {
+            chosen.push(o);
+        }
+    }
+    if chosen.len() > 1 && !p.multiple_answers {
+        return Err(ApiError::field(
+            "selectedOptions",
+            "the poll takes one answer",
+        ));
+    }
+    net.vote(&to, from, external_id, chosen.clone())
+        .await
+        .map_err(unrecorded)?;
+    Ok(axum::Json(Data::new(VoteView {
+        poll_message_id: id.to_string(),
+        selected_options: chosen,
     })))
 }
 

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use wagate_core::engine::{OutboundMessage, Session};
+use wagate_core::engine::{OutboundMessage, Session, TargetMessage};
 use wagate_core::failure::FailureCode;
 use wagate_core::media::MediaError;
-use wagate_core::message::{Content, Message, MessageError};
+use wagate_core::message::{Content, Direction, Message, MessageError};
 use wagate_core::status_change::StatusChange;
 use wagate_core::store::Store;
 use wagate_core::{InstanceId, MessageId, Timestamp};
@@ -113,6 +113,13 @@ impl SendBatch {
             tokio::time::sleep(typing_duration(text)).await;
         }
         let quoted_external_id = self.quoted_external_id(&m).await;
+        let target = match &m.content {
+            Content::Reaction(r) => match self.target(&m, &r.message_id).await {
+                Some(t) => Some(t),
+                None => return Some((unsent_target(m.id), None)),
+            },
+            _ => None,
+        };
         let (content, media) = match &m.content {
             Content::Media(media) if !session.fetches_media_itself() => {
                 match self.media.fetch(media).await {
@@ -127,6 +134,7 @@ impl SendBatch {
             to: m.peer,
             content,
             quoted_external_id,
+            target,
             media,
         };
         let started = Instant::now();
@@ -169,6 +177,16 @@ impl SendBatch {
                 .and_then(|q| q.external_id),
             Err(_) => Some(q.clone()),
         }
+    }
+
+    /// The message `id` a reaction is about, as the network knows it; None when it never
+    /// reached the network (it failed, or is still queued).
+    async fn target(&self, m: &Message, id: &MessageId) -> Option<TargetMessage> {
+        let t = self.store.get_message(&m.account_id, id).await.ok()??;
+        Some(TargetMessage {
+            external_id: t.external_id?,
+            from_me: t.direction == Direction::Outbound,
+        })
     }
 
     /// Records outcomes. Should it fail, a sent message stays `queued` and is sent again: the
@@ -221,6 +239,19 @@ pub async fn fail_queued(
         if statuses.apply_all(failed).await.is_err() {
             break;
         }
+    }
+}
+
+/// A reaction to a message the network does not have fails (it cannot be sent later either:
+/// the queue is in order, so the message reacted to was tried first).
+fn unsent_target(id: MessageId) -> StatusChange {
+    StatusChange::Failed {
+        id,
+        error: MessageError {
+            code: FailureCode::InvalidRequest,
+            message: "The message reacted to was never sent, so there is nothing to react to."
+                .into(),
+        },
     }
 }
 

@@ -9,7 +9,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use wagate_core::engine::{EngineEvent, EventSink, InboundMessage, NotRecorded};
+use wagate_core::content::{Content, Reaction, Vote};
+use wagate_core::engine::{
+    EngineEvent, EventSink, InboundMessage, InboundReaction, InboundVote, NotRecorded,
+};
 use wagate_core::message::{Direction, Message, MessageStatus, Recipient};
 use wagate_core::store::{Store, StoreError};
 use wagate_core::{ChatId, MessageId, Timestamp};
@@ -35,6 +38,11 @@ impl EventSink for RuntimeSink {
                 tracing::error!(error = %e, "recording a received message failed");
                 NotRecorded(e.to_string())
             }),
+            EngineEvent::Reaction(r) => self.reaction(r).await.map_err(|e| {
+                tracing::error!(error = %e, "recording a received reaction failed");
+                NotRecorded(e.to_string())
+            }),
+            EngineEvent::PollVote(v) => self.vote(v).await.map_err(not_recorded("a poll vote")),
             EngineEvent::Contacts(reports) => self
                 .store
                 .report_contacts(&self.handle.id, &reports)
@@ -69,6 +77,52 @@ fn not_recorded(what: &'static str) -> impl Fn(StoreError) -> NotRecorded {
 }
 
 impl RuntimeSink {
+    /// A reaction is stored as a message of its sender (in its chat) and on the message it is
+    /// about. One to a message wagate does not have (older than the link) is acknowledged and
+    /// not kept: there is nothing to show it on.
+    #[tracing::instrument(skip_all, fields(external_id = %r.external_id))]
+    async fn reaction(&self, r: InboundReaction) -> Result<(), StoreError> {
+        let Some(target) = self
+            .store
+            .find_external(&self.handle.id, &r.target_external_id)
+            .await?
+        else {
+            tracing::info!(target = %r.target_external_id, "a reaction to an unknown message; not kept");
+            return Ok(());
+        };
+        self.inbound(InboundMessage {
+            external_id: r.external_id,
+            from: r.from,
+            from_name: r.from_name,
+            group: r.group,
+            content: Content::Reaction(Reaction {
+                message_id: target.id,
+                emoji: r.emoji,
+            }),
+            quoted_external_id: None,
+            timestamp: r.timestamp,
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(poll = %v.poll_external_id))]
+    async fn vote(&self, v: InboundVote) -> Result<(), StoreError> {
+        let vote = Vote {
+            voter: v.from.to_string(),
+            options: v.selected_options,
+            at: v.timestamp,
+        };
+        if self
+            .store
+            .record_vote(&self.handle.id, &v.poll_external_id, &vote)
+            .await?
+            .is_none()
+        {
+            tracing::info!("a vote on an unknown poll; not kept");
+        }
+        Ok(())
+    }
+
     #[tracing::instrument(skip_all, fields(external_id = %m.external_id))]
     async fn inbound(&self, m: InboundMessage) -> Result<(), StoreError> {
         let Some(inst) = self.store.find_instance(&self.handle.id).await? else {
@@ -90,7 +144,8 @@ impl RuntimeSink {
             // refused row would be refused again at every redelivery, so the name is mended.
             peer_name: m.from_name.map(|n| n.replace('\0', "\u{FFFD}")),
             content: m.content,
-            quoted_message_id: m.quoted_message_id,
+            quoted_message_id: None,
+            quoted_external_id: m.quoted_external_id,
             metadata: None,
             external_id: Some(m.external_id.clone()),
             status: if auto_read {
@@ -103,6 +158,8 @@ impl RuntimeSink {
             sent_at: None,
             delivered_at: Some(m.timestamp),
             read_at: auto_read.then(Timestamp::now),
+            reactions: Vec::new(),
+            votes: Vec::new(),
         };
         let fresh = self.store.insert_inbound(&mut msg).await?;
         if fresh && auto_read {

@@ -16,6 +16,8 @@ pub use profiles::FakeProfile;
 pub use server::{ContactReceipts, FakeOptions, FakeServer, FakeTransportFactory, Observed};
 /// The protobuf types tests build payloads with (history, messages).
 pub use whatsapp_rust::buffa::MessageField;
+/// How a phone encrypts its vote on a poll (tests play the voter).
+pub use whatsapp_rust::wacore::poll as wa_poll;
 pub use whatsapp_rust::waproto::whatsapp as wa;
 
 /// Points wagate's engine at this fake server (`WaOptions::connector`).

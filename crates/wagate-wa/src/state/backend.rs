@@ -74,6 +74,22 @@ impl KvBackend {
         }
     }
 
+    /// Keeps one of wagate's own rows beside whatsapp-rust's (they go with the session).
+    pub async fn put_own(&self, ns: Ns, key: &[u8], value: Vec<u8>) -> Result<()> {
+        let op: StateOp = put(ns, key.to_vec(), value).into();
+        self.store
+            .state_apply(&self.instance, &[op])
+            .await
+            .map_err(db)
+    }
+
+    pub async fn get_own(&self, ns: Ns, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.store
+            .state_get(&self.instance, ns as i32, key)
+            .await
+            .map_err(db)
+    }
+
     /// Removes all of this instance's session state (logout, deletion).
     pub async fn wipe(&self) -> Result<()> {
         self.store.state_wipe(&self.instance).await.map_err(db)

@@ -24,4 +24,6 @@ pub enum Ns {
     SentMessage = 18,
     PendingInbound = 19,
     MsgSecret = 20,
+    /// wagate's: the secret and options of each poll the instance sent (to decrypt votes).
+    OurPoll = 21,
 }

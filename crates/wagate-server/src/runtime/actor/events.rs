@@ -53,6 +53,8 @@ impl InstanceActor {
             }
             // The sink stores these itself; they change nothing the actor owns.
             EngineEvent::Inbound(_)
+            | EngineEvent::Reaction(_)
+            | EngineEvent::PollVote(_)
             | EngineEvent::Contacts(_)
             | EngineEvent::Blocklist(_)
             | EngineEvent::History(_) => Ok(()),

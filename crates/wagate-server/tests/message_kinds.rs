@@ -1,0 +1,633 @@
+//! Every kind of message (§17.1, §17.3) on the sandbox network (§18), over HTTP: what one
+//! instance sends arrives at the other as `message.received` with its content object, history
+//! and `GET /v1/messages/{id}` give it back whole, reactions land on the message they are about,
+//! and a virtual contact's votes are counted. Bad input gets the envelope with its field.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::header;
+use axum::routing::get;
+use common::receiver::{Answer, Receiver};
+use common::sandbox::inject;
+use common::{TestServer, eventually, linked};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use wagate_testkit::{Backend, on_both_backends};
+
+const ME: &str = "5511900000001";
+const OTHER: &str = "5511900000002";
+/// The virtual contact `inject` writes as.
+const ANA: &str = "5511988887777";
+
+/// A sandbox server that may fetch media from, and post webhooks to, loopback.
+async fn server(backend: Backend) -> TestServer {
+    TestServer::start_with(backend, |c| {
+        c.sandbox = true;
+        c.url_policy.allow_private = true;
+    })
+    .await
+}
+
+/// Serves a sticker (WebP) and a voice note (OGG); returns the base URL.
+async fn media_host() -> String {
+    let app = Router::new()
+        .route(
+            "/s.webp",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "image/webp")],
+                    &b"RIFF\x1a\0\0\0WEBPVP8 "[..],
+                )
+            }),
+        )
+        .route(
+            "/v.ogg",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "audio/ogg; codecs=opus")],
+                    &b"OggS\0\x02"[..],
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+async fn send(s: &TestServer, key: &str, body: Value) -> String {
+    let r = s.post("/v1/messages/send", key, body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["messageId"].as_str().unwrap().to_owned()
+}
+
+/// The receiving instance's history item of the message whose `type` is `kind`.
+async fn received(s: &TestServer, key: &str, instance: &str, kind: &str) -> Value {
+    let r = eventually(
+        s,
+        key,
+        &format!("/v1/messages?instanceId={instance}"),
+        |b| {
+            b["data"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|m| m["type"] == json!(kind)))
+        },
+    )
+    .await;
+    let item = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["type"] == json!(kind))
+        .unwrap()
+        .clone();
+    // The item alone is the same as in the list.
+    let id = item["messageId"].as_str().unwrap();
+    let one = s.get(&format!("/v1/messages/{id}"), key).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    assert_eq!(one.body["data"], item);
+    item
+}
+
+/// The `data` of the webhook events of `kind` that `rx` got.
+fn events(rx: &Receiver, kind: &str) -> Vec<Value> {
+    rx.hits()
+        .iter()
+        .map(|h| h.json())
+        .filter(|e| e["event"] == json!(kind))
+        .map(|e| e["data"].clone())
+        .collect()
+}
+
+async fn events_within(rx: &Receiver, kind: &str, n: usize) -> Vec<Value> {
+    for _ in 0..200 {
+        let found = events(rx, kind);
+        if found.len() >= n {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("fewer than {n} {kind} events: {:?}", events(rx, kind));
+}
+
+async fn every_kind_travels_between_instances_whole(backend: Backend) {
+    let s = server(backend).await;
+    let k = s.default_key.clone();
+    let files = media_host().await;
+    let rx = Receiver::start(Answer::Ok).await;
+    let a = linked(&s, &k, ME, json!({})).await;
+    let b = linked(&s, &k, OTHER, json!({})).await;
+    let hook = s
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/instances/{b}"),
+            Some(&k),
+            Some(json!({"webhookUrl": rx.url})),
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::OK, "{}", hook.body);
+
+    let place = json!({"latitude": -23.5505, "longitude": -46.6333, "name": "Praça da Sé", "address": "Sé, São Paulo"});
+    let cards = json!([
+        {"name": "Ana Souza", "phones": ["5511988887777"], "organization": "Acme", "email": "ana@example.com"},
+        {"name": "Bruno", "phones": ["5521999990000", "5521988880000"]},
+    ]);
+    let poll = json!({"question": "Lunch?", "options": ["Pizza", "Sushi", "Salad"], "multipleAnswers": true});
+    for body in [
+        json!({"location": place}),
+        json!({"contacts": cards}),
+        json!({"poll": poll}),
+        json!({"mediaUrl": format!("{files}/s.webp"), "mediaType": "sticker"}),
+        json!({"mediaUrl": format!("{files}/v.ogg"), "mediaType": "audio", "voiceNote": true}),
+    ] {
+        let mut body = body;
+        body["instanceId"] = json!(a);
+        body["to"] = json!(OTHER);
+        send(&s, &k, body).await;
+    }
+
+    let loc = received(&s, &k, &b, "location").await;
+    assert_eq!(loc["location"], place, "{loc}");
+    assert_eq!(loc["content"], json!("Praça da Sé"));
+    assert_eq!(loc["from"], json!(ME));
+    let c = received(&s, &k, &b, "contacts").await;
+    assert_eq!(c["contacts"][0]["name"], json!("Ana Souza"));
+    assert_eq!(c["contacts"][0]["organization"], json!("Acme"));
+    assert_eq!(
+        c["contacts"][1]["phones"],
+        json!(["5521999990000", "5521988880000"])
+    );
+    assert_eq!(c["content"], json!("[2 contacts]"));
+    let p = received(&s, &k, &b, "poll").await;
+    assert_eq!(p["poll"]["question"], json!("Lunch?"));
+    assert_eq!(p["poll"]["options"], json!(["Pizza", "Sushi", "Salad"]));
+    assert_eq!(p["poll"]["multipleAnswers"], json!(true));
+    assert_eq!(
+        p["poll"]["results"][0],
+        json!({"option": "Pizza", "votes": 0, "voters": []})
+    );
+    let sticker = received(&s, &k, &b, "sticker").await;
+    assert_eq!(
+        sticker["media"]["mimeType"],
+        json!("image/webp"),
+        "{sticker}"
+    );
+    let voice = received(&s, &k, &b, "voice").await;
+    assert_eq!(voice["media"]["mimeType"], json!("audio/ogg"), "{voice}");
+
+    // The webhook carries the same objects.
+    let got = events_within(&rx, "message.received", 5).await;
+    let of = |kind: &str| {
+        got.iter()
+            .find(|e| e["type"] == json!(kind))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(of("location")["location"], place);
+    assert_eq!(of("contacts")["contacts"][1]["name"], json!("Bruno"));
+    assert_eq!(of("poll")["poll"]["options"][2], json!("Salad"));
+    assert_eq!(of("sticker")["media"]["mediaType"], json!("sticker"));
+
+    // The sender's own history has them too, and the chat list previews them.
+    let mine = eventually(&s, &k, &format!("/v1/messages?instanceId={a}"), |b| {
+        b["data"].as_array().is_some_and(|l| l.len() == 5)
+    })
+    .await;
+    assert_eq!(
+        mine.body["data"][4]["location"]["name"],
+        json!("Praça da Sé")
+    );
+    let chats = s
+        .get(&format!("/v1/messages/chats?instanceId={b}"), &k)
+        .await;
+    assert_eq!(
+        chats.body["data"][0]["lastMessage"]["content"],
+        json!("[Voice]"),
+        "{}",
+        chats.body
+    );
+    assert_eq!(chats.body["data"][0]["lastMessage"]["type"], json!("voice"));
+}
+
+async fn reactions_land_on_the_message_both_ways(backend: Backend) {
+    let s = server(backend).await;
+    let k = s.default_key.clone();
+    let rx = Receiver::start(Answer::Ok).await;
+    let a = linked(&s, &k, ME, json!({})).await;
+    let b = linked(&s, &k, OTHER, json!({})).await;
+    let sub = s
+        .post(
+            "/v1/webhooks",
+            &k,
+            json!({"url": rx.url, "instanceId": a, "events": ["message.reaction"], "name": "r"}),
+        )
+        .await;
+    assert_eq!(sub.status, StatusCode::CREATED, "{}", sub.body);
+    let sent = send(
+        &s,
+        &k,
+        json!({"instanceId": a, "to": OTHER, "message": "Lunch at 12?"}),
+    )
+    .await;
+    let copy = received(&s, &k, &b, "text").await;
+    let copy_id = copy["messageId"].as_str().unwrap().to_owned();
+
+    // B reacts to its copy: A's message carries the reaction, and A is told.
+    let r = send(
+        &s,
+        &k,
+        json!({"instanceId": b, "to": ME, "reaction": {"messageId": copy_id, "emoji": "👍"}}),
+    )
+    .await;
+    let on_a = eventually(&s, &k, &format!("/v1/messages/{sent}"), |b| {
+        b["data"]["reactions"] == json!([{"from": OTHER, "emoji": "👍"}])
+    })
+    .await;
+    assert_eq!(on_a.body["data"]["content"], json!("Lunch at 12?"));
+    let ev = events_within(&rx, "message.reaction", 1).await;
+    assert_eq!(ev[0]["messageId"], json!(sent));
+    assert_eq!(ev[0]["from"], json!(OTHER));
+    assert_eq!(ev[0]["emoji"], json!("👍"));
+    assert_eq!(ev[0]["instanceId"], json!(a));
+    // B's side: its reaction is a message of type `reaction`, and its copy shows it too.
+    let mine = eventually(&s, &k, &format!("/v1/messages/{r}"), |b| {
+        b["data"]["status"] != json!("queued")
+    })
+    .await;
+    assert_eq!(mine.body["data"]["type"], json!("reaction"));
+    assert_eq!(
+        mine.body["data"]["reaction"],
+        json!({"messageId": copy_id, "emoji": "👍"})
+    );
+    eventually(&s, &k, &format!("/v1/messages/{copy_id}"), |b| {
+        b["data"]["reactions"] == json!([{"from": OTHER, "emoji": "👍"}])
+    })
+    .await;
+
+    // A virtual contact reacts to A's message to her; then takes it back.
+    let to_ana = send(
+        &s,
+        &k,
+        json!({"instanceId": a, "to": ANA, "message": "Oi Ana"}),
+    )
+    .await;
+    eventually(&s, &k, &format!("/v1/messages/{to_ana}"), |b| {
+        b["data"]["status"] != json!("queued")
+    })
+    .await;
+    for emoji in ["❤️", ""] {
+        let r = s
+            .post(
+                "/sandbox/v1/messages",
+                &k,
+                json!({"to": ME, "from": ANA, "reaction": {"messageId": to_ana, "emoji": emoji}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let ev = events_within(&rx, "message.reaction", 3).await;
+    assert_eq!(
+        (ev[1]["emoji"].clone(), ev[2]["emoji"].clone()),
+        (json!("❤️"), json!(""))
+    );
+    assert_eq!(ev[2]["messageId"], json!(to_ana));
+    let gone = s.get(&format!("/v1/messages/{to_ana}"), &k).await;
+    assert!(
+        gone.body["data"].get("reactions").is_none(),
+        "{}",
+        gone.body
+    );
+
+    // B takes its reaction back.
+    send(
+        &s,
+        &k,
+        json!({"instanceId": b, "to": ME, "reaction": {"messageId": copy_id, "emoji": ""}}),
+    )
+    .await;
+    eventually(&s, &k, &format!("/v1/messages/{sent}"), |b| {
+        b["data"].get("reactions").is_none()
+    })
+    .await;
+    // A reaction adds no unread to the chat.
+    let chats = s
+        .get(&format!("/v1/messages/chats?instanceId={a}"), &k)
+        .await;
+    let with_b = chats.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["phone"] == json!(OTHER))
+        .unwrap()
+        .clone();
+    assert_eq!(with_b["unreadCount"], json!(0), "{with_b}");
+}
+
+async fn a_contacts_votes_are_counted(backend: Backend) {
+    let s = server(backend).await;
+    let k = s.default_key.clone();
+    let rx = Receiver::start(Answer::Ok).await;
+    let a = linked(&s, &k, ME, json!({})).await;
+    let sub = s
+        .post(
+            "/v1/webhooks",
+            &k,
+            json!({"url": rx.url, "instanceId": a, "events": ["poll.vote"], "name": "v"}),
+        )
+        .await;
+    assert_eq!(sub.status, StatusCode::CREATED, "{}", sub.body);
+    let single = send(&s, &k, json!({"instanceId": a, "to": ANA, "poll": {"question": "Lunch?", "options": ["Pizza", "Sushi"]}})).await;
+    eventually(&s, &k, &format!("/v1/messages/{single}"), |b| {
+        b["data"]["status"] != json!("queued")
+    })
+    .await;
+    let vote = |from: &str, options: Value| json!({"to": ME, "from": from, "pollMessageId": single, "selectedOptions": options});
+
+    let r = s
+        .post("/sandbox/v1/votes", &k, vote(ANA, json!(["Sushi"])))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let ev = events_within(&rx, "poll.vote", 1).await;
+    assert_eq!(ev[0]["messageId"], json!(single));
+    assert_eq!(ev[0]["from"], json!(ANA));
+    assert_eq!(ev[0]["selectedOptions"], json!(["Sushi"]));
+    // She changes her mind: the latest vote counts; the same vote again changes nothing.
+    for _ in 0..2 {
+        let r = s
+            .post("/sandbox/v1/votes", &k, vote(ANA, json!(["Pizza"])))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let p = s.get(&format!("/v1/messages/{single}"), &k).await;
+    assert_eq!(
+        p.body["data"]["poll"]["results"],
+        json!([{"option": "Pizza", "votes": 1, "voters": [ANA]}, {"option": "Sushi", "votes": 0, "voters": []}]),
+        "{}",
+        p.body
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        events(&rx, "poll.vote").len(),
+        2,
+        "a repeated vote is not an event"
+    );
+
+    // Votes a poll cannot take.
+    s.post("/sandbox/v1/votes", &k, vote(ANA, json!(["Pasta"])))
+        .await
+        .assert_error(400, "invalid_request");
+    let two = s
+        .post(
+            "/sandbox/v1/votes",
+            &k,
+            vote(ANA, json!(["Pizza", "Sushi"])),
+        )
+        .await;
+    two.assert_error(400, "invalid_request");
+    assert_eq!(
+        two.body["error"]["details"][0]["field"],
+        json!("selectedOptions")
+    );
+    // Only the contact the poll went to votes on it; a text is no poll.
+    s.post(
+        "/sandbox/v1/votes",
+        &k,
+        vote("5511977776666", json!(["Pizza"])),
+    )
+    .await
+    .assert_error(404, "message_not_found");
+    let text = send(&s, &k, json!({"instanceId": a, "to": ANA, "message": "hi"})).await;
+    eventually(&s, &k, &format!("/v1/messages/{text}"), |b| {
+        b["data"]["status"] != json!("queued")
+    })
+    .await;
+    s.post(
+        "/sandbox/v1/votes",
+        &k,
+        json!({"to": ME, "from": ANA, "pollMessageId": text, "selectedOptions": []}),
+    )
+    .await
+    .assert_error(404, "message_not_found");
+}
+
+async fn replies_quote_wagates_own_ids(backend: Backend) {
+    let s = server(backend).await;
+    let k = s.default_key.clone();
+    let a = linked(&s, &k, ME, json!({})).await;
+    let b = linked(&s, &k, OTHER, json!({})).await;
+    let first = send(
+        &s,
+        &k,
+        json!({"instanceId": a, "to": OTHER, "message": "first"}),
+    )
+    .await;
+    let copy = received(&s, &k, &b, "text").await;
+    // B replies quoting its copy; at A the reply quotes A's own message.
+    send(&s, &k, json!({"instanceId": b, "to": ME, "message": "re: first", "quotedMessageId": copy["messageId"]})).await;
+    let hist = eventually(&s, &k, &format!("/v1/messages?instanceId={a}"), |b| {
+        b["data"][0]["content"] == json!("re: first")
+    })
+    .await;
+    let reply = hist.body["data"][0].clone();
+    assert_eq!(reply["direction"], json!("inbound"));
+    assert_eq!(reply["quotedMessageId"], json!(first), "{reply}");
+    assert!(reply["quotedExternalId"].is_string(), "{reply}");
+    // A virtual contact quoting one of A's messages by its msg_ id.
+    let to_ana = send(
+        &s,
+        &k,
+        json!({"instanceId": a, "to": ANA, "message": "question"}),
+    )
+    .await;
+    eventually(&s, &k, &format!("/v1/messages/{to_ana}"), |b| {
+        b["data"]["status"] != json!("queued")
+    })
+    .await;
+    let r = s
+        .post(
+            "/sandbox/v1/messages",
+            &k,
+            json!({"to": ME, "from": ANA, "message": "answer", "quotedMessageId": to_ana}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let answer = eventually(
+        &s,
+        &k,
+        &format!("/v1/messages?instanceId={a}&phone={ANA}"),
+        |b| b["data"][0]["content"] == json!("answer"),
+    )
+    .await;
+    assert_eq!(answer.body["data"][0]["quotedMessageId"], json!(to_ana));
+}
+
+async fn bad_content_names_its_field(backend: Backend) {
+    let s = server(backend).await;
+    let k = s.default_key.clone();
+    let a = linked(&s, &k, ME, json!({})).await;
+    let b = linked(&s, &k, OTHER, json!({})).await;
+    let send_with = |content: Value| {
+        let mut body = content;
+        body["instanceId"] = json!(a);
+        body["to"] = json!(OTHER);
+        body
+    };
+    let msg = "msg_01jd3k9w6q8x2m4v7c5b0n1t2r";
+    for (content, field) in [
+        (
+            json!({"location": {"latitude": 90.5, "longitude": 0}}),
+            "location.latitude",
+        ),
+        (
+            json!({"location": {"latitude": 0, "longitude": -181}}),
+            "location.longitude",
+        ),
+        (
+            json!({"location": {"latitude": "north", "longitude": 0}}),
+            "location.latitude",
+        ),
+        (
+            json!({"poll": {"question": "Q", "options": ["only"]}}),
+            "poll.options",
+        ),
+        (
+            json!({"poll": {"question": "Q", "options": ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m"]}}),
+            "poll.options",
+        ),
+        (
+            json!({"poll": {"question": "Q", "options": ["same", "same"]}}),
+            "poll.options",
+        ),
+        (
+            json!({"poll": {"question": " ", "options": ["a", "b"]}}),
+            "poll.question",
+        ),
+        (json!({"contacts": []}), "contacts"),
+        (
+            json!({"contacts": vec![json!({"name": "x", "phones": ["5511988887777"]}); 11]}),
+            "contacts",
+        ),
+        (
+            json!({"contacts": [{"name": "", "phones": ["5511988887777"]}]}),
+            "contacts.name",
+        ),
+        (
+            json!({"contacts": [{"name": "Ana", "phones": ["+55 11"]}]}),
+            "contacts.phones",
+        ),
+        (json!({"reaction": {"emoji": "👍"}}), "reaction.messageId"),
+        (
+            json!({"reaction": {"messageId": "3EB0ABCDEF", "emoji": "👍"}}),
+            "reaction.messageId",
+        ),
+    ] {
+        let r = s
+            .post("/v1/messages/send", &k, send_with(content.clone()))
+            .await;
+        r.assert_error(400, "invalid_request");
+        assert_eq!(
+            r.body["error"]["details"][0]["field"],
+            json!(field),
+            "{content}: {}",
+            r.body
+        );
+    }
+    // Two kinds at once.
+    s.post(
+        "/v1/messages/send",
+        &k,
+        send_with(json!({"message": "x", "location": {"latitude": 1, "longitude": 1}})),
+    )
+    .await
+    .assert_error(400, "missing_content");
+    s.post("/v1/messages/send", &k, send_with(json!({"poll": {"question": "Q", "options": ["a", "b"]}, "contacts": [{"name": "A", "phones": ["5511988887777"]}]})))
+        .await
+        .assert_error(400, "missing_content");
+    // A reaction to a message that does not exist, of another chat, or of another account.
+    s.post(
+        "/v1/messages/send",
+        &k,
+        send_with(json!({"reaction": {"messageId": msg, "emoji": "👍"}})),
+    )
+    .await
+    .assert_error(404, "message_not_found");
+    let to_ana = send(&s, &k, json!({"instanceId": a, "to": ANA, "message": "hi"})).await;
+    s.post(
+        "/v1/messages/send",
+        &k,
+        send_with(json!({"reaction": {"messageId": to_ana, "emoji": "👍"}})),
+    )
+    .await
+    .assert_error(404, "message_not_found");
+    let (_, other_key) = s.account("pro").await;
+    let c = linked(&s, &other_key, "5511900000003", json!({})).await;
+    let r = s
+        .post(
+            "/v1/messages/send",
+            &other_key,
+            json!({"instanceId": c, "to": ANA, "reaction": {"messageId": to_ana, "emoji": "👍"}}),
+        )
+        .await;
+    r.assert_error(404, "message_not_found");
+    // Nothing of it was queued.
+    let hist = s
+        .get(&format!("/v1/messages?instanceId={c}"), &other_key)
+        .await;
+    assert_eq!(hist.body["data"], json!([]));
+    // Another account's message is not found; a non-id is not found.
+    s.get(&format!("/v1/messages/{to_ana}"), &other_key)
+        .await
+        .assert_error(404, "message_not_found");
+    s.get("/v1/messages/not-an-id", &k)
+        .await
+        .assert_error(404, "message_not_found");
+    // A sticker that is not WebP fails with its code.
+    let files = media_host().await;
+    let bad = send(
+        &s,
+        &k,
+        send_with(json!({"mediaUrl": format!("{files}/v.ogg"), "mediaType": "sticker"})),
+    )
+    .await;
+    let failed = eventually(&s, &k, &format!("/v1/messages/{bad}/status"), |b| {
+        b["data"]["status"] == json!("failed")
+    })
+    .await;
+    assert_eq!(
+        failed.body["data"]["error"]["code"],
+        json!("unsupported_media_format")
+    );
+    let _ = b;
+}
+
+/// `inject` still writes plain text, and the event names of §17.6 are accepted.
+async fn subscriptions_take_the_new_event_names(backend: Backend) {
+    let s = server(backend).await;
+    let k = s.default_key.clone();
+    let a = linked(&s, &k, ME, json!({})).await;
+    inject(&s, &k, ME, "oi").await;
+    let r = s
+        .post("/v1/webhooks", &k, json!({"url": "https://example.com/h", "instanceId": a, "events": ["message.reaction", "poll.vote"], "name": "n"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // An instance without webhookEvents gets §9.2's set, not the new ones.
+    let inst = s.get(&format!("/v1/instances/{a}"), &k).await;
+    let names = inst.body["data"]["webhookEvents"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(names.len(), 8, "{names:?}");
+    assert!(!names.contains(&json!("poll.vote")));
+}
+
+on_both_backends!(
+    every_kind_travels_between_instances_whole,
+    reactions_land_on_the_message_both_ways,
+    a_contacts_votes_are_counted,
+    replies_quote_wagates_own_ids,
+    bad_content_names_its_field,
+    subscriptions_take_the_new_event_names,
+);
