@@ -334,6 +334,16 @@ pub trait MessageStore: Send + Sync + 'static {
         q: &ChatQuery,
     ) -> Result<(Vec<Chat>, u64), StoreError>;
     async fn mark_chat_read(&self, instance: &InstanceId, peer: &str) -> Result<(), StoreError>;
+    /// Marks received messages of the chat with `peer` read at `at` (only `only` of them when
+    /// given, else every one not read yet) and sets its unread count to 0, in one transaction.
+    /// Returns the network ids of the messages it marked, for the read receipts.
+    async fn read_received(
+        &self,
+        instance: &InstanceId,
+        peer: &str,
+        only: Option<&[MessageId]>,
+        at: Timestamp,
+    ) -> Result<Vec<String>, StoreError>;
     async fn message_stats(
         &self,
         instance: &InstanceId,

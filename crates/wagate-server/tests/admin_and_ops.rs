@@ -139,6 +139,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/messages/send"),
     ("get", "/v1/messages"),
     ("get", "/v1/messages/{messageId}"),
+    ("post", "/v1/messages/read"),
     ("get", "/v1/messages/{messageId}/status"),
     ("get", "/v1/messages/chats"),
     ("get", "/v1/contacts"),

@@ -623,7 +623,144 @@ async fn subscriptions_take_the_new_event_names(backend: Backend) {
     assert!(!names.contains(&json!("poll.vote")));
 }
 
+/// `POST /v1/messages/read` (§17.4): the sender sees its messages read, the chat has no unread.
+async fn reading_a_chat_sends_receipts_and_clears_its_unread(backend: Backend) {
+    let s = server(backend).await;
+    let k = s.default_key.clone();
+    let a = linked(&s, &k, ME, json!({})).await;
+    let b = linked(&s, &k, OTHER, json!({})).await;
+    let first = send(
+        &s,
+        &k,
+        json!({"instanceId": a, "to": OTHER, "message": "one"}),
+    )
+    .await;
+    let second = send(
+        &s,
+        &k,
+        json!({"instanceId": a, "to": OTHER, "message": "two"}),
+    )
+    .await;
+    let third = send(
+        &s,
+        &k,
+        json!({"instanceId": a, "to": OTHER, "message": "three"}),
+    )
+    .await;
+    let chats = eventually(&s, &k, &format!("/v1/messages/chats?instanceId={b}"), |b| {
+        b["data"][0]["unreadCount"] == json!(3)
+    })
+    .await;
+    let chat = chats.body["data"][0]["chatId"].as_str().unwrap().to_owned();
+    let copies = s.get(&format!("/v1/messages?instanceId={b}"), &k).await;
+    let copy_of_first = copies.body["data"][2]["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(copies.body["data"][2]["content"], json!("one"));
+
+    // Only the first, by id.
+    let r = s
+        .post(
+            "/v1/messages/read",
+            &k,
+            json!({"instanceId": b, "chatId": chat, "messageIds": [copy_of_first]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body["data"],
+        json!({"chatId": chat, "marked": 1, "unreadCount": 0})
+    );
+    eventually(&s, &k, &format!("/v1/messages/{first}/status"), |b| {
+        b["data"]["status"] == json!("read")
+    })
+    .await;
+    let st = s.get(&format!("/v1/messages/{second}/status"), &k).await;
+    assert_eq!(st.body["data"]["status"], json!("delivered"), "{}", st.body);
+    // Then the rest; a second read marks nothing more.
+    let r = s
+        .post(
+            "/v1/messages/read",
+            &k,
+            json!({"instanceId": b, "chatId": chat}),
+        )
+        .await;
+    assert_eq!(r.body["data"]["marked"], json!(2), "{}", r.body);
+    for m in [&second, &third] {
+        eventually(&s, &k, &format!("/v1/messages/{m}/status"), |b| {
+            b["data"]["status"] == json!("read")
+        })
+        .await;
+    }
+    let again = s
+        .post(
+            "/v1/messages/read",
+            &k,
+            json!({"instanceId": b, "chatId": chat}),
+        )
+        .await;
+    assert_eq!(again.body["data"]["marked"], json!(0));
+    let chats = s
+        .get(&format!("/v1/messages/chats?instanceId={b}"), &k)
+        .await;
+    assert_eq!(chats.body["data"][0]["unreadCount"], json!(0));
+    let copy = s
+        .get(&format!("/v1/messages/{copy_of_first}/status"), &k)
+        .await;
+    assert_eq!(copy.body["data"]["status"], json!("read"));
+
+    // Bad input.
+    s.post(
+        "/v1/messages/read",
+        &k,
+        json!({"instanceId": b, "chatId": "chat_01jd3k9w6q8x2m4v7c5b0n1t2r"}),
+    )
+    .await
+    .assert_error(404, "chat_not_found");
+    s.post(
+        "/v1/messages/read",
+        &k,
+        json!({"instanceId": b, "chatId": "nope"}),
+    )
+    .await
+    .assert_error(404, "chat_not_found");
+    let bad = s
+        .post(
+            "/v1/messages/read",
+            &k,
+            json!({"instanceId": b, "chatId": chat, "messageIds": ["3EB0AB"]}),
+        )
+        .await;
+    bad.assert_error(400, "invalid_request");
+    assert_eq!(
+        bad.body["error"]["details"][0]["field"],
+        json!("messageIds")
+    );
+    let (_, other_key) = s.account("pro").await;
+    s.post(
+        "/v1/messages/read",
+        &other_key,
+        json!({"instanceId": b, "chatId": chat}),
+    )
+    .await
+    .assert_error(404, "instance_not_found");
+    let d = s
+        .post(&format!("/v1/instances/{b}/disconnect"), &k, json!({}))
+        .await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    s.post(
+        "/v1/messages/read",
+        &k,
+        json!({"instanceId": b, "chatId": chat}),
+    )
+    .await
+    .assert_error(409, "instance_not_connected");
+    let _ = a;
+}
+
 on_both_backends!(
+    reading_a_chat_sends_receipts_and_clears_its_unread,
     every_kind_travels_between_instances_whole,
     reactions_land_on_the_message_both_ways,
     a_contacts_votes_are_counted,

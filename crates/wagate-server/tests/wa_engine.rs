@@ -1102,10 +1102,24 @@ async fn every_kind_reaches_the_peer_and_comes_back(backend: Backend) {
         .send_text_from(CONTACT, PHONE, "bom dia")
         .await
         .unwrap();
-    let text = first_received(&hooks).await["data"]["messageId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let received = first_received(&hooks).await;
+    let text = received["data"]["messageId"].as_str().unwrap().to_owned();
+    // Reading the chat sends WhatsApp the read receipt.
+    let chat = received["data"]["chatId"].as_str().unwrap().to_owned();
+    let r = s
+        .post(
+            "/v1/messages/read",
+            &k,
+            json!({"instanceId": id, "chatId": chat}),
+        )
+        .await;
+    assert_eq!(r.body["data"]["marked"], json!(1), "{}", r.body);
+    fake.wait_for(
+        Duration::from_secs(10),
+        |o| matches!(o, Observed::ClientReceipt { id, r#type } if *id == wa_text && r#type == "read"),
+    )
+    .await
+    .expect("the contact sees the message read");
     send(
         &s,
         &k,

@@ -18,6 +18,7 @@ use wagate_core::store::{
 };
 use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
 
+use crate::args::{Arg, arguments};
 use crate::error::{corrupt, db};
 use crate::paged::PagedQuery;
 use crate::status_changes::apply_change;
@@ -689,6 +690,52 @@ impl MessageStore for SqlStore {
             .await
             .map_err(db)?;
         Ok(())
+    }
+
+    async fn read_received(
+        &self,
+        instance: &InstanceId,
+        peer: &str,
+        only: Option<&[MessageId]>,
+        at: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut args = vec![
+            Arg::from(instance.as_str()),
+            Arg::from(peer),
+            Arg::Int(at.millis()),
+        ];
+        let only_these = match only {
+            Some(ids) => {
+                let first = args.len() + 1;
+                args.extend(ids.iter().map(|id| Arg::from(id.as_str())));
+                let list = (first..first + ids.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("AND id IN ({list})")
+            }
+            None => String::new(),
+        };
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let marked: Vec<Option<String>> = sqlx::query_scalar_with(
+            AssertSqlSafe(format!(
+                "UPDATE messages SET status = 'read', read_at = $3 WHERE instance_id = $1 \
+                 AND peer = $2 AND direction = 'inbound' AND status = 'delivered' {only_these} \
+                 RETURNING external_id"
+            )),
+            arguments(&args)?,
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query("UPDATE chats SET unread_count = 0 WHERE instance_id = $1 AND peer = $2")
+            .bind(instance.as_str())
+            .bind(peer)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(marked.into_iter().flatten().collect())
     }
 
     async fn message_stats(

@@ -55,6 +55,8 @@ pub enum ApiError {
     MessageNotFound,
     #[error("Webhook not found.")]
     WebhookNotFound,
+    #[error("No chat with this id on the instance.")]
+    ChatNotFound,
     #[error("No contact with this number is known, and WhatsApp has none.")]
     ContactNotFound,
     #[error("The instance is already connected.")]
@@ -135,6 +137,7 @@ impl ApiErrorKind {
             Self::InvalidOfficialCredentials => "Meta refused the official credentials.",
             Self::MessageNotFound => "No message with this id in the account.",
             Self::WebhookNotFound => "No webhook subscription with this id in the account.",
+            Self::ChatNotFound => "No chat with this id on the instance.",
             Self::ContactNotFound => "No contact with this number is known, and WhatsApp has none.",
             Self::AlreadyConnected => "`connect` on an instance that is connected.",
             Self::InstanceNotConnected => "The operation needs a connected instance.",
@@ -190,6 +193,7 @@ impl ApiErrorKind {
             Self::InvalidOfficialCredentials => "invalid_official_credentials",
             Self::MessageNotFound => "message_not_found",
             Self::WebhookNotFound => "webhook_not_found",
+            Self::ChatNotFound => "chat_not_found",
             Self::ContactNotFound => "contact_not_found",
             Self::AlreadyConnected => "already_connected",
             Self::InstanceNotConnected => "instance_not_connected",
@@ -237,6 +241,7 @@ impl ApiErrorKind {
             Self::InstanceNotFound
             | Self::MessageNotFound
             | Self::WebhookNotFound
+            | Self::ChatNotFound
             | Self::ContactNotFound
             | Self::NotFound => StatusCode::NOT_FOUND,
             Self::AlreadyConnected

@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(send_message))
         .routes(routes!(list_messages))
         .routes(routes!(get_message))
+        .routes(routes!(read_messages))
         .routes(routes!(message_status))
         .routes(routes!(list_chats))
 }
@@ -489,6 +490,93 @@ pub async fn list_messages(
             next_cursor,
         },
     }))
+}
+
+/// At most this many ids in one read request.
+const MAX_READ_IDS: usize = 100;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadRequest {
+    #[schema(example = "inst_01jd3k9w6q8x2m4v7c5b0n1t2r")]
+    pub instance_id: String,
+    /// The chat, `chat_…` (as `GET /v1/messages/chats` lists it).
+    pub chat_id: String,
+    /// Only these received messages (`msg_…`, at most 100); every unread one when absent.
+    #[schema(max_items = 100)]
+    pub message_ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadView {
+    pub chat_id: String,
+    /// How many received messages this marked read (and sent read receipts for).
+    pub marked: u64,
+    /// Always 0 after a read.
+    pub unread_count: u64,
+}
+
+/// Mark a chat's received messages read (§17.4): their senders get read receipts, and the
+/// chat's `unreadCount` becomes 0.
+#[utoipa::path(post, path = "/v1/messages/read", tag = "Messages",
+    request_body = ReadRequest,
+    responses(
+        (status = 200, description = "Marked read", body = Data<ReadView>),
+        (status = 404, description = "instance_not_found, chat_not_found", body = ErrorEnvelope),
+        (status = 409, description = "instance_not_connected: receipts need a connection", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn read_messages(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(req): ApiJson<ReadRequest>,
+) -> Result<axum::Json<Data<ReadView>>, ApiError> {
+    auth.require(Scope::MessagesWrite)?;
+    let inst = owned_instance(&state, &auth, &req.instance_id).await?;
+    let only = match req.message_ids {
+        Some(ids) if ids.len() > MAX_READ_IDS => {
+            return Err(ApiError::field(
+                "messageIds",
+                format!("at most {MAX_READ_IDS} ids"),
+            ));
+        }
+        Some(ids) => Some(
+            ids.iter()
+                .map(|s| MessageId::parse(s))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| ApiError::field("messageIds", "must be message ids (msg_…)"))?,
+        ),
+        None => None,
+    };
+    let chat = match ChatId::parse(&req.chat_id) {
+        Ok(id) => state.store.find_chat(&inst.id, &id).await?,
+        Err(_) => None,
+    }
+    .ok_or(ApiError::ChatNotFound)?;
+    let handle = state.supervisor.get(&inst.id);
+    let connected = match &handle {
+        Some(h) => h.connected_session().await.is_some(),
+        None => false,
+    };
+    let Some(handle) = handle.filter(|_| connected) else {
+        return Err(ApiError::InstanceNotConnected(
+            "Read receipts are sent by a connected instance.".into(),
+        ));
+    };
+    let marked = state
+        .store
+        .read_received(&inst.id, &chat.peer, only.as_deref(), Timestamp::now())
+        .await?;
+    let count = marked.len() as u64;
+    if !marked.is_empty() {
+        handle.mark_read(Recipient::from_trusted(chat.peer.clone()), marked);
+    }
+    Ok(axum::Json(Data::new(ReadView {
+        chat_id: chat.id.to_string(),
+        marked: count,
+        unread_count: 0,
+    })))
 }
 
 /// One message, as history shows it (§17.3), with a poll's results.
