@@ -23,6 +23,13 @@ impl PhoneNumber {
         }
     }
 
+    /// A number as people write it (`+55 11 98888-7777`, `(415) 555-0100`): its digits, if they
+    /// make a number.
+    pub fn from_written(s: &str) -> Option<Self> {
+        let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+        Self::parse(&digits).ok()
+    }
+
     /// For values read back from our own database, which only ever holds parsed numbers.
     pub fn from_trusted(s: String) -> Self {
         Self(s)
@@ -71,5 +78,10 @@ mod tests {
         ] {
             assert!(PhoneNumber::parse(bad).is_err(), "{bad} should be refused");
         }
+        assert_eq!(
+            PhoneNumber::from_written("+55 11 98888-7777").map(|p| p.to_string()),
+            Some("5511988887777".into())
+        );
+        assert_eq!(PhoneNumber::from_written("ext. 12"), None);
     }
 }

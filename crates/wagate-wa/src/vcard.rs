@@ -90,12 +90,8 @@ pub fn read(vcard: &str, display_name: Option<&str>) -> Option<ContactCard> {
                         .filter(|(k, _)| k.eq_ignore_ascii_case("waid"))
                         .map(|(_, v)| v.to_owned())
                 });
-                let digits: String = waid
-                    .unwrap_or_else(|| value.to_owned())
-                    .chars()
-                    .filter(char::is_ascii_digit)
-                    .collect();
-                if let Ok(p) = PhoneNumber::parse(&digits)
+                let written = waid.unwrap_or_else(|| value.to_owned());
+                if let Some(p) = PhoneNumber::from_written(&written)
                     && !phones.contains(&p)
                 {
                     phones.push(p);

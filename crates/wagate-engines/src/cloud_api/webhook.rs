@@ -262,14 +262,7 @@ fn card_of(c: WireCard) -> Option<ContactCard> {
         .filter(|n| !n.is_empty())?;
     let mut phones = Vec::new();
     for p in c.phones {
-        let digits: String = p
-            .wa_id
-            .or(p.phone)
-            .unwrap_or_default()
-            .chars()
-            .filter(char::is_ascii_digit)
-            .collect();
-        if let Ok(p) = PhoneNumber::parse(&digits)
+        if let Some(p) = PhoneNumber::from_written(&p.wa_id.or(p.phone).unwrap_or_default())
             && !phones.contains(&p)
         {
             phones.push(p);

@@ -360,7 +360,11 @@ pub async fn get_status(
     let inst = owned_instance(&state, &auth, &raw).await?;
     let runtime = state.supervisor.get(&inst.id);
     let live = runtime.as_ref().map(|r| r.live()).unwrap_or_default();
-    let status = current_status(&inst, runtime.as_ref());
+    // Status and last error from one snapshot: the running actor's, else the saved row's.
+    let (status, last_error) = match live.status {
+        Some(s) => (s, live.last_error.clone()),
+        None => (inst.status, inst.last_error.clone()),
+    };
     let now = Timestamp::now();
     let stats = state
         .store
@@ -388,7 +392,7 @@ pub async fn get_status(
         last_seen_at: inst.last_seen_at.map(|t| t.to_rfc3339()),
         connected_at: inst.connected_at.map(|t| t.to_rfc3339()),
         connection_method: inst.connection_method.map(|m| m.as_str().to_owned()),
-        last_error: inst.last_error.as_ref().map(LastErrorView::new),
+        last_error: last_error.as_ref().map(LastErrorView::new),
         stats: StatsView {
             messages_sent: stats.sent_since,
             messages_received: stats.received_since,

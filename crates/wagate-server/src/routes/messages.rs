@@ -579,6 +579,17 @@ pub async fn read_messages(
     })))
 }
 
+/// The account's message `raw` (a `msg_` id); anything else, another account's included, is
+/// not found.
+async fn account_message(state: &AppState, auth: &Auth, raw: &str) -> Result<Message, ApiError> {
+    let id = MessageId::parse(raw).map_err(|_| ApiError::MessageNotFound)?;
+    state
+        .store
+        .get_message(&auth.account.id, &id)
+        .await?
+        .ok_or(ApiError::MessageNotFound)
+}
+
 /// One message, as history shows it (§17.3), with a poll's results.
 #[utoipa::path(get, path = "/v1/messages/{messageId}", tag = "Messages",
     params(("messageId" = String, Path, description = "msg_…")),
@@ -593,12 +604,7 @@ pub async fn get_message(
     Path(raw): Path<String>,
 ) -> Result<axum::Json<Data<MessageView>>, ApiError> {
     auth.require(Scope::MessagesRead)?;
-    let id = MessageId::parse(&raw).map_err(|_| ApiError::MessageNotFound)?;
-    let m = state
-        .store
-        .get_message(&auth.account.id, &id)
-        .await?
-        .ok_or(ApiError::MessageNotFound)?;
+    let m = account_message(&state, &auth, &raw).await?;
     Ok(axum::Json(Data::new(MessageView::new(&m))))
 }
 
@@ -637,12 +643,7 @@ pub async fn message_status(
     Path(raw): Path<String>,
 ) -> Result<axum::Json<Data<MessageStatusView>>, ApiError> {
     auth.require(Scope::MessagesRead)?;
-    let id = MessageId::parse(&raw).map_err(|_| ApiError::MessageNotFound)?;
-    let m = state
-        .store
-        .get_message(&auth.account.id, &id)
-        .await?
-        .ok_or(ApiError::MessageNotFound)?;
+    let m = account_message(&state, &auth, &raw).await?;
     Ok(axum::Json(Data::new(MessageStatusView {
         message_id: m.id.to_string(),
         status: m.status.as_str().into(),

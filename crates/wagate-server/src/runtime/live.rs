@@ -3,11 +3,14 @@
 //! each change on a `watch` channel that routes read.
 
 use wagate_core::Timestamp;
-use wagate_core::instance::InstanceStatus;
+use wagate_core::instance::{InstanceStatus, LastError};
 
 #[derive(Debug, Clone, Default)]
 pub struct Live {
     pub status: Option<InstanceStatus>,
+    /// Why the connection last failed, published with `status` in the same change: a reader
+    /// sees the two from one moment (the database row may be a save behind).
+    pub last_error: Option<LastError>,
     /// The engine's QR payload (what the phone decodes).
     pub qr_raw: Option<String>,
     /// The same code as a `data:image/png;base64,…` URI, as the API shows it.

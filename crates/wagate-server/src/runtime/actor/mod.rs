@@ -95,6 +95,7 @@ impl InstanceActor {
         parts.store.save_connection(&inst.id, &state).await?;
         let live = Live {
             status: Some(InstanceStatus::Connecting),
+            last_error: state.last_error.clone(),
             ..Live::default()
         };
         let (live_tx, live_rx) = watch::channel(live);
@@ -354,9 +355,12 @@ impl InstanceActor {
         f(&mut next);
         next.last_seen_at = Some(Timestamp::now());
         self.parts.store.save_connection(&self.id, &next).await?;
-        let status = next.status;
+        let (status, last_error) = (next.status, next.last_error.clone());
         self.state = next;
-        self.live.send_modify(|l| l.status = Some(status));
+        self.live.send_modify(|l| {
+            l.status = Some(status);
+            l.last_error = last_error;
+        });
         Ok(())
     }
 }
