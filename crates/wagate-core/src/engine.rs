@@ -15,6 +15,7 @@ use crate::history::HistoryMessage;
 use crate::media::FetchedMedia;
 use crate::message::{Content, MessageStatus, Recipient};
 use crate::phone::PhoneNumber;
+use crate::presence::PresenceChange;
 use crate::{InstanceId, MessageId, Timestamp};
 
 /// How a new device is linked.
@@ -228,6 +229,10 @@ pub trait Session: Send + Sync {
         &self,
         _phone: &PhoneNumber,
     ) -> Result<Option<FetchedProfile>, EngineError> {
+        Err(EngineError::Unsupported)
+    }
+    /// Shows the instance online or offline, or a chat state in one chat.
+    async fn presence(&self, _change: &PresenceChange) -> Result<(), EngineError> {
         Err(EngineError::Unsupported)
     }
     /// Unlinks the device; the saved session is void afterwards.

@@ -23,6 +23,7 @@ pub mod net;
 pub mod page;
 pub mod phone;
 pub mod plan;
+pub mod presence;
 pub mod rate_window;
 pub mod scope;
 pub mod send;

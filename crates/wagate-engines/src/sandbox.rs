@@ -28,6 +28,7 @@ use wagate_core::engine::{
 use wagate_core::failure::FailureCode;
 use wagate_core::message::{Content, MessageStatus, Recipient};
 use wagate_core::phone::PhoneNumber;
+use wagate_core::presence::PresenceChange;
 use wagate_core::{InstanceId, Timestamp};
 
 /// The about text of every virtual contact.
@@ -652,6 +653,11 @@ impl Session for SandboxSession {
             about: (!is_instance).then(|| VIRTUAL_ABOUT.to_owned()),
             ..FetchedProfile::default()
         }))
+    }
+
+    /// The sandbox's phones show nothing; a connected instance may set anything.
+    async fn presence(&self, _change: &PresenceChange) -> Result<(), EngineError> {
+        self.me().map(|_| ()).map_err(|_| EngineError::NotConnected)
     }
 
     async fn logout(&self) -> Result<(), EngineError> {

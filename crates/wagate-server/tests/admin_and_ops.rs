@@ -140,6 +140,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/messages"),
     ("get", "/v1/messages/{messageId}"),
     ("post", "/v1/messages/read"),
+    ("post", "/v1/instances/{instanceId}/presence"),
     ("get", "/v1/messages/{messageId}/status"),
     ("get", "/v1/messages/chats"),
     ("get", "/v1/contacts"),

@@ -759,7 +759,67 @@ async fn reading_a_chat_sends_receipts_and_clears_its_unread(backend: Backend) {
     let _ = a;
 }
 
+/// `POST /v1/instances/{id}/presence` (§17.4): own states alone, chat states in a chat.
+async fn presence_takes_its_states_and_refuses_the_rest(backend: Backend) {
+    let s = server(backend).await;
+    let k = s.default_key.clone();
+    let a = linked(&s, &k, ME, json!({})).await;
+    inject(&s, &k, ME, "oi").await;
+    let chats = eventually(&s, &k, &format!("/v1/messages/chats?instanceId={a}"), |b| {
+        b["data"][0]["chatId"].is_string()
+    })
+    .await;
+    let chat = chats.body["data"][0]["chatId"].as_str().unwrap().to_owned();
+    let path = format!("/v1/instances/{a}/presence");
+    for body in [
+        json!({"state": "available"}),
+        json!({"state": "unavailable"}),
+        json!({"state": "composing", "chatId": chat}),
+        json!({"state": "recording", "to": ANA}),
+        json!({"state": "paused", "to": ANA}),
+    ] {
+        let r = s.post(&path, &k, body.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{body}: {}", r.body);
+        assert_eq!(r.body["data"]["state"], body["state"]);
+    }
+    for body in [
+        json!({"state": "typing", "to": ANA}),
+        json!({"state": "composing"}),
+        json!({"state": "available", "to": ANA}),
+    ] {
+        let r = s.post(&path, &k, body.clone()).await;
+        r.assert_error(400, "invalid_request");
+        assert_eq!(
+            r.body["error"]["details"][0]["field"],
+            json!("state"),
+            "{body}"
+        );
+    }
+    s.post(&path, &k, json!({"state": "composing", "to": "+55 11"}))
+        .await
+        .assert_error(400, "invalid_phone_number");
+    s.post(
+        &path,
+        &k,
+        json!({"state": "composing", "chatId": "chat_01jd3k9w6q8x2m4v7c5b0n1t2r"}),
+    )
+    .await
+    .assert_error(404, "chat_not_found");
+    let (_, other_key) = s.account("pro").await;
+    s.post(&path, &other_key, json!({"state": "available"}))
+        .await
+        .assert_error(404, "instance_not_found");
+    let d = s
+        .post(&format!("/v1/instances/{a}/disconnect"), &k, json!({}))
+        .await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    s.post(&path, &k, json!({"state": "available"}))
+        .await
+        .assert_error(409, "instance_not_connected");
+}
+
 on_both_backends!(
+    presence_takes_its_states_and_refuses_the_rest,
     reading_a_chat_sends_receipts_and_clears_its_unread,
     every_kind_travels_between_instances_whole,
     reactions_land_on_the_message_both_ways,

@@ -974,6 +974,16 @@ async fn the_other_kinds_go_and_come_as_meta_documents_them(backend: Backend) {
         r.body
     );
 
+    // Meta has no presence either.
+    let r =
+        e.s.post(
+            &format!("/v1/instances/{id}/presence"),
+            &k,
+            json!({"state": "available"}),
+        )
+        .await;
+    r.assert_error(409, "not_supported_by_connection");
+
     // In: a place, a card, a reaction to wagate's location, and an order (not modelled).
     let location_wamid = "wamid.OUT1";
     let r = e

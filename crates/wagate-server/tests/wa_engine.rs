@@ -1120,6 +1120,27 @@ async fn every_kind_reaches_the_peer_and_comes_back(backend: Backend) {
     )
     .await
     .expect("the contact sees the message read");
+    // Presence and chat states reach WhatsApp.
+    let presence = format!("/v1/instances/{id}/presence");
+    for body in [
+        json!({"state": "recording", "chatId": chat}),
+        json!({"state": "unavailable"}),
+    ] {
+        let r = s.post(&presence, &k, body.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{body}: {}", r.body);
+    }
+    fake.wait_for(Duration::from_secs(10), |o| {
+        matches!(o, Observed::ChatState { to, state } if to.starts_with(CONTACT) && state == "composing")
+    })
+    .await
+    // WhatsApp's "recording" is a `composing` chat state with `media="audio"`.
+    .expect("the contact sees the instance recording");
+    fake.wait_for(
+        Duration::from_secs(10),
+        |o| matches!(o, Observed::Presence { r#type } if r#type == "unavailable"),
+    )
+    .await
+    .expect("WhatsApp is told the instance is offline");
     send(
         &s,
         &k,

@@ -10,6 +10,7 @@ use wagate_core::engine::{EngineError, NumberCheck, OutboundMessage, SendError, 
 use wagate_core::failure::FailureCode;
 use wagate_core::message::{Content, Recipient};
 use wagate_core::phone::PhoneNumber;
+use wagate_core::presence::{ChatState, Presence, PresenceChange};
 use whatsapp_rust::Client;
 use whatsapp_rust::send::SendOptions;
 
@@ -146,6 +147,37 @@ impl Session for WaSession {
             .send_composing(&jid)
             .await
             .map_err(|e| EngineError::Failed(e.to_string()))
+    }
+
+    async fn presence(&self, change: &PresenceChange) -> Result<(), EngineError> {
+        if !self.client.is_logged_in() {
+            return Err(EngineError::NotConnected);
+        }
+        let failed = |e: String| EngineError::Failed(e);
+        match change {
+            PresenceChange::Own(Presence::Available) => self
+                .client
+                .presence()
+                .set_available()
+                .await
+                .map_err(|e| failed(e.to_string())),
+            PresenceChange::Own(Presence::Unavailable) => self
+                .client
+                .presence()
+                .set_unavailable()
+                .await
+                .map_err(|e| failed(e.to_string())),
+            PresenceChange::Chat { to, state } => {
+                let jid = jid_of(to).ok_or(EngineError::Failed("not a WhatsApp address".into()))?;
+                let chat = self.client.chatstate();
+                match state {
+                    ChatState::Composing => chat.send_composing(&jid).await,
+                    ChatState::Recording => chat.send_recording(&jid).await,
+                    ChatState::Paused => chat.send_paused(&jid).await,
+                }
+                .map_err(|e| failed(e.to_string()))
+            }
+        }
     }
 
     async fn mark_read(

@@ -10,6 +10,7 @@ pub mod instances;
 pub mod media;
 pub mod messages;
 pub mod meta;
+pub mod presence;
 pub mod sandbox;
 pub mod views;
 pub mod webhooks;

@@ -87,6 +87,10 @@ pub enum Observed {
         to: String,
         state: String,
     },
+    /// The client set its own presence (`available`, `unavailable`).
+    Presence {
+        r#type: String,
+    },
     /// The client asked for a contact's profile picture (`w:profile:picture`).
     PictureAsked {
         target: String,
@@ -929,7 +933,13 @@ impl FakeServer {
                 });
                 Ok(())
             }
-            _ => Ok(()), // presence etc.
+            "presence" => {
+                self.observe(Observed::Presence {
+                    r#type: attr(&n, "type").unwrap_or_default(),
+                });
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 
