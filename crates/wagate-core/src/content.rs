@@ -75,17 +75,22 @@ impl Content {
     /// The kind's own object, as stored and as history and events show it (`location`,
     /// `contacts`, `poll`, `reaction`, `media`, `template`); `None` for text.
     pub fn object(&self) -> Option<serde_json::Value> {
-        let v = match self {
+        self.named_object().map(|(_, o)| o)
+    }
+
+    /// [`Content::object`] with the field it goes in, in history items and events.
+    pub fn named_object(&self) -> Option<(&'static str, serde_json::Value)> {
+        let (field, v) = match self {
             Content::Text(_) => return None,
-            Content::Media(m) => serde_json::to_value(m),
-            Content::Location(l) => serde_json::to_value(l),
-            Content::Contacts(c) => serde_json::to_value(c),
-            Content::Reaction(r) => serde_json::to_value(r),
-            Content::Poll(p) => serde_json::to_value(p),
-            Content::Template(t) => serde_json::to_value(t),
-            Content::Unsupported(u) => serde_json::to_value(u),
+            Content::Media(m) => ("media", serde_json::to_value(m)),
+            Content::Location(l) => ("location", serde_json::to_value(l)),
+            Content::Contacts(c) => ("contacts", serde_json::to_value(c)),
+            Content::Reaction(r) => ("reaction", serde_json::to_value(r)),
+            Content::Poll(p) => ("poll", serde_json::to_value(p)),
+            Content::Template(t) => ("template", serde_json::to_value(t)),
+            Content::Unsupported(u) => ("unsupported", serde_json::to_value(u)),
         };
-        v.ok()
+        v.ok().map(|o| (field, o))
     }
 
     /// The content again from what [`Content::type_str`], [`Content::text`] and
@@ -125,20 +130,6 @@ impl Content {
                 (None, _) => return Err(StoredContentError(format!("message type {other}"))),
             },
         })
-    }
-
-    /// The field name of [`Content::object`] in history items and events.
-    pub fn object_field(&self) -> Option<&'static str> {
-        match self {
-            Content::Text(_) => None,
-            Content::Media(_) => Some("media"),
-            Content::Location(_) => Some("location"),
-            Content::Contacts(_) => Some("contacts"),
-            Content::Reaction(_) => Some("reaction"),
-            Content::Poll(_) => Some("poll"),
-            Content::Template(_) => Some("template"),
-            Content::Unsupported(_) => Some("unsupported"),
-        }
     }
 }
 

@@ -68,7 +68,7 @@ impl Event {
             "isGroup": m.peer.is_group(),
             "timestamp": m.created_at.to_rfc3339(),
         });
-        if let (Some(field), Some(object)) = (m.content.object_field(), m.content.object()) {
+        if let Some((field, object)) = m.content.named_object() {
             data[field] = object;
         }
         Self::new(

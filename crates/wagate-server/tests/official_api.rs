@@ -226,6 +226,16 @@ fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 /// Meta's `messages` webhook for `pnid` with `value`'s statuses/messages.
+/// A `POST /{phone-number-id}/messages` body to the customer, with `extra`'s fields.
+fn to_customer(extra: Value) -> Value {
+    let mut b =
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER});
+    b.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap());
+    b
+}
+
 fn notification(pnid: &str, value: Value) -> Value {
     let mut v = json!({"messaging_product": "whatsapp",
                        "metadata": {"display_phone_number": "15550001111", "phone_number_id": pnid}});
@@ -347,15 +357,7 @@ async fn sends_the_bodies_meta_documents(backend: Backend) {
     for m in [&image, &doc, &reply, &template] {
         e.status_becomes(m, "sent").await;
     }
-    let base =
-        json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER});
-    let with = |extra: Value| {
-        let mut b = base.clone();
-        b.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().cloned().unwrap());
-        b
-    };
+    let with = to_customer;
     assert_eq!(
         e.graph_posts().await,
         vec![
@@ -920,15 +922,7 @@ async fn the_other_kinds_go_and_come_as_meta_documents_them(backend: Backend) {
     for m in &ids {
         e.status_becomes(m, "sent").await;
     }
-    let base =
-        json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER});
-    let with = |extra: Value| {
-        let mut b = base.clone();
-        b.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().cloned().unwrap());
-        b
-    };
+    let with = to_customer;
     assert_eq!(
         e.graph_posts().await,
         vec![

@@ -28,6 +28,15 @@ pub(crate) fn arguments(args: &[Arg]) -> Result<AnyArguments, StoreError> {
     Ok(out)
 }
 
+/// `$first, $first+1, …`: the placeholders of `n` arguments bound from position `first` on
+/// (an `IN (…)` list).
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl From<&str> for Arg {
     fn from(s: &str) -> Self {
         Self::Text(s.to_owned())

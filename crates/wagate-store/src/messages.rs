@@ -18,7 +18,7 @@ use wagate_core::store::{
 };
 use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
 
-use crate::args::{Arg, arguments};
+use crate::args::{Arg, arguments, placeholders};
 use crate::error::{corrupt, db};
 use crate::paged::PagedQuery;
 use crate::status_changes::apply_change;
@@ -708,11 +708,7 @@ impl MessageStore for SqlStore {
             Some(ids) => {
                 let first = args.len() + 1;
                 args.extend(ids.iter().map(|id| Arg::from(id.as_str())));
-                let list = (first..first + ids.len())
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                format!("AND id IN ({list})")
+                format!("AND id IN ({})", placeholders(first, ids.len()))
             }
             None => String::new(),
         };

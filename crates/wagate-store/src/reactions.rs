@@ -9,7 +9,7 @@ use wagate_core::message::Message;
 use wagate_core::store::StoreError;
 use wagate_core::{InstanceId, MessageId, Timestamp};
 
-use crate::args::{Arg, arguments};
+use crate::args::{Arg, arguments, placeholders};
 use crate::error::{corrupt, db};
 
 /// `reactor`'s reaction to `target` becomes `reaction` (an empty emoji takes it back).
@@ -95,10 +95,7 @@ pub(crate) async fn attach(
         .iter()
         .map(|m| Arg::Text(m.id.to_string()))
         .collect();
-    let list = (1..=ids.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = placeholders(1, ids.len());
     let reactions: Vec<(String, String, String)> = sqlx::query_as_with(
         AssertSqlSafe(format!(
             "SELECT message_id, reactor, emoji FROM message_reactions WHERE message_id IN ({list}) \
@@ -123,10 +120,7 @@ pub(crate) async fn attach(
         .collect();
     let mut votes: HashMap<String, Vec<Vote>> = HashMap::new();
     if !polls.is_empty() {
-        let list = (1..=polls.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = placeholders(1, polls.len());
         let rows: Vec<(String, String, String, i64)> = sqlx::query_as_with(
             AssertSqlSafe(format!(
                 "SELECT message_id, voter, options, voted_at FROM poll_votes \
