@@ -23,6 +23,8 @@ pub enum Content {
     Template(Template),
     /// A kind wagate does not model; `kind` is the network's name for it.
     Unsupported(Unsupported),
+    /// Deleted for everyone (§17.2): what it held is gone; the item stays.
+    Deleted,
 }
 
 impl Content {
@@ -37,6 +39,7 @@ impl Content {
             Content::Poll(_) => "poll",
             Content::Template(_) => "template",
             Content::Unsupported(_) => "unsupported",
+            Content::Deleted => "deleted",
         }
     }
 
@@ -55,6 +58,7 @@ impl Content {
             Content::Poll(p) => p.question.clone(),
             Content::Template(t) => t.name.clone(),
             Content::Unsupported(_) => "[Unsupported]".into(),
+            Content::Deleted => String::new(),
         }
     }
 
@@ -69,6 +73,7 @@ impl Content {
             Content::Poll(p) => format!("[Poll] {}", p.question),
             Content::Template(_) => "[Template]".into(),
             Content::Unsupported(_) => "[Unsupported]".into(),
+            Content::Deleted => "[Deleted]".into(),
         }
     }
 
@@ -81,7 +86,7 @@ impl Content {
     /// [`Content::object`] with the field it goes in, in history items and events.
     pub fn named_object(&self) -> Option<(&'static str, serde_json::Value)> {
         let (field, v) = match self {
-            Content::Text(_) => return None,
+            Content::Text(_) | Content::Deleted => return None,
             Content::Media(m) => ("media", serde_json::to_value(m)),
             Content::Location(l) => ("location", serde_json::to_value(l)),
             Content::Contacts(c) => ("contacts", serde_json::to_value(c)),
@@ -110,6 +115,7 @@ impl Content {
         }
         Ok(match kind {
             "text" => Content::Text(text),
+            "deleted" => Content::Deleted,
             "location" => Content::Location(read(kind, object)?),
             "contacts" => Content::Contacts(read(kind, object)?),
             "reaction" => Content::Reaction(read(kind, object)?),

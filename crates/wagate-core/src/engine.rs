@@ -9,13 +9,14 @@
 use async_trait::async_trait;
 use thiserror::Error;
 
+use crate::change::Change;
 use crate::contact::{ContactReport, FetchedProfile};
 use crate::failure::FailureCode;
 use crate::history::HistoryMessage;
 use crate::media::FetchedMedia;
 use crate::message::{Content, MessageStatus, Recipient};
 use crate::phone::PhoneNumber;
-use crate::presence::PresenceChange;
+use crate::presence::{ContactPresence, PresenceChange};
 use crate::{InstanceId, MessageId, Timestamp};
 
 /// How a new device is linked.
@@ -40,7 +41,8 @@ pub struct ConnectRequest {
 pub struct InboundMessage {
     /// The network's id, used to drop redeliveries.
     pub external_id: String,
-    pub from: PhoneNumber,
+    /// A phone number, or a LID when that is all the network gave (never a group: `group`).
+    pub from: Recipient,
     pub from_name: Option<String>,
     /// The group it was written in, if any.
     pub group: Option<String>,
@@ -70,6 +72,32 @@ pub struct InboundVote {
     pub poll_external_id: String,
     pub from: PhoneNumber,
     pub selected_options: Vec<String>,
+    pub timestamp: Timestamp,
+}
+
+/// A call ringing the instance (WhatsApp's call offer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundCall {
+    /// The network's id of the call, to reject it by.
+    pub call_id: String,
+    pub from: PhoneNumber,
+    pub is_video: bool,
+    /// The network's addresses a rejection must name: where the call came from, and who made
+    /// it (they differ for a call from a companion device).
+    pub reply_to: String,
+    pub creator: String,
+    pub timestamp: Timestamp,
+}
+
+/// An edit or delete for everyone, by the sender of the message the network knows as
+/// `target_external_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundChange {
+    /// The network's id of the change itself, used to drop redeliveries.
+    pub external_id: String,
+    pub from: PhoneNumber,
+    pub target_external_id: String,
+    pub change: Change,
     pub timestamp: Timestamp,
 }
 
@@ -104,6 +132,10 @@ pub enum EngineEvent {
     Inbound(InboundMessage),
     Reaction(InboundReaction),
     PollVote(InboundVote),
+    Changed(InboundChange),
+    Call(InboundCall),
+    /// A contact's presence or chat state (reported only to subscriptions that ask for it).
+    Presence(ContactPresence),
     /// The recipient's device reported a sent message delivered or read.
     Receipt {
         external_id: String,
@@ -173,6 +205,15 @@ pub struct OutboundMessage {
     pub media: Option<FetchedMedia>,
 }
 
+/// An edit or delete of a message the instance sent, already accepted and stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundChange {
+    /// The chat of the message changed.
+    pub to: Recipient,
+    pub target: TargetMessage,
+    pub change: Change,
+}
+
 /// A message another one refers to (a reaction's), as the network knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetMessage {
@@ -217,6 +258,18 @@ pub trait Session: Send + Sync {
     /// Receipts for the message may be emitted at any time, but from another task: the runtime
     /// applies them only after it has recorded the send, so awaiting one here would deadlock.
     async fn send(&self, message: &OutboundMessage) -> Result<String, SendError>;
+    /// Edits or deletes for everyone a message the instance sent (§17.2).
+    async fn change(&self, _change: &OutboundChange) -> Result<(), SendError> {
+        Err(SendError {
+            code: FailureCode::UnsupportedContent,
+            message: "This connection cannot edit or delete messages.".into(),
+            transient: false,
+        })
+    }
+    /// Declines a ringing call.
+    async fn reject_call(&self, _call: &InboundCall) -> Result<(), EngineError> {
+        Err(EngineError::Unsupported)
+    }
     /// Shows "typing…" to `to` (the runtime waits before sending).
     async fn typing(&self, to: &Recipient) -> Result<(), EngineError>;
     /// Marks received messages (by network id) as read.

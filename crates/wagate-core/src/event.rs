@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::content::{Reaction, Vote};
 use crate::instance::{InstanceStatus, LastError};
 use crate::message::{Content, Direction, Message};
+use crate::presence::{ContactPresence, ContactState, Presence};
 use crate::webhook_event::WebhookEvent;
 use crate::{AccountId, EventId, InstanceId, Timestamp};
 
@@ -71,6 +72,9 @@ impl Event {
         if let Some((field, object)) = m.content.named_object() {
             data[field] = object;
         }
+        if let Some(lid) = m.peer.lid() {
+            data["fromLid"] = json!(lid);
+        }
         Self::new(
             &m.account_id,
             &m.instance_id,
@@ -112,6 +116,85 @@ impl Event {
                 "timestamp": vote.at.to_rfc3339(),
             }),
         )
+    }
+
+    /// `message.edited` (§17.3): `m` as it reads after the edit; `from` wrote it (the contact,
+    /// or the instance's own number for its own edits).
+    pub fn message_edited(m: &Message, from: Option<&str>, at: Timestamp) -> Self {
+        let mut data = json!({
+            "messageId": m.id.as_str(),
+            "instanceId": m.instance_id.as_str(),
+            "chatId": m.chat_id.as_str(),
+            "from": from,
+            "type": m.content.type_str(),
+            "content": m.content.text(),
+            "timestamp": at.to_rfc3339(),
+        });
+        if let Some((field, object)) = m.content.named_object() {
+            data[field] = object;
+        }
+        Self::new(
+            &m.account_id,
+            &m.instance_id,
+            WebhookEvent::MessageEdited,
+            data,
+        )
+    }
+
+    /// `message.deleted` (§17.3): `m` was deleted for everyone by `from`.
+    pub fn message_deleted(m: &Message, from: Option<&str>, at: Timestamp) -> Self {
+        Self::new(
+            &m.account_id,
+            &m.instance_id,
+            WebhookEvent::MessageDeleted,
+            json!({
+                "messageId": m.id.as_str(),
+                "instanceId": m.instance_id.as_str(),
+                "chatId": m.chat_id.as_str(),
+                "from": from,
+                "timestamp": at.to_rfc3339(),
+            }),
+        )
+    }
+
+    /// `call.received` (§17.4): a call from `from`, and whether the instance rejected it.
+    pub fn call_received(
+        account_id: &AccountId,
+        instance_id: &InstanceId,
+        from: &str,
+        is_video: bool,
+        rejected: bool,
+        at: Timestamp,
+    ) -> Self {
+        Self::new(
+            account_id,
+            instance_id,
+            WebhookEvent::CallReceived,
+            json!({
+                "instanceId": instance_id.as_str(),
+                "from": from,
+                "isVideo": is_video,
+                "rejected": rejected,
+                "timestamp": at.to_rfc3339(),
+            }),
+        )
+    }
+
+    /// `presence.updated` (§17.4): what a contact shows.
+    pub fn presence_updated(
+        account_id: &AccountId,
+        instance_id: &InstanceId,
+        p: &ContactPresence,
+    ) -> Self {
+        let mut data = json!({
+            "instanceId": instance_id.as_str(),
+            "from": p.from.as_str(),
+            "state": p.state.as_str(),
+        });
+        if let Some(at) = p.last_seen {
+            data["lastSeen"] = json!(at.to_rfc3339());
+        }
+        Self::new(account_id, instance_id, WebhookEvent::PresenceUpdated, data)
     }
 
     /// The event for an outbound message's current status: `message.sent`, `.delivered`,
@@ -246,6 +329,7 @@ impl Event {
             sent_at: Some(now),
             delivered_at: Some(now),
             read_at: Some(now),
+            edited_at: None,
             reactions: Vec::new(),
             votes: Vec::new(),
         };
@@ -292,6 +376,33 @@ impl Event {
                     at: now,
                 },
             )),
+            WebhookEvent::MessageEdited => Some(Self::message_edited(
+                &sample(Direction::Inbound, MessageStatus::Delivered),
+                Some(PHONE),
+                now,
+            )),
+            WebhookEvent::MessageDeleted => Some(Self::message_deleted(
+                &sample(Direction::Inbound, MessageStatus::Delivered),
+                Some(PHONE),
+                now,
+            )),
+            WebhookEvent::PresenceUpdated => Some(Self::presence_updated(
+                account_id,
+                instance_id,
+                &ContactPresence {
+                    from: crate::phone::PhoneNumber::from_trusted(PHONE.into()),
+                    state: ContactState::Online(Presence::Unavailable),
+                    last_seen: Some(now),
+                },
+            )),
+            WebhookEvent::CallReceived => Some(Self::call_received(
+                account_id,
+                instance_id,
+                PHONE,
+                false,
+                true,
+                now,
+            )),
         };
         // Every kind has a constructor above; an outbound sample is never queued or inbound.
         let mut event =
@@ -333,6 +444,7 @@ mod tests {
             sent_at: Some(Timestamp::now()),
             delivered_at: None,
             read_at: None,
+            edited_at: None,
             reactions: Vec::new(),
             votes: Vec::new(),
         }

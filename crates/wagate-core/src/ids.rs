@@ -105,6 +105,12 @@ prefixed_id!(DeliveryLogId, "log_", "webhook log");
 prefixed_id!(DeliveryId, "dlv_", "delivery");
 prefixed_id!(RequestId, "req_", "request");
 prefixed_id!(MediaId, "med_", "media");
+prefixed_id!(
+    /// An edit or delete queued with the sends (internal: the API shows the message changed).
+    ChangeId,
+    "chg_",
+    "change"
+);
 
 #[cfg(test)]
 mod tests {

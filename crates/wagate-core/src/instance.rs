@@ -92,6 +92,12 @@ impl ConnectionMethod {
             ConnectionMethod::Official => !matches!(content, Content::Poll(_)),
         }
     }
+
+    /// Whether sent messages can be edited and deleted for everyone (§17.2): Meta's Cloud API
+    /// has neither.
+    pub fn changes_messages(self) -> bool {
+        self == ConnectionMethod::Qrcode
+    }
 }
 
 /// Why the connection last failed (§15.4), e.g. `logged_out`, `connection_lost`, `network_error`.
@@ -102,20 +108,57 @@ pub struct LastError {
     pub at: Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
     pub auto_read: bool,
     pub auto_typing: bool,
+    /// Reject incoming calls (§17.4).
+    pub reject_calls: bool,
+    /// Sent to the caller after a rejected call.
+    pub reject_call_message: Option<RejectCallMessage>,
 }
 
 impl Default for Settings {
-    /// The documented defaults: `autoRead` false, `autoTyping` true.
+    /// The documented defaults: `autoRead` false, `autoTyping` true, calls ring.
     fn default() -> Self {
         Self {
             auto_read: false,
             auto_typing: true,
+            reject_calls: false,
+            reject_call_message: None,
         }
+    }
+}
+
+/// `rejectCallMessage`: a text of 1 to 4,096 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RejectCallMessage(String);
+
+impl RejectCallMessage {
+    pub const MAX: usize = 4096;
+
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        if s.trim().is_empty() {
+            return Err("must not be empty");
+        }
+        if s.chars().count() > Self::MAX {
+            return Err("at most 4096 characters");
+        }
+        if s.contains('\0') {
+            return Err("must not contain NUL");
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// For values read back from our own database.
+    pub fn from_trusted(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -189,4 +232,7 @@ pub struct InstancePatch {
     pub webhook_events: Option<Vec<WebhookEvent>>,
     pub auto_read: Option<bool>,
     pub auto_typing: Option<bool>,
+    pub reject_calls: Option<bool>,
+    /// `Some(None)` clears it.
+    pub reject_call_message: Option<Option<RejectCallMessage>>,
 }

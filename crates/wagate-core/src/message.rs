@@ -224,11 +224,13 @@ impl Template {
 
 pub use crate::content::Content;
 
-/// Who a message goes to: a phone number, or a group (`…@g.us`).
+/// Who a message goes to (or came from): a phone number, a group (`…@g.us`), or a WhatsApp user
+/// known only by its LID (`…@lid`, WhatsApp's privacy id, when the network gave no number).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Recipient {
     Phone(PhoneNumber),
     Group(String),
+    Lid(String),
 }
 
 impl Recipient {
@@ -243,13 +245,30 @@ impl Recipient {
                 Err(PhoneError)
             };
         }
+        if let Some(local) = s.strip_suffix("@lid") {
+            let ok =
+                !local.is_empty() && local.len() <= 20 && local.bytes().all(|b| b.is_ascii_digit());
+            return if ok {
+                Ok(Recipient::Lid(s.to_owned()))
+            } else {
+                Err(PhoneError)
+            };
+        }
         PhoneNumber::parse(s).map(Recipient::Phone)
     }
 
     pub fn as_str(&self) -> &str {
         match self {
             Recipient::Phone(p) => p.as_str(),
-            Recipient::Group(g) => g,
+            Recipient::Group(g) | Recipient::Lid(g) => g,
+        }
+    }
+
+    /// The LID, for a user known only by it (`fromLid`).
+    pub fn lid(&self) -> Option<&str> {
+        match self {
+            Recipient::Lid(l) => Some(l),
+            _ => None,
         }
     }
 
@@ -260,6 +279,8 @@ impl Recipient {
     pub fn from_trusted(s: String) -> Self {
         if s.ends_with("@g.us") {
             Recipient::Group(s)
+        } else if s.ends_with("@lid") {
+            Recipient::Lid(s)
         } else {
             Recipient::Phone(PhoneNumber::from_trusted(s))
         }
@@ -298,6 +319,8 @@ pub struct Message {
     pub sent_at: Option<Timestamp>,
     pub delivered_at: Option<Timestamp>,
     pub read_at: Option<Timestamp>,
+    /// When its text was last edited (§17.2).
+    pub edited_at: Option<Timestamp>,
     /// Reactions to it, one per person (read with the message; written by the reactions).
     pub reactions: Vec<ReactionBy>,
     /// A poll's votes, one per voter, the latest of each.

@@ -1,7 +1,10 @@
 //! Presence and chat state (§17.4): whether the instance shows itself online, and what it shows
-//! in one chat (typing, recording a voice note, stopped).
+//! in one chat (typing, recording a voice note, stopped); and the same of a contact, as the
+//! network reports it.
 
+use crate::Timestamp;
 use crate::message::Recipient;
+use crate::phone::PhoneNumber;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Presence {
@@ -14,6 +17,58 @@ pub enum ChatState {
     Composing,
     Recording,
     Paused,
+}
+
+impl Presence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Available => "available",
+            Presence::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl ChatState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatState::Composing => "composing",
+            ChatState::Recording => "recording",
+            ChatState::Paused => "paused",
+        }
+    }
+}
+
+/// What a contact shows: online or not, or a chat state in its chat with the instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactState {
+    Online(Presence),
+    InChat(ChatState),
+}
+
+impl ContactState {
+    /// `state` of `presence.updated`, and of `POST /sandbox/v1/presence`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactState::Online(p) => p.as_str(),
+            ContactState::InChat(c) => c.as_str(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, PresenceError> {
+        PresenceChange::states()
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or(PresenceError::UnknownState)
+    }
+}
+
+/// A contact's presence, as the network reported it (`presence.updated`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactPresence {
+    pub from: PhoneNumber,
+    pub state: ContactState,
+    /// When it was last online, if the network says (with `unavailable`).
+    pub last_seen: Option<Timestamp>,
 }
 
 /// What `POST /v1/instances/{id}/presence` asks for: one of the two, never both.
@@ -34,25 +89,24 @@ pub enum PresenceError {
 }
 
 impl PresenceChange {
+    /// Every state, own and in a chat.
+    fn states() -> [ContactState; 5] {
+        [
+            ContactState::Online(Presence::Available),
+            ContactState::Online(Presence::Unavailable),
+            ContactState::InChat(ChatState::Composing),
+            ContactState::InChat(ChatState::Recording),
+            ContactState::InChat(ChatState::Paused),
+        ]
+    }
+
     /// `state` with the chat it is shown in, if any.
     pub fn parse(state: &str, chat: Option<Recipient>) -> Result<Self, PresenceError> {
-        let own = match state {
-            "available" => Some(Presence::Available),
-            "unavailable" => Some(Presence::Unavailable),
-            _ => None,
-        };
-        let in_chat = match state {
-            "composing" => Some(ChatState::Composing),
-            "recording" => Some(ChatState::Recording),
-            "paused" => Some(ChatState::Paused),
-            _ => None,
-        };
-        match (own, in_chat, chat) {
-            (Some(p), _, None) => Ok(PresenceChange::Own(p)),
-            (Some(_), _, Some(_)) => Err(PresenceError::NotInChat),
-            (None, Some(state), Some(to)) => Ok(PresenceChange::Chat { to, state }),
-            (None, Some(_), None) => Err(PresenceError::NeedsChat),
-            (None, None, _) => Err(PresenceError::UnknownState),
+        match (ContactState::parse(state)?, chat) {
+            (ContactState::Online(p), None) => Ok(PresenceChange::Own(p)),
+            (ContactState::Online(_), Some(_)) => Err(PresenceError::NotInChat),
+            (ContactState::InChat(state), Some(to)) => Ok(PresenceChange::Chat { to, state }),
+            (ContactState::InChat(_), None) => Err(PresenceError::NeedsChat),
         }
     }
 }

@@ -403,6 +403,7 @@ impl NewMessage {
             sent_at: None,
             delivered_at: None,
             read_at: None,
+            edited_at: None,
             reactions: Vec::new(),
             votes: Vec::new(),
         }

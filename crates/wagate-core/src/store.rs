@@ -6,12 +6,14 @@ use thiserror::Error;
 
 use crate::account::{Account, AccountName};
 use crate::api_key::ApiKey;
+use crate::change::{ChangeOutcome, QueuedChange};
 use crate::chat::{Chat, ChatQuery, Contact, HistoryQuery};
 use crate::contact::{ContactReport, FetchedProfile};
 use crate::content::Vote;
 use crate::delivery::{
     AccountRoom, AttemptOutcome, AttemptResult, Delivery, DeliveryLog, DueDelivery, Recorded,
 };
+use crate::engine::InboundChange;
 use crate::event::Event;
 use crate::history::HistoryMessage;
 use crate::inbound_webhook::InboundWebhook;
@@ -23,7 +25,7 @@ use crate::send::NewMessage;
 use crate::status_change::StatusChange;
 use crate::webhook::Subscription;
 use crate::{
-    AccountId, ApiKeyId, ChatId, DeliveryId, DeliveryLogId, InboundWebhookId, InstanceId,
+    AccountId, ApiKeyId, ChangeId, ChatId, DeliveryId, DeliveryLogId, InboundWebhookId, InstanceId,
     MessageId, Timestamp, WebhookId,
 };
 
@@ -60,6 +62,7 @@ pub trait Store:
     + ApiKeyStore
     + InstanceStore
     + MessageStore
+    + ChangeStore
     + ContactStore
     + HistoryStore
     + SubscriptionStore
@@ -349,6 +352,34 @@ pub trait MessageStore: Send + Sync + 'static {
         instance: &InstanceId,
         since: Timestamp,
     ) -> Result<MessageStats, StoreError>;
+}
+
+/// Edits and deletes (§17.2, §17.3): ours queued with the sends, a contact's as they arrive.
+#[async_trait]
+pub trait ChangeStore: Send + Sync + 'static {
+    /// Queues a change of one of the instance's messages, behind what is queued before it.
+    async fn queue_change(&self, change: &QueuedChange) -> Result<(), StoreError>;
+    /// The oldest queued changes of an instance, at most `limit`, oldest first.
+    async fn next_changes(
+        &self,
+        instance: &InstanceId,
+        limit: u32,
+    ) -> Result<Vec<QueuedChange>, StoreError>;
+    /// Ends a queued change. `Done` applies it to the message and records `message.edited` or
+    /// `message.deleted`, in one transaction. A change no longer queued is left as it is (None);
+    /// else the message as it is now.
+    async fn finish_change(
+        &self,
+        id: &ChangeId,
+        outcome: &ChangeOutcome,
+    ) -> Result<Option<Message>, StoreError>;
+    /// A contact's edit or delete of its message, with its event. None when wagate does not have
+    /// the message (or the change does not fit it), or has seen this change before.
+    async fn apply_received_change(
+        &self,
+        instance: &InstanceId,
+        change: &InboundChange,
+    ) -> Result<Option<Message>, StoreError>;
 }
 
 /// Each instance's contacts: who wrote or was written to, and what the network says about them.

@@ -20,6 +20,14 @@ pub enum WebhookEvent {
     MessageReaction,
     /// §17.3: a vote on one of the instance's polls.
     PollVote,
+    /// §17.3: a message's text changed, by its sender (a contact, or the instance itself).
+    MessageEdited,
+    /// §17.3: a message deleted for everyone.
+    MessageDeleted,
+    /// §17.4: a call rang the instance (and was rejected, with `rejectCalls`).
+    CallReceived,
+    /// §17.4: a contact's presence or chat state; never in the default set.
+    PresenceUpdated,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -40,7 +48,7 @@ impl WebhookEvent {
     ];
 
     /// Every event name a subscription may ask for.
-    pub const ALL: [WebhookEvent; 10] = [
+    pub const ALL: [WebhookEvent; 14] = [
         WebhookEvent::MessageReceived,
         WebhookEvent::MessageSent,
         WebhookEvent::MessageDelivered,
@@ -51,6 +59,10 @@ impl WebhookEvent {
         WebhookEvent::InstanceQrUpdated,
         WebhookEvent::MessageReaction,
         WebhookEvent::PollVote,
+        WebhookEvent::MessageEdited,
+        WebhookEvent::MessageDeleted,
+        WebhookEvent::CallReceived,
+        WebhookEvent::PresenceUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +77,10 @@ impl WebhookEvent {
             WebhookEvent::InstanceQrUpdated => "instance.qr_updated",
             WebhookEvent::MessageReaction => "message.reaction",
             WebhookEvent::PollVote => "poll.vote",
+            WebhookEvent::MessageEdited => "message.edited",
+            WebhookEvent::MessageDeleted => "message.deleted",
+            WebhookEvent::CallReceived => "call.received",
+            WebhookEvent::PresenceUpdated => "presence.updated",
         }
     }
 
@@ -123,11 +139,15 @@ mod tests {
             l,
             vec![WebhookEvent::MessageSent, WebhookEvent::InstanceQrUpdated]
         );
-        assert!(WebhookEvent::parse_list(&["message.deleted"]).is_err());
+        assert!(WebhookEvent::parse_list(&["message.removed"]).is_err());
         assert_eq!(
             WebhookEvent::parse_list(&["poll.vote", "message.reaction"]).unwrap(),
             vec![WebhookEvent::PollVote, WebhookEvent::MessageReaction]
         );
         assert!(!WebhookEvent::DEFAULT.contains(&WebhookEvent::PollVote));
+        // Every name parses back to its event.
+        for e in WebhookEvent::ALL {
+            assert_eq!(e.as_str().parse::<WebhookEvent>(), Ok(e));
+        }
     }
 }

@@ -6,7 +6,9 @@
 //!   `delivered` once the receiver committed it and `read` when the receiver marks it read.
 //! - Every kind of message travels between instances as it is; a reaction arrives as a reaction
 //!   to the receiver's copy of the message. Virtual contacts react and vote through
-//!   `react` and `vote`.
+//!   `react` and `vote`, and edit or delete what they wrote through `change`; an instance's
+//!   edits and deletes reach the other instance's copy. A virtual contact's `call` rings the
+//!   instance, which may reject it.
 //! - Any other number is a virtual contact that acknowledges: `delivered` after ~100 ms, `read`
 //!   after ~1 s. Numbers beginning with 999 are not on WhatsApp. A virtual contact's profile has
 //!   the about text `Sandbox contact` and no picture.
@@ -20,15 +22,17 @@ use async_trait::async_trait;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use wagate_core::change::Change;
 use wagate_core::contact::FetchedProfile;
 use wagate_core::engine::{
-    ConnectRequest, Engine, EngineError, EngineEvent, EventSink, InboundMessage, InboundReaction,
-    InboundVote, LinkMethod, NotRecorded, NumberCheck, OutboundMessage, SendError, Session,
+    ConnectRequest, Engine, EngineError, EngineEvent, EventSink, InboundCall, InboundChange,
+    InboundMessage, InboundReaction, InboundVote, LinkMethod, NotRecorded, NumberCheck,
+    OutboundChange, OutboundMessage, SendError, Session,
 };
 use wagate_core::failure::FailureCode;
 use wagate_core::message::{Content, MessageStatus, Recipient};
 use wagate_core::phone::PhoneNumber;
-use wagate_core::presence::PresenceChange;
+use wagate_core::presence::{ContactPresence, ContactState, Presence, PresenceChange};
 use wagate_core::{InstanceId, Timestamp};
 
 /// The about text of every virtual contact.
@@ -89,6 +93,8 @@ struct Net {
     links: HashMap<String, Link>,
     devices: HashMap<InstanceId, Device>,
     next_generation: u64,
+    /// Calls an instance declined, by call id, until the caller asks.
+    rejected_calls: HashSet<String>,
 }
 
 impl Net {
@@ -185,7 +191,7 @@ impl SandboxNetwork {
         let external_id = new_external_id();
         sink.emit(EngineEvent::Inbound(InboundMessage {
             external_id: external_id.clone(),
-            from,
+            from: Recipient::Phone(from),
             from_name,
             group: None,
             content,
@@ -238,6 +244,63 @@ impl SandboxNetwork {
         }))
         .await?;
         Ok(())
+    }
+
+    /// A virtual contact `from` edits or deletes for everyone its message that the instance
+    /// linked as `to` has as `target_external_id`.
+    pub async fn change(
+        &self,
+        to: &PhoneNumber,
+        from: PhoneNumber,
+        target_external_id: String,
+        change: Change,
+    ) -> Result<(), SandboxError> {
+        let sink = self.sink_of(to)?;
+        sink.emit(EngineEvent::Changed(InboundChange {
+            external_id: new_external_id(),
+            from,
+            target_external_id,
+            change,
+            timestamp: Timestamp::now(),
+        }))
+        .await?;
+        Ok(())
+    }
+
+    /// A virtual contact `from` shows `state` to the instance linked as `to`.
+    pub async fn presence(
+        &self,
+        to: &PhoneNumber,
+        from: PhoneNumber,
+        state: ContactState,
+    ) -> Result<(), SandboxError> {
+        let sink = self.sink_of(to)?;
+        sink.emit(EngineEvent::Presence(contact_presence(from, state)))
+            .await?;
+        Ok(())
+    }
+
+    /// A virtual contact `from` calls the instance linked as `to`; returns the call's id and
+    /// whether the instance rejected it.
+    pub async fn call(
+        &self,
+        to: &PhoneNumber,
+        from: PhoneNumber,
+        is_video: bool,
+    ) -> Result<(String, bool), SandboxError> {
+        let sink = self.sink_of(to)?;
+        let call_id = new_external_id();
+        sink.emit(EngineEvent::Call(InboundCall {
+            call_id: call_id.clone(),
+            reply_to: from.to_string(),
+            creator: from.to_string(),
+            from,
+            is_video,
+            timestamp: Timestamp::now(),
+        }))
+        .await?;
+        let rejected = self.lock().rejected_calls.remove(&call_id);
+        Ok((call_id, rejected))
     }
 
     fn sink_of(&self, phone: &PhoneNumber) -> Result<Arc<dyn EventSink>, SandboxError> {
@@ -468,6 +531,16 @@ impl SandboxSession {
     }
 }
 
+/// What a phone shows; going offline tells when it was last seen.
+fn contact_presence(from: PhoneNumber, state: ContactState) -> ContactPresence {
+    let last_seen = (state == ContactState::Online(Presence::Unavailable)).then(Timestamp::now);
+    ContactPresence {
+        from,
+        state,
+        last_seen,
+    }
+}
+
 fn not_on_whatsapp(phone: &str) -> bool {
     phone.starts_with("999")
 }
@@ -536,7 +609,7 @@ impl Session for SandboxSession {
                     }
                     _ => EngineEvent::Inbound(InboundMessage {
                         external_id: external_id.clone(),
-                        from,
+                        from: Recipient::Phone(from),
                         from_name: None,
                         group: None,
                         content: m.content.clone(),
@@ -591,6 +664,45 @@ impl Session for SandboxSession {
             }
         }
         Ok(external_id)
+    }
+
+    /// Another sandbox instance gets the change on its copy (the same external id); a virtual
+    /// contact takes it silently.
+    async fn change(&self, c: &OutboundChange) -> Result<(), SendError> {
+        let my_phone = self.me()?;
+        let to = c.to.as_str();
+        let (peer, linked) = {
+            let net = self.net.lock();
+            (net.online_by_phone(to), net.directory.contains(to))
+        };
+        match peer {
+            Some((_, sink)) => {
+                let event = EngineEvent::Changed(InboundChange {
+                    external_id: new_external_id(),
+                    from: PhoneNumber::from_trusted(my_phone),
+                    target_external_id: c.target.external_id.clone(),
+                    change: c.change.clone(),
+                    timestamp: Timestamp::now(),
+                });
+                sink.emit(event).await.map_err(|e| SendError {
+                    code: FailureCode::RecipientUnavailable,
+                    message: format!("The receiving sandbox instance did not take it: {e}."),
+                    transient: true,
+                })
+            }
+            None if linked => Err(SendError {
+                code: FailureCode::RecipientOffline,
+                message: format!("The sandbox device {to} is offline; the change waits for it."),
+                transient: true,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    async fn reject_call(&self, call: &InboundCall) -> Result<(), EngineError> {
+        self.me().map_err(|_| EngineError::NotConnected)?;
+        self.net.lock().rejected_calls.insert(call.call_id.clone());
+        Ok(())
     }
 
     async fn typing(&self, _to: &Recipient) -> Result<(), EngineError> {
@@ -655,9 +767,18 @@ impl Session for SandboxSession {
         }))
     }
 
-    /// The sandbox's phones show nothing; a connected instance may set anything.
-    async fn presence(&self, _change: &PresenceChange) -> Result<(), EngineError> {
-        self.me().map(|_| ()).map_err(|_| EngineError::NotConnected)
+    /// A chat state reaches another sandbox instance's chat (as `presence.updated`); virtual
+    /// contacts see nothing.
+    async fn presence(&self, change: &PresenceChange) -> Result<(), EngineError> {
+        let me = self.me().map_err(|_| EngineError::NotConnected)?;
+        if let PresenceChange::Chat { to, state } = change
+            && let Some((_, sink)) = self.net.lock().online_by_phone(to.as_str())
+        {
+            let shown =
+                contact_presence(PhoneNumber::from_trusted(me), ContactState::InChat(*state));
+            tokio::spawn(async move { report(&sink, EngineEvent::Presence(shown)).await });
+        }
+        Ok(())
     }
 
     async fn logout(&self) -> Result<(), EngineError> {

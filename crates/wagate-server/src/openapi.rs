@@ -224,7 +224,11 @@ pub fn phone_number() -> utoipa::openapi::Object {
 
 /// Whom a message goes to: a phone number, or a group's id (`…@g.us`).
 pub fn recipient() -> utoipa::openapi::Object {
-    text(r"^([0-9]{8,15}|[0-9-]{1,40}@g\.us)$", "5511999999999").build()
+    text(
+        r"^([0-9]{8,15}|[0-9-]{1,40}@g\.us|[0-9]{1,20}@lid)$",
+        "5511999999999",
+    )
+    .build()
 }
 
 /// A list of event names of §9.2: at least one, each one of them.

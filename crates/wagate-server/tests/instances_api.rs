@@ -35,7 +35,7 @@ async fn create_returns_the_documented_body(backend: Backend) {
     );
     assert_eq!(
         d["settings"],
-        json!({"autoRead": false, "autoTyping": true})
+        json!({"autoRead": false, "autoTyping": true, "rejectCalls": false, "rejectCallMessage": null})
     );
     let created = d["createdAt"].as_str().unwrap();
     assert_eq!(created.len(), "2026-02-03T12:00:00.000Z".len());
@@ -56,7 +56,7 @@ async fn defaults_and_dotted_setting_aliases(backend: Backend) {
     let r = s.create_instance(&s.default_key, "Plain").await;
     assert_eq!(
         r.body["data"]["settings"],
-        json!({"autoRead": false, "autoTyping": true})
+        json!({"autoRead": false, "autoTyping": true, "rejectCalls": false, "rejectCallMessage": null})
     );
     assert_eq!(r.body["data"]["webhookUrl"], json!(null));
     let r = s
@@ -68,7 +68,7 @@ async fn defaults_and_dotted_setting_aliases(backend: Backend) {
         .await;
     assert_eq!(
         r.body["data"]["settings"],
-        json!({"autoRead": true, "autoTyping": false})
+        json!({"autoRead": true, "autoTyping": false, "rejectCalls": false, "rejectCallMessage": null})
     );
     s.stop().await;
 }
@@ -129,7 +129,7 @@ async fn patch_updates_only_what_is_sent(backend: Backend) {
     assert_eq!(r.body["data"]["webhookUrl"], json!("https://myapp.com/wh"));
     assert_eq!(
         r.body["data"]["settings"],
-        json!({"autoRead": true, "autoTyping": true})
+        json!({"autoRead": true, "autoTyping": true, "rejectCalls": false, "rejectCallMessage": null})
     );
 
     let r = s
@@ -259,7 +259,7 @@ async fn create_validation_errors(backend: Backend) {
             .await
             .assert_error(400, "invalid_webhook_url");
     }
-    for events in [json!(["message.deleted"]), json!([{}]), json!([])] {
+    for events in [json!(["message.removed"]), json!([{}]), json!([])] {
         s.post(
             "/v1/instances",
             k,

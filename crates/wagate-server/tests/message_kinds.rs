@@ -1,7 +1,7 @@
 //! Every kind of message (§17.1, §17.3) on the sandbox network (§18), over HTTP: what one
 //! instance sends arrives at the other as `message.received` with its content object, history
 //! and `GET /v1/messages/{id}` give it back whole, reactions land on the message they are about,
-//! and a virtual contact's votes are counted. Bad input gets the envelope with its field.
+//! a virtual contact's votes are counted, and edits and deletes follow on both sides. Bad input gets the envelope with its field.
 
 mod common;
 
@@ -818,7 +818,510 @@ async fn presence_takes_its_states_and_refuses_the_rest(backend: Backend) {
         .assert_error(409, "instance_not_connected");
 }
 
+/// `PATCH` / `DELETE` of `id` with the default key.
+async fn change(s: &TestServer, key: &str, id: &str, edit: Option<&str>) -> common::Reply {
+    match edit {
+        Some(text) => {
+            s.call(
+                reqwest::Method::PATCH,
+                &format!("/v1/messages/{id}"),
+                Some(key),
+                Some(json!({"message": text})),
+            )
+            .await
+        }
+        None => {
+            s.call(
+                reqwest::Method::DELETE,
+                &format!("/v1/messages/{id}"),
+                Some(key),
+                None,
+            )
+            .await
+        }
+    }
+}
+
+async fn subscribe(s: &TestServer, key: &str, instance: &str, rx: &Receiver) {
+    let r = s
+        .post(
+            "/v1/webhooks",
+            key,
+            json!({"url": rx.url, "instanceId": instance, "events": ["message.edited", "message.deleted"], "name": "changes"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+async fn sent(s: &TestServer, key: &str, body: Value) -> String {
+    let id = send(s, key, body).await;
+    eventually(s, key, &format!("/v1/messages/{id}"), |b| {
+        b["data"]["status"] != json!("queued")
+    })
+    .await;
+    id
+}
+
+async fn edits_and_deletes_follow_on_both_sides(backend: Backend) {
+    let s = server(backend).await;
+    let k = s.default_key.clone();
+    let a = linked(&s, &k, ME, json!({})).await;
+    let b = linked(&s, &k, OTHER, json!({})).await;
+    let (rx_a, rx_b) = (
+        Receiver::start(Answer::Ok).await,
+        Receiver::start(Answer::Ok).await,
+    );
+    subscribe(&s, &k, &a, &rx_a).await;
+    subscribe(&s, &k, &b, &rx_b).await;
+
+    // A edits what it sent; B's copy follows.
+    let hello = sent(
+        &s,
+        &k,
+        json!({"instanceId": a, "to": OTHER, "message": "helo"}),
+    )
+    .await;
+    let copy = received(&s, &k, &b, "text").await;
+    let copy_id = copy["messageId"].as_str().unwrap().to_owned();
+    let r = change(&s, &k, &hello, Some("hello")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["data"]["content"], json!("hello"));
+    assert_eq!(r.body["data"]["edited"], json!(true));
+    for id in [&hello, &copy_id] {
+        let item = eventually(&s, &k, &format!("/v1/messages/{id}"), |b| {
+            b["data"]["content"] == json!("hello")
+        })
+        .await;
+        assert_eq!(item.body["data"]["edited"], json!(true), "{}", item.body);
+        assert_eq!(item.body["data"]["type"], json!("text"));
+    }
+    let seen_by_b = &events_within(&rx_b, "message.edited", 1).await[0];
+    assert_eq!(seen_by_b["messageId"], json!(copy_id));
+    assert_eq!(seen_by_b["from"], json!(ME));
+    assert_eq!(seen_by_b["content"], json!("hello"));
+    let own = &events_within(&rx_a, "message.edited", 1).await[0];
+    assert_eq!(own["messageId"], json!(hello));
+    assert_eq!(own["from"], json!(ME));
+
+    // A deletes it for everyone: both items stay, with no content.
+    let r = change(&s, &k, &hello, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["data"]["deleted"], json!(true));
+    for id in [&hello, &copy_id] {
+        let item = eventually(&s, &k, &format!("/v1/messages/{id}"), |b| {
+            b["data"]["deleted"] == json!(true)
+        })
+        .await;
+        assert_eq!(item.body["data"]["type"], json!("deleted"), "{}", item.body);
+        assert_eq!(item.body["data"]["content"], json!(""));
+    }
+    let gone = &events_within(&rx_b, "message.deleted", 1).await[0];
+    assert_eq!(gone["messageId"], json!(copy_id));
+    assert_eq!(gone["from"], json!(ME));
+    assert_eq!(
+        events_within(&rx_a, "message.deleted", 1).await[0]["messageId"],
+        json!(hello)
+    );
+    // Deleted twice is refused; the history still lists it.
+    change(&s, &k, &hello, None)
+        .await
+        .assert_error(409, "message_not_deletable");
+    let history = s.get(&format!("/v1/messages?instanceId={a}"), &k).await;
+    assert!(
+        history.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["messageId"] == json!(hello) && m["deleted"] == json!(true))
+    );
+
+    // A contact edits and then deletes what it wrote.
+    let r = s
+        .post(
+            "/sandbox/v1/messages",
+            &k,
+            json!({"to": ME, "from": ANA, "message": "see you at 8"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let theirs = received(&s, &k, &a, "text").await;
+    let theirs = theirs["messageId"].as_str().unwrap().to_owned();
+    let r = s
+        .post(
+            "/sandbox/v1/messages",
+            &k,
+            json!({"to": ME, "from": ANA, "editOf": theirs, "message": "see you at 9"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let item = s.get(&format!("/v1/messages/{theirs}"), &k).await;
+    assert_eq!(
+        item.body["data"]["content"],
+        json!("see you at 9"),
+        "{}",
+        item.body
+    );
+    assert_eq!(item.body["data"]["edited"], json!(true));
+    let edited = events_within(&rx_a, "message.edited", 2).await;
+    let by_ana = edited
+        .iter()
+        .find(|e| e["messageId"] == json!(theirs))
+        .unwrap();
+    assert_eq!(by_ana["from"], json!(ANA));
+    assert_eq!(by_ana["content"], json!("see you at 9"));
+    let r = s
+        .post(
+            "/sandbox/v1/messages",
+            &k,
+            json!({"to": ME, "from": ANA, "deleteOf": theirs}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let item = s.get(&format!("/v1/messages/{theirs}"), &k).await;
+    assert_eq!(item.body["data"]["deleted"], json!(true), "{}", item.body);
+    let deleted = events_within(&rx_a, "message.deleted", 2).await;
+    assert!(
+        deleted
+            .iter()
+            .any(|e| e["messageId"] == json!(theirs) && e["from"] == json!(ANA))
+    );
+}
+
+async fn changes_that_cannot_be_made_are_refused(backend: Backend) {
+    let s = server(backend).await;
+    let k = s.default_key.clone();
+    let a = linked(&s, &k, ME, json!({})).await;
+    inject(&s, &k, ME, "from Ana").await;
+    let inbound = received(&s, &k, &a, "text").await;
+    let inbound = inbound["messageId"].as_str().unwrap().to_owned();
+    change(&s, &k, &inbound, Some("mine now"))
+        .await
+        .assert_error(409, "message_not_editable");
+    change(&s, &k, &inbound, None)
+        .await
+        .assert_error(409, "message_not_deletable");
+    // Only texts are edited; a place is deleted, not edited.
+    let place = sent(
+        &s,
+        &k,
+        json!({"instanceId": a, "to": ANA, "location": {"latitude": 1.0, "longitude": 2.0}}),
+    )
+    .await;
+    change(&s, &k, &place, Some("elsewhere"))
+        .await
+        .assert_error(409, "message_not_editable");
+    // The new text has the limits of a text.
+    let text = sent(&s, &k, json!({"instanceId": a, "to": ANA, "message": "hi"})).await;
+    for body in [
+        json!({"message": ""}),
+        json!({"message": 5}),
+        json!({}),
+        json!({"message": "x".repeat(65_537)}),
+    ] {
+        let r = s
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/v1/messages/{text}"),
+                Some(&k),
+                Some(body),
+            )
+            .await;
+        r.assert_error(400, "invalid_request");
+        assert_eq!(
+            r.body["error"]["details"][0]["field"],
+            json!("message"),
+            "{}",
+            r.body
+        );
+    }
+    // Unknown ids and another account's messages are not found.
+    for id in ["msg_01jd3k9w6q8x2m4v7c5b0n1t2r", "nope"] {
+        change(&s, &k, id, None)
+            .await
+            .assert_error(404, "message_not_found");
+    }
+    let (_, other_key) = s.account("pro").await;
+    change(&s, &other_key, &text, Some("hijacked"))
+        .await
+        .assert_error(404, "message_not_found");
+    change(&s, &other_key, &text, None)
+        .await
+        .assert_error(404, "message_not_found");
+    // A message the phone sent an hour ago (synced history) is past WhatsApp's 15 minutes.
+    let store = &s.running().state.store;
+    let inst = wagate_core::InstanceId::parse(&a).unwrap();
+    let an_hour_ago =
+        wagate_core::Timestamp::from_millis(wagate_core::Timestamp::now().millis() - 3_600_000);
+    store
+        .import_history(
+            &inst,
+            &[wagate_core::history::HistoryMessage {
+                external_id: "3EB0OLD".into(),
+                peer: wagate_core::phone::PhoneNumber::parse(ANA).unwrap(),
+                peer_name: None,
+                from_me: true,
+                content: wagate_core::message::Content::Text("old".into()),
+                quoted_external_id: None,
+                timestamp: an_hour_ago,
+                status: wagate_core::message::MessageStatus::Read,
+            }],
+        )
+        .await
+        .unwrap();
+    let old = store
+        .find_external(&inst, "3EB0OLD")
+        .await
+        .unwrap()
+        .unwrap();
+    let old = old.id.to_string();
+    let late = change(&s, &k, &old, Some("too late")).await;
+    late.assert_error(409, "message_not_editable");
+    assert!(
+        late.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("15 minutes")
+    );
+    // It can still be deleted.
+    let r = change(&s, &k, &old, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // The sandbox's contact changes only what it wrote, and says how.
+    let contact = |body: Value| s.post("/sandbox/v1/messages", &k, body);
+    contact(json!({"to": ME, "from": ANA, "deleteOf": text}))
+        .await
+        .assert_error(404, "message_not_found");
+    contact(json!({"to": ME, "from": "5511977776666", "editOf": inbound, "message": "x"}))
+        .await
+        .assert_error(404, "message_not_found");
+    for (body, field) in [
+        (json!({"to": ME, "from": ANA, "editOf": inbound}), "message"),
+        (
+            json!({"to": ME, "from": ANA, "editOf": inbound, "location": {"latitude": 1.0, "longitude": 2.0}}),
+            "message",
+        ),
+        (
+            json!({"to": ME, "from": ANA, "deleteOf": inbound, "message": "x"}),
+            "deleteOf",
+        ),
+        (
+            json!({"to": ME, "from": ANA, "deleteOf": "msg_x"}),
+            "deleteOf",
+        ),
+    ] {
+        let r = contact(body).await;
+        r.assert_error(400, "invalid_request");
+        assert_eq!(
+            r.body["error"]["details"][0]["field"],
+            json!(field),
+            "{}",
+            r.body
+        );
+    }
+}
+
+async fn calls_are_reported_and_rejected_as_set(backend: Backend) {
+    let s = server(backend).await;
+    let k = s.default_key.clone();
+    let busy = "I can't take calls; write to me.";
+    let a = linked(
+        &s,
+        &k,
+        ME,
+        json!({"rejectCalls": true, "rejectCallMessage": busy}),
+    )
+    .await;
+    let b = linked(&s, &k, OTHER, json!({})).await;
+    let rx = Receiver::start(Answer::Ok).await;
+    for inst in [&a, &b] {
+        let r = s
+            .post("/v1/webhooks", &k, json!({"url": rx.url, "instanceId": inst, "events": ["call.received"], "name": "calls"}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let settings = s.get(&format!("/v1/instances/{a}"), &k).await;
+    assert_eq!(
+        settings.body["data"]["settings"]["rejectCalls"],
+        json!(true),
+        "{}",
+        settings.body
+    );
+    assert_eq!(
+        settings.body["data"]["settings"]["rejectCallMessage"],
+        json!(busy)
+    );
+    let call = |to: &str, video: bool| {
+        s.post(
+            "/sandbox/v1/calls",
+            &k,
+            json!({"to": to, "from": ANA, "isVideo": video}),
+        )
+    };
+
+    // Rejected: the contact is told why, and the event says so.
+    let r = call(ME, true).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["data"]["rejected"], json!(true));
+    let ev = &events_within(&rx, "call.received", 1).await[0];
+    assert_eq!(ev["instanceId"], json!(a));
+    assert_eq!(ev["from"], json!(ANA));
+    assert_eq!(ev["isVideo"], json!(true));
+    assert_eq!(ev["rejected"], json!(true));
+    let told = eventually(&s, &k, &format!("/v1/messages?instanceId={a}"), |b| {
+        b["data"][0]["content"] == json!(busy) && b["data"][0]["status"] != json!("queued")
+    })
+    .await;
+    assert_eq!(told.body["data"][0]["to"], json!(ANA), "{}", told.body);
+    assert_eq!(told.body["data"][0]["direction"], json!("outbound"));
+
+    // Calls ring by default: reported, not rejected, nothing sent.
+    let r = call(OTHER, false).await;
+    assert_eq!(r.body["data"]["rejected"], json!(false), "{}", r.body);
+    let evs = events_within(&rx, "call.received", 2).await;
+    let to_b = evs.iter().find(|e| e["instanceId"] == json!(b)).unwrap();
+    assert_eq!(to_b["rejected"], json!(false));
+    assert_eq!(to_b["isVideo"], json!(false));
+    let history = s.get(&format!("/v1/messages?instanceId={b}"), &k).await;
+    assert_eq!(history.body["data"], json!([]), "{}", history.body);
+
+    // Turned off, with the message cleared.
+    let r = s
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/instances/{a}"),
+            Some(&k),
+            Some(json!({"settings": {"rejectCalls": false, "rejectCallMessage": null}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["data"]["settings"]["rejectCallMessage"], Value::Null);
+    assert_eq!(call(ME, false).await.body["data"]["rejected"], json!(false));
+
+    // Bad settings and calls.
+    for (settings, field) in [
+        (
+            json!({"rejectCallMessage": ""}),
+            "settings.rejectCallMessage",
+        ),
+        (
+            json!({"rejectCallMessage": "x".repeat(4097)}),
+            "settings.rejectCallMessage",
+        ),
+        (json!({"rejectCalls": "yes"}), "settings.rejectCalls"),
+    ] {
+        let r = s
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/v1/instances/{a}"),
+                Some(&k),
+                Some(json!({"settings": settings})),
+            )
+            .await;
+        r.assert_error(400, "invalid_request");
+        assert_eq!(
+            r.body["error"]["details"][0]["field"],
+            json!(field),
+            "{}",
+            r.body
+        );
+    }
+    s.post(
+        "/sandbox/v1/calls",
+        &k,
+        json!({"to": "5511900000009", "from": ANA}),
+    )
+    .await
+    .assert_error(404, "instance_not_found");
+    s.post("/sandbox/v1/calls", &k, json!({"to": ME, "from": "12"}))
+        .await
+        .assert_error(400, "invalid_phone_number");
+}
+
+async fn contacts_presence_reaches_only_who_asks(backend: Backend) {
+    let s = server(backend).await;
+    let k = s.default_key.clone();
+    let everything = Receiver::start(Answer::Ok).await;
+    let defaults = Receiver::start(Answer::Ok).await;
+    let a = linked(&s, &k, ME, json!({})).await;
+    let b = linked(&s, &k, OTHER, json!({})).await;
+    let r = s
+        .post("/v1/webhooks", &k, json!({"url": everything.url, "instanceId": a, "events": ["presence.updated"], "name": "presence"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // The instance's own webhook, with the default events.
+    let r = s
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/instances/{a}"),
+            Some(&k),
+            Some(json!({"webhookUrl": defaults.url})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    for state in ["composing", "unavailable"] {
+        let r = s
+            .post(
+                "/sandbox/v1/presence",
+                &k,
+                json!({"to": ME, "from": ANA, "state": state}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["data"]["state"], json!(state));
+    }
+    // Another instance types in its chat with A.
+    let r = s
+        .post(
+            &format!("/v1/instances/{b}/presence"),
+            &k,
+            json!({"state": "recording", "to": ME}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let seen = events_within(&everything, "presence.updated", 3).await;
+    let by = |from: &str, state: &str| {
+        seen.iter()
+            .find(|e| e["from"] == json!(from) && e["state"] == json!(state))
+            .unwrap_or_else(|| panic!("no {state} from {from}: {seen:?}"))
+            .clone()
+    };
+    assert_eq!(by(ANA, "composing")["instanceId"], json!(a));
+    assert!(by(ANA, "composing").get("lastSeen").is_none());
+    assert!(by(ANA, "unavailable")["lastSeen"].is_string());
+    by(OTHER, "recording");
+    // Nobody who did not ask got any of it.
+    inject(&s, &k, ME, "and now a message").await;
+    events_within(&defaults, "message.received", 1).await;
+    assert!(
+        events(&defaults, "presence.updated").is_empty(),
+        "{:?}",
+        defaults.hits().iter().map(|h| h.json()).collect::<Vec<_>>()
+    );
+
+    let r = s
+        .post(
+            "/sandbox/v1/presence",
+            &k,
+            json!({"to": ME, "from": ANA, "state": "typing"}),
+        )
+        .await;
+    r.assert_error(400, "invalid_request");
+    assert_eq!(r.body["error"]["details"][0]["field"], json!("state"));
+    s.post(
+        "/sandbox/v1/presence",
+        &k,
+        json!({"to": "5511900000009", "from": ANA, "state": "paused"}),
+    )
+    .await
+    .assert_error(404, "instance_not_found");
+}
+
 on_both_backends!(
+    contacts_presence_reaches_only_who_asks,
+    calls_are_reported_and_rejected_as_set,
+    edits_and_deletes_follow_on_both_sides,
+    changes_that_cannot_be_made_are_refused,
     presence_takes_its_states_and_refuses_the_rest,
     reading_a_chat_sends_receipts_and_clears_its_unread,
     every_kind_travels_between_instances_whole,

@@ -889,7 +889,7 @@ on_both_backends!(
 );
 
 /// §17.1 on Meta's Cloud API: locations, contact cards, stickers and reactions are sent with the
-/// bodies Meta documents; a poll, which Meta lacks, answers 409; and what a customer sends of
+/// bodies Meta documents; a poll, an edit or a delete, which Meta lacks, answers 409; and what a customer sends of
 /// those kinds (and of kinds wagate does not model) is stored and reported.
 async fn the_other_kinds_go_and_come_as_meta_documents_them(backend: Backend) {
     let e = env(backend).await;
@@ -977,6 +977,28 @@ async fn the_other_kinds_go_and_come_as_meta_documents_them(backend: Backend) {
         )
         .await;
     r.assert_error(409, "not_supported_by_connection");
+    // Nor edits and deletes of what was sent.
+    let place = &ids[0];
+    let edit =
+        e.s.call(
+            reqwest::Method::PATCH,
+            &format!("/v1/messages/{place}"),
+            Some(&k),
+            Some(json!({"message": "x"})),
+        )
+        .await;
+    // A location is no text: that is said first.
+    edit.assert_error(409, "message_not_editable");
+    let delete =
+        e.s.call(
+            reqwest::Method::DELETE,
+            &format!("/v1/messages/{place}"),
+            Some(&k),
+            None,
+        )
+        .await;
+    delete.assert_error(409, "not_supported_by_connection");
+    assert_eq!(e.graph_posts().await.len(), 4, "nothing more went to Meta");
 
     // In: a place, a card, a reaction to wagate's location, and an order (not modelled).
     let location_wamid = "wamid.OUT1";

@@ -43,6 +43,10 @@ on_both_backends!(
     a_new_link_stores_recent_history_and_contact_profiles,
     with_history_off_a_link_stores_none_of_it,
     every_kind_reaches_the_peer_and_comes_back,
+    edits_and_deletes_reach_the_peer_and_come_back,
+    a_call_is_rejected_and_the_caller_told_why,
+    a_contacts_presence_and_typing_are_reported,
+    a_sender_known_only_by_its_lid_is_kept_and_answered,
 );
 
 fn wa_options(fake: &Arc<FakeServer>) -> WaOptions {
@@ -1301,5 +1305,333 @@ async fn every_kind_reaches_the_peer_and_comes_back(backend: Backend) {
     )
     .await
     .expect("the client acknowledged the unknown kind");
+    s.stop().await;
+}
+
+/// The data of the first event `kind` among `hooks`' requests that `pred` accepts.
+async fn first_event_where(hooks: &Receiver, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..300 {
+        if let Some(data) = hooks
+            .hits()
+            .iter()
+            .map(|h| h.json())
+            .filter(|e| e["event"] == json!(kind))
+            .map(|e| e["data"].clone())
+            .find(|d| pred(d))
+        {
+            return data;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no such {kind} event");
+}
+
+async fn first_event(hooks: &Receiver, kind: &str) -> Value {
+    first_event_where(hooks, kind, |_| true).await
+}
+
+/// A protocol message from the contact about its message `id` (an edit to `text`, or a revoke).
+fn contact_change(id: &str, text: Option<&str>) -> wa::Message {
+    use wa::message::protocol_message::Type;
+    wa::Message {
+        protocol_message: MessageField::some(wa::message::ProtocolMessage {
+            key: MessageField::some(wa::MessageKey {
+                remote_jid: Some(format!("{PHONE}@s.whatsapp.net")),
+                from_me: Some(true),
+                id: Some(id.to_owned()),
+                participant: None,
+            }),
+            r#type: Some(if text.is_some() {
+                Type::MessageEdit
+            } else {
+                Type::Revoke
+            }),
+            edited_message: match text {
+                Some(t) => MessageField::some(wa::Message {
+                    conversation: Some(t.to_owned()),
+                    ..Default::default()
+                }),
+                None => MessageField::none(),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+async fn edits_and_deletes_reach_the_peer_and_come_back(backend: Backend) {
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let hooks = Receiver::start(Answer::Ok).await;
+    let id = linked(
+        &s,
+        &fake,
+        &k,
+        json!({"webhookUrl": hooks.url, "webhookEvents": ["message.received", "message.edited", "message.deleted"], "settings": {"autoTyping": false}}),
+    )
+    .await;
+    let peer_got = |pred: fn(&wa::message::ProtocolMessage) -> bool| {
+        let fake = fake.clone();
+        async move {
+            let o = fake
+                .wait_for(Duration::from_secs(15), |o| {
+                    matches!(o, Observed::PeerReceived { to, message, .. }
+                        if to.starts_with(CONTACT) && message.protocol_message.as_option().is_some_and(pred))
+                })
+                .await
+                .expect("the contact received the change");
+            let Observed::PeerReceived { message, .. } = o else {
+                unreachable!()
+            };
+            message.protocol_message.as_option().unwrap().clone()
+        }
+    };
+
+    // Out: an edit and a revoke of what the instance sent, keyed by WhatsApp's id of it.
+    let mine = send(
+        &s,
+        &k,
+        json!({"instanceId": id, "to": CONTACT, "message": "frist"}),
+    )
+    .await;
+    let Observed::PeerReceived { id: wa_id, .. } = contact_received(&fake).await else {
+        unreachable!()
+    };
+    eventually_for(&s, &k, &format!("/v1/messages/{mine}/status"), 15, |b| {
+        b["data"]["status"] != json!("queued")
+    })
+    .await;
+    let r = s
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/messages/{mine}"),
+            Some(&k),
+            Some(json!({"message": "first"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let edit = peer_got(|p| p.edited_message.is_set()).await;
+    assert_eq!(
+        edit.key.as_option().unwrap().id.as_deref(),
+        Some(wa_id.as_str())
+    );
+    assert_eq!(
+        edit.edited_message
+            .as_option()
+            .unwrap()
+            .conversation
+            .as_deref(),
+        Some("first")
+    );
+    eventually_for(&s, &k, &format!("/v1/messages/{mine}"), 15, |b| {
+        b["data"]["content"] == json!("first") && b["data"]["edited"] == json!(true)
+    })
+    .await;
+    let r = s
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/messages/{mine}"),
+            Some(&k),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let revoke = peer_got(|p| p.r#type == Some(wa::message::protocol_message::Type::Revoke)).await;
+    assert_eq!(
+        revoke.key.as_option().unwrap().id.as_deref(),
+        Some(wa_id.as_str())
+    );
+    assert_eq!(revoke.key.as_option().unwrap().from_me, Some(true));
+    eventually_for(&s, &k, &format!("/v1/messages/{mine}"), 15, |b| {
+        b["data"]["deleted"] == json!(true)
+    })
+    .await;
+
+    // In: the contact edits, then deletes, what it wrote.
+    let wa_text = fake.send_text_from(CONTACT, PHONE, "ola").await.unwrap();
+    let theirs = first_received(&hooks).await["data"]["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    fake.send_message_from(
+        CONTACT,
+        PHONE,
+        &contact_change(&wa_text, Some("olá")),
+        "text",
+    )
+    .await
+    .unwrap();
+    // The instance's own edit was reported too, from its own number.
+    let own = first_event_where(&hooks, "message.edited", |d| d["messageId"] == json!(mine)).await;
+    assert_eq!(own["from"], json!(PHONE));
+    let edited = first_event_where(&hooks, "message.edited", |d| {
+        d["messageId"] == json!(theirs)
+    })
+    .await;
+    assert_eq!(edited["from"], json!(CONTACT));
+    assert_eq!(edited["content"], json!("olá"));
+    let item = s.get(&format!("/v1/messages/{theirs}"), &k).await;
+    assert_eq!(item.body["data"]["content"], json!("olá"), "{}", item.body);
+    let wa_revoke = fake
+        .send_message_from(CONTACT, PHONE, &contact_change(&wa_text, None), "text")
+        .await
+        .unwrap();
+    let deleted = first_event_where(&hooks, "message.deleted", |d| {
+        d["messageId"] == json!(theirs)
+    })
+    .await;
+    assert_eq!(deleted["from"], json!(CONTACT), "{deleted}");
+    let item = s.get(&format!("/v1/messages/{theirs}"), &k).await;
+    assert_eq!(item.body["data"]["deleted"], json!(true), "{}", item.body);
+    // Recorded, then acknowledged.
+    fake.wait_for(
+        Duration::from_secs(10),
+        |o| matches!(o, Observed::ClientReceipt { id, .. } if *id == wa_revoke),
+    )
+    .await
+    .expect("the client acknowledged the revoke");
+    s.stop().await;
+}
+
+async fn a_call_is_rejected_and_the_caller_told_why(backend: Backend) {
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let hooks = Receiver::start(Answer::Ok).await;
+    linked(
+        &s,
+        &fake,
+        &k,
+        json!({"webhookUrl": hooks.url, "webhookEvents": ["call.received"],
+            "settings": {"autoTyping": false, "rejectCalls": true, "rejectCallMessage": "No calls, please."}}),
+    )
+    .await;
+    let call_id = fake.call_from(CONTACT, PHONE, true).await;
+    fake.wait_for(Duration::from_secs(15), |o| {
+        matches!(o, Observed::CallSignal { action, call_id: c, to } if action == "reject" && *c == call_id && to.starts_with(CONTACT))
+    })
+    .await
+    .expect("the contact sees the call rejected");
+    let ev = first_event(&hooks, "call.received").await;
+    assert_eq!(ev["from"], json!(CONTACT), "{ev}");
+    assert_eq!(ev["isVideo"], json!(true));
+    assert_eq!(ev["rejected"], json!(true));
+    let Observed::PeerReceived { text, .. } = contact_received(&fake).await else {
+        unreachable!()
+    };
+    assert_eq!(text.as_deref(), Some("No calls, please."));
+    s.stop().await;
+}
+
+async fn a_contacts_presence_and_typing_are_reported(backend: Backend) {
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let hooks = Receiver::start(Answer::Ok).await;
+    let id = linked(
+        &s,
+        &fake,
+        &k,
+        json!({"webhookUrl": hooks.url, "webhookEvents": ["presence.updated"], "settings": {"autoTyping": false}}),
+    )
+    .await;
+    // Writing to a contact follows its presence, as WhatsApp Web does for an open chat.
+    send(
+        &s,
+        &k,
+        json!({"instanceId": id, "to": CONTACT, "message": "oi"}),
+    )
+    .await;
+    fake.wait_for(
+        Duration::from_secs(15),
+        |o| matches!(o, Observed::Presence { r#type } if r#type == "subscribe"),
+    )
+    .await
+    .expect("the client asks for the contact's presence");
+    fake.chatstate_from(CONTACT, PHONE, "composing", true).await;
+    let recording = first_event_where(&hooks, "presence.updated", |d| {
+        d["state"] == json!("recording")
+    })
+    .await;
+    assert_eq!(recording["from"], json!(CONTACT), "{recording}");
+    fake.presence_from(CONTACT, PHONE, Some(1_700_000_000))
+        .await;
+    let away = first_event_where(&hooks, "presence.updated", |d| {
+        d["state"] == json!("unavailable")
+    })
+    .await;
+    assert_eq!(
+        away["lastSeen"],
+        json!("2023-11-14T22:13:20.000Z"),
+        "{away}"
+    );
+    assert_eq!(away["instanceId"], json!(id));
+    s.stop().await;
+}
+
+async fn a_sender_known_only_by_its_lid_is_kept_and_answered(backend: Backend) {
+    // (The fake gives the account's own LID from 100000000000001 up.)
+    const ANON: &str = "200000000000001";
+    const SHARED: &str = "200000000000002";
+    let fake = FakeServer::new();
+    fake.add_lid_contact(ANON, None).await;
+    fake.add_lid_contact(SHARED, Some("15554445555")).await;
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let hooks = Receiver::start(Answer::Ok).await;
+    let id = linked(
+        &s,
+        &fake,
+        &k,
+        json!({"webhookUrl": hooks.url, "settings": {"autoTyping": false}}),
+    )
+    .await;
+    let wa_id = fake.send_text_from(ANON, PHONE, "who am I?").await.unwrap();
+    let got = first_event_where(&hooks, "message.received", |d| {
+        d["content"] == json!("who am I?")
+    })
+    .await;
+    let lid = format!("{ANON}@lid");
+    assert_eq!(got["from"], json!(lid), "{got}");
+    assert_eq!(got["fromLid"], json!(lid));
+    let item = s
+        .get(
+            &format!("/v1/messages/{}", got["messageId"].as_str().unwrap()),
+            &k,
+        )
+        .await;
+    assert_eq!(item.body["data"]["fromLid"], json!(lid), "{}", item.body);
+    fake.wait_for(
+        Duration::from_secs(10),
+        |o| matches!(o, Observed::ClientReceipt { id, .. } if *id == wa_id),
+    )
+    .await
+    .expect("stored, then acknowledged");
+    // A LID that comes with its number is recorded by the number.
+    fake.send_text_from(SHARED, PHONE, "I am Bia")
+        .await
+        .unwrap();
+    let bia = first_event_where(&hooks, "message.received", |d| {
+        d["content"] == json!("I am Bia")
+    })
+    .await;
+    assert_eq!(bia["from"], json!("15554445555"), "{bia}");
+    assert!(bia.get("fromLid").is_none());
+    // The LID-only chat can be answered.
+    send(
+        &s,
+        &k,
+        json!({"instanceId": id, "to": lid, "message": "you are a LID"}),
+    )
+    .await;
+    fake.wait_for(Duration::from_secs(15), |o| {
+        matches!(o, Observed::PeerReceived { to, text, .. } if to.starts_with(ANON) && text.as_deref() == Some("you are a LID"))
+    })
+    .await
+    .expect("the LID contact got the answer");
     s.stop().await;
 }

@@ -68,6 +68,7 @@ impl HistoryStore for SqlStore {
                 delivered_at: matches!(h.status, MessageStatus::Delivered | MessageStatus::Read)
                     .then_some(h.timestamp),
                 read_at: read.then_some(h.timestamp),
+                edited_at: None,
                 reactions: Vec::new(),
                 votes: Vec::new(),
             };

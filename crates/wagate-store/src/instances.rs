@@ -5,7 +5,8 @@ use sqlx::{AssertSqlSafe, Row};
 use wagate_core::account::DisplayName;
 use wagate_core::event::Event;
 use wagate_core::instance::{
-    ConnectionMethod, Instance, InstancePatch, InstanceStatus, LastError, Settings,
+    ConnectionMethod, Instance, InstancePatch, InstanceStatus, LastError, RejectCallMessage,
+    Settings,
 };
 use wagate_core::net::TargetUrl;
 use wagate_core::page::OffsetPage;
@@ -33,6 +34,8 @@ struct InstanceRow {
     webhook_secret: String,
     auto_read: i64,
     auto_typing: i64,
+    reject_calls: i64,
+    reject_call_message: Option<String>,
     connection_method: Option<String>,
     last_error: Option<String>,
     created_at: i64,
@@ -58,6 +61,8 @@ impl TryFrom<InstanceRow> for Instance {
             settings: Settings {
                 auto_read: r.auto_read != 0,
                 auto_typing: r.auto_typing != 0,
+                reject_calls: r.reject_calls != 0,
+                reject_call_message: r.reject_call_message.map(RejectCallMessage::from_trusted),
             },
             connection_method: r
                 .connection_method
@@ -79,8 +84,8 @@ impl TryFrom<InstanceRow> for Instance {
 /// The columns of an `InstanceRow`: the session itself (large) is not read, only whether one
 /// is saved.
 const COLUMNS: &str = "id, account_id, name, status, phone, profile_name, profile_pic_url, \
-     webhook_url, webhook_events, webhook_secret, auto_read, auto_typing, connection_method, \
-     last_error, created_at, last_seen_at, connected_at, \
+     webhook_url, webhook_events, webhook_secret, auto_read, auto_typing, reject_calls, \
+     reject_call_message, connection_method, last_error, created_at, last_seen_at, connected_at, \
      CAST(CASE WHEN session IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_session";
 
 fn events_json(events: &[WebhookEvent]) -> String {
@@ -117,8 +122,8 @@ impl InstanceStore for SqlStore {
         sqlx::query(
             "INSERT INTO instances (id, account_id, name, status, phone, profile_name, profile_pic_url, \
              webhook_url, webhook_events, webhook_secret, auto_read, auto_typing, connection_method, \
-             last_error, created_at, last_seen_at, connected_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             last_error, created_at, last_seen_at, connected_at, reject_calls, reject_call_message) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(i.id.as_str())
         .bind(i.account_id.as_str())
@@ -141,6 +146,13 @@ impl InstanceStore for SqlStore {
         .bind(i.created_at.millis())
         .bind(i.last_seen_at.map(Timestamp::millis))
         .bind(i.connected_at.map(Timestamp::millis))
+        .bind(i64::from(i.settings.reject_calls))
+        .bind(
+            i.settings
+                .reject_call_message
+                .as_ref()
+                .map(|m| m.as_str().to_owned()),
+        )
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -211,7 +223,9 @@ impl InstanceStore for SqlStore {
                webhook_url = CASE WHEN $4 = 1 THEN $5 ELSE webhook_url END, \
                webhook_events = COALESCE($6, webhook_events), \
                auto_read = COALESCE($7, auto_read), \
-               auto_typing = COALESCE($8, auto_typing) \
+               auto_typing = COALESCE($8, auto_typing), \
+               reject_calls = COALESCE($9, reject_calls), \
+               reject_call_message = CASE WHEN $10 = 1 THEN $11 ELSE reject_call_message END \
              WHERE id = $1 AND account_id = $2 RETURNING {COLUMNS}"
         )))
         .bind(id.as_str())
@@ -226,6 +240,13 @@ impl InstanceStore for SqlStore {
         .bind(p.webhook_events.as_deref().map(events_json))
         .bind(p.auto_read.map(i64::from))
         .bind(p.auto_typing.map(i64::from))
+        .bind(p.reject_calls.map(i64::from))
+        .bind(i64::from(p.reject_call_message.is_some()))
+        .bind(
+            p.reject_call_message
+                .as_ref()
+                .and_then(|m| m.as_ref().map(|m| m.as_str().to_owned())),
+        )
         .fetch_optional(&self.writer)
         .await
         .map_err(db)?;

@@ -7,6 +7,7 @@
 mod accounts;
 mod api_keys;
 mod args;
+mod changes;
 mod connect;
 mod contacts;
 mod deliveries;

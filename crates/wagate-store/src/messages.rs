@@ -72,6 +72,7 @@ pub(crate) struct MessageRow {
     sent_at: Option<i64>,
     delivered_at: Option<i64>,
     read_at: Option<i64>,
+    edited_at: Option<i64>,
 }
 
 impl TryFrom<MessageRow> for Message {
@@ -96,6 +97,7 @@ impl TryFrom<MessageRow> for Message {
             sent_at: r.sent_at.map(Timestamp::from_millis),
             delivered_at: r.delivered_at.map(Timestamp::from_millis),
             read_at: r.read_at.map(Timestamp::from_millis),
+            edited_at: r.edited_at.map(Timestamp::from_millis),
             reactions: Vec::new(),
             votes: Vec::new(),
         })
@@ -105,7 +107,7 @@ impl TryFrom<MessageRow> for Message {
 /// The columns of a `MessageRow`.
 pub(crate) const MESSAGE_COLUMNS: &str = "id, account_id, instance_id, chat_id, direction, peer, \
      peer_name, type, content, media, quoted_message_id, quoted_external_id, metadata, external_id, \
-     status, error, created_at, sent_at, delivered_at, read_at";
+     status, error, created_at, sent_at, delivered_at, read_at, edited_at";
 
 /// A `chats` row joined with its last message's content (`lm_*`).
 #[derive(sqlx::FromRow)]

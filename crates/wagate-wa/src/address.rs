@@ -10,7 +10,7 @@ use whatsapp_rust::{Jid, Server};
 pub fn jid_of(to: &Recipient) -> Option<Jid> {
     match to {
         Recipient::Phone(p) => Some(Jid::pn(p.as_str())),
-        Recipient::Group(g) => g.parse().ok(),
+        Recipient::Group(g) | Recipient::Lid(g) => g.parse().ok(),
     }
 }
 

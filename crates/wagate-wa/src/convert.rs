@@ -1,15 +1,16 @@
 //! WhatsApp message bodies ↔ wagate's messages (no I/O: media is moved by `media.rs`).
 
 use wagate_core::Timestamp;
+use wagate_core::change::Change;
 use wagate_core::content::{ContactCard, Content, Location, Poll, Unsupported};
 use wagate_core::engine::TargetMessage;
-use wagate_core::message::MediaType;
-use wagate_core::phone::PhoneNumber;
-use whatsapp_rust::Jid;
+use wagate_core::message::{MediaType, Recipient};
 use whatsapp_rust::buffa::MessageField;
 use whatsapp_rust::download::Downloadable;
 use whatsapp_rust::types::events::InboundMessage as WaInbound;
+use whatsapp_rust::wacore::proto_helpers::MessageExt;
 use whatsapp_rust::waproto::whatsapp as wa;
+use whatsapp_rust::{Jid, Server};
 
 use crate::address::phone_of;
 use crate::vcard;
@@ -109,7 +110,8 @@ pub fn reaction_message(to: &Jid, target: &TargetMessage, emoji: &str) -> wa::Me
 /// A received chat message, before its media (if any) is downloaded or its vote decrypted.
 pub struct Received<'a> {
     pub external_id: String,
-    pub from: PhoneNumber,
+    /// The number, or the LID when the network gave no number alongside.
+    pub from: Recipient,
     pub from_name: Option<String>,
     pub group: Option<String>,
     pub body: Body<'a>,
@@ -136,28 +138,30 @@ pub enum Body<'a> {
         poll: String,
         vote: &'a wa::message::PollEncValue,
     },
+    /// An edit or delete for everyone of the sender's message `target`.
+    Change { target: String, change: Change },
 }
 
 /// The keys of a `wa::Message` that are not content: a message with only these (or with
 /// none) is of a kind wagate does not know.
 const NOT_CONTENT: [&str; 2] = ["message_context_info", "device_sent_message"];
 
-/// What wagate records of a received message; `None` for what is not a chat message (key
-/// shares, revokes and other protocol messages, our own messages echoed from the phone). A
-/// kind wagate does not model is `Content::Unsupported`, named by its protobuf field.
+/// What wagate records of a received message (out of its disappearing, view-once or edit
+/// wrappers); `None` for what is not a chat message (key shares, protocol messages other than
+/// edits and revokes, our own messages echoed from the phone). A kind wagate does not model is
+/// `Content::Unsupported`, named by its protobuf field.
 pub fn inbound(m: &WaInbound) -> Option<Received<'_>> {
     let info = &m.info;
-    let msg = &m.message;
-    if info.source.is_from_me
-        || msg.protocol_message.is_set()
-        || msg.sender_key_distribution_message.is_set()
-    {
+    let msg = m.message.get_base_message();
+    if info.source.is_from_me || msg.sender_key_distribution_message.is_set() {
         return None;
     }
     let context =
         |c: &MessageField<wa::ContextInfo>| c.as_option().and_then(|c| c.stanza_id.clone());
     let ready = |c: Content, q: Option<String>| (Body::Ready(c), q);
-    let (body, quoted) = if let Some(t) = &msg.conversation {
+    let (body, quoted) = if let Some(p) = msg.protocol_message.as_option() {
+        (change_of(p)?, None)
+    } else if let Some(t) = &msg.conversation {
         ready(Content::Text(t.clone()), None)
     } else if let Some(x) = msg.extended_text_message.as_option() {
         ready(Content::Text(x.text.clone()?), context(&x.context_info))
@@ -244,9 +248,14 @@ pub fn inbound(m: &WaInbound) -> Option<Received<'_>> {
         )
     };
     // Phone-number senders are recorded by number; a LID sender by the number WhatsApp gave
-    // alongside (`sender_alt`).
-    let from = phone_of(&info.source.sender)
-        .or_else(|| info.source.sender_alt.as_ref().and_then(phone_of))?;
+    // alongside (`sender_alt`), or else by its LID.
+    let sender = &info.source.sender;
+    let from = match phone_of(sender).or_else(|| info.source.sender_alt.as_ref().and_then(phone_of))
+    {
+        Some(p) => Recipient::Phone(p),
+        None if sender.server == Server::Lid => Recipient::Lid(sender.to_non_ad().to_string()),
+        None => return None,
+    };
     let group = info.source.is_group.then(|| info.source.chat.to_string());
     Some(Received {
         external_id: info.id.to_string(),
@@ -257,6 +266,22 @@ pub fn inbound(m: &WaInbound) -> Option<Received<'_>> {
         quoted,
         timestamp: Timestamp::from_millis(info.timestamp.timestamp_millis()),
     })
+}
+
+/// An edit (of a text or a caption) or a revoke; None for the other protocol messages.
+fn change_of(p: &wa::message::ProtocolMessage) -> Option<Body<'static>> {
+    use wa::message::protocol_message::Type;
+    let target = p.key.as_option()?.id.clone()?;
+    let change = match p.r#type? {
+        Type::Revoke => Change::Delete,
+        Type::MessageEdit => {
+            let edited = p.edited_message.as_option()?;
+            let text = edited.text_content().or_else(|| edited.get_caption())?;
+            Change::Edit(text.to_owned())
+        }
+        _ => return None,
+    };
+    Some(Body::Change { target, change })
 }
 
 /// A poll of any of WhatsApp's versions (v3 is single answer, v1 multiple).

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 use wagate_core::Timestamp;
 use wagate_core::contact::ContactReport;
-use wagate_core::engine::EngineEvent;
+use wagate_core::engine::{EngineEvent, InboundCall};
 use wagate_core::failure::FailureCode;
 use wagate_core::message::MessageStatus;
 use wagate_core::phone::PhoneNumber;
+use wagate_core::presence::{ChatState, ContactPresence, ContactState, Presence};
 use whatsapp_rust::types::events::Event;
-use whatsapp_rust::wacore::types::presence::ReceiptType;
+use whatsapp_rust::wacore::types::call::{CallAction, IncomingCall};
+use whatsapp_rust::wacore::types::presence::{ChatPresence, ChatPresenceMedia, ReceiptType};
 use whatsapp_rust::{Client, Jid};
 
 use crate::address::phone_of;
@@ -66,6 +68,32 @@ fn expires_in(timeout: std::time::Duration) -> Timestamp {
     Timestamp::now().plus_millis(timeout.as_millis() as i64)
 }
 
+/// A one-to-one call offer (other call signals, and group calls, are not reported).
+fn call_of(c: &IncomingCall) -> Option<InboundCall> {
+    let CallAction::Offer {
+        call_id,
+        call_creator,
+        caller_pn,
+        is_video,
+        group_jid: None,
+        ..
+    } = &c.action
+    else {
+        return None;
+    };
+    let from = phone_of(call_creator)
+        .or_else(|| caller_pn.as_ref().and_then(phone_of))
+        .or_else(|| phone_of(&c.from))?;
+    Some(InboundCall {
+        call_id: call_id.clone(),
+        from,
+        is_video: *is_video,
+        reply_to: c.from.to_string(),
+        creator: call_creator.to_string(),
+        timestamp: Timestamp::from_millis(c.timestamp.timestamp_millis()),
+    })
+}
+
 /// Runs until the client's event stream ends (the bot stopped).
 pub async fn drive(
     shared: Arc<Shared>,
@@ -105,6 +133,7 @@ async fn translate(
         }
         Event::Connected(_) => {
             shared.reachable();
+            shared.forget_presence_asked();
             // Without "available" presence, receipts we send read `inactive` and phones show
             // no double ticks.
             let c = client.clone();
@@ -169,6 +198,31 @@ async fn translate(
             code: FailureCode::QrTimeout,
             message: "No phone linked the device in time.".into(),
         }),
+        Event::IncomingCall(c) => call_of(c).map(EngineEvent::Call),
+        Event::Presence(p) => Some(EngineEvent::Presence(ContactPresence {
+            from: phone_for(client, &p.from).await?,
+            state: ContactState::Online(if p.unavailable {
+                Presence::Unavailable
+            } else {
+                Presence::Available
+            }),
+            last_seen: p
+                .last_seen
+                .map(|t| Timestamp::from_millis(t.timestamp_millis())),
+        })),
+        // Chat states in groups are issue 15's.
+        Event::ChatPresence(c) if !c.source.is_group => {
+            let state = match (&c.state, &c.media) {
+                (ChatPresence::Composing, ChatPresenceMedia::Audio) => ChatState::Recording,
+                (ChatPresence::Composing, _) => ChatState::Composing,
+                (ChatPresence::Paused, _) => ChatState::Paused,
+            };
+            Some(EngineEvent::Presence(ContactPresence {
+                from: phone_for(client, &c.source.sender).await?,
+                state: ContactState::InChat(state),
+                last_seen: None,
+            }))
+        }
         Event::Receipt(r) => {
             let status = match r.r#type {
                 ReceiptType::Delivered => MessageStatus::Delivered,

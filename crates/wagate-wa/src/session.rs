@@ -5,14 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use wagate_core::change::Change;
 use wagate_core::contact::FetchedProfile;
-use wagate_core::engine::{EngineError, NumberCheck, OutboundMessage, SendError, Session};
+use wagate_core::engine::{
+    EngineError, InboundCall, NumberCheck, OutboundChange, OutboundMessage, SendError, Session,
+};
 use wagate_core::failure::FailureCode;
 use wagate_core::message::{Content, Recipient};
 use wagate_core::phone::PhoneNumber;
 use wagate_core::presence::{ChatState, Presence, PresenceChange};
-use whatsapp_rust::Client;
 use whatsapp_rust::send::SendOptions;
+use whatsapp_rust::{Client, Jid, RevokeType};
 
 use crate::address::{jid_of, phone_of, wa_message_id};
 use crate::convert::{contacts_message, location_message, quote, reaction_message, text_message};
@@ -50,8 +53,70 @@ fn permanent(code: FailureCode, message: String) -> SendError {
     }
 }
 
+impl WaSession {
+    /// Asks WhatsApp for a contact's presence once it has been written to, as WhatsApp Web does
+    /// for an open chat: its `presence.updated` events follow.
+    fn follow_presence(&self, to: &Recipient) {
+        let Some(jid) = jid_of(to).filter(|_| matches!(to, Recipient::Phone(_))) else {
+            return;
+        };
+        if self.shared.ask_presence_once(&jid.to_string()) {
+            let client = self.client.clone();
+            tokio::spawn(async move {
+                if let Err(e) = client.presence().subscribe(jid).await {
+                    tracing::debug!(error = %e, "subscribing to a contact's presence failed");
+                }
+            });
+        }
+    }
+}
+
 #[async_trait]
 impl Session for WaSession {
+    async fn reject_call(&self, call: &InboundCall) -> Result<(), EngineError> {
+        let (Ok(peer), Ok(creator)) = (call.reply_to.parse::<Jid>(), call.creator.parse::<Jid>())
+        else {
+            return Err(EngineError::Failed(
+                "the call's addresses do not parse".into(),
+            ));
+        };
+        self.client
+            .voip()
+            .reject_call(&call.call_id, &peer, &creator)
+            .await
+            .map_err(|e| EngineError::Failed(e.to_string()))
+    }
+
+    /// Done once written to WhatsApp: whatsapp-rust gives an edit or revoke a stanza id of its
+    /// own, so there is no ack to wait for.
+    async fn change(&self, c: &OutboundChange) -> Result<(), SendError> {
+        let to = jid_of(&c.to).ok_or_else(|| {
+            permanent(
+                FailureCode::InvalidRecipient,
+                format!("{} is not a WhatsApp address.", c.to.as_str()),
+            )
+        })?;
+        if !self.client.is_logged_in() {
+            return Err(interrupted("Not connected to WhatsApp.".into()));
+        }
+        let id = c.target.external_id.clone();
+        let sent = match &c.change {
+            Change::Edit(text) => self
+                .client
+                .edit_message(to.clone(), id, text_message(text, None, &to))
+                .await
+                .map(|_| ()),
+            Change::Delete => self.client.revoke_message(to, id, RevokeType::Sender).await,
+        };
+        sent.map_err(|e| match e {
+            whatsapp_rust::send::SendError::InvalidRequest(r) => permanent(
+                FailureCode::InvalidRequest,
+                format!("WhatsApp cannot change this message: {r}"),
+            ),
+            other => interrupted(format!("Sending the change to WhatsApp failed: {other}")),
+        })
+    }
+
     async fn send(&self, m: &OutboundMessage) -> Result<String, SendError> {
         let to = jid_of(&m.to).ok_or_else(|| {
             permanent(
@@ -94,7 +159,7 @@ impl Session for WaSession {
             }
             // The API accepts templates only for official instances; one that reached a
             // WhatsApp Web session (the instance was relinked meanwhile) cannot be sent.
-            Content::Template(_) | Content::Unsupported(_) => {
+            Content::Template(_) | Content::Unsupported(_) | Content::Deleted => {
                 return Err(permanent(
                     FailureCode::UnsupportedContent,
                     format!(
@@ -125,7 +190,10 @@ impl Session for WaSession {
             });
         }
         match tokio::time::timeout(ACK_TIMEOUT, ack).await {
-            Ok(Ok(None)) => Ok(id),
+            Ok(Ok(None)) => {
+                self.follow_presence(&m.to);
+                Ok(id)
+            }
             Ok(Ok(Some(code))) => Err(permanent(
                 // WhatsApp's nack codes are numbers; 0 stands for one that is not.
                 FailureCode::WhatsappNack(code.parse().unwrap_or(0)),

@@ -1,6 +1,6 @@
 //! What an instance's bot, its event driver, its durability hook and its `Session` share.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -32,6 +32,8 @@ pub struct Shared {
     handle: Mutex<Option<BotHandle>>,
     /// Set once "unreachable" was reported, so a waiting instance reports it once per outage.
     unreachable_reported: AtomicBool,
+    /// Contacts whose presence this connection asked WhatsApp for (it forgets on reconnect).
+    presence_asked: Mutex<HashSet<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -56,7 +58,18 @@ impl Shared {
             phone: Mutex::new(None),
             handle: Mutex::new(None),
             unreachable_reported: AtomicBool::new(false),
+            presence_asked: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// True the first time `jid`'s presence is asked for on this connection.
+    pub fn ask_presence_once(&self, jid: &str) -> bool {
+        lock(&self.presence_asked).insert(jid.to_owned())
+    }
+
+    /// A new connection starts with no presence subscriptions.
+    pub fn forget_presence_asked(&self) {
+        lock(&self.presence_asked).clear();
     }
 
     pub fn expect_ack(&self, id: &str) -> oneshot::Receiver<Ack> {

@@ -360,7 +360,7 @@ impl CloudApi {
         };
         Ok(EngineEvent::Inbound(InboundMessage {
             external_id: m.external_id,
-            from: m.from,
+            from: Recipient::Phone(m.from),
             from_name: m.from_name,
             group: None,
             content,

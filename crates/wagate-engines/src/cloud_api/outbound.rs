@@ -36,7 +36,7 @@ fn card(c: &ContactCard) -> Value {
 pub fn message_body(m: &OutboundMessage) -> Result<Value, OutboundError> {
     let to = match &m.to {
         Recipient::Phone(p) => p.as_str().to_owned(),
-        Recipient::Group(_) => return Err(OutboundError::GroupRecipient),
+        Recipient::Group(_) | Recipient::Lid(_) => return Err(OutboundError::GroupRecipient),
     };
     let mut body = json!({
         "messaging_product": "whatsapp",
@@ -90,6 +90,7 @@ pub fn message_body(m: &OutboundMessage) -> Result<Value, OutboundError> {
         }
         Content::Poll(_) => return Err(OutboundError::NoSuchKind("poll")),
         Content::Unsupported(_) => return Err(OutboundError::NoSuchKind("unsupported")),
+        Content::Deleted => return Err(OutboundError::NoSuchKind("deleted")),
         Content::Template(t) => {
             let mut part = json!({"name": t.name, "language": {"code": t.language}});
             if !t.components.is_empty() {

@@ -68,6 +68,12 @@ pub enum ApiError {
     /// §17: the instance's connection cannot do this (a poll on an `official` instance).
     #[error("{0}")]
     NotSupportedByConnection(String),
+    /// §17.2: an edit of an inbound or non-text message, or after 15 minutes.
+    #[error("{0}")]
+    MessageNotEditable(String),
+    /// §17.2: a delete of an inbound message.
+    #[error("{0}")]
+    MessageNotDeletable(String),
     #[error("The instance has no saved session; connect it with a QR code first.")]
     NoSavedSession,
     #[error("This Idempotency-Key was used with a different request body.")]
@@ -147,6 +153,12 @@ impl ApiErrorKind {
             Self::NotSupportedByConnection => {
                 "The instance's connection method cannot do this (e.g. a poll on an `official` instance)."
             }
+            Self::MessageNotEditable => {
+                "`PATCH /v1/messages/{id}` of a received, non-text, failed or deleted message, or more than 15 minutes after it was sent."
+            }
+            Self::MessageNotDeletable => {
+                "`DELETE /v1/messages/{id}` of a received, failed or already deleted message."
+            }
             Self::NoSavedSession => "`restart` of an instance that was never linked.",
             Self::IdempotencyConflict => {
                 "An `Idempotency-Key` reused with another body within 24 h."
@@ -199,6 +211,8 @@ impl ApiErrorKind {
             Self::InstanceNotConnected => "instance_not_connected",
             Self::OfficialApiInstance => "official_api_instance",
             Self::NotSupportedByConnection => "not_supported_by_connection",
+            Self::MessageNotEditable => "message_not_editable",
+            Self::MessageNotDeletable => "message_not_deletable",
             Self::NoSavedSession => "no_saved_session",
             Self::IdempotencyConflict => "idempotency_conflict",
             Self::MissingApiKey => "missing_api_key",
@@ -248,6 +262,8 @@ impl ApiErrorKind {
             | Self::InstanceNotConnected
             | Self::OfficialApiInstance
             | Self::NotSupportedByConnection
+            | Self::MessageNotEditable
+            | Self::MessageNotDeletable
             | Self::NoSavedSession
             | Self::IdempotencyConflict => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

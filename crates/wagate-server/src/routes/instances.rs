@@ -7,7 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wagate_core::account::DisplayName;
-use wagate_core::instance::{Instance, InstancePatch, InstanceStatus, NewInstance, Settings};
+use wagate_core::instance::{
+    Instance, InstancePatch, InstanceStatus, NewInstance, RejectCallMessage, Settings,
+};
 use wagate_core::net::TargetUrl;
 use wagate_core::page::OffsetPage;
 use wagate_core::scope::Scope;
@@ -34,6 +36,26 @@ pub struct SettingsInput {
     pub auto_read: Option<bool>,
     /// Show "typing…" before each message (default true).
     pub auto_typing: Option<bool>,
+    /// Reject incoming calls (default false); each call is still reported (`call.received`).
+    pub reject_calls: Option<bool>,
+    /// A text (1–4,096 characters) sent to the caller after a rejected call; `null` sends none.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 4096)]
+    pub reject_call_message: Option<Option<String>>,
+}
+
+impl SettingsInput {
+    fn reject_call_message(&self) -> Result<Option<Option<RejectCallMessage>>, ApiError> {
+        self.reject_call_message
+            .as_ref()
+            .map(|m| {
+                m.as_deref()
+                    .map(RejectCallMessage::parse)
+                    .transpose()
+                    .map_err(|e| ApiError::field("settings.rejectCallMessage", e))
+            })
+            .transpose()
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -134,6 +156,7 @@ fn merged(
     SettingsInput {
         auto_read: read.or(nested.auto_read),
         auto_typing: typing.or(nested.auto_typing),
+        ..nested
     }
 }
 
@@ -200,6 +223,8 @@ pub async fn create_instance(
         settings: Settings {
             auto_read: s.auto_read.unwrap_or(defaults.auto_read),
             auto_typing: s.auto_typing.unwrap_or(defaults.auto_typing),
+            reject_calls: s.reject_calls.unwrap_or(defaults.reject_calls),
+            reject_call_message: s.reject_call_message()?.flatten(),
         },
     };
     let instance = new.into_instance(auth.account.id.clone(), Timestamp::now());
@@ -313,6 +338,8 @@ pub async fn update_instance(
             .transpose()?,
         auto_read: s.auto_read,
         auto_typing: s.auto_typing,
+        reject_calls: s.reject_calls,
+        reject_call_message: s.reject_call_message()?,
     };
     let inst = state
         .store

@@ -30,7 +30,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(send_message))
         .routes(routes!(list_messages))
-        .routes(routes!(get_message))
+        .routes(routes!(
+            get_message,
+            crate::routes::message_changes::edit_message,
+            crate::routes::message_changes::delete_message
+        ))
         .routes(routes!(read_messages))
         .routes(routes!(message_status))
         .routes(routes!(list_chats))
@@ -254,7 +258,8 @@ pub struct MessageView {
     /// `inbound` or `outbound`.
     pub direction: String,
     /// `text`, `image`, `video`, `audio`, `voice`, `document`, `sticker`, `location`,
-    /// `contacts`, `reaction`, `poll`, `template` or `unsupported`.
+    /// `contacts`, `reaction`, `poll`, `template`, `unsupported`, or `deleted` once deleted for
+    /// everyone.
     #[serde(rename = "type")]
     pub kind: String,
     /// The text, the caption, a reaction's emoji, a poll's question, or a short preview such
@@ -264,6 +269,9 @@ pub struct MessageView {
     pub from: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_name: Option<String>,
+    /// The sender's LID (`…@lid`) when WhatsApp gave no number for it; `from` is the same.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_lid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     pub timestamp: String,
@@ -298,6 +306,14 @@ pub struct MessageView {
     pub metadata: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<MessageErrorView>,
+    /// Its text was edited (§17.2); `editedAt` says when last.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub edited: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    /// Deleted for everyone: its content is gone.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 /// A poll, with its results so far.
@@ -331,6 +347,7 @@ impl MessageView {
             content: m.content.text(),
             from: inbound.then(|| m.peer.as_str().to_owned()),
             from_name: if inbound { m.peer_name.clone() } else { None },
+            from_lid: m.peer.lid().filter(|_| inbound).map(str::to_owned),
             to: (!inbound).then(|| m.peer.as_str().to_owned()),
             timestamp: m.created_at.to_rfc3339(),
             status: m.status.as_str().into(),
@@ -374,6 +391,9 @@ impl MessageView {
                 code: e.code.to_string(),
                 message: e.message.clone(),
             }),
+            edited: m.edited_at.is_some(),
+            edited_at: m.edited_at.map(|t| t.to_rfc3339()),
+            deleted: matches!(m.content, Content::Deleted),
         }
     }
 }
@@ -581,7 +601,11 @@ pub async fn read_messages(
 
 /// The account's message `raw` (a `msg_` id); anything else, another account's included, is
 /// not found.
-async fn account_message(state: &AppState, auth: &Auth, raw: &str) -> Result<Message, ApiError> {
+pub(crate) async fn account_message(
+    state: &AppState,
+    auth: &Auth,
+    raw: &str,
+) -> Result<Message, ApiError> {
     let id = MessageId::parse(raw).map_err(|_| ApiError::MessageNotFound)?;
     state
         .store

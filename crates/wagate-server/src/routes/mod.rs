@@ -8,6 +8,7 @@ pub mod health;
 pub mod inbound_webhooks;
 pub mod instances;
 pub mod media;
+pub mod message_changes;
 pub mod messages;
 pub mod meta;
 pub mod presence;

@@ -8,9 +8,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wagate_core::MessageId;
 use wagate_core::account::DisplayName;
+use wagate_core::change::Change;
 use wagate_core::instance::Instance;
-use wagate_core::message::{Content, Message};
+use wagate_core::message::{Content, Direction, Message};
 use wagate_core::phone::PhoneNumber;
+use wagate_core::presence::ContactState;
 use wagate_core::scope::Scope;
 use wagate_core::send::{ContentFields, SendRules, quoted_message_id};
 use wagate_engines::SandboxNetwork;
@@ -29,6 +31,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(scan))
         .routes(routes!(inject_message))
         .routes(routes!(vote))
+        .routes(routes!(call))
+        .routes(routes!(presence))
         .routes(routes!(drop_connection))
         .routes(routes!(unlink))
 }
@@ -120,6 +124,12 @@ pub struct InjectRequest {
     #[serde(flatten)]
     pub content: ContentFields,
     pub quoted_message_id: Option<String>,
+    /// The contact edits its message `msg_…` (as the instance stored it) to `message`.
+    #[schema(pattern = "^msg_[0-9a-hjkmnp-tv-z]{26}$")]
+    pub edit_of: Option<String>,
+    /// The contact deletes its message `msg_…` for everyone (no content with it).
+    #[schema(pattern = "^msg_[0-9a-hjkmnp-tv-z]{26}$")]
+    pub delete_of: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -131,7 +141,9 @@ pub struct InjectView {
 }
 
 /// A virtual contact writes to a connected sandbox instance (→ `message.received`), any kind of
-/// §17.1; a `reaction` names the instance's `msg_` id (→ `message.reaction`).
+/// §17.1; a `reaction` names the instance's `msg_` id (→ `message.reaction`); `editOf` with
+/// `message`, or `deleteOf` alone, changes one of the contact's messages (→ `message.edited`,
+/// `message.deleted`).
 #[utoipa::path(post, path = "/sandbox/v1/messages", tag = "Sandbox",
     request_body = InjectRequest,
     responses(
@@ -158,6 +170,9 @@ pub async fn inject_message(
         .transpose()
         .map_err(|e| ApiError::field("fromName", e))?
         .map(|n| n.as_str().to_owned());
+    if req.edit_of.is_some() || req.delete_of.is_some() {
+        return inject_change(&state, &auth, net, to, from, req).await;
+    }
     let quoted = quoted_message_id(req.quoted_message_id).map_err(ApiError::from)?;
     // The content of what a contact writes has the limits of what an instance sends.
     let content = req
@@ -188,6 +203,170 @@ pub async fn inject_message(
     Ok(axum::Json(Data::new(InjectView {
         instance_id: target.to_string(),
         external_id,
+    })))
+}
+
+/// `editOf` / `deleteOf`: the contact changes what it wrote.
+async fn inject_change(
+    state: &AppState,
+    auth: &Auth,
+    net: &SandboxNetwork,
+    to: PhoneNumber,
+    from: PhoneNumber,
+    req: InjectRequest,
+) -> Result<axum::Json<Data<InjectView>>, ApiError> {
+    let (field, raw, change) = match (req.edit_of, req.delete_of) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "deleteOf",
+                "send editOf or deleteOf, not both",
+            ));
+        }
+        (Some(id), None) => {
+            let text_only = ContentFields {
+                message: req.content.message.clone(),
+                ..ContentFields::default()
+            };
+            let alone = req.content == text_only;
+            let Some(text) = req.content.message.filter(|_| alone) else {
+                return Err(ApiError::field(
+                    "message",
+                    "editOf takes the new text alone",
+                ));
+            };
+            let edit = Change::edit(text).map_err(|e| ApiError::field("message", e))?;
+            ("editOf", id, edit)
+        }
+        (None, Some(id)) if req.content == ContentFields::default() => {
+            ("deleteOf", id, Change::Delete)
+        }
+        (None, _) => return Err(ApiError::field("deleteOf", "deleteOf takes no content")),
+    };
+    let id = MessageId::parse(&raw).map_err(|_| ApiError::field(field, "not a message id"))?;
+    let target = net
+        .instance_with_phone(&to)
+        .ok_or(ApiError::InstanceNotFound)?;
+    let inst = owned_instance(state, auth, target.as_str()).await?;
+    // Only what this contact wrote to the instance.
+    let external_id = state
+        .store
+        .get_message(&inst.account_id, &id)
+        .await?
+        .filter(|m| {
+            m.instance_id == inst.id
+                && m.direction == Direction::Inbound
+                && m.peer.as_str() == from.as_str()
+        })
+        .and_then(|m| m.external_id)
+        .ok_or(ApiError::MessageNotFound)?;
+    net.change(&to, from, external_id.clone(), change)
+        .await
+        .map_err(unrecorded)?;
+    Ok(axum::Json(Data::new(InjectView {
+        instance_id: target.to_string(),
+        external_id,
+    })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallRequest {
+    /// The phone of the connected sandbox instance called.
+    #[schema(schema_with = crate::openapi::phone_number)]
+    pub to: String,
+    /// The virtual contact calling.
+    #[schema(schema_with = crate::openapi::phone_number)]
+    pub from: String,
+    #[serde(default)]
+    pub is_video: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallView {
+    pub call_id: String,
+    /// The instance declined it (its `rejectCalls` setting).
+    pub rejected: bool,
+}
+
+/// A virtual contact calls a connected sandbox instance (→ `call.received`); with
+/// `rejectCalls` the instance declines it and sends `rejectCallMessage` back.
+#[utoipa::path(post, path = "/sandbox/v1/calls", tag = "Sandbox",
+    request_body = CallRequest,
+    responses(
+        (status = 200, description = "Rung, and answered as the instance's settings say", body = Data<CallView>),
+        (status = 400, description = "invalid_request, invalid_phone_number", body = ErrorEnvelope),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+        (status = 503, description = "service_unavailable: not recorded; call again", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn call(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(req): ApiJson<CallRequest>,
+) -> Result<axum::Json<Data<CallView>>, ApiError> {
+    auth.require(Scope::MessagesWrite)?; // it writes into the account's events and messages
+    let net = network(&state)?;
+    let to = phone("to", &req.to)?;
+    let from = phone("from", &req.from)?;
+    let target = net
+        .instance_with_phone(&to)
+        .ok_or(ApiError::InstanceNotFound)?;
+    owned_instance(&state, &auth, target.as_str()).await?;
+    let (call_id, rejected) = net
+        .call(&to, from, req.is_video)
+        .await
+        .map_err(unrecorded)?;
+    Ok(axum::Json(Data::new(CallView { call_id, rejected })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactPresenceRequest {
+    /// The phone of the connected sandbox instance the contact shows it to.
+    #[schema(schema_with = crate::openapi::phone_number)]
+    pub to: String,
+    /// The virtual contact.
+    #[schema(schema_with = crate::openapi::phone_number)]
+    pub from: String,
+    /// `available`, `unavailable`, `composing`, `recording` or `paused`.
+    #[schema(pattern = "^(available|unavailable|composing|recording|paused)$")]
+    pub state: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactPresenceView {
+    pub state: String,
+}
+
+/// A virtual contact comes online, goes offline, or types in its chat with an instance
+/// (→ `presence.updated`, for the subscriptions that ask for it).
+#[utoipa::path(post, path = "/sandbox/v1/presence", tag = "Sandbox",
+    request_body = ContactPresenceRequest,
+    responses(
+        (status = 200, description = "Shown", body = Data<ContactPresenceView>),
+        (status = 400, description = "invalid_request (an unknown state), invalid_phone_number", body = ErrorEnvelope),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+        (status = 503, description = "service_unavailable: not recorded", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn presence(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(req): ApiJson<ContactPresenceRequest>,
+) -> Result<axum::Json<Data<ContactPresenceView>>, ApiError> {
+    auth.require(Scope::MessagesWrite)?; // it writes into the account's events
+    let net = network(&state)?;
+    let to = phone("to", &req.to)?;
+    let from = phone("from", &req.from)?;
+    let shown = ContactState::parse(&req.state).map_err(|e| ApiError::field("state", e))?;
+    let target = net
+        .instance_with_phone(&to)
+        .ok_or(ApiError::InstanceNotFound)?;
+    owned_instance(&state, &auth, target.as_str()).await?;
+    net.presence(&to, from, shown).await.map_err(unrecorded)?;
+    Ok(axum::Json(Data::new(ContactPresenceView {
+        state: shown.as_str().to_owned(),
     })))
 }
 

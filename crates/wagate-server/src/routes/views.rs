@@ -82,6 +82,8 @@ impl From<InstanceStatus> for StatusView {
 pub struct SettingsView {
     pub auto_read: bool,
     pub auto_typing: bool,
+    pub reject_calls: bool,
+    pub reject_call_message: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -144,6 +146,12 @@ impl InstanceView {
             settings: SettingsView {
                 auto_read: i.settings.auto_read,
                 auto_typing: i.settings.auto_typing,
+                reject_calls: i.settings.reject_calls,
+                reject_call_message: i
+                    .settings
+                    .reject_call_message
+                    .as_ref()
+                    .map(|m| m.as_str().to_owned()),
             },
             connection_method: i.connection_method.map(|m| m.as_str().to_owned()),
             last_error: i.last_error.as_ref().map(LastErrorView::new),

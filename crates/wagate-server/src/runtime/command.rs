@@ -17,7 +17,7 @@ pub enum Command {
     /// The engine's connection exists: the session to send through.
     Attach(Arc<dyn Session>),
     /// An event of the engine (not an inbound message), answered once its effect is committed.
-    Engine { event: EngineEvent, done: Done },
+    Engine { event: Box<EngineEvent>, done: Done },
     /// The session, when the instance is connected.
     Session(oneshot::Sender<Option<Arc<dyn Session>>>),
     /// Marks received messages read on the network (auto-read); best effort.

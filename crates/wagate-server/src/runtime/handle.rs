@@ -66,7 +66,10 @@ impl InstanceHandle {
     pub(crate) async fn report(&self, event: EngineEvent) -> Result<(), NotRecorded> {
         let (done, committed) = oneshot::channel();
         self.mailbox
-            .send(Command::Engine { event, done })
+            .send(Command::Engine {
+                event: Box::new(event),
+                done,
+            })
             .map_err(|_| NotRecorded(Gone.to_string()))?;
         match committed.await {
             Ok(Ok(())) => Ok(()),

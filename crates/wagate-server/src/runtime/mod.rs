@@ -11,6 +11,7 @@ pub mod media_fetch;
 pub mod qr;
 pub mod send_batch;
 pub mod send_batcher;
+pub mod send_queue;
 pub mod sink;
 pub mod status_writer;
 pub mod supervisor;

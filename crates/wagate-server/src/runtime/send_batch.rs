@@ -1,6 +1,7 @@
 //! One pass of an instance's send loop, run as its own task while the actor goes on taking
-//! commands: it takes the head of the `queued` messages in id order (the order the API accepted
-//! them), hands them to the network one after the other and commits their outcomes.
+//! commands: it takes the head of the send queue (`queued` messages and changes of sent ones, in
+//! the order the API accepted them), hands them to the network one after the other and commits
+//! their outcomes.
 //!
 //! Outcomes of consecutive quick sends are committed together (`StatusWriter`); before a slow
 //! step (typing, a media fetch) what was sent so far is committed, so no message shows `queued`
@@ -13,7 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use wagate_core::engine::{OutboundMessage, Session, TargetMessage};
+use wagate_core::change::{ChangeOutcome, QueuedChange};
+use wagate_core::engine::{OutboundChange, OutboundMessage, Session, TargetMessage};
 use wagate_core::failure::FailureCode;
 use wagate_core::media::MediaError;
 use wagate_core::message::{Content, Direction, Message, MessageError};
@@ -22,6 +24,7 @@ use wagate_core::store::Store;
 use wagate_core::{InstanceId, MessageId, Timestamp};
 
 use crate::runtime::media_fetch::MediaFetcher;
+use crate::runtime::send_queue::{Work, in_order};
 use crate::runtime::status_writer::StatusWriter;
 
 /// At most this many queued messages are taken from the queue at a time.
@@ -57,14 +60,20 @@ pub struct SendBatch {
 impl SendBatch {
     #[tracing::instrument(name = "send_pass", skip_all, fields(instance = %self.instance))]
     pub async fn run(self) -> PassEnd {
-        let batch = match self.store.next_queued(&self.instance, SEND_BATCH).await {
-            Ok(b) if b.is_empty() => return PassEnd::Empty,
-            Ok(b) => b,
+        let heads = tokio::try_join!(
+            self.store.next_queued(&self.instance, SEND_BATCH),
+            self.store.next_changes(&self.instance, SEND_BATCH),
+        );
+        let batch = match heads {
+            Ok((messages, changes)) => in_order(messages, changes, SEND_BATCH as usize),
             Err(e) => {
                 tracing::warn!(error = %e, "reading the send queue failed");
                 return PassEnd::QueueUnreadable;
             }
         };
+        if batch.is_empty() {
+            return PassEnd::Empty;
+        }
         let auto_typing = match self.store.find_instance(&self.instance).await {
             Ok(Some(i)) => i.settings.auto_typing,
             _ => false,
@@ -72,11 +81,30 @@ impl SendBatch {
         let session = self.session.as_ref();
         let mut outcomes = Vec::new();
         let mut latency_ms = None;
-        for m in batch {
+        for work in batch {
             if self.cancel.is_cancelled() {
                 self.commit(outcomes).await;
                 return PassEnd::Cancelled;
             }
+            let m = match work {
+                Work::Send(m) => *m,
+                Work::Change(c) => {
+                    // What went before is recorded first: the change applies to it.
+                    self.commit(std::mem::take(&mut outcomes)).await;
+                    let outcome = if c.created_at < Timestamp::ago(self.deadline) {
+                        ChangeOutcome::Failed(expired_error())
+                    } else {
+                        match self.change_one(&c).await {
+                            Some(outcome) => outcome,
+                            None => return PassEnd::Interrupted,
+                        }
+                    };
+                    if let Err(e) = self.store.finish_change(&c.id, &outcome).await {
+                        tracing::error!(error = %e, "recording a sent change failed");
+                    }
+                    continue;
+                }
+            };
             if m.created_at < Timestamp::ago(self.deadline) {
                 outcomes.push(expired(m.id));
                 continue;
@@ -164,6 +192,44 @@ impl SendBatch {
         }
     }
 
+    /// Hands an edit or delete to the network; its outcome, or `None` when it was interrupted (it
+    /// stays queued).
+    #[tracing::instrument(skip_all, fields(change = %c.id, message = %c.message_id))]
+    async fn change_one(&self, c: &QueuedChange) -> Option<ChangeOutcome> {
+        let target = self
+            .store
+            .get_message(&c.account_id, &c.message_id)
+            .await
+            .ok()?;
+        let Some((to, external_id)) = target.and_then(|t| Some((t.peer, t.external_id?))) else {
+            return Some(ChangeOutcome::Failed(MessageError {
+                code: FailureCode::InvalidRequest,
+                message: "The message changed never reached WhatsApp.".into(),
+            }));
+        };
+        let out = OutboundChange {
+            to,
+            target: TargetMessage {
+                external_id,
+                from_me: true,
+            },
+            change: c.change.clone(),
+        };
+        match self.session.change(&out).await {
+            Ok(()) => Some(ChangeOutcome::Done {
+                at: Timestamp::now(),
+            }),
+            Err(e) if e.transient => {
+                tracing::info!(error = %e, "change interrupted; will retry");
+                None
+            }
+            Err(e) => Some(ChangeOutcome::Failed(MessageError {
+                code: e.code,
+                message: e.message,
+            })),
+        }
+    }
+
     /// The network id of the message `m` replies to: ours by `msg_…` id, or one given as is.
     async fn quoted_external_id(&self, m: &Message) -> Option<String> {
         let q = m.quoted_message_id.as_ref()?;
@@ -205,16 +271,19 @@ impl SendBatch {
 pub fn expired(id: MessageId) -> StatusChange {
     StatusChange::Failed {
         id,
-        error: MessageError {
-            code: FailureCode::Expired,
-            message:
-                "The message could not be sent in time: it waited in the queue past its deadline."
-                    .into(),
-        },
+        error: expired_error(),
     }
 }
 
-/// Fails every message still queued (the session ended for good).
+fn expired_error() -> MessageError {
+    MessageError {
+        code: FailureCode::Expired,
+        message: "The message could not be sent in time: it waited in the queue past its deadline."
+            .into(),
+    }
+}
+
+/// Fails every message and change still queued (the session ended for good).
 pub async fn fail_queued(
     store: &dyn Store,
     statuses: &StatusWriter,
@@ -238,6 +307,16 @@ pub async fn fail_queued(
             .collect();
         if statuses.apply_all(failed).await.is_err() {
             break;
+        }
+    }
+    while let Ok(changes) = store.next_changes(instance, SEND_BATCH).await
+        && !changes.is_empty()
+    {
+        for c in changes {
+            let failed = ChangeOutcome::Failed(error.clone());
+            if store.finish_change(&c.id, &failed).await.is_err() {
+                return;
+            }
         }
     }
 }

@@ -11,9 +11,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use wagate_core::content::{Content, Reaction, Vote};
 use wagate_core::engine::{
-    EngineEvent, EventSink, InboundMessage, InboundReaction, InboundVote, NotRecorded,
+    EngineEvent, EventSink, InboundChange, InboundMessage, InboundReaction, InboundVote,
+    NotRecorded,
 };
+use wagate_core::event::Event;
 use wagate_core::message::{Direction, Message, MessageStatus, Recipient};
+use wagate_core::presence::ContactPresence;
 use wagate_core::store::{Store, StoreError};
 use wagate_core::{ChatId, MessageId, Timestamp};
 
@@ -43,6 +46,8 @@ impl EventSink for RuntimeSink {
                 NotRecorded(e.to_string())
             }),
             EngineEvent::PollVote(v) => self.vote(v).await.map_err(not_recorded("a poll vote")),
+            EngineEvent::Changed(c) => self.changed(c).await.map_err(not_recorded("a change")),
+            EngineEvent::Presence(p) => self.presence(p).await.map_err(not_recorded("a presence")),
             EngineEvent::Contacts(reports) => self
                 .store
                 .report_contacts(&self.handle.id, &reports)
@@ -92,7 +97,7 @@ impl RuntimeSink {
         };
         self.inbound(InboundMessage {
             external_id: r.external_id,
-            from: r.from,
+            from: Recipient::Phone(r.from),
             from_name: r.from_name,
             group: r.group,
             content: Content::Reaction(Reaction {
@@ -123,6 +128,31 @@ impl RuntimeSink {
         Ok(())
     }
 
+    /// Written only for the targets that ask for `presence.updated` (the outbox's rule).
+    #[tracing::instrument(skip_all, fields(state = p.state.as_str()))]
+    async fn presence(&self, p: ContactPresence) -> Result<(), StoreError> {
+        let Some(inst) = self.store.find_instance(&self.handle.id).await? else {
+            return Ok(());
+        };
+        let event = Event::presence_updated(&inst.account_id, &inst.id, &p);
+        self.store.record_event(&event).await
+    }
+
+    /// An edit or delete of a message wagate does not have (older than the link) is acknowledged
+    /// and not kept: there is nothing to change.
+    #[tracing::instrument(skip_all, fields(target = %c.target_external_id, change = c.change.as_str()))]
+    async fn changed(&self, c: InboundChange) -> Result<(), StoreError> {
+        if self
+            .store
+            .apply_received_change(&self.handle.id, &c)
+            .await?
+            .is_none()
+        {
+            tracing::info!("a change of an unknown message, or seen before; not kept");
+        }
+        Ok(())
+    }
+
     #[tracing::instrument(skip_all, fields(external_id = %m.external_id))]
     async fn inbound(&self, m: InboundMessage) -> Result<(), StoreError> {
         let Some(inst) = self.store.find_instance(&self.handle.id).await? else {
@@ -130,7 +160,7 @@ impl RuntimeSink {
         };
         let peer = match &m.group {
             Some(g) => Recipient::Group(g.clone()),
-            None => Recipient::Phone(m.from.clone()),
+            None => m.from.clone(),
         };
         let auto_read = inst.settings.auto_read;
         let mut msg = Message {
@@ -158,6 +188,7 @@ impl RuntimeSink {
             sent_at: None,
             delivered_at: Some(m.timestamp),
             read_at: auto_read.then(Timestamp::now),
+            edited_at: None,
             reactions: Vec::new(),
             votes: Vec::new(),
         };

@@ -101,6 +101,12 @@ pub enum Observed {
     PairCodeRequested {
         phone: String,
     },
+    /// The client sent a call signal (`reject`, …) for `call_id`.
+    CallSignal {
+        action: String,
+        call_id: String,
+        to: String,
+    },
     Closed {
         conn: u64,
     },
@@ -176,6 +182,8 @@ struct State {
     unreceipted: HashMap<String, Vec<(String, Node)>>,
     /// Devices that already got the app-state key share.
     key_shared: std::collections::HashSet<String>,
+    /// Contacts that write as a LID (`…@lid`), with the number they give alongside, if any.
+    lid_contacts: HashMap<String, Option<String>>,
 }
 
 impl State {
@@ -360,6 +368,16 @@ impl FakeServer {
             .insert(phone.to_string(), SignalPeer::new(jid));
     }
 
+    /// A contact known by the LID user `lid`: it writes from `lid@lid`, with `sender_pn` when
+    /// `phone` is given (as WhatsApp does once the number may be shared).
+    pub async fn add_lid_contact(&self, lid: &str, phone: Option<&str>) {
+        let jid: Jid = format!("{lid}@lid").parse().unwrap();
+        let mut st = self.state.lock().await;
+        st.contacts.insert(lid.to_string(), SignalPeer::new(jid));
+        st.lid_contacts
+            .insert(lid.to_string(), phone.map(str::to_owned));
+    }
+
     async fn push(&self, conn: u64, node: Node) -> bool {
         let st = self.state.lock().await;
         st.conns
@@ -536,14 +554,21 @@ impl FakeServer {
         };
         let peer = peer.ok_or_else(|| anyhow::anyhow!("unknown sender {from}"))?;
         let (enc_type, ct) = peer.encrypt(&dev.to_string(), bundle, msg).await?;
+        let (address, sender_pn) = match st.lid_contacts.get(&from) {
+            Some(pn) => (format!("{from}@lid"), pn.clone()),
+            None => (format!("{from}@s.whatsapp.net"), None),
+        };
         let mut b = NodeBuilder::new("message")
-            .attr("from", format!("{from}@s.whatsapp.net"))
+            .attr("from", address)
             .attr("id", id.to_string())
             .attr("t", now().to_string())
             .attr("type", ty.to_string())
             .attr("notify", notify);
         if matches!(sender, Sender::Primary) {
             b = b.attr("category", "peer");
+        }
+        if let Some(pn) = sender_pn {
+            b = b.attr("sender_pn", format!("{pn}@s.whatsapp.net"));
         }
         let node = b
             .children([NodeBuilder::new("enc")
@@ -626,6 +651,64 @@ impl FakeServer {
             }
             self.push(conn, b.build()).await;
         }
+    }
+
+    /// Contact `from` shows account `to` it is online, or offline (last seen `last`, in seconds).
+    pub async fn presence_from(&self, from: &str, to: &str, last: Option<i64>) {
+        for (conn, _) in self.conns_of(to).await {
+            let mut b = NodeBuilder::new("presence").attr("from", format!("{from}@s.whatsapp.net"));
+            if let Some(t) = last {
+                b = b.attr("type", "unavailable").attr("last", t.to_string());
+            }
+            self.push(conn, b.build()).await;
+        }
+    }
+
+    /// Contact `from` types (`composing`, with `media="audio"` when recording) or stops
+    /// (`paused`) in its chat with account `to`.
+    pub async fn chatstate_from(&self, from: &str, to: &str, state: &'static str, audio: bool) {
+        for (conn, _) in self.conns_of(to).await {
+            let mut shown = NodeBuilder::new(state);
+            if audio {
+                shown = shown.attr("media", "audio");
+            }
+            let n = NodeBuilder::new("chatstate")
+                .attr("from", format!("{from}@s.whatsapp.net"))
+                .children([shown.build()])
+                .build();
+            self.push(conn, n).await;
+        }
+    }
+
+    /// Contact `from` calls account `to` (an offer to each of its devices); returns the call id.
+    pub async fn call_from(&self, from: &str, to: &str, is_video: bool) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let call_id = format!("CALL{n:016X}");
+        let caller = format!("{from}@s.whatsapp.net");
+        for (conn, _) in self.conns_of(to).await {
+            let mut media = vec![
+                NodeBuilder::new("audio")
+                    .attr("enc", "opus")
+                    .attr("rate", "16000")
+                    .build(),
+            ];
+            if is_video {
+                media.push(NodeBuilder::new("video").attr("enc", "vp8").build());
+            }
+            let offer = NodeBuilder::new("offer")
+                .attr("call-id", call_id.clone())
+                .attr("call-creator", caller.clone())
+                .children(media)
+                .build();
+            let stanza = NodeBuilder::new("call")
+                .attr("from", caller.clone())
+                .attr("id", format!("{n:X}"))
+                .attr("t", now().to_string())
+                .children([offer])
+                .build();
+            self.push(conn, stanza).await;
+        }
+        call_id
     }
 
     /// Drops every connection of `phone` without a word (network loss).
@@ -931,6 +1014,17 @@ impl FakeServer {
                     to: attr(&n, "to").unwrap_or_default(),
                     state,
                 });
+                Ok(())
+            }
+            "call" => {
+                let to = attr(&n, "to").unwrap_or_default();
+                for action in children(&n) {
+                    self.observe(Observed::CallSignal {
+                        action: action.tag.to_string(),
+                        call_id: attr(action, "call-id").unwrap_or_default(),
+                        to: to.clone(),
+                    });
+                }
                 Ok(())
             }
             "presence" => {

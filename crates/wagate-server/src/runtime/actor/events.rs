@@ -2,14 +2,15 @@
 //! writes are committed: the engine acknowledges traffic only after that.
 
 use wagate_core::Timestamp;
-use wagate_core::engine::EngineEvent;
+use wagate_core::engine::{EngineEvent, InboundCall};
 use wagate_core::event::Event;
 use wagate_core::failure::FailureCode;
 use wagate_core::instance::{InstanceStatus, LastError};
-use wagate_core::message::{MessageError, MessageStatus};
+use wagate_core::message::{Content, MessageError, MessageStatus, Recipient};
 use wagate_core::phone::PhoneNumber;
+use wagate_core::send::NewOutbound;
 use wagate_core::status_change::StatusChange;
-use wagate_core::store::StoreError;
+use wagate_core::store::{InsertMessageError, OutboundInsert, StoreError};
 
 use super::InstanceActor;
 use crate::runtime::command::Done;
@@ -31,6 +32,7 @@ impl InstanceActor {
                 self.on_reconnecting(code, message).await
             }
             EngineEvent::LoggedOut { code, message } => self.on_logged_out(code, message).await,
+            EngineEvent::Call(call) => self.on_call(call).await,
             EngineEvent::Receipt {
                 external_id,
                 status,
@@ -55,6 +57,8 @@ impl InstanceActor {
             EngineEvent::Inbound(_)
             | EngineEvent::Reaction(_)
             | EngineEvent::PollVote(_)
+            | EngineEvent::Changed(_)
+            | EngineEvent::Presence(_)
             | EngineEvent::Contacts(_)
             | EngineEvent::Blocklist(_)
             | EngineEvent::History(_) => Ok(()),
@@ -172,6 +176,52 @@ impl InstanceActor {
         self.end_pass().await;
         self.fail_queued(code, "The session ended before the message could be sent.")
             .await;
+        Ok(())
+    }
+
+    /// A call rings: with `rejectCalls` the session declines it and the caller is sent
+    /// `rejectCallMessage` (queued like any send); `call.received` reports it either way.
+    async fn on_call(&mut self, call: InboundCall) -> Result<(), StoreError> {
+        let Some(inst) = self.parts.store.find_instance(&self.id).await? else {
+            return Ok(());
+        };
+        let rejected = match (&self.session, inst.settings.reject_calls) {
+            (Some(session), true) => match session.reject_call(&call).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "rejecting a call failed");
+                    false
+                }
+            },
+            _ => false,
+        };
+        let event = Event::call_received(
+            &inst.account_id,
+            &inst.id,
+            call.from.as_str(),
+            call.is_video,
+            rejected,
+            call.timestamp,
+        );
+        self.parts.store.record_event(&event).await?;
+        if rejected && let Some(text) = &inst.settings.reject_call_message {
+            let send = NewOutbound {
+                to: Recipient::Phone(call.from),
+                content: Content::Text(text.as_str().to_owned()),
+                quoted_message_id: None,
+                metadata: None,
+            };
+            let insert = OutboundInsert {
+                message: send.of(&inst, Timestamp::now()),
+                idempotency: None,
+            };
+            match self.parts.store.insert_outbound(insert).await {
+                Ok(_) => self.maybe_queued = true,
+                Err(InsertMessageError::Store(e)) => return Err(e),
+                // There is no key to have been used.
+                Err(InsertMessageError::IdempotencyKeyUsed(_)) => {}
+            }
+        }
         Ok(())
     }
 

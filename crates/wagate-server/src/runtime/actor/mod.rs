@@ -160,7 +160,7 @@ impl InstanceActor {
                 self.session = Some(session);
                 self.maybe_queued = true;
             }
-            Command::Engine { event, done } => self.on_engine_event(event, done).await,
+            Command::Engine { event, done } => self.on_engine_event(*event, done).await,
             Command::Session(reply) => {
                 let _ = reply.send(self.connected_session());
             }
