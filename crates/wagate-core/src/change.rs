@@ -182,6 +182,7 @@ mod tests {
             delivered_at: None,
             read_at: None,
             edited_at: None,
+            mentions: Vec::new(),
             reactions: Vec::new(),
             votes: Vec::new(),
         }

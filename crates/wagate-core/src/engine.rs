@@ -47,6 +47,8 @@ pub struct InboundMessage {
     /// The group it was written in, if any.
     pub group: Option<String>,
     pub content: Content,
+    /// The numbers it mentions.
+    pub mentions: Vec<PhoneNumber>,
     /// The network's id of the message replied to.
     pub quoted_external_id: Option<String>,
     pub timestamp: Timestamp,
@@ -101,6 +103,16 @@ pub struct InboundChange {
     pub timestamp: Timestamp,
 }
 
+/// What `PATCH /v1/instances/{id}/profile` changes of the instance's own profile.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProfileChange {
+    /// The name contacts see (WhatsApp's push name).
+    pub name: Option<String>,
+    pub about: Option<String>,
+    /// The picture, fetched from the URL given (JPEG or PNG).
+    pub picture: Option<FetchedMedia>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineEvent {
     /// A QR code to show; each new one replaces the last.
@@ -136,6 +148,8 @@ pub enum EngineEvent {
     Call(InboundCall),
     /// A contact's presence or chat state (reported only to subscriptions that ask for it).
     Presence(ContactPresence),
+    /// The instance's own name changed (it set a new one).
+    OwnName(String),
     /// The recipient's device reported a sent message delivered or read.
     Receipt {
         external_id: String,
@@ -196,6 +210,8 @@ pub struct OutboundMessage {
     pub id: MessageId,
     pub to: Recipient,
     pub content: Content,
+    /// The numbers a text mentions.
+    pub mentions: Vec<PhoneNumber>,
     /// The network id of the message replied to.
     pub quoted_external_id: Option<String>,
     /// The message a reaction is about, as the network knows it.
@@ -265,6 +281,14 @@ pub trait Session: Send + Sync {
             message: "This connection cannot edit or delete messages.".into(),
             transient: false,
         })
+    }
+    /// Blocks (or unblocks) a contact.
+    async fn block(&self, _phone: &PhoneNumber, _blocked: bool) -> Result<(), EngineError> {
+        Err(EngineError::Unsupported)
+    }
+    /// Changes the instance's own name, about text or picture.
+    async fn set_profile(&self, _change: &ProfileChange) -> Result<(), EngineError> {
+        Err(EngineError::Unsupported)
     }
     /// Declines a ringing call.
     async fn reject_call(&self, _call: &InboundCall) -> Result<(), EngineError> {

@@ -75,6 +75,9 @@ impl Event {
         if let Some(lid) = m.peer.lid() {
             data["fromLid"] = json!(lid);
         }
+        if !m.mentions.is_empty() {
+            data["mentions"] = json!(m.mentions.iter().map(|p| p.as_str()).collect::<Vec<_>>());
+        }
         Self::new(
             &m.account_id,
             &m.instance_id,
@@ -330,6 +333,7 @@ impl Event {
             delivered_at: Some(now),
             read_at: Some(now),
             edited_at: None,
+            mentions: Vec::new(),
             reactions: Vec::new(),
             votes: Vec::new(),
         };
@@ -445,6 +449,7 @@ mod tests {
             delivered_at: None,
             read_at: None,
             edited_at: None,
+            mentions: Vec::new(),
             reactions: Vec::new(),
             votes: Vec::new(),
         }

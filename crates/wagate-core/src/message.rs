@@ -305,6 +305,8 @@ pub struct Message {
     pub peer: Recipient,
     pub peer_name: Option<String>,
     pub content: Content,
+    /// The numbers a text mentions.
+    pub mentions: Vec<PhoneNumber>,
     /// The message replied to: wagate's `msg_` id when wagate has it (or, for a send, the id
     /// the request gave).
     pub quoted_message_id: Option<String>,

@@ -20,7 +20,7 @@ use crate::message::{
     Content, Direction, Media, MediaType, Message, MessageStatus, Recipient, Template,
 };
 use crate::net::{TargetUrl, UrlPolicy};
-use crate::phone::PhoneError;
+use crate::phone::{PhoneError, PhoneNumber};
 use crate::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
 
 /// §15.5: a text message is at most this many characters,
@@ -96,6 +96,9 @@ pub struct ContentFields {
     pub reaction: Option<ReactionFields>,
     /// A poll: a question and 2 to 12 distinct options.
     pub poll: Option<Poll>,
+    /// With `message`: the numbers it mentions (in groups), at most 256.
+    #[cfg_attr(feature = "openapi", schema(max_items = 256))]
+    pub mentions: Option<Vec<String>>,
 }
 
 /// Meta's template message: `components` are passed to Meta as given.
@@ -312,6 +315,37 @@ impl ContentFields {
     }
 }
 
+/// At most this many numbers are mentioned in one message.
+pub const MAX_MENTIONS: usize = 256;
+
+impl ContentFields {
+    /// The numbers a text mentions, each once, in the order given.
+    pub fn mentions(&self) -> Result<Vec<PhoneNumber>, SendError> {
+        let Some(list) = &self.mentions else {
+            return Ok(Vec::new());
+        };
+        if self.message.is_none() {
+            return Err(SendError::field("mentions", "mentions go with 'message'"));
+        }
+        if list.len() > MAX_MENTIONS {
+            return Err(SendError::field(
+                "mentions",
+                format!("at most {MAX_MENTIONS} numbers"),
+            ));
+        }
+        let mut out: Vec<PhoneNumber> = Vec::with_capacity(list.len());
+        for raw in list {
+            let p = PhoneNumber::parse(raw).map_err(|_| {
+                SendError::field("mentions", format!("'{raw}' is not a phone number"))
+            })?;
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The fields of a send request besides its content.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SendFields {
@@ -327,6 +361,8 @@ pub struct SendFields {
 pub struct NewOutbound {
     pub to: Recipient,
     pub content: Content,
+    /// Numbers a text mentions.
+    pub mentions: Vec<PhoneNumber>,
     pub quoted_message_id: Option<String>,
     /// A JSON object of at most [`MAX_METADATA`] bytes, echoed in webhooks.
     pub metadata: Option<serde_json::Value>,
@@ -337,6 +373,7 @@ impl NewOutbound {
     pub fn parse(fields: SendFields, rules: &SendRules) -> Result<Self, SendError> {
         let to = Recipient::parse(&fields.to)
             .map_err(|error| SendError::InvalidRecipient { field: "to", error })?;
+        let mentions = fields.content.mentions()?;
         let content = fields.content.parse(rules)?;
         if let Some(m) = &fields.metadata {
             if !m.is_object() {
@@ -349,6 +386,7 @@ impl NewOutbound {
         Ok(Self {
             to,
             content,
+            mentions,
             quoted_message_id: quoted_message_id(fields.quoted_message_id)?,
             metadata: fields.metadata,
         })
@@ -393,6 +431,7 @@ impl NewMessage {
             peer: self.send.to,
             peer_name: None,
             content: self.send.content,
+            mentions: self.send.mentions,
             quoted_message_id: self.send.quoted_message_id,
             quoted_external_id: None,
             metadata: self.send.metadata,

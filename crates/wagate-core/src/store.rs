@@ -416,6 +416,13 @@ pub trait ContactStore: Send + Sync + 'static {
         profile: &FetchedProfile,
         at: Timestamp,
     ) -> Result<Contact, StoreError>;
+    /// The instance blocked (or unblocked) `phone`, which becomes a contact if it was not one.
+    async fn set_blocked(
+        &self,
+        instance: &InstanceId,
+        phone: &PhoneNumber,
+        blocked: bool,
+    ) -> Result<Contact, StoreError>;
 }
 
 /// History synced from the phone.

@@ -27,7 +27,7 @@ use wagate_core::contact::FetchedProfile;
 use wagate_core::engine::{
     ConnectRequest, Engine, EngineError, EngineEvent, EventSink, InboundCall, InboundChange,
     InboundMessage, InboundReaction, InboundVote, LinkMethod, NotRecorded, NumberCheck,
-    OutboundChange, OutboundMessage, SendError, Session,
+    OutboundChange, OutboundMessage, ProfileChange, SendError, Session,
 };
 use wagate_core::failure::FailureCode;
 use wagate_core::message::{Content, MessageStatus, Recipient};
@@ -95,6 +95,8 @@ struct Net {
     next_generation: u64,
     /// Calls an instance declined, by call id, until the caller asks.
     rejected_calls: HashSet<String>,
+    /// The numbers each instance blocked.
+    blocked: HashSet<(InstanceId, String)>,
 }
 
 impl Net {
@@ -185,6 +187,7 @@ impl SandboxNetwork {
         from: PhoneNumber,
         from_name: Option<String>,
         content: Content,
+        mentions: Vec<PhoneNumber>,
         quoted_external_id: Option<String>,
     ) -> Result<String, SandboxError> {
         let sink = self.sink_of(to)?;
@@ -195,6 +198,7 @@ impl SandboxNetwork {
             from_name,
             group: None,
             content,
+            mentions,
             quoted_external_id,
             timestamp: Timestamp::now(),
         }))
@@ -613,6 +617,7 @@ impl Session for SandboxSession {
                         from_name: None,
                         group: None,
                         content: m.content.clone(),
+                        mentions: m.mentions.clone(),
                         quoted_external_id: m.quoted_external_id.clone(),
                         timestamp: Timestamp::now(),
                     }),
@@ -699,6 +704,40 @@ impl Session for SandboxSession {
         }
     }
 
+    async fn block(&self, phone: &PhoneNumber, blocked: bool) -> Result<(), EngineError> {
+        self.me().map_err(|_| EngineError::NotConnected)?;
+        let key = (self.id.clone(), phone.to_string());
+        let mut net = self.net.lock();
+        if blocked {
+            net.blocked.insert(key);
+        } else {
+            net.blocked.remove(&key);
+        }
+        Ok(())
+    }
+
+    /// The sandbox keeps the new name (it is the linked session's from now on) and reports it.
+    async fn set_profile(&self, change: &ProfileChange) -> Result<(), EngineError> {
+        self.me().map_err(|_| EngineError::NotConnected)?;
+        let Some(name) = &change.name else {
+            return Ok(());
+        };
+        let sink = {
+            let mut net = self.net.lock();
+            let device = net.devices.get_mut(&self.id);
+            device.map(|d| {
+                if let Some(s) = d.linked.as_mut() {
+                    s.profile_name = Some(name.clone());
+                }
+                d.sink.clone()
+            })
+        };
+        if let Some(sink) = sink {
+            report(&sink, EngineEvent::OwnName(name.clone())).await;
+        }
+        Ok(())
+    }
+
     async fn reject_call(&self, call: &InboundCall) -> Result<(), EngineError> {
         self.me().map_err(|_| EngineError::NotConnected)?;
         self.net.lock().rejected_calls.insert(call.call_id.clone());
@@ -760,9 +799,16 @@ impl Session for SandboxSession {
             return Ok(None);
         }
         // Another sandbox instance is a person with no about text; anyone else is virtual.
-        let is_instance = self.net.lock().directory.contains(phone.as_str());
+        let (is_instance, is_blocked) = {
+            let net = self.net.lock();
+            (
+                net.directory.contains(phone.as_str()),
+                net.blocked.contains(&(self.id.clone(), phone.to_string())),
+            )
+        };
         Ok(Some(FetchedProfile {
             about: (!is_instance).then(|| VIRTUAL_ABOUT.to_owned()),
+            is_blocked,
             ..FetchedProfile::default()
         }))
     }

@@ -34,6 +34,7 @@ pub fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .merge(routes::messages::router())
         .merge(routes::contacts::router())
         .merge(routes::presence::router())
+        .merge(routes::profile::router())
         .merge(routes::sandbox::router())
         .merge(routes::webhooks::router())
         .merge(routes::inbound_webhooks::router())

@@ -1,6 +1,8 @@
 //! The OpenAPI 3.1 document. Paths come from the `#[utoipa::path]` of each handler, registered
 //! together with its route, so a route cannot exist without being documented.
 
+mod content_kinds;
+
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -57,6 +59,7 @@ impl Modify for Security {
 /// the routers add their paths).
 pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
     StandardResponses.modify(doc);
+    content_kinds::document(doc);
 }
 
 /// The answers every route can give besides its own, added where a route does not document them

@@ -31,7 +31,7 @@ async fn server(backend: Backend) -> TestServer {
     .await
 }
 
-/// Serves a sticker (WebP) and a voice note (OGG); returns the base URL.
+/// Serves a sticker (WebP), one over 500 KB, and a voice note (OGG); returns the base URL.
 async fn media_host() -> String {
     let app = Router::new()
         .route(
@@ -41,6 +41,14 @@ async fn media_host() -> String {
                     [(header::CONTENT_TYPE, "image/webp")],
                     &b"RIFF\x1a\0\0\0WEBPVP8 "[..],
                 )
+            }),
+        )
+        .route(
+            "/big.webp",
+            get(|| async {
+                let mut big = b"RIFF\x1a\0\0\0WEBPVP8 ".to_vec();
+                big.resize(600 * 1024, 0);
+                ([(header::CONTENT_TYPE, "image/webp")], big)
             }),
         )
         .route(
@@ -599,6 +607,23 @@ async fn bad_content_names_its_field(backend: Backend) {
     assert_eq!(
         failed.body["data"]["error"]["code"],
         json!("unsupported_media_format")
+    );
+    // Nor one over 500 KB.
+    let big = send(
+        &s,
+        &k,
+        send_with(json!({"mediaUrl": format!("{files}/big.webp"), "mediaType": "sticker"})),
+    )
+    .await;
+    let failed = eventually(&s, &k, &format!("/v1/messages/{big}/status"), |b| {
+        b["data"]["status"] == json!("failed")
+    })
+    .await;
+    assert_eq!(
+        failed.body["data"]["error"]["code"],
+        json!("media_too_large"),
+        "{}",
+        failed.body
     );
     let _ = b;
 }
@@ -1317,7 +1342,222 @@ async fn contacts_presence_reaches_only_who_asks(backend: Backend) {
     .assert_error(404, "instance_not_found");
 }
 
+async fn mentions_travel_with_the_text(backend: Backend) {
+    let s = server(backend).await;
+    let k = s.default_key.clone();
+    let rx = Receiver::start(Answer::Ok).await;
+    let a = linked(&s, &k, ME, json!({})).await;
+    let b = linked(&s, &k, OTHER, json!({})).await;
+    let r = s
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/instances/{b}"),
+            Some(&k),
+            Some(json!({"webhookUrl": rx.url})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let sent = send(
+        &s,
+        &k,
+        json!({"instanceId": a, "to": OTHER, "message": "@Ana and @Bruno, look",
+        "mentions": [ANA, "5521999990000", ANA]}),
+    )
+    .await;
+    let both = json!([ANA, "5521999990000"]);
+    let copy = received(&s, &k, &b, "text").await;
+    assert_eq!(copy["mentions"], both, "{copy}");
+    let mine = s.get(&format!("/v1/messages/{sent}"), &k).await;
+    assert_eq!(mine.body["data"]["mentions"], both, "{}", mine.body);
+    assert_eq!(
+        events_within(&rx, "message.received", 1).await[0]["mentions"],
+        both
+    );
+    // No mentions, no field.
+    inject(&s, &k, OTHER, "plain").await;
+    let plain = eventually(&s, &k, &format!("/v1/messages?instanceId={b}"), |b| {
+        b["data"][0]["content"] == json!("plain")
+    })
+    .await;
+    assert!(
+        plain.body["data"][0].get("mentions").is_none(),
+        "{}",
+        plain.body
+    );
+
+    for body in [
+        json!({"location": {"latitude": 1.0, "longitude": 2.0}, "mentions": [ANA]}),
+        json!({"message": "hi", "mentions": ["12"]}),
+        json!({"message": "hi", "mentions": "5511988887777"}),
+    ] {
+        let mut body = body;
+        body["instanceId"] = json!(a);
+        body["to"] = json!(ANA);
+        let r = s.post("/v1/messages/send", &k, body).await;
+        r.assert_error(400, "invalid_request");
+        assert_eq!(
+            r.body["error"]["details"][0]["field"],
+            json!("mentions"),
+            "{}",
+            r.body
+        );
+    }
+}
+
+/// `/openapi.json` gives each kind its own object, for client generators (§17.1).
+async fn the_document_has_one_schema_per_kind(backend: Backend) {
+    let s = server(backend).await;
+    let doc = s.openapi().await;
+    let schemas = &doc["components"]["schemas"];
+    let kinds = schemas["SendContent"]["oneOf"].as_array().expect("a oneOf");
+    let by_title = |t: &str| {
+        kinds
+            .iter()
+            .find(|k| k["title"] == json!(t))
+            .unwrap_or_else(|| panic!("no {t}: {kinds:?}"))
+    };
+    for (title, needs) in [
+        ("TextContent", json!(["message"])),
+        ("MediaContent", json!(["mediaUrl", "mediaType"])),
+        ("LocationContent", json!(["location"])),
+        ("ContactsContent", json!(["contacts"])),
+        ("ReactionContent", json!(["reaction"])),
+        ("PollContent", json!(["poll"])),
+        ("TemplateContent", json!(["template"])),
+    ] {
+        assert_eq!(by_title(title)["required"], needs, "{title}");
+    }
+    assert_eq!(kinds.len(), 7);
+    // A required field is never null, and keeps its limits.
+    let location = &by_title("LocationContent")["properties"]["location"];
+    assert_eq!(
+        location["$ref"],
+        json!("#/components/schemas/Location"),
+        "{location}"
+    );
+    let text = &by_title("TextContent")["properties"]["message"];
+    assert_eq!(text["type"], json!("string"));
+    assert_eq!(text["maxLength"], json!(65536));
+    assert_eq!(
+        by_title("TextContent")["properties"]["mentions"]["maxItems"],
+        json!(256)
+    );
+    for send in ["SendMessageRequest", "SendByUrlRequest"] {
+        assert!(
+            schemas[send]
+                .to_string()
+                .contains("#/components/schemas/SendContent"),
+            "{send}: {}",
+            schemas[send]
+        );
+    }
+    // The sandbox's inject also takes editOf/deleteOf alone: it keeps the flat fields.
+    assert!(
+        schemas["InjectRequest"]
+            .to_string()
+            .contains("ContentFields")
+    );
+}
+
+async fn blocking_and_the_own_profile(backend: Backend) {
+    let s = server(backend).await;
+    let k = s.default_key.clone();
+    let a = linked(&s, &k, ME, json!({})).await;
+    let block = |what: &str, phone: &str, body: Value| {
+        let path = format!("/v1/contacts/{phone}/{what}");
+        let (s, k) = (&s, k.clone());
+        async move { s.post(&path, &k, body).await }
+    };
+    let r = block("block", ANA, json!({"instanceId": a})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["data"]["isBlocked"], json!(true));
+    // The contact reads blocked, also when its profile is fetched again.
+    let c = s
+        .get(&format!("/v1/contacts/{ANA}?instanceId={a}"), &k)
+        .await;
+    assert_eq!(c.body["data"]["isBlocked"], json!(true), "{}", c.body);
+    let r = block("unblock", ANA, json!({"instanceId": a})).await;
+    assert_eq!(r.body["data"]["isBlocked"], json!(false), "{}", r.body);
+    block("block", "12", json!({"instanceId": a}))
+        .await
+        .assert_error(400, "invalid_phone_number");
+    block(
+        "block",
+        ANA,
+        json!({"instanceId": "inst_01jd3k9w6q8x2m4v7c5b0n1t2r"}),
+    )
+    .await
+    .assert_error(404, "instance_not_found");
+    block("block", ANA, json!({}))
+        .await
+        .assert_error(400, "invalid_request");
+    // A key without instances:write may not.
+    let reader = s
+        .scoped_key(
+            &s.default_account().await,
+            &["contacts:read", "instances:read"],
+        )
+        .await;
+    s.post(
+        &format!("/v1/contacts/{ANA}/block"),
+        &reader,
+        json!({"instanceId": a}),
+    )
+    .await
+    .assert_error(403, "insufficient_permissions");
+
+    let profile = format!("/v1/instances/{a}/profile");
+    let patch = |body: Value| s.call(reqwest::Method::PATCH, &profile, Some(&k), Some(body));
+    let r = patch(json!({"name": "Loja Centro", "about": "Open 9-18"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["data"]["profileName"], json!("Loja Centro"));
+    let got = s.get(&format!("/v1/instances/{a}"), &k).await;
+    assert_eq!(
+        got.body["data"]["profileName"],
+        json!("Loja Centro"),
+        "{}",
+        got.body
+    );
+    for (body, field) in [
+        (json!({}), "name"),
+        (json!({"name": ""}), "name"),
+        (json!({"about": "x".repeat(140)}), "about"),
+        (json!({"name": 5}), "name"),
+    ] {
+        let r = patch(body).await;
+        r.assert_error(400, "invalid_request");
+        assert_eq!(
+            r.body["error"]["details"][0]["field"],
+            json!(field),
+            "{}",
+            r.body
+        );
+    }
+    patch(json!({"pictureUrl": "not a url"}))
+        .await
+        .assert_error(400, "invalid_media");
+    // A disconnected instance cannot.
+    let idle = s.create_instance(&k, "idle").await.body["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.call(
+        reqwest::Method::PATCH,
+        &format!("/v1/instances/{idle}/profile"),
+        Some(&k),
+        Some(json!({"name": "x"})),
+    )
+    .await
+    .assert_error(409, "instance_not_connected");
+    block("block", ANA, json!({"instanceId": idle}))
+        .await
+        .assert_error(409, "instance_not_connected");
+}
+
 on_both_backends!(
+    blocking_and_the_own_profile,
+    the_document_has_one_schema_per_kind,
+    mentions_travel_with_the_text,
     contacts_presence_reaches_only_who_asks,
     calls_are_reported_and_rejected_as_set,
     edits_and_deletes_follow_on_both_sides,

@@ -977,6 +977,15 @@ async fn the_other_kinds_go_and_come_as_meta_documents_them(backend: Backend) {
         )
         .await;
     r.assert_error(409, "not_supported_by_connection");
+    // Nor mentions (they are for groups).
+    let r =
+        e.s.post(
+            "/v1/messages/send",
+            &k,
+            json!({"instanceId": id, "to": CUSTOMER, "message": "oi", "mentions": [CUSTOMER]}),
+        )
+        .await;
+    r.assert_error(409, "not_supported_by_connection");
     // Nor edits and deletes of what was sent.
     let place = &ids[0];
     let edit =

@@ -19,7 +19,8 @@ use wagate_core::net::UrlPolicy;
 use wagate_store::SqlStore;
 use wagate_testkit::{Backend, on_both_backends};
 use wagate_wa::fake::{
-    ContactReceipts, FakeConnector, FakeProfile, FakeServer, MessageField, Observed, wa, wa_poll,
+    ContactReceipts, FakeConnector, FakeProfile, FakeServer, MessageField, Observed, WaMediaType,
+    wa, wa_poll,
 };
 use wagate_wa::{WaOptions, WaVersion};
 
@@ -47,6 +48,9 @@ on_both_backends!(
     a_call_is_rejected_and_the_caller_told_why,
     a_contacts_presence_and_typing_are_reported,
     a_sender_known_only_by_its_lid_is_kept_and_answered,
+    mentions_reach_the_peer_and_come_back,
+    stickers_and_voice_notes_reach_the_peer_and_come_back,
+    blocking_and_the_own_profile_reach_whatsapp,
 );
 
 fn wa_options(fake: &Arc<FakeServer>) -> WaOptions {
@@ -1633,5 +1637,220 @@ async fn a_sender_known_only_by_its_lid_is_kept_and_answered(backend: Backend) {
     })
     .await
     .expect("the LID contact got the answer");
+    s.stop().await;
+}
+
+async fn mentions_reach_the_peer_and_come_back(backend: Backend) {
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let hooks = Receiver::start(Answer::Ok).await;
+    let id = linked(
+        &s,
+        &fake,
+        &k,
+        json!({"webhookUrl": hooks.url, "settings": {"autoTyping": false}}),
+    )
+    .await;
+    send(
+        &s,
+        &k,
+        json!({"instanceId": id, "to": CONTACT, "message": "oi @you", "mentions": [CONTACT]}),
+    )
+    .await;
+    let Observed::PeerReceived { message, .. } = contact_received(&fake).await else {
+        unreachable!()
+    };
+    let x = message
+        .extended_text_message
+        .as_option()
+        .expect("an extended text");
+    assert_eq!(x.text.as_deref(), Some("oi @you"));
+    assert_eq!(
+        x.context_info.as_option().unwrap().mentioned_jid,
+        vec![format!("{CONTACT}@s.whatsapp.net")]
+    );
+    let back = wa::Message {
+        extended_text_message: MessageField::some(wa::message::ExtendedTextMessage {
+            text: Some("you too @me".into()),
+            context_info: MessageField::some(wa::ContextInfo {
+                mentioned_jid: vec![format!("{PHONE}@s.whatsapp.net")],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    fake.send_message_from(CONTACT, PHONE, &back, "text")
+        .await
+        .unwrap();
+    let got = first_received(&hooks).await;
+    assert_eq!(got["data"]["mentions"], json!([PHONE]), "{got}");
+    s.stop().await;
+}
+
+/// A local file server with `files` (path, content type, bytes); returns its base URL.
+async fn files_host(files: Vec<(&'static str, &'static str, Vec<u8>)>) -> String {
+    use axum::http::header;
+    let mut app = axum::Router::new();
+    for (path, kind, bytes) in files {
+        app = app.route(
+            path,
+            axum::routing::get(move || {
+                let bytes = bytes.clone();
+                async move { ([(header::CONTENT_TYPE, kind)], bytes) }
+            }),
+        );
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+async fn stickers_and_voice_notes_reach_the_peer_and_come_back(backend: Backend) {
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let hooks = Receiver::start(Answer::Ok).await;
+    let id = linked(
+        &s,
+        &fake,
+        &k,
+        json!({"webhookUrl": hooks.url, "settings": {"autoTyping": false}}),
+    )
+    .await;
+    let webp = b"RIFF\x1a\0\0\0WEBPVP8 a tiny sticker".to_vec();
+    let ogg = b"OggS\0\x02 a short voice note".to_vec();
+    let files = files_host(vec![
+        ("/s.webp", "image/webp", webp.clone()),
+        ("/v.ogg", "audio/ogg; codecs=opus", ogg.clone()),
+    ])
+    .await;
+    send(&s, &k, json!({"instanceId": id, "to": CONTACT, "mediaUrl": format!("{files}/s.webp"), "mediaType": "sticker"})).await;
+    send(&s, &k, json!({"instanceId": id, "to": CONTACT, "mediaUrl": format!("{files}/v.ogg"), "mediaType": "audio", "voiceNote": true})).await;
+    let peer_got = |pred: fn(&wa::Message) -> bool| {
+        let fake = fake.clone();
+        async move {
+            let o = fake
+                .wait_for(Duration::from_secs(15), |o| {
+                    matches!(o, Observed::PeerReceived { to, message, .. } if to.starts_with(CONTACT) && pred(message))
+                })
+                .await
+                .expect("the contact received it");
+            let Observed::PeerReceived { message, .. } = o else {
+                unreachable!()
+            };
+            message
+        }
+    };
+    let m = peer_got(|m| m.sticker_message.is_set()).await;
+    let st = m.sticker_message.as_option().unwrap();
+    assert_eq!(st.mimetype.as_deref(), Some("image/webp"));
+    let plain = fake
+        .cdn
+        .decrypt(
+            st.direct_path.as_deref(),
+            st.media_key.as_deref(),
+            WaMediaType::Sticker,
+        )
+        .expect("uploaded");
+    assert_eq!(plain, webp);
+    let m = peer_got(|m| m.audio_message.is_set()).await;
+    let voice = m.audio_message.as_option().unwrap();
+    assert_eq!(voice.ptt, Some(true), "sent as push-to-talk");
+    let plain = fake
+        .cdn
+        .decrypt(
+            voice.direct_path.as_deref(),
+            voice.media_key.as_deref(),
+            WaMediaType::Audio,
+        )
+        .expect("uploaded");
+    assert_eq!(plain, ogg);
+
+    // The contact sends both back; each arrives with its type and a downloadable file.
+    let sticker = fake.cdn.sticker_message(&webp).unwrap();
+    fake.send_message_from(CONTACT, PHONE, &sticker, "media")
+        .await
+        .unwrap();
+    let note = fake.cdn.voice_message(&ogg).unwrap();
+    fake.send_message_from(CONTACT, PHONE, &note, "media")
+        .await
+        .unwrap();
+    for (kind, bytes) in [("sticker", &webp), ("voice", &ogg)] {
+        let got = first_event_where(&hooks, "message.received", |d| d["type"] == json!(kind)).await;
+        let url = got["media"]["url"].as_str().unwrap().to_owned();
+        let dl = s.http.get(&url).bearer_auth(&k).send().await.unwrap();
+        assert_eq!(dl.status(), StatusCode::OK, "{kind}");
+        assert_eq!(&dl.bytes().await.unwrap().to_vec(), bytes, "{kind}");
+    }
+    s.stop().await;
+}
+
+async fn blocking_and_the_own_profile_reach_whatsapp(backend: Backend) {
+    let fake = FakeServer::new();
+    fake.add_contact(CONTACT).await;
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let id = linked(&s, &fake, &k, json!({"settings": {"autoTyping": false}})).await;
+    // WhatsApp blocks by LID: a number check learns the contact's.
+    let r = s
+        .post(
+            "/v1/contacts/check",
+            &k,
+            json!({"instanceId": id, "phones": [CONTACT]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let jpeg = photo();
+    let picture = media_host(jpeg.clone()).await;
+    for (what, blocked) in [("block", true), ("unblock", false)] {
+        let r = s
+            .post(
+                &format!("/v1/contacts/{CONTACT}/{what}"),
+                &k,
+                json!({"instanceId": id}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["data"]["isBlocked"], json!(blocked));
+        fake.wait_for(
+            Duration::from_secs(10),
+            |o| matches!(o, Observed::BlocklistChanged { action, .. } if action == what),
+        )
+        .await
+        .expect("WhatsApp is told");
+    }
+    let r = s
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/instances/{id}/profile"),
+            Some(&k),
+            Some(json!({"name": "Loja Centro", "about": "Open 9-18", "pictureUrl": picture})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["data"]["profileName"], json!("Loja Centro"));
+    fake.wait_for(
+        Duration::from_secs(10),
+        |o| matches!(o, Observed::PushName { name } if name == "Loja Centro"),
+    )
+    .await
+    .expect("the name is announced");
+    fake.wait_for(
+        Duration::from_secs(10),
+        |o| matches!(o, Observed::AboutSet { text } if text == "Open 9-18"),
+    )
+    .await
+    .expect("the about text is set");
+    fake.wait_for(
+        Duration::from_secs(10),
+        |o| matches!(o, Observed::PictureSet { bytes } if *bytes == jpeg),
+    )
+    .await
+    .expect("the picture is the fetched file");
     s.stop().await;
 }

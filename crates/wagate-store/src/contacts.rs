@@ -156,6 +156,26 @@ impl ContactStore for SqlStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn set_blocked(
+        &self,
+        instance: &InstanceId,
+        phone: &PhoneNumber,
+        blocked: bool,
+    ) -> Result<Contact, StoreError> {
+        let row: ContactRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO contacts (instance_id, phone, is_blocked) VALUES ($1, $2, $3) \
+             ON CONFLICT (instance_id, phone) DO UPDATE SET is_blocked = excluded.is_blocked \
+             RETURNING {COLUMNS}"
+        )))
+        .bind(instance.as_str())
+        .bind(phone.as_str())
+        .bind(i64::from(blocked))
+        .fetch_one(&self.writer)
+        .await
+        .map_err(db)?;
+        Ok(Contact::from(row))
+    }
+
     async fn save_profile(
         &self,
         instance: &InstanceId,

@@ -69,6 +69,7 @@ impl HistoryStore for SqlStore {
                     .then_some(h.timestamp),
                 read_at: read.then_some(h.timestamp),
                 edited_at: None,
+                mentions: Vec::new(),
                 reactions: Vec::new(),
                 votes: Vec::new(),
             };

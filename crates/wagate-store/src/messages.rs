@@ -11,6 +11,7 @@ use wagate_core::content::{Content, Vote};
 use wagate_core::event::Event;
 use wagate_core::message::{Direction, Message, Recipient};
 use wagate_core::page::OffsetPage;
+use wagate_core::phone::PhoneNumber;
 use wagate_core::send::NewMessage;
 use wagate_core::status_change::StatusChange;
 use wagate_core::store::{
@@ -32,6 +33,15 @@ fn content_of(kind: &str, text: String, media: Option<String>) -> Result<Content
 
 fn media_json(c: &Content) -> Option<String> {
     c.object().map(|o| o.to_string())
+}
+
+/// The JSON list of mentioned numbers; NULL for none (most messages).
+fn mentions_json(mentions: &[PhoneNumber]) -> Option<String> {
+    (!mentions.is_empty())
+        .then(|| {
+            serde_json::to_string(&mentions.iter().map(|p| p.as_str()).collect::<Vec<_>>()).ok()
+        })
+        .flatten()
 }
 
 fn direction_of(s: &str) -> Result<Direction, StoreError> {
@@ -62,6 +72,7 @@ pub(crate) struct MessageRow {
     kind: String,
     content: String,
     media: Option<String>,
+    mentions: Option<String>,
     quoted_message_id: Option<String>,
     quoted_external_id: Option<String>,
     metadata: Option<String>,
@@ -87,6 +98,11 @@ impl TryFrom<MessageRow> for Message {
             peer: Recipient::from_trusted(r.peer),
             peer_name: r.peer_name,
             content: content_of(&r.kind, r.content, r.media)?,
+            mentions: json_of::<Vec<String>>(r.mentions)?
+                .unwrap_or_default()
+                .into_iter()
+                .map(PhoneNumber::from_trusted)
+                .collect(),
             quoted_message_id: r.quoted_message_id,
             quoted_external_id: r.quoted_external_id,
             metadata: json_of(r.metadata)?,
@@ -107,7 +123,7 @@ impl TryFrom<MessageRow> for Message {
 /// The columns of a `MessageRow`.
 pub(crate) const MESSAGE_COLUMNS: &str = "id, account_id, instance_id, chat_id, direction, peer, \
      peer_name, type, content, media, quoted_message_id, quoted_external_id, metadata, external_id, \
-     status, error, created_at, sent_at, delivered_at, read_at, edited_at";
+     status, error, created_at, sent_at, delivered_at, read_at, edited_at, mentions";
 
 /// A `chats` row joined with its last message's content (`lm_*`).
 #[derive(sqlx::FromRow)]
@@ -184,8 +200,8 @@ const CHAT_FROM: &str = "chats c LEFT JOIN messages m ON m.id = c.last_message_i
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages (id, account_id, instance_id, chat_id, direction, peer, \
      peer_name, type, content, media, quoted_message_id, quoted_external_id, metadata, external_id, status, \
-     error, created_at, sent_at, delivered_at, read_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+     error, created_at, sent_at, delivered_at, read_at, mentions) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
 
 /// The `msg_` id of the instance's message the network knows as `external_id`.
 pub(crate) async fn stored_id(
@@ -226,6 +242,7 @@ pub(crate) async fn insert_message_row(
         .bind(m.sent_at.map(Timestamp::millis))
         .bind(m.delivered_at.map(Timestamp::millis))
         .bind(m.read_at.map(Timestamp::millis))
+        .bind(mentions_json(&m.mentions))
         .execute(conn)
         .await
         .map_err(db)?;

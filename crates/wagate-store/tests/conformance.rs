@@ -281,6 +281,7 @@ fn outbound(
         send: NewOutbound {
             to: Recipient::parse(to).unwrap(),
             content: Content::Text(text.into()),
+            mentions: Vec::new(),
             quoted_message_id: None,
             metadata: None,
         },

@@ -77,6 +77,7 @@ async fn sent_message(store: &SqlStore, inst: &Instance, ext: &str) -> Message {
     let send = NewOutbound {
         to: Recipient::parse("5511988887777").unwrap(),
         content: Content::Text("hi".into()),
+        mentions: Vec::new(),
         quoted_message_id: None,
         metadata: Some(serde_json::json!({"order": 1})),
     };

@@ -5,6 +5,7 @@ use wagate_core::change::Change;
 use wagate_core::content::{ContactCard, Content, Location, Poll, Unsupported};
 use wagate_core::engine::TargetMessage;
 use wagate_core::message::{MediaType, Recipient};
+use wagate_core::phone::PhoneNumber;
 use whatsapp_rust::buffa::MessageField;
 use whatsapp_rust::download::Downloadable;
 use whatsapp_rust::types::events::InboundMessage as WaInbound;
@@ -27,9 +28,22 @@ pub fn quote(quoted: Option<&str>, to: &Jid) -> Option<Box<wa::ContextInfo>> {
     })
 }
 
-/// The text body of an outbound message, quoting `quoted` (a WhatsApp id in the chat with `to`).
-pub fn text_message(text: &str, quoted: Option<&str>, to: &Jid) -> wa::Message {
-    match quote(quoted, to) {
+/// The text body of an outbound message, quoting `quoted` (a WhatsApp id in the chat with `to`)
+/// and mentioning `mentions`.
+pub fn text_message(
+    text: &str,
+    quoted: Option<&str>,
+    mentions: &[PhoneNumber],
+    to: &Jid,
+) -> wa::Message {
+    let mut context = quote(quoted, to);
+    if !mentions.is_empty() {
+        context.get_or_insert_default().mentioned_jid = mentions
+            .iter()
+            .map(|p| Jid::pn(p.as_str()).to_string())
+            .collect();
+    }
+    match context {
         None => wa::Message {
             conversation: Some(text.to_owned()),
             ..Default::default()
@@ -117,6 +131,8 @@ pub struct Received<'a> {
     pub body: Body<'a>,
     /// The network id of the message it replies to.
     pub quoted: Option<String>,
+    /// The numbers a text mentions.
+    pub mentions: Vec<PhoneNumber>,
     pub timestamp: Timestamp,
 }
 
@@ -159,11 +175,22 @@ pub fn inbound(m: &WaInbound) -> Option<Received<'_>> {
     let context =
         |c: &MessageField<wa::ContextInfo>| c.as_option().and_then(|c| c.stanza_id.clone());
     let ready = |c: Content, q: Option<String>| (Body::Ready(c), q);
+    let mut mentions = Vec::new();
     let (body, quoted) = if let Some(p) = msg.protocol_message.as_option() {
         (change_of(p)?, None)
     } else if let Some(t) = &msg.conversation {
         ready(Content::Text(t.clone()), None)
     } else if let Some(x) = msg.extended_text_message.as_option() {
+        mentions = x
+            .context_info
+            .as_option()
+            .map(|c| {
+                c.mentioned_jid
+                    .iter()
+                    .filter_map(|j| j.parse::<Jid>().ok().and_then(|j| phone_of(&j)))
+                    .collect()
+            })
+            .unwrap_or_default();
         ready(Content::Text(x.text.clone()?), context(&x.context_info))
     } else if let Some(x) = msg.image_message.as_option() {
         let body = media(
@@ -264,6 +291,7 @@ pub fn inbound(m: &WaInbound) -> Option<Received<'_>> {
         group,
         body,
         quoted,
+        mentions,
         timestamp: Timestamp::from_millis(info.timestamp.timestamp_millis()),
     })
 }

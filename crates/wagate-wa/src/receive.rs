@@ -44,6 +44,7 @@ pub async fn event_of(
         from_name: r.from_name.clone(),
         group: r.group.clone(),
         content,
+        mentions: r.mentions.clone(),
         quoted_external_id: r.quoted.clone(),
         timestamp: r.timestamp,
     };

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use wagate_core::change::Change;
 use wagate_core::contact::FetchedProfile;
 use wagate_core::engine::{
-    EngineError, InboundCall, NumberCheck, OutboundChange, OutboundMessage, SendError, Session,
+    EngineError, EngineEvent, InboundCall, NumberCheck, OutboundChange, OutboundMessage,
+    ProfileChange, SendError, Session,
 };
 use wagate_core::failure::FailureCode;
 use wagate_core::message::{Content, Recipient};
@@ -73,6 +74,42 @@ impl WaSession {
 
 #[async_trait]
 impl Session for WaSession {
+    /// WhatsApp blocks by LID: the contact's mapping must be known (a number check or a
+    /// message from it teaches it).
+    async fn block(&self, phone: &PhoneNumber, blocked: bool) -> Result<(), EngineError> {
+        let jid = Jid::pn(phone.as_str());
+        let done = if blocked {
+            self.client.blocking().block(&jid).await
+        } else {
+            self.client.blocking().unblock(&jid).await
+        };
+        done.map_err(|e| EngineError::Failed(e.to_string()))
+    }
+
+    async fn set_profile(&self, change: &ProfileChange) -> Result<(), EngineError> {
+        let failed = |e: whatsapp_rust::features::ProfileError| EngineError::Failed(e.to_string());
+        let profile = self.client.profile();
+        if let Some(name) = &change.name {
+            profile.set_push_name(name).await.map_err(failed)?;
+            // Recorded as the instance's profileName before the answer goes out.
+            let _ = self
+                .shared
+                .sink
+                .emit(EngineEvent::OwnName(name.clone()))
+                .await;
+        }
+        if let Some(about) = &change.about {
+            profile.set_status_text(about).await.map_err(failed)?;
+        }
+        if let Some(picture) = &change.picture {
+            profile
+                .set_profile_picture(picture.bytes.to_vec())
+                .await
+                .map_err(failed)?;
+        }
+        Ok(())
+    }
+
     async fn reject_call(&self, call: &InboundCall) -> Result<(), EngineError> {
         let (Ok(peer), Ok(creator)) = (call.reply_to.parse::<Jid>(), call.creator.parse::<Jid>())
         else {
@@ -103,7 +140,7 @@ impl Session for WaSession {
         let sent = match &c.change {
             Change::Edit(text) => self
                 .client
-                .edit_message(to.clone(), id, text_message(text, None, &to))
+                .edit_message(to.clone(), id, text_message(text, None, &[], &to))
                 .await
                 .map(|_| ()),
             Change::Delete => self.client.revoke_message(to, id, RevokeType::Sender).await,
@@ -125,7 +162,7 @@ impl Session for WaSession {
             )
         })?;
         let body = match &m.content {
-            Content::Text(t) => text_message(t, m.quoted_external_id.as_deref(), &to),
+            Content::Text(t) => text_message(t, m.quoted_external_id.as_deref(), &m.mentions, &to),
             Content::Media(media) => {
                 if !self.client.is_logged_in() {
                     return Err(interrupted("Not connected to WhatsApp.".into()));

@@ -364,6 +364,7 @@ impl CloudApi {
             from_name: m.from_name,
             group: None,
             content,
+            mentions: Vec::new(),
             quoted_external_id: m.context_id,
             timestamp: m.at,
         }))

@@ -123,6 +123,7 @@ mod tests {
             id: MessageId::generate(),
             to: Recipient::parse("5511999999999").unwrap(),
             content,
+            mentions: Vec::new(),
             quoted_external_id: quoted.map(str::to_owned),
             target: None,
             media: None,

@@ -38,6 +38,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_contacts))
         .routes(routes!(check_contacts))
         .routes(routes!(get_contact))
+        .routes(routes!(crate::routes::contact_blocking::block_contact))
+        .routes(routes!(crate::routes::contact_blocking::unblock_contact))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

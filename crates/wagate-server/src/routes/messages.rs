@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wagate_core::chat::{Chat, ChatQuery, ChatSort, HistoryQuery, search_term};
 use wagate_core::content::{ContactCard, Location, PollResult, ReactionBy};
-use wagate_core::instance::Instance;
+use wagate_core::instance::{ConnectionMethod, Instance};
 use wagate_core::message::{Content, Direction, Message, MessageStatus, Recipient};
 use wagate_core::scope::Scope;
 use wagate_core::send::{ContentFields, NewOutbound, SendFields, SendRules};
@@ -111,6 +111,11 @@ pub(crate) async fn check_send(
             method.as_str(),
             send.content.type_str()
         )));
+    }
+    if inst.connection_method == Some(ConnectionMethod::Official) && !send.mentions.is_empty() {
+        return Err(ApiError::NotSupportedByConnection(
+            "Instances connected with method 'official' cannot mention numbers.".into(),
+        ));
     }
     if let Content::Reaction(r) = &send.content {
         let target = state
@@ -292,6 +297,9 @@ pub struct MessageView {
     /// What a `reaction` message reacts to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reaction: Option<ReactionView>,
+    /// The numbers a text mentions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
     /// The reactions to this message, one per person.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<ReactionBy>,
@@ -383,6 +391,7 @@ impl MessageView {
                 }),
                 _ => None,
             },
+            mentions: m.mentions.iter().map(|p| p.as_str().to_owned()).collect(),
             reactions: m.reactions.clone(),
             quoted_message_id: m.quoted_message_id.clone(),
             quoted_external_id: m.quoted_external_id.clone(),

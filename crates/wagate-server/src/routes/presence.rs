@@ -7,7 +7,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wagate_core::ChatId;
-use wagate_core::engine::EngineError;
 use wagate_core::message::Recipient;
 use wagate_core::presence::PresenceChange;
 use wagate_core::scope::Scope;
@@ -16,6 +15,7 @@ use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::ApiJson;
 use crate::routes::instances::owned_instance;
+use crate::routes::live_session::{connected, refused};
 use crate::routes::views::Data;
 use crate::state::AppState;
 
@@ -83,21 +83,12 @@ pub async fn set_presence(
     };
     let change =
         PresenceChange::parse(&req.state, chat).map_err(|e| ApiError::field("state", e))?;
-    let not_connected =
-        || ApiError::InstanceNotConnected("Presence is shown by a connected instance.".into());
-    let handle = state.supervisor.get(&inst.id).ok_or_else(not_connected)?;
-    let session = handle.connected_session().await.ok_or_else(not_connected)?;
-    session.presence(&change).await.map_err(|e| match e {
-        EngineError::Unsupported => ApiError::NotSupportedByConnection(format!(
-            "Instances connected with method '{}' have no presence.",
-            inst.connection_method.map_or("none", |m| m.as_str())
-        )),
-        EngineError::NotConnected => not_connected(),
-        EngineError::Failed(why) => {
-            tracing::warn!(instance = %inst.id, error = %why, "setting presence failed");
-            ApiError::ServiceUnavailable
-        }
-    })?;
+    let doing = "show presence";
+    let session = connected(&state, &inst, doing).await?;
+    session
+        .presence(&change)
+        .await
+        .map_err(refused(&inst, doing))?;
     Ok(axum::Json(Data::new(PresenceView {
         instance_id: inst.id.to_string(),
         state: req.state,

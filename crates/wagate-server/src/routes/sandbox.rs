@@ -174,6 +174,7 @@ pub async fn inject_message(
         return inject_change(&state, &auth, net, to, from, req).await;
     }
     let quoted = quoted_message_id(req.quoted_message_id).map_err(ApiError::from)?;
+    let mentions = req.content.mentions()?;
     // The content of what a contact writes has the limits of what an instance sends.
     let content = req
         .content
@@ -197,7 +198,10 @@ pub async fn inject_message(
             let target = external_id_of(&state, &inst, &r.message_id, &from).await?;
             net.react(&to, from, target, r.emoji).await
         }
-        content => net.inject(&to, from, from_name, content, quoted).await,
+        content => {
+            net.inject(&to, from, from_name, content, mentions, quoted)
+                .await
+        }
     };
     let external_id = sent.map_err(unrecorded)?;
     Ok(axum::Json(Data::new(InjectView {

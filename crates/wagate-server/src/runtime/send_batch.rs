@@ -161,6 +161,7 @@ impl SendBatch {
             id: m.id,
             to: m.peer,
             content,
+            mentions: m.mentions.clone(),
             quoted_external_id,
             target,
             media,

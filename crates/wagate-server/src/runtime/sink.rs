@@ -104,6 +104,7 @@ impl RuntimeSink {
                 message_id: target.id,
                 emoji: r.emoji,
             }),
+            mentions: Vec::new(),
             quoted_external_id: None,
             timestamp: r.timestamp,
         })
@@ -174,6 +175,7 @@ impl RuntimeSink {
             // refused row would be refused again at every redelivery, so the name is mended.
             peer_name: m.from_name.map(|n| n.replace('\0', "\u{FFFD}")),
             content: m.content,
+            mentions: m.mentions,
             quoted_message_id: None,
             quoted_external_id: m.quoted_external_id,
             metadata: None,

@@ -17,6 +17,7 @@ pub use server::{ContactReceipts, FakeOptions, FakeServer, FakeTransportFactory,
 /// The protobuf types tests build payloads with (history, messages).
 pub use whatsapp_rust::buffa::MessageField;
 /// How a phone encrypts its vote on a poll (tests play the voter).
+pub use whatsapp_rust::wacore::download::MediaType as WaMediaType;
 pub use whatsapp_rust::wacore::poll as wa_poll;
 pub use whatsapp_rust::waproto::whatsapp as wa;
 

@@ -97,6 +97,23 @@ pub enum Observed {
     },
     /// The client asked for the blocklist.
     BlocklistAsked,
+    /// The client blocked or unblocked `jid` (`action`: `block`, `unblock`).
+    BlocklistChanged {
+        action: String,
+        jid: String,
+    },
+    /// The client set its own picture (`bytes`: the image it uploaded).
+    PictureSet {
+        bytes: Vec<u8>,
+    },
+    /// The client set its about text.
+    AboutSet {
+        text: String,
+    },
+    /// The client announced its push name (a `presence` with `name`).
+    PushName {
+        name: String,
+    },
     /// The client asked for a pairing code (`link_code_companion_reg` stage companion_hello).
     PairCodeRequested {
         phone: String,
@@ -1027,6 +1044,12 @@ impl FakeServer {
                 }
                 Ok(())
             }
+            "presence" if attr(&n, "name").is_some() => {
+                self.observe(Observed::PushName {
+                    name: attr(&n, "name").unwrap_or_default(),
+                });
+                Ok(())
+            }
             "presence" => {
                 self.observe(Observed::Presence {
                     r#type: attr(&n, "type").unwrap_or_default(),
@@ -1097,12 +1120,50 @@ impl FakeServer {
             "privacy" => iq_result(&id)
                 .children([NodeBuilder::new("privacy").build()])
                 .build(),
+            "w:profile:picture" if ty == "set" => {
+                let bytes = match n
+                    .get_optional_child("picture")
+                    .and_then(|p| p.content.as_ref())
+                {
+                    Some(NodeContent::Bytes(b)) => b.to_vec(),
+                    _ => Vec::new(),
+                };
+                self.observe(Observed::PictureSet { bytes });
+                iq_result(&id)
+                    .children([NodeBuilder::new("picture").attr("id", "1").build()])
+                    .build()
+            }
             "w:profile:picture" => {
                 let target = attr(&n, "target").unwrap_or_default();
                 let user = target.split('@').next().unwrap_or_default().to_owned();
                 self.observe(Observed::PictureAsked { target });
                 let picture = self.profiles.lock().unwrap().picture(&user);
                 iq_result(&id).children([picture]).build()
+            }
+            "blocklist" if ty == "set" => {
+                for item in n.get_optional_child("item").into_iter().chain(
+                    n.get_optional_child("list")
+                        .map(children)
+                        .unwrap_or_default(),
+                ) {
+                    self.observe(Observed::BlocklistChanged {
+                        action: attr(item, "action").unwrap_or_default(),
+                        jid: attr(item, "pn_jid")
+                            .or_else(|| attr(item, "jid"))
+                            .unwrap_or_default(),
+                    });
+                }
+                iq_result(&id).build()
+            }
+            "status" => {
+                let text = n
+                    .get_optional_child("status")
+                    .and_then(|s| s.content_as_string())
+                    .unwrap_or_default();
+                self.observe(Observed::AboutSet {
+                    text: text.to_string(),
+                });
+                iq_result(&id).build()
             }
             "blocklist" => {
                 let account = self
@@ -1291,6 +1352,12 @@ impl FakeServer {
                     "contact" => kids.push(
                         NodeBuilder::new("contact")
                             .attr("type", if known { "in" } else { "out" })
+                            .build(),
+                    ),
+                    // Phones have a LID of their own: 3 and the number.
+                    "lid" if known && !st.lid_contacts.contains_key(&user) => kids.push(
+                        NodeBuilder::new("lid")
+                            .attr("val", format!("3{user}@lid"))
                             .build(),
                     ),
                     // Only device 0 per user: companions would need ADV key-index lists.

@@ -33,6 +33,7 @@ impl InstanceActor {
             }
             EngineEvent::LoggedOut { code, message } => self.on_logged_out(code, message).await,
             EngineEvent::Call(call) => self.on_call(call).await,
+            EngineEvent::OwnName(name) => self.save(|s| s.profile_name = Some(name)).await,
             EngineEvent::Receipt {
                 external_id,
                 status,
@@ -208,6 +209,7 @@ impl InstanceActor {
             let send = NewOutbound {
                 to: Recipient::Phone(call.from),
                 content: Content::Text(text.as_str().to_owned()),
+                mentions: Vec::new(),
                 quoted_message_id: None,
                 metadata: None,
             };
