@@ -289,14 +289,27 @@ async fn the_three_request_bodies_document_the_content(backend: Backend) {
         );
     }
     assert!(schemas["TemplateRequest"]["properties"]["name"].is_object());
-    for (path, schema, own) in [
+    // The two routes that send one kind take it as a oneOf (SendContent, one object per kind);
+    // the sandbox's inject, which also takes editOf or deleteOf alone, the flat fields.
+    for (path, schema, own, content) in [
         (
             "/v1/messages/send",
             "SendMessageRequest",
             &["instanceId", "to"][..],
+            "SendContent",
         ),
-        ("/webhook/{token}", "SendByUrlRequest", &["to"][..]),
-        ("/sandbox/v1/messages", "InjectRequest", &["to", "from"][..]),
+        (
+            "/webhook/{token}",
+            "SendByUrlRequest",
+            &["to"][..],
+            "SendContent",
+        ),
+        (
+            "/sandbox/v1/messages",
+            "InjectRequest",
+            &["to", "from"][..],
+            "ContentFields",
+        ),
     ] {
         let body = &doc["paths"][path]["post"]["requestBody"]["content"]["application/json"];
         assert_eq!(
@@ -306,7 +319,7 @@ async fn the_three_request_bodies_document_the_content(backend: Backend) {
         );
         let parts = schemas[schema]["allOf"].as_array().expect(schema);
         assert!(
-            parts.contains(&json!({"$ref": "#/components/schemas/ContentFields"})),
+            parts.contains(&json!({"$ref": format!("#/components/schemas/{content}")})),
             "{schema}: {parts:?}"
         );
         let fields = parts

@@ -1046,26 +1046,11 @@ async fn every_kind_reaches_the_peer_and_comes_back(backend: Backend) {
         )
         .await;
     assert_eq!(sub.status, StatusCode::CREATED, "{}", sub.body);
-    let peer_got = |pred: fn(&wa::Message) -> bool| {
-        let fake = fake.clone();
-        async move {
-            let o = fake
-                .wait_for(Duration::from_secs(15), |o| {
-                    matches!(o, Observed::PeerReceived { to, message, .. } if to.starts_with(CONTACT) && pred(message))
-                })
-                .await
-                .expect("the contact received it");
-            let Observed::PeerReceived { id, message, .. } = o else {
-                unreachable!()
-            };
-            (id, message)
-        }
-    };
 
     // Out: a location, two cards, a poll.
     send(&s, &k, json!({"instanceId": id, "to": CONTACT,
         "location": {"latitude": -22.9068, "longitude": -43.1729, "name": "Cristo", "address": "Rio"}})).await;
-    let (_, m) = peer_got(|m| m.location_message.is_set()).await;
+    let (_, m) = contact_got(&fake, |m| m.location_message.is_set()).await;
     let l = m.location_message.as_option().unwrap();
     assert_eq!(
         (l.degrees_latitude, l.degrees_longitude),
@@ -1074,7 +1059,7 @@ async fn every_kind_reaches_the_peer_and_comes_back(backend: Backend) {
     assert_eq!(l.name.as_deref(), Some("Cristo"));
     send(&s, &k, json!({"instanceId": id, "to": CONTACT, "contacts": [
         {"name": "Ana", "phones": ["5511988887777"]}, {"name": "Bia", "phones": ["5511977776666"]}]})).await;
-    let (_, m) = peer_got(|m| m.contacts_array_message.is_set()).await;
+    let (_, m) = contact_got(&fake, |m| m.contacts_array_message.is_set()).await;
     let cards = &m.contacts_array_message.as_option().unwrap().contacts;
     assert_eq!(cards.len(), 2);
     assert!(
@@ -1091,7 +1076,7 @@ async fn every_kind_reaches_the_peer_and_comes_back(backend: Backend) {
         "poll": {"question": "Lunch?", "options": ["Pizza", "Sushi"]}}),
     )
     .await;
-    let (poll_wa_id, m) = peer_got(|m| m.poll_creation_message_v3.is_set()).await;
+    let (poll_wa_id, m) = contact_got(&fake, |m| m.poll_creation_message_v3.is_set()).await;
     let p = m.poll_creation_message_v3.as_option().unwrap();
     assert_eq!(p.name.as_deref(), Some("Lunch?"));
     assert_eq!(p.selectable_options_count, Some(1));
@@ -1155,7 +1140,7 @@ async fn every_kind_reaches_the_peer_and_comes_back(backend: Backend) {
         json!({"instanceId": id, "to": CONTACT, "reaction": {"messageId": text, "emoji": "🙏"}}),
     )
     .await;
-    let (_, m) = peer_got(|m| m.reaction_message.is_set()).await;
+    let (_, m) = contact_got(&fake, |m| m.reaction_message.is_set()).await;
     let r = m.reaction_message.as_option().unwrap();
     assert_eq!(r.text.as_deref(), Some("🙏"));
     let key = r.key.as_option().unwrap();
@@ -1312,6 +1297,23 @@ async fn every_kind_reaches_the_peer_and_comes_back(backend: Backend) {
     s.stop().await;
 }
 
+/// The first message the contact decrypted that `pred` accepts: WhatsApp's id and the body.
+async fn contact_got(
+    fake: &FakeServer,
+    pred: impl Fn(&wa::Message) -> bool,
+) -> (String, Box<wa::Message>) {
+    let o = fake
+        .wait_for(Duration::from_secs(15), |o| {
+            matches!(o, Observed::PeerReceived { to, message, .. } if to.starts_with(CONTACT) && pred(message))
+        })
+        .await
+        .expect("the contact received it");
+    let Observed::PeerReceived { id, message, .. } = o else {
+        unreachable!()
+    };
+    (id, message)
+}
+
 /// The data of the first event `kind` among `hooks`' requests that `pred` accepts.
 async fn first_event_where(hooks: &Receiver, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..300 {
@@ -1332,6 +1334,13 @@ async fn first_event_where(hooks: &Receiver, kind: &str, pred: impl Fn(&Value) -
 
 async fn first_event(hooks: &Receiver, kind: &str) -> Value {
     first_event_where(hooks, kind, |_| true).await
+}
+
+fn protocol_of((_, m): (String, Box<wa::Message>)) -> wa::message::ProtocolMessage {
+    m.protocol_message
+        .as_option()
+        .cloned()
+        .expect("a protocol message")
 }
 
 /// A protocol message from the contact about its message `id` (an edit to `text`, or a revoke).
@@ -1376,22 +1385,6 @@ async fn edits_and_deletes_reach_the_peer_and_come_back(backend: Backend) {
         json!({"webhookUrl": hooks.url, "webhookEvents": ["message.received", "message.edited", "message.deleted"], "settings": {"autoTyping": false}}),
     )
     .await;
-    let peer_got = |pred: fn(&wa::message::ProtocolMessage) -> bool| {
-        let fake = fake.clone();
-        async move {
-            let o = fake
-                .wait_for(Duration::from_secs(15), |o| {
-                    matches!(o, Observed::PeerReceived { to, message, .. }
-                        if to.starts_with(CONTACT) && message.protocol_message.as_option().is_some_and(pred))
-                })
-                .await
-                .expect("the contact received the change");
-            let Observed::PeerReceived { message, .. } = o else {
-                unreachable!()
-            };
-            message.protocol_message.as_option().unwrap().clone()
-        }
-    };
 
     // Out: an edit and a revoke of what the instance sent, keyed by WhatsApp's id of it.
     let mine = send(
@@ -1416,7 +1409,14 @@ async fn edits_and_deletes_reach_the_peer_and_come_back(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let edit = peer_got(|p| p.edited_message.is_set()).await;
+    let edit = protocol_of(
+        contact_got(&fake, |m| {
+            m.protocol_message
+                .as_option()
+                .is_some_and(|p| p.edited_message.is_set())
+        })
+        .await,
+    );
     assert_eq!(
         edit.key.as_option().unwrap().id.as_deref(),
         Some(wa_id.as_str())
@@ -1442,7 +1442,14 @@ async fn edits_and_deletes_reach_the_peer_and_come_back(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let revoke = peer_got(|p| p.r#type == Some(wa::message::protocol_message::Type::Revoke)).await;
+    let revoke = protocol_of(
+        contact_got(&fake, |m| {
+            m.protocol_message
+                .as_option()
+                .is_some_and(|p| p.r#type == Some(wa::message::protocol_message::Type::Revoke))
+        })
+        .await,
+    );
     assert_eq!(
         revoke.key.as_option().unwrap().id.as_deref(),
         Some(wa_id.as_str())
@@ -1731,22 +1738,7 @@ async fn stickers_and_voice_notes_reach_the_peer_and_come_back(backend: Backend)
     .await;
     send(&s, &k, json!({"instanceId": id, "to": CONTACT, "mediaUrl": format!("{files}/s.webp"), "mediaType": "sticker"})).await;
     send(&s, &k, json!({"instanceId": id, "to": CONTACT, "mediaUrl": format!("{files}/v.ogg"), "mediaType": "audio", "voiceNote": true})).await;
-    let peer_got = |pred: fn(&wa::Message) -> bool| {
-        let fake = fake.clone();
-        async move {
-            let o = fake
-                .wait_for(Duration::from_secs(15), |o| {
-                    matches!(o, Observed::PeerReceived { to, message, .. } if to.starts_with(CONTACT) && pred(message))
-                })
-                .await
-                .expect("the contact received it");
-            let Observed::PeerReceived { message, .. } = o else {
-                unreachable!()
-            };
-            message
-        }
-    };
-    let m = peer_got(|m| m.sticker_message.is_set()).await;
+    let (_, m) = contact_got(&fake, |m| m.sticker_message.is_set()).await;
     let st = m.sticker_message.as_option().unwrap();
     assert_eq!(st.mimetype.as_deref(), Some("image/webp"));
     let plain = fake
@@ -1758,7 +1750,7 @@ async fn stickers_and_voice_notes_reach_the_peer_and_come_back(backend: Backend)
         )
         .expect("uploaded");
     assert_eq!(plain, webp);
-    let m = peer_got(|m| m.audio_message.is_set()).await;
+    let (_, m) = contact_got(&fake, |m| m.audio_message.is_set()).await;
     let voice = m.audio_message.as_option().unwrap();
     assert_eq!(voice.ptt, Some(true), "sent as push-to-talk");
     let plain = fake

@@ -446,7 +446,7 @@ impl Session for CloudSession {
     async fn send(&self, m: &OutboundMessage) -> Result<String, SendError> {
         let body = outbound::message_body(m).map_err(|e| SendError {
             code: match e {
-                OutboundError::GroupRecipient => FailureCode::UnsupportedRecipient,
+                OutboundError::NoPhoneNumber => FailureCode::UnsupportedRecipient,
                 OutboundError::NoSuchKind(_) => FailureCode::UnsupportedContent,
                 OutboundError::UnknownTarget => FailureCode::InvalidRequest,
             },

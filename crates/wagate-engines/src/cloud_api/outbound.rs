@@ -9,8 +9,8 @@ use wagate_core::message::{Content, MediaType, Recipient};
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum OutboundError {
-    #[error("the Cloud API engine sends to phone numbers, not to groups")]
-    GroupRecipient,
+    #[error("the Cloud API engine sends to phone numbers, not to groups or LIDs")]
+    NoPhoneNumber,
     #[error("the Cloud API has no {0} messages")]
     NoSuchKind(&'static str),
     #[error("the message reacted to is not known to Meta")]
@@ -36,7 +36,7 @@ fn card(c: &ContactCard) -> Value {
 pub fn message_body(m: &OutboundMessage) -> Result<Value, OutboundError> {
     let to = match &m.to {
         Recipient::Phone(p) => p.as_str().to_owned(),
-        Recipient::Group(_) | Recipient::Lid(_) => return Err(OutboundError::GroupRecipient),
+        Recipient::Group(_) | Recipient::Lid(_) => return Err(OutboundError::NoPhoneNumber),
     };
     let mut body = json!({
         "messaging_product": "whatsapp",
@@ -179,6 +179,6 @@ mod tests {
         );
         let mut g = out(Content::Text("x".into()), None);
         g.to = Recipient::parse("1203630252@g.us").unwrap();
-        assert_eq!(message_body(&g), Err(OutboundError::GroupRecipient));
+        assert_eq!(message_body(&g), Err(OutboundError::NoPhoneNumber));
     }
 }

@@ -179,10 +179,7 @@ pub async fn inject_message(
     let content = req
         .content
         .parse(&SendRules::for_contact(state.config.url_policy))?;
-    let target = net
-        .instance_with_phone(&to)
-        .ok_or(ApiError::InstanceNotFound)?;
-    let inst = owned_instance(&state, &auth, target.as_str()).await?;
+    let inst = instance_at(&state, &auth, net, &to).await?;
     check_media_host(&state, &content).await?;
     // The contact's phone knows the instance's messages by their network ids.
     let quoted = match quoted {
@@ -205,7 +202,7 @@ pub async fn inject_message(
     };
     let external_id = sent.map_err(unrecorded)?;
     Ok(axum::Json(Data::new(InjectView {
-        instance_id: target.to_string(),
+        instance_id: inst.id.to_string(),
         external_id,
     })))
 }
@@ -247,10 +244,7 @@ async fn inject_change(
         (None, _) => return Err(ApiError::field("deleteOf", "deleteOf takes no content")),
     };
     let id = MessageId::parse(&raw).map_err(|_| ApiError::field(field, "not a message id"))?;
-    let target = net
-        .instance_with_phone(&to)
-        .ok_or(ApiError::InstanceNotFound)?;
-    let inst = owned_instance(state, auth, target.as_str()).await?;
+    let inst = instance_at(state, auth, net, &to).await?;
     // Only what this contact wrote to the instance.
     let external_id = state
         .store
@@ -267,7 +261,7 @@ async fn inject_change(
         .await
         .map_err(unrecorded)?;
     Ok(axum::Json(Data::new(InjectView {
-        instance_id: target.to_string(),
+        instance_id: inst.id.to_string(),
         external_id,
     })))
 }
@@ -313,10 +307,7 @@ pub async fn call(
     let net = network(&state)?;
     let to = phone("to", &req.to)?;
     let from = phone("from", &req.from)?;
-    let target = net
-        .instance_with_phone(&to)
-        .ok_or(ApiError::InstanceNotFound)?;
-    owned_instance(&state, &auth, target.as_str()).await?;
+    instance_at(&state, &auth, net, &to).await?;
     let (call_id, rejected) = net
         .call(&to, from, req.is_video)
         .await
@@ -364,14 +355,24 @@ pub async fn presence(
     let to = phone("to", &req.to)?;
     let from = phone("from", &req.from)?;
     let shown = ContactState::parse(&req.state).map_err(|e| ApiError::field("state", e))?;
-    let target = net
-        .instance_with_phone(&to)
-        .ok_or(ApiError::InstanceNotFound)?;
-    owned_instance(&state, &auth, target.as_str()).await?;
+    instance_at(&state, &auth, net, &to).await?;
     net.presence(&to, from, shown).await.map_err(unrecorded)?;
     Ok(axum::Json(Data::new(ContactPresenceView {
         state: shown.as_str().to_owned(),
     })))
+}
+
+/// The connected sandbox instance linked as `to`, when it is the caller's.
+async fn instance_at(
+    state: &AppState,
+    auth: &Auth,
+    net: &SandboxNetwork,
+    to: &PhoneNumber,
+) -> Result<Instance, ApiError> {
+    let target = net
+        .instance_with_phone(to)
+        .ok_or(ApiError::InstanceNotFound)?;
+    owned_instance(state, auth, target.as_str()).await
 }
 
 fn unrecorded(e: SandboxError) -> ApiError {
@@ -441,10 +442,7 @@ pub async fn vote(
     let net = network(&state)?;
     let to = phone("to", &req.to)?;
     let from = phone("from", &req.from)?;
-    let target = net
-        .instance_with_phone(&to)
-        .ok_or(ApiError::InstanceNotFound)?;
-    let inst = owned_instance(&state, &auth, target.as_str()).await?;
+    let inst = instance_at(&state, &auth, net, &to).await?;
     let id = MessageId::parse(&req.poll_message_id).map_err(|_| ApiError::MessageNotFound)?;
     let poll = state
         .store

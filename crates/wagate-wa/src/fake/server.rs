@@ -1044,7 +1044,9 @@ impl FakeServer {
                 }
                 Ok(())
             }
-            "presence" if attr(&n, "name").is_some() => {
+            // A new push name is announced in a presence with a name and no type (presences of
+            // a type carry the name too).
+            "presence" if attr(&n, "type").is_none() && attr(&n, "name").is_some() => {
                 self.observe(Observed::PushName {
                     name: attr(&n, "name").unwrap_or_default(),
                 });
