@@ -592,39 +592,29 @@ async fn bad_content_names_its_field(backend: Backend) {
     s.get("/v1/messages/not-an-id", &k)
         .await
         .assert_error(404, "message_not_found");
-    // A sticker that is not WebP fails with its code.
+    // A sticker that is not WebP, or is over 500 KB, fails with its code.
     let files = media_host().await;
-    let bad = send(
-        &s,
-        &k,
-        send_with(json!({"mediaUrl": format!("{files}/v.ogg"), "mediaType": "sticker"})),
-    )
-    .await;
-    let failed = eventually(&s, &k, &format!("/v1/messages/{bad}/status"), |b| {
-        b["data"]["status"] == json!("failed")
-    })
-    .await;
-    assert_eq!(
-        failed.body["data"]["error"]["code"],
-        json!("unsupported_media_format")
-    );
-    // Nor one over 500 KB.
-    let big = send(
-        &s,
-        &k,
-        send_with(json!({"mediaUrl": format!("{files}/big.webp"), "mediaType": "sticker"})),
-    )
-    .await;
-    let failed = eventually(&s, &k, &format!("/v1/messages/{big}/status"), |b| {
-        b["data"]["status"] == json!("failed")
-    })
-    .await;
-    assert_eq!(
-        failed.body["data"]["error"]["code"],
-        json!("media_too_large"),
-        "{}",
-        failed.body
-    );
+    for (file, code) in [
+        ("v.ogg", "unsupported_media_format"),
+        ("big.webp", "media_too_large"),
+    ] {
+        let bad = send(
+            &s,
+            &k,
+            send_with(json!({"mediaUrl": format!("{files}/{file}"), "mediaType": "sticker"})),
+        )
+        .await;
+        let failed = eventually(&s, &k, &format!("/v1/messages/{bad}/status"), |b| {
+            b["data"]["status"] == json!("failed")
+        })
+        .await;
+        assert_eq!(
+            failed.body["data"]["error"]["code"],
+            json!(code),
+            "{file}: {}",
+            failed.body
+        );
+    }
     let _ = b;
 }
 
