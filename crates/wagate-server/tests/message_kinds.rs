@@ -31,9 +31,10 @@ async fn server(backend: Backend) -> TestServer {
     .await
 }
 
-/// Serves a sticker (WebP), one over 500 KB, and a voice note (OGG); returns the base URL.
+/// Serves a sticker (WebP), one over 500 KB, a voice note (OGG), and a file of each other
+/// media kind (`FILES`); returns the base URL.
 async fn media_host() -> String {
-    let app = Router::new()
+    let mut app = Router::new()
         .route(
             "/s.webp",
             get(|| async {
@@ -60,11 +61,25 @@ async fn media_host() -> String {
                 )
             }),
         );
+    for (path, mime, bytes) in FILES {
+        app = app.route(
+            path,
+            get(move || async move { ([(header::CONTENT_TYPE, mime)], bytes) }),
+        );
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}")
 }
+
+/// A photo, a clip, a song and an invoice: path, content type, bytes.
+const FILES: [(&str, &str, &[u8]); 4] = [
+    ("/p.jpg", "image/jpeg", b"\xff\xd8\xff\xe0 a photo"),
+    ("/c.mp4", "video/mp4", b"\0\0\0\x18ftypmp42 a clip"),
+    ("/a.mp3", "audio/mpeg", b"ID3\x04\0 a song"),
+    ("/i.pdf", "application/pdf", b"%PDF-1.7 an invoice"),
+];
 
 async fn send(s: &TestServer, key: &str, body: Value) -> String {
     let r = s.post("/v1/messages/send", key, body).await;
@@ -149,6 +164,10 @@ async fn every_kind_travels_between_instances_whole(backend: Backend) {
         json!({"contacts": cards}),
         json!({"poll": poll}),
         json!({"mediaUrl": format!("{files}/s.webp"), "mediaType": "sticker"}),
+        json!({"mediaUrl": format!("{files}/p.jpg"), "mediaType": "image", "caption": "the photo"}),
+        json!({"mediaUrl": format!("{files}/c.mp4"), "mediaType": "video", "caption": "the clip"}),
+        json!({"mediaUrl": format!("{files}/a.mp3"), "mediaType": "audio"}),
+        json!({"mediaUrl": format!("{files}/i.pdf"), "mediaType": "document", "filename": "Invoice.pdf"}),
         json!({"mediaUrl": format!("{files}/v.ogg"), "mediaType": "audio", "voiceNote": true}),
     ] {
         let mut body = body;
@@ -185,9 +204,24 @@ async fn every_kind_travels_between_instances_whole(backend: Backend) {
     );
     let voice = received(&s, &k, &b, "voice").await;
     assert_eq!(voice["media"]["mimeType"], json!("audio/ogg"), "{voice}");
+    for ((_, mime, bytes), (kind, caption, filename)) in FILES.iter().zip([
+        ("image", Some("the photo"), None),
+        ("video", Some("the clip"), None),
+        ("audio", None, None),
+        ("document", None, Some("Invoice.pdf")),
+    ]) {
+        let got = received(&s, &k, &b, kind).await;
+        assert_eq!(got["media"]["mimeType"], json!(mime), "{got}");
+        assert_eq!(got["media"]["caption"], json!(caption), "{got}");
+        assert_eq!(got["media"]["filename"], json!(filename), "{got}");
+        // The receiving account downloads the same bytes.
+        let url = got["media"]["url"].as_str().unwrap();
+        let dl = s.http.get(url).bearer_auth(&k).send().await.unwrap();
+        assert_eq!(dl.bytes().await.unwrap().to_vec(), bytes.to_vec(), "{kind}");
+    }
 
     // The webhook carries the same objects.
-    let got = events_within(&rx, "message.received", 5).await;
+    let got = events_within(&rx, "message.received", 9).await;
     let of = |kind: &str| {
         got.iter()
             .find(|e| e["type"] == json!(kind))
@@ -201,11 +235,11 @@ async fn every_kind_travels_between_instances_whole(backend: Backend) {
 
     // The sender's own history has them too, and the chat list previews them.
     let mine = eventually(&s, &k, &format!("/v1/messages?instanceId={a}"), |b| {
-        b["data"].as_array().is_some_and(|l| l.len() == 5)
+        b["data"].as_array().is_some_and(|l| l.len() == 9)
     })
     .await;
     assert_eq!(
-        mine.body["data"][4]["location"]["name"],
+        mine.body["data"][8]["location"]["name"],
         json!("Praça da Sé")
     );
     let chats = s

@@ -181,8 +181,9 @@ impl Env {
 
     /// Bodies of wagate's webhook deliveries of `event` (waits for `n` of them).
     async fn hook_events(&self, event: &str, n: usize) -> Vec<Value> {
+        let mut got = Vec::new();
         for _ in 0..200 {
-            let got: Vec<Value> = self
+            got = self
                 .hooks
                 .received_requests()
                 .await
@@ -196,7 +197,7 @@ impl Env {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("fewer than {n} {event} deliveries");
+        panic!("fewer than {n} {event} deliveries: {got:?}");
     }
 
     /// POSTs a Meta webhook with the given signature header (None: no header).
@@ -217,6 +218,30 @@ impl Env {
         self.meta_webhook(body, Some(sign(APP_SECRET, body.to_string().as_bytes())))
             .await
     }
+
+    /// Meta holds media `id`: its lookup answers a download URL, and the download (with the
+    /// access token, as Meta requires) `bytes` labelled `mime`.
+    async fn meta_media(&self, id: &str, mime: &str, bytes: &[u8]) {
+        let auth = format!("Bearer {TOKEN}");
+        Mock::given(method("GET"))
+            .and(path(format!("/{id}")))
+            .and(header("authorization", auth.as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "messaging_product": "whatsapp", "url": format!("{}/download/{id}", self.graph.uri()),
+                "mime_type": mime, "sha256": "x", "file_size": bytes.len().to_string(), "id": id})))
+            .mount(&self.graph)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/download/{id}")))
+            .and(header("authorization", auth.as_str()))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("content-type", mime)
+                    .set_body_bytes(bytes.to_vec()),
+            )
+            .mount(&self.graph)
+            .await;
+    }
 }
 
 fn sign(secret: &str, body: &[u8]) -> String {
@@ -225,7 +250,6 @@ fn sign(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Meta's `messages` webhook for `pnid` with `value`'s statuses/messages.
 /// A `POST /{phone-number-id}/messages` body to the customer, with `extra`'s fields.
 fn to_customer(extra: Value) -> Value {
     let mut b =
@@ -236,6 +260,7 @@ fn to_customer(extra: Value) -> Value {
     b
 }
 
+/// Meta's `messages` webhook for `pnid` with `value`'s statuses/messages.
 fn notification(pnid: &str, value: Value) -> Value {
     let mut v = json!({"messaging_product": "whatsapp",
                        "metadata": {"display_phone_number": "15550001111", "phone_number_id": pnid}});
@@ -552,20 +577,7 @@ async fn inbound_text_and_media_are_received(backend: Backend) {
     let k = e.key();
     let id = e.connected(json!({"autoRead": true})).await;
     let jpeg = b"\xff\xd8\xff\xe0fake-jpeg-bytes".to_vec();
-    Mock::given(method("GET"))
-        .and(path("/4242"))
-        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "messaging_product": "whatsapp", "url": format!("{}/download/4242", e.graph.uri()),
-            "mime_type": "image/jpeg", "sha256": "x", "file_size": "19", "id": "4242"})))
-        .mount(&e.graph)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/download/4242"))
-        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(jpeg.clone()))
-        .mount(&e.graph)
-        .await;
+    e.meta_media("4242", "image/jpeg", &jpeg).await;
     let inbound = notification(
         PNID,
         json!({"contacts": [{"profile": {"name": "Ana"}, "wa_id": CUSTOMER}],
@@ -643,22 +655,7 @@ async fn received_media_of_a_foreign_type_is_served_as_bytes(backend: Backend) {
     let k = e.key();
     e.connected(json!({})).await;
     let html = b"<script>alert(document.cookie)</script>".to_vec();
-    Mock::given(method("GET"))
-        .and(path("/5151"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "messaging_product": "whatsapp", "url": format!("{}/download/5151", e.graph.uri()),
-            "mime_type": "text/html", "sha256": "x", "file_size": "39", "id": "5151"})))
-        .mount(&e.graph)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/download/5151"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "text/html")
-                .set_body_bytes(html.clone()),
-        )
-        .mount(&e.graph)
-        .await;
+    e.meta_media("5151", "text/html", &html).await;
     let inbound = notification(
         PNID,
         json!({"contacts": [{"profile": {"name": "Eve"}, "wa_id": CUSTOMER}],
@@ -912,6 +909,9 @@ async fn the_other_kinds_go_and_come_as_meta_documents_them(backend: Backend) {
         json!({"contacts": [{"name": "Suporte", "phones": ["551140041234"], "organization": "Acme", "email": "s@acme.com"}]}),
         json!({"mediaUrl": "https://cdn.example.com/s.webp", "mediaType": "sticker"}),
         json!({"reaction": {"messageId": inbound, "emoji": "🎉"}}),
+        json!({"mediaUrl": "https://cdn.example.com/c.mp4", "mediaType": "video", "caption": "Unboxing"}),
+        json!({"mediaUrl": "https://cdn.example.com/a.mp3", "mediaType": "audio", "caption": "dropped"}),
+        json!({"mediaUrl": "https://cdn.example.com/v.ogg", "mediaType": "audio", "voiceNote": true}),
     ];
     let mut ids = Vec::new();
     for mut body in sent {
@@ -939,6 +939,12 @@ async fn the_other_kinds_go_and_come_as_meta_documents_them(backend: Backend) {
             with(
                 json!({"type": "reaction", "reaction": {"message_id": "wamid.IN1", "emoji": "🎉"}})
             ),
+            with(
+                json!({"type": "video", "video": {"link": "https://cdn.example.com/c.mp4", "caption": "Unboxing"}})
+            ),
+            // Meta's audio takes no caption, and a voice note is audio to it.
+            with(json!({"type": "audio", "audio": {"link": "https://cdn.example.com/a.mp3"}})),
+            with(json!({"type": "audio", "audio": {"link": "https://cdn.example.com/v.ogg"}})),
         ]
     );
     // wagate's reaction is on the customer's message.
@@ -1007,9 +1013,23 @@ async fn the_other_kinds_go_and_come_as_meta_documents_them(backend: Backend) {
         )
         .await;
     delete.assert_error(409, "not_supported_by_connection");
-    assert_eq!(e.graph_posts().await.len(), 4, "nothing more went to Meta");
+    assert_eq!(e.graph_posts().await.len(), 7, "nothing more went to Meta");
 
-    // In: a place, a card, a reaction to wagate's location, and an order (not modelled).
+    // In: a place, a card, a reaction to wagate's location, files of the other kinds, and an
+    // order (not modelled).
+    let files: [(&str, &str, &str, &[u8]); 3] = [
+        ("6001", "sticker", "image/webp", b"RIFF\x1a\0\0\0WEBPVP8 "),
+        ("6002", "video", "video/mp4", b"\0\0\0\x18ftypmp42"),
+        (
+            "6003",
+            "audio",
+            "audio/ogg; codecs=opus",
+            b"OggS\0\x02 voice",
+        ),
+    ];
+    for (media_id, _, mime, bytes) in files {
+        e.meta_media(media_id, mime, bytes).await;
+    }
     let location_wamid = "wamid.OUT1";
     let r = e
         .signed_webhook(&notification(
@@ -1022,12 +1042,19 @@ async fn the_other_kinds_go_and_come_as_meta_documents_them(backend: Backend) {
                 {"from": CUSTOMER, "id": "wamid.IN4", "timestamp": "1700000003", "type": "reaction",
                  "reaction": {"message_id": location_wamid, "emoji": "❤️"}},
                 {"from": CUSTOMER, "id": "wamid.IN5", "timestamp": "1700000004", "type": "order",
-                 "order": {"catalog_id": "1", "product_items": []}}
+                 "order": {"catalog_id": "1", "product_items": []}},
+                {"from": CUSTOMER, "id": "wamid.IN6", "timestamp": "1700000005", "type": "sticker",
+                 "sticker": {"id": "6001", "mime_type": "image/webp", "sha256": "x", "animated": false}},
+                {"from": CUSTOMER, "id": "wamid.IN7", "timestamp": "1700000006", "type": "video",
+                 "video": {"id": "6002", "mime_type": "video/mp4", "sha256": "x", "caption": "veja"}},
+                {"from": CUSTOMER, "id": "wamid.IN8", "timestamp": "1700000007", "type": "audio",
+                 "audio": {"id": "6003", "mime_type": "audio/ogg; codecs=opus", "sha256": "x", "voice": true}}
             ]}),
         ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let got = e.hook_events("message.received", 4).await;
+    // With the customer's first text, seven (the reaction is `message.reaction`).
+    let got = e.hook_events("message.received", 7).await;
     let of = |kind: &str| {
         got.iter()
             .find(|g| g["data"]["type"] == json!(kind))
@@ -1040,6 +1067,16 @@ async fn the_other_kinds_go_and_come_as_meta_documents_them(backend: Backend) {
         json!(["34600000000"])
     );
     assert_eq!(of("unsupported")["unsupported"]["kind"], json!("order"));
+    assert_eq!(of("video")["media"]["caption"], json!("veja"));
+    // A recorded voice note is `voice`; each file is kept and served back whole.
+    for ((_, kind, mime, bytes), got) in files.iter().zip(["sticker", "video", "voice"]) {
+        let url = of(got)["media"]["url"].as_str().unwrap().to_owned();
+        let dl = e.s.http.get(&url).bearer_auth(&k).send().await.unwrap();
+        // Served by its essence, without parameters.
+        let essence = mime.split(';').next().unwrap();
+        assert_eq!(dl.headers()["content-type"], essence, "{kind}");
+        assert_eq!(dl.bytes().await.unwrap().to_vec(), bytes.to_vec(), "{kind}");
+    }
     let loc = e.s.get(&format!("/v1/messages/{}", ids[0]), &k).await;
     assert_eq!(
         loc.body["data"]["reactions"],

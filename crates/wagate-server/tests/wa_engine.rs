@@ -19,8 +19,8 @@ use wagate_core::net::UrlPolicy;
 use wagate_store::SqlStore;
 use wagate_testkit::{Backend, on_both_backends};
 use wagate_wa::fake::{
-    ContactReceipts, FakeConnector, FakeProfile, FakeServer, MessageField, Observed, WaMediaType,
-    wa, wa_poll,
+    ContactReceipts, FakeConnector, FakeProfile, FakeServer, MessageField, Observed, PhoneFile,
+    WaMediaType, wa, wa_poll,
 };
 use wagate_wa::{WaOptions, WaVersion};
 
@@ -49,7 +49,7 @@ on_both_backends!(
     a_contacts_presence_and_typing_are_reported,
     a_sender_known_only_by_its_lid_is_kept_and_answered,
     mentions_reach_the_peer_and_come_back,
-    stickers_and_voice_notes_reach_the_peer_and_come_back,
+    every_media_kind_reaches_the_peer_and_comes_back,
     blocking_and_the_own_profile_reach_whatsapp,
 );
 
@@ -348,7 +348,13 @@ async fn peer_image_arrives_with_a_downloadable_url(backend: Backend) {
 
     // The contact's phone encrypts and uploads a photo to the CDN, then sends the message.
     let jpeg = photo();
-    let msg = fake.cdn.image_message(&jpeg, "olha a foto").unwrap();
+    let msg = fake
+        .cdn
+        .phone_media(PhoneFile::Image {
+            jpeg: &jpeg,
+            caption: "olha a foto",
+        })
+        .unwrap();
     let wa_id = fake
         .send_message_from(CONTACT, PHONE, &msg, "media")
         .await
@@ -1022,8 +1028,8 @@ async fn with_history_off_a_link_stores_none_of_it(backend: Backend) {
 }
 
 /// Every §17.1 kind the API sends reaches the contact's device as WhatsApp's own message, and
-/// what the contact sends back (a location, cards, a reaction, a vote on the poll, a kind
-/// wagate does not model) arrives whole; each is acknowledged once it is stored.
+/// what the contact sends back (a location, cards, a poll, a reaction, a vote on the poll, a
+/// kind wagate does not model) arrives whole; each is acknowledged once it is stored.
 async fn every_kind_reaches_the_peer_and_comes_back(backend: Backend) {
     let fake = FakeServer::new();
     fake.add_contact(CONTACT).await;
@@ -1238,6 +1244,24 @@ async fn every_kind_reaches_the_peer_and_comes_back(backend: Backend) {
         .send_message_from(CONTACT, PHONE, &unknown, "text")
         .await
         .unwrap();
+    // And a poll of its own, as WhatsApp writes a single-answer one (v3).
+    let their_poll = wa::Message {
+        poll_creation_message_v3: MessageField::some(wa::message::PollCreationMessage {
+            name: Some("Which day?".into()),
+            options: ["Mon", "Tue", "Wed"]
+                .map(|o| wa::message::poll_creation_message::Option {
+                    option_name: Some(o.into()),
+                    ..Default::default()
+                })
+                .to_vec(),
+            selectable_options_count: Some(1),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    fake.send_message_from(CONTACT, PHONE, &their_poll, "poll")
+        .await
+        .unwrap();
 
     let mut kinds: HashMap<String, Value> = HashMap::new();
     for _ in 0..300 {
@@ -1253,6 +1277,7 @@ async fn every_kind_reaches_the_peer_and_comes_back(backend: Backend) {
         if [
             "location",
             "contacts",
+            "poll",
             "unsupported",
             "message.reaction",
             "poll.vote",
@@ -1274,6 +1299,12 @@ async fn every_kind_reaches_the_peer_and_comes_back(backend: Backend) {
         kinds["contacts"]["contacts"][0],
         json!({"name": "Caio", "phones": ["5531999990000"], "organization": null, "email": null})
     );
+    assert_eq!(kinds["poll"]["poll"]["question"], json!("Which day?"));
+    assert_eq!(
+        kinds["poll"]["poll"]["options"],
+        json!(["Mon", "Tue", "Wed"])
+    );
+    assert_eq!(kinds["poll"]["poll"]["multipleAnswers"], json!(false));
     assert_eq!(
         kinds["unsupported"]["unsupported"]["kind"],
         json!("event_message")
@@ -1294,6 +1325,43 @@ async fn every_kind_reaches_the_peer_and_comes_back(backend: Backend) {
     )
     .await
     .expect("the client acknowledged the unknown kind");
+
+    // Both take their reactions back: WhatsApp's empty reaction, each way.
+    let mut unreact = react.clone();
+    if let Some(r) = unreact.reaction_message.as_option_mut() {
+        r.text = Some(String::new());
+    }
+    fake.send_message_from(CONTACT, PHONE, &unreact, "reaction")
+        .await
+        .unwrap();
+    eventually_for(&s, &k, &format!("/v1/messages/{poll_id}"), 15, |b| {
+        b["data"].get("reactions").is_none()
+    })
+    .await;
+    send(
+        &s,
+        &k,
+        json!({"instanceId": id, "to": CONTACT, "reaction": {"messageId": text, "emoji": ""}}),
+    )
+    .await;
+    let (_, m) = contact_got(&fake, |m| {
+        m.reaction_message
+            .as_option()
+            .is_some_and(|r| r.text.as_deref() == Some(""))
+    })
+    .await;
+    let key = m
+        .reaction_message
+        .as_option()
+        .unwrap()
+        .key
+        .as_option()
+        .unwrap();
+    assert_eq!(key.id.as_deref(), Some(wa_text.as_str()));
+    eventually_for(&s, &k, &format!("/v1/messages/{text}"), 15, |b| {
+        b["data"].get("reactions").is_none()
+    })
+    .await;
     s.stop().await;
 }
 
@@ -1716,7 +1784,10 @@ async fn files_host(files: Vec<(&'static str, &'static str, Vec<u8>)>) -> String
     format!("http://{addr}")
 }
 
-async fn stickers_and_voice_notes_reach_the_peer_and_come_back(backend: Backend) {
+/// A file of each media kind but the image (its own test above) is uploaded, and the contact's
+/// device decrypts it from WhatsApp's message of that kind; the contact's files come back with
+/// their type, caption or file name, and the same bytes behind the media URL.
+async fn every_media_kind_reaches_the_peer_and_comes_back(backend: Backend) {
     let fake = FakeServer::new();
     fake.add_contact(CONTACT).await;
     let s = server(backend, &fake).await;
@@ -1731,53 +1802,152 @@ async fn stickers_and_voice_notes_reach_the_peer_and_come_back(backend: Backend)
     .await;
     let webp = b"RIFF\x1a\0\0\0WEBPVP8 a tiny sticker".to_vec();
     let ogg = b"OggS\0\x02 a short voice note".to_vec();
+    let mp3 = b"ID3\x04\0 a song".to_vec();
+    let mp4 = b"\0\0\0\x18ftypmp42 a short clip".to_vec();
+    let pdf = b"%PDF-1.7 an invoice".to_vec();
     let files = files_host(vec![
         ("/s.webp", "image/webp", webp.clone()),
         ("/v.ogg", "audio/ogg; codecs=opus", ogg.clone()),
+        ("/a.mp3", "audio/mpeg", mp3.clone()),
+        ("/c.mp4", "video/mp4", mp4.clone()),
+        ("/i.pdf", "application/pdf", pdf.clone()),
     ])
     .await;
-    send(&s, &k, json!({"instanceId": id, "to": CONTACT, "mediaUrl": format!("{files}/s.webp"), "mediaType": "sticker"})).await;
-    send(&s, &k, json!({"instanceId": id, "to": CONTACT, "mediaUrl": format!("{files}/v.ogg"), "mediaType": "audio", "voiceNote": true})).await;
+    let to = |path: &str, extra: Value| {
+        let mut body =
+            json!({"instanceId": id, "to": CONTACT, "mediaUrl": format!("{files}{path}")});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    send(&s, &k, to("/s.webp", json!({"mediaType": "sticker"}))).await;
+    send(
+        &s,
+        &k,
+        to("/v.ogg", json!({"mediaType": "audio", "voiceNote": true})),
+    )
+    .await;
+    send(&s, &k, to("/a.mp3", json!({"mediaType": "audio"}))).await;
+    send(
+        &s,
+        &k,
+        to(
+            "/c.mp4",
+            json!({"mediaType": "video", "caption": "the clip"}),
+        ),
+    )
+    .await;
+    send(
+        &s,
+        &k,
+        to(
+            "/i.pdf",
+            json!({"mediaType": "document", "filename": "Invoice-1.pdf"}),
+        ),
+    )
+    .await;
+
     let (_, m) = contact_got(&fake, |m| m.sticker_message.is_set()).await;
     let st = m.sticker_message.as_option().unwrap();
     assert_eq!(st.mimetype.as_deref(), Some("image/webp"));
-    let plain = fake
-        .cdn
-        .decrypt(
-            st.direct_path.as_deref(),
-            st.media_key.as_deref(),
-            WaMediaType::Sticker,
-        )
-        .expect("uploaded");
-    assert_eq!(plain, webp);
-    let (_, m) = contact_got(&fake, |m| m.audio_message.is_set()).await;
-    let voice = m.audio_message.as_option().unwrap();
-    assert_eq!(voice.ptt, Some(true), "sent as push-to-talk");
-    let plain = fake
-        .cdn
-        .decrypt(
-            voice.direct_path.as_deref(),
-            voice.media_key.as_deref(),
+    let plain = fake.cdn.decrypt(
+        st.direct_path.as_deref(),
+        st.media_key.as_deref(),
+        WaMediaType::Sticker,
+    );
+    assert_eq!(plain.expect("uploaded"), webp);
+    for (ptt, bytes) in [(true, &ogg), (false, &mp3)] {
+        let (_, m) = contact_got(&fake, |m| {
+            m.audio_message
+                .as_option()
+                .is_some_and(|a| a.ptt.unwrap_or(false) == ptt)
+        })
+        .await;
+        let a = m.audio_message.as_option().unwrap();
+        let plain = fake.cdn.decrypt(
+            a.direct_path.as_deref(),
+            a.media_key.as_deref(),
             WaMediaType::Audio,
-        )
-        .expect("uploaded");
-    assert_eq!(plain, ogg);
+        );
+        assert_eq!(&plain.expect("uploaded"), bytes, "push-to-talk {ptt}");
+    }
+    let (_, m) = contact_got(&fake, |m| m.video_message.is_set()).await;
+    let v = m.video_message.as_option().unwrap();
+    assert_eq!(
+        (v.caption.as_deref(), v.mimetype.as_deref()),
+        (Some("the clip"), Some("video/mp4"))
+    );
+    let plain = fake.cdn.decrypt(
+        v.direct_path.as_deref(),
+        v.media_key.as_deref(),
+        WaMediaType::Video,
+    );
+    assert_eq!(plain.expect("uploaded"), mp4);
+    let (_, m) = contact_got(&fake, |m| m.document_message.is_set()).await;
+    let d = m.document_message.as_option().unwrap();
+    assert_eq!(
+        (d.file_name.as_deref(), d.mimetype.as_deref()),
+        (Some("Invoice-1.pdf"), Some("application/pdf"))
+    );
+    let plain = fake.cdn.decrypt(
+        d.direct_path.as_deref(),
+        d.media_key.as_deref(),
+        WaMediaType::Document,
+    );
+    assert_eq!(plain.expect("uploaded"), pdf);
 
-    // The contact sends both back; each arrives with its type and a downloadable file.
-    let sticker = fake.cdn.sticker_message(&webp).unwrap();
-    fake.send_message_from(CONTACT, PHONE, &sticker, "media")
-        .await
-        .unwrap();
-    let note = fake.cdn.voice_message(&ogg).unwrap();
-    fake.send_message_from(CONTACT, PHONE, &note, "media")
-        .await
-        .unwrap();
-    for (kind, bytes) in [("sticker", &webp), ("voice", &ogg)] {
+    // The contact sends each kind back; each arrives with its type and a downloadable file.
+    let back = [
+        ("sticker", PhoneFile::Sticker { webp: &webp }),
+        (
+            "voice",
+            PhoneFile::Audio {
+                bytes: &ogg,
+                mimetype: "audio/ogg; codecs=opus",
+                ptt: true,
+            },
+        ),
+        (
+            "audio",
+            PhoneFile::Audio {
+                bytes: &mp3,
+                mimetype: "audio/mpeg",
+                ptt: false,
+            },
+        ),
+        (
+            "video",
+            PhoneFile::Video {
+                mp4: &mp4,
+                caption: "look",
+            },
+        ),
+        (
+            "document",
+            PhoneFile::Document {
+                bytes: &pdf,
+                file_name: "Receipt.pdf",
+                mimetype: "application/pdf",
+            },
+        ),
+    ];
+    for (kind, file) in back {
+        let bytes = file.bytes().to_vec();
+        let msg = fake.cdn.phone_media(file).unwrap();
+        fake.send_message_from(CONTACT, PHONE, &msg, "media")
+            .await
+            .unwrap();
         let got = first_event_where(&hooks, "message.received", |d| d["type"] == json!(kind)).await;
+        match kind {
+            "video" => assert_eq!(got["media"]["caption"], json!("look"), "{got}"),
+            "document" => assert_eq!(got["media"]["filename"], json!("Receipt.pdf"), "{got}"),
+            _ => {}
+        }
         let url = got["media"]["url"].as_str().unwrap().to_owned();
         let dl = s.http.get(&url).bearer_auth(&k).send().await.unwrap();
         assert_eq!(dl.status(), StatusCode::OK, "{kind}");
-        assert_eq!(&dl.bytes().await.unwrap().to_vec(), bytes, "{kind}");
+        assert_eq!(dl.bytes().await.unwrap().to_vec(), bytes, "{kind}");
     }
     s.stop().await;
 }

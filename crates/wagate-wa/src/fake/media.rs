@@ -51,63 +51,58 @@ impl FakeCdn {
         })
     }
 
-    /// What a sending phone does: encrypt + upload an image, return the message.
-    pub fn image_message(&self, plaintext: &[u8], caption: &str) -> anyhow::Result<wa::Message> {
-        let u = self.upload(plaintext, MediaType::Image)?;
-        Ok(wa::Message {
-            image_message: MessageField::some(wa::message::ImageMessage {
-                url: Some(u.url),
-                direct_path: Some(u.direct_path),
-                mimetype: Some("image/jpeg".into()),
-                caption: Some(caption.into()),
-                media_key: Some(u.media_key),
-                file_sha256: Some(u.file_sha256),
-                file_enc_sha256: Some(u.file_enc_sha256),
-                file_length: Some(u.file_length),
-                media_key_timestamp: Some(0),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-    }
-
-    /// A WebP sticker, as a phone sends it.
-    pub fn sticker_message(&self, webp: &[u8]) -> anyhow::Result<wa::Message> {
-        let u = self.upload(webp, MediaType::Sticker)?;
-        Ok(wa::Message {
-            sticker_message: MessageField::some(wa::message::StickerMessage {
-                url: Some(u.url),
-                direct_path: Some(u.direct_path),
-                mimetype: Some("image/webp".into()),
-                media_key: Some(u.media_key),
-                file_sha256: Some(u.file_sha256),
-                file_enc_sha256: Some(u.file_enc_sha256),
-                file_length: Some(u.file_length),
-                media_key_timestamp: Some(0),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-    }
-
-    /// A push-to-talk voice note (OGG/Opus), as a phone sends it.
-    pub fn voice_message(&self, ogg: &[u8]) -> anyhow::Result<wa::Message> {
-        let u = self.upload(ogg, MediaType::Audio)?;
-        Ok(wa::Message {
-            audio_message: MessageField::some(wa::message::AudioMessage {
-                url: Some(u.url),
-                direct_path: Some(u.direct_path),
-                mimetype: Some("audio/ogg; codecs=opus".into()),
-                media_key: Some(u.media_key),
-                file_sha256: Some(u.file_sha256),
-                file_enc_sha256: Some(u.file_enc_sha256),
-                file_length: Some(u.file_length),
-                media_key_timestamp: Some(0),
-                ptt: Some(true),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
+    /// What a contact's phone does to send a file: encrypt and upload it, then describe it in
+    /// the message of its kind.
+    pub fn phone_media(&self, file: PhoneFile<'_>) -> anyhow::Result<wa::Message> {
+        let u = self.upload(file.bytes(), file.media_type())?;
+        // Every media message carries the same description of the uploaded blob.
+        macro_rules! uploaded {
+            ($ty:ident, $mime:expr, { $($field:ident: $value:expr),* $(,)? }) => {
+                wa::message::$ty {
+                    url: Some(u.url),
+                    direct_path: Some(u.direct_path),
+                    mimetype: Some($mime.to_owned()),
+                    media_key: Some(u.media_key),
+                    file_sha256: Some(u.file_sha256),
+                    file_enc_sha256: Some(u.file_enc_sha256),
+                    file_length: Some(u.file_length),
+                    media_key_timestamp: Some(0),
+                    $($field: $value,)*
+                    ..Default::default()
+                }
+            };
+        }
+        let mut m = wa::Message::default();
+        match file {
+            PhoneFile::Image { caption, .. } => {
+                m.image_message = MessageField::some(uploaded!(ImageMessage, "image/jpeg", {
+                    caption: Some(caption.into()),
+                }));
+            }
+            PhoneFile::Video { caption, .. } => {
+                m.video_message = MessageField::some(uploaded!(VideoMessage, "video/mp4", {
+                    caption: Some(caption.into()),
+                }));
+            }
+            PhoneFile::Audio { mimetype, ptt, .. } => {
+                m.audio_message = MessageField::some(uploaded!(AudioMessage, mimetype, {
+                    ptt: Some(ptt),
+                }));
+            }
+            PhoneFile::Document {
+                file_name,
+                mimetype,
+                ..
+            } => {
+                m.document_message = MessageField::some(uploaded!(DocumentMessage, mimetype, {
+                    file_name: Some(file_name.into()),
+                }));
+            }
+            PhoneFile::Sticker { .. } => {
+                m.sticker_message = MessageField::some(uploaded!(StickerMessage, "image/webp", {}));
+            }
+        }
+        Ok(m)
     }
 
     /// What a receiving phone does: fetch the image's blob and decrypt it with its media key.
@@ -137,6 +132,55 @@ impl FakeCdn {
                 kind,
             )?,
         )
+    }
+}
+
+/// A file a contact's phone sends, with what its kind of message says about it.
+pub enum PhoneFile<'a> {
+    Image {
+        jpeg: &'a [u8],
+        caption: &'a str,
+    },
+    Video {
+        mp4: &'a [u8],
+        caption: &'a str,
+    },
+    /// A voice note when `ptt` (push-to-talk), else a plain audio file.
+    Audio {
+        bytes: &'a [u8],
+        mimetype: &'a str,
+        ptt: bool,
+    },
+    Document {
+        bytes: &'a [u8],
+        file_name: &'a str,
+        mimetype: &'a str,
+    },
+    Sticker {
+        webp: &'a [u8],
+    },
+}
+
+impl PhoneFile<'_> {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Image { jpeg: b, .. }
+            | Self::Video { mp4: b, .. }
+            | Self::Audio { bytes: b, .. }
+            | Self::Document { bytes: b, .. }
+            | Self::Sticker { webp: b } => b,
+        }
+    }
+
+    /// The kind its encryption keys are derived for.
+    fn media_type(&self) -> MediaType {
+        match self {
+            Self::Image { .. } => MediaType::Image,
+            Self::Video { .. } => MediaType::Video,
+            Self::Audio { .. } => MediaType::Audio,
+            Self::Document { .. } => MediaType::Document,
+            Self::Sticker { .. } => MediaType::Sticker,
+        }
     }
 }
 

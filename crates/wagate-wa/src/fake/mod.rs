@@ -11,7 +11,7 @@ pub mod server;
 pub mod tcp;
 pub mod wire;
 
-pub use media::{FakeCdn, FakeCdnClient};
+pub use media::{FakeCdn, FakeCdnClient, PhoneFile};
 pub use profiles::FakeProfile;
 pub use server::{ContactReceipts, FakeOptions, FakeServer, FakeTransportFactory, Observed};
 /// The protobuf types tests build payloads with (history, messages).
