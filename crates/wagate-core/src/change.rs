@@ -170,6 +170,7 @@ mod tests {
             direction: Direction::Outbound,
             peer: Recipient::parse("5511999990001").unwrap(),
             peer_name: None,
+            author: None,
             content,
             quoted_message_id: None,
             quoted_external_id: None,

@@ -12,6 +12,10 @@ use thiserror::Error;
 use crate::change::Change;
 use crate::contact::{ContactReport, FetchedProfile};
 use crate::failure::FailureCode;
+use crate::group::{
+    Group, GroupError, GroupId, GroupNotice, GroupUpdate, NewGroup, ParticipantAction,
+    ParticipantOutcome,
+};
 use crate::history::HistoryMessage;
 use crate::media::FetchedMedia;
 use crate::message::{Content, MessageStatus, Recipient};
@@ -44,8 +48,8 @@ pub struct InboundMessage {
     /// A phone number, or a LID when that is all the network gave (never a group: `group`).
     pub from: Recipient,
     pub from_name: Option<String>,
-    /// The group it was written in, if any.
-    pub group: Option<String>,
+    /// The group it was written in, if any (then `from` is the member who wrote).
+    pub group: Option<GroupId>,
     pub content: Content,
     /// The numbers it mentions.
     pub mentions: Vec<PhoneNumber>,
@@ -60,7 +64,7 @@ pub struct InboundReaction {
     pub external_id: String,
     pub from: PhoneNumber,
     pub from_name: Option<String>,
-    pub group: Option<String>,
+    pub group: Option<GroupId>,
     pub target_external_id: String,
     /// Empty when the reaction was taken back.
     pub emoji: String,
@@ -150,6 +154,8 @@ pub enum EngineEvent {
     Presence(ContactPresence),
     /// The instance's own name changed (it set a new one).
     OwnName(String),
+    /// A group the instance is in changed, or the instance joined or left one.
+    Group(GroupNotice),
     /// The recipient's device reported a sent message delivered or read.
     Receipt {
         external_id: String,
@@ -289,6 +295,44 @@ pub trait Session: Send + Sync {
     /// Changes the instance's own name, about text or picture.
     async fn set_profile(&self, _change: &ProfileChange) -> Result<(), EngineError> {
         Err(EngineError::Unsupported)
+    }
+    /// The groups the instance is in.
+    async fn groups(&self) -> Result<Vec<Group>, GroupError> {
+        Err(EngineError::Unsupported.into())
+    }
+    /// One group the instance is in, as the network has it now.
+    async fn group(&self, _id: &GroupId) -> Result<Group, GroupError> {
+        Err(EngineError::Unsupported.into())
+    }
+    /// Creates a group with the instance as its owner; the outcome of each number asked for.
+    async fn create_group(
+        &self,
+        _group: &NewGroup,
+    ) -> Result<(Group, Vec<ParticipantOutcome>), GroupError> {
+        Err(EngineError::Unsupported.into())
+    }
+    async fn update_group(&self, _id: &GroupId, _update: &GroupUpdate) -> Result<(), GroupError> {
+        Err(EngineError::Unsupported.into())
+    }
+    /// Adds, removes, promotes or demotes members; the outcome of each number.
+    async fn change_participants(
+        &self,
+        _id: &GroupId,
+        _action: ParticipantAction,
+        _phones: &[PhoneNumber],
+    ) -> Result<Vec<ParticipantOutcome>, GroupError> {
+        Err(EngineError::Unsupported.into())
+    }
+    /// The group's invite code; with `revoke`, a new one (the old one stops working).
+    async fn group_invite(&self, _id: &GroupId, _revoke: bool) -> Result<String, GroupError> {
+        Err(EngineError::Unsupported.into())
+    }
+    /// Joins the group an invite code is for.
+    async fn join_group(&self, _code: &str) -> Result<GroupId, GroupError> {
+        Err(EngineError::Unsupported.into())
+    }
+    async fn leave_group(&self, _id: &GroupId) -> Result<(), GroupError> {
+        Err(EngineError::Unsupported.into())
     }
     /// Declines a ringing call.
     async fn reject_call(&self, _call: &InboundCall) -> Result<(), EngineError> {

@@ -7,8 +7,12 @@
 use serde_json::{Value, json};
 
 use crate::content::{Reaction, Vote};
+use crate::group::{
+    Group, GroupId, GroupNotice, GroupUpdate, Participant, ParticipantAction, Role,
+};
 use crate::instance::{InstanceStatus, LastError};
 use crate::message::{Content, Direction, Message};
+use crate::phone::PhoneNumber;
 use crate::presence::{ContactPresence, ContactState, Presence};
 use crate::webhook_event::WebhookEvent;
 use crate::{AccountId, EventId, InstanceId, Timestamp};
@@ -60,7 +64,7 @@ impl Event {
             "messageId": m.id.as_str(),
             "instanceId": m.instance_id.as_str(),
             "chatId": m.chat_id.as_str(),
-            "from": m.peer.as_str(),
+            "from": m.sender().as_str(),
             "fromName": m.peer_name,
             "to": instance_phone,
             "type": m.content.type_str(),
@@ -72,7 +76,10 @@ impl Event {
         if let Some((field, object)) = m.content.named_object() {
             data[field] = object;
         }
-        if let Some(lid) = m.peer.lid() {
+        if m.peer.is_group() {
+            data["groupId"] = json!(m.peer.as_str());
+        }
+        if let Some(lid) = m.sender().lid() {
             data["fromLid"] = json!(lid);
         }
         if !m.mentions.is_empty() {
@@ -97,7 +104,7 @@ impl Event {
                 "messageId": reaction.message_id.as_str(),
                 "instanceId": m.instance_id.as_str(),
                 "chatId": m.chat_id.as_str(),
-                "from": m.peer.as_str(),
+                "from": m.sender().as_str(),
                 "emoji": reaction.emoji,
                 "timestamp": m.created_at.to_rfc3339(),
             }),
@@ -198,6 +205,55 @@ impl Event {
             data["lastSeen"] = json!(at.to_rfc3339());
         }
         Self::new(account_id, instance_id, WebhookEvent::PresenceUpdated, data)
+    }
+
+    /// `group.joined`, `group.updated` or `group.participants` (§17.5): what the network
+    /// reported about a group the instance is (or was) in.
+    pub fn group_notice(
+        account_id: &AccountId,
+        instance_id: &InstanceId,
+        notice: &GroupNotice,
+    ) -> Self {
+        let phone = |p: &Option<PhoneNumber>| p.as_ref().map(|p| p.as_str().to_owned());
+        let (kind, mut data) = match notice {
+            GroupNotice::Joined(g) => (WebhookEvent::GroupJoined, group_json(g)),
+            GroupNotice::Updated { group, changes, by } => {
+                let mut c = json!({});
+                if let Some(s) = &changes.subject {
+                    c["subject"] = json!(s.as_str());
+                }
+                if let Some(d) = &changes.description {
+                    c["description"] = json!(d);
+                }
+                if let Some(a) = changes.announce {
+                    c["announce"] = json!(a);
+                }
+                if let Some(l) = changes.locked {
+                    c["locked"] = json!(l);
+                }
+                (
+                    WebhookEvent::GroupUpdated,
+                    json!({"groupId": group.as_str(), "changes": c, "by": phone(by)}),
+                )
+            }
+            GroupNotice::Participants {
+                group,
+                action,
+                participants,
+                by,
+            } => (
+                WebhookEvent::GroupParticipants,
+                json!({
+                    "groupId": group.as_str(),
+                    "action": action.as_str(),
+                    "participants": participants.iter().map(PhoneNumber::as_str).collect::<Vec<_>>(),
+                    "by": phone(by),
+                }),
+            ),
+        };
+        data["instanceId"] = json!(instance_id.as_str());
+        data["timestamp"] = json!(Timestamp::now().to_rfc3339());
+        Self::new(account_id, instance_id, kind, data)
     }
 
     /// The event for an outbound message's current status: `message.sent`, `.delivered`,
@@ -318,6 +374,7 @@ impl Event {
             direction,
             peer: Recipient::from_trusted(PHONE.to_owned()),
             peer_name: Some("EnviaAI".into()),
+            author: None,
             content: Content::Text("Mensagem de teste do EnviaAI".into()),
             quoted_message_id: None,
             quoted_external_id: None,
@@ -399,6 +456,33 @@ impl Event {
                     last_seen: Some(now),
                 },
             )),
+            WebhookEvent::GroupJoined => Some(Self::group_notice(
+                account_id,
+                instance_id,
+                &GroupNotice::Joined(sample_group(now)),
+            )),
+            WebhookEvent::GroupUpdated => Some(Self::group_notice(
+                account_id,
+                instance_id,
+                &GroupNotice::Updated {
+                    group: sample_group(now).id,
+                    changes: GroupUpdate {
+                        announce: Some(true),
+                        ..GroupUpdate::default()
+                    },
+                    by: Some(PhoneNumber::from_trusted(PHONE.into())),
+                },
+            )),
+            WebhookEvent::GroupParticipants => Some(Self::group_notice(
+                account_id,
+                instance_id,
+                &GroupNotice::Participants {
+                    group: sample_group(now).id,
+                    action: ParticipantAction::Add,
+                    participants: vec![PhoneNumber::from_trusted("5511988888888".into())],
+                    by: Some(PhoneNumber::from_trusted(PHONE.into())),
+                },
+            )),
             WebhookEvent::CallReceived => Some(Self::call_received(
                 account_id,
                 instance_id,
@@ -414,6 +498,44 @@ impl Event {
         event.data["test"] = json!(true);
         event
     }
+}
+
+/// The group of a test `group.*` event.
+fn sample_group(now: Timestamp) -> Group {
+    let member = |phone: &str, role| Participant {
+        phone: PhoneNumber::from_trusted(phone.into()),
+        role,
+    };
+    Group {
+        id: GroupId::from_trusted("120363000000000000@g.us".into()),
+        subject: "EnviaAI".into(),
+        description: None,
+        owner: Some(PhoneNumber::from_trusted("5511999999999".into())),
+        participants: vec![
+            member("5511999999999", Role::Superadmin),
+            member("5511988888888", Role::Member),
+        ],
+        announce: false,
+        locked: false,
+        created_at: now,
+    }
+}
+
+/// A group whole, as `GET /v1/groups/{groupId}` answers it.
+fn group_json(g: &Group) -> Value {
+    json!({
+        "groupId": g.id.as_str(),
+        "subject": g.subject,
+        "description": g.description,
+        "owner": g.owner.as_ref().map(PhoneNumber::as_str),
+        "participantsCount": g.participants.len(),
+        "participants": g.participants.iter()
+            .map(|p| json!({"phone": p.phone.as_str(), "role": p.role.as_str()}))
+            .collect::<Vec<_>>(),
+        "announce": g.announce,
+        "locked": g.locked,
+        "createdAt": g.created_at.to_rfc3339(),
+    })
 }
 
 /// A 1×1 PNG as a data URI: the QR code of a test `instance.qr_updated`.
@@ -434,6 +556,7 @@ mod tests {
             direction: Direction::Outbound,
             peer: Recipient::parse("5511999999999").unwrap(),
             peer_name: None,
+            author: None,
             content: Content::Text("hi".into()),
             quoted_message_id: None,
             quoted_external_id: None,

@@ -37,6 +37,10 @@ pub enum FailureCode {
     RecipientUnavailable,
     UnsupportedRecipient,
     UnsupportedContent,
+    /// A message to a group the instance is not in (or no longer in).
+    NotGroupMember,
+    /// A message to an announcement group by a member who is not an admin.
+    GroupAdminsOnly,
     InvalidRequest,
     MediaFetchFailed,
     MediaTooLarge,
@@ -80,6 +84,8 @@ impl FailureCode {
             RecipientUnavailable => "recipient_unavailable",
             UnsupportedRecipient => "unsupported_recipient",
             UnsupportedContent => "unsupported_content",
+            NotGroupMember => "not_group_member",
+            GroupAdminsOnly => "group_admins_only",
             InvalidRequest => "invalid_request",
             MediaFetchFailed => "media_fetch_failed",
             MediaTooLarge => "media_too_large",
@@ -147,6 +153,8 @@ impl FailureCode {
             UnsupportedContent => {
                 "This connection cannot send this content (a template over WhatsApp Web)."
             }
+            NotGroupMember => "The instance is not in the group (it left, or was removed).",
+            GroupAdminsOnly => "Only the group's admins may send in it (`announce`).",
             InvalidRequest => "WhatsApp refused the message as malformed.",
             MediaFetchFailed => "`mediaUrl` could not be fetched (or Meta could not fetch it).",
             MediaTooLarge => "The media is larger than its type allows (§15.5).",

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod engine_state;
 pub mod event;
 pub mod failure;
+pub mod group;
 pub mod history;
 pub mod ids;
 pub mod inbound_webhook;

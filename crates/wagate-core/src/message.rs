@@ -303,7 +303,10 @@ pub struct Message {
     pub direction: Direction,
     /// The other party: `to` of an outbound message, `from` of an inbound one.
     pub peer: Recipient,
+    /// The name of who wrote an inbound message (the member's, in a group).
     pub peer_name: Option<String>,
+    /// The member who wrote an inbound group message (its `peer` is the group).
+    pub author: Option<Recipient>,
     pub content: Content,
     /// The numbers a text mentions.
     pub mentions: Vec<PhoneNumber>,
@@ -327,6 +330,13 @@ pub struct Message {
     pub reactions: Vec<ReactionBy>,
     /// A poll's votes, one per voter, the latest of each.
     pub votes: Vec<Vote>,
+}
+
+impl Message {
+    /// Who wrote an inbound message: the member in a group, else the peer.
+    pub fn sender(&self) -> &Recipient {
+        self.author.as_ref().unwrap_or(&self.peer)
+    }
 }
 
 #[cfg(test)]

@@ -430,6 +430,7 @@ impl NewMessage {
             direction: Direction::Outbound,
             peer: self.send.to,
             peer_name: None,
+            author: None,
             content: self.send.content,
             mentions: self.send.mentions,
             quoted_message_id: self.send.quoted_message_id,

@@ -15,6 +15,7 @@ use crate::delivery::{
 };
 use crate::engine::InboundChange;
 use crate::event::Event;
+use crate::group::{Group, GroupId, GroupNotice};
 use crate::history::HistoryMessage;
 use crate::inbound_webhook::InboundWebhook;
 use crate::instance::{ConnectionMethod, Instance, InstancePatch, InstanceStatus, LastError};
@@ -64,6 +65,7 @@ pub trait Store:
     + MessageStore
     + ChangeStore
     + ContactStore
+    + GroupStore
     + HistoryStore
     + SubscriptionStore
     + DeliveryStore
@@ -380,6 +382,40 @@ pub trait ChangeStore: Send + Sync + 'static {
         instance: &InstanceId,
         change: &InboundChange,
     ) -> Result<Option<Message>, StoreError>;
+}
+
+/// The groups each instance is in, as the network last described them (§17.5). A group's
+/// chat is named after its subject.
+#[async_trait]
+pub trait GroupStore: Send + Sync + 'static {
+    /// Stores `groups` as the network gave them; with `complete`, they are all the instance's
+    /// groups and any other stored one is forgotten. No events: nothing happened, it was read.
+    async fn save_groups(
+        &self,
+        instance: &InstanceId,
+        groups: &[Group],
+        complete: bool,
+    ) -> Result<(), StoreError>;
+    /// Applies what the network reported (to `latest` when the network also said what the
+    /// group is now) and writes its `group.*` event, in one transaction; returns the group as
+    /// stored, `None` when the instance is no longer in it.
+    async fn record_group_notice(
+        &self,
+        instance: &Instance,
+        notice: &GroupNotice,
+        latest: Option<&Group>,
+    ) -> Result<Option<Group>, StoreError>;
+    async fn get_group(
+        &self,
+        instance: &InstanceId,
+        id: &GroupId,
+    ) -> Result<Option<Group>, StoreError>;
+    /// A page of the instance's groups, oldest first, and how many there are.
+    async fn list_groups(
+        &self,
+        instance: &InstanceId,
+        page: OffsetPage,
+    ) -> Result<(Vec<Group>, u64), StoreError>;
 }
 
 /// Each instance's contacts: who wrote or was written to, and what the network says about them.

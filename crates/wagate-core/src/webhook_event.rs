@@ -28,6 +28,12 @@ pub enum WebhookEvent {
     CallReceived,
     /// §17.4: a contact's presence or chat state; never in the default set.
     PresenceUpdated,
+    /// §17.5: the instance is in a new group (created, added, or joined by invite).
+    GroupJoined,
+    /// §17.5: a group's subject, description or settings changed.
+    GroupUpdated,
+    /// §17.5: members added, removed, promoted or demoted.
+    GroupParticipants,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -48,7 +54,7 @@ impl WebhookEvent {
     ];
 
     /// Every event name a subscription may ask for.
-    pub const ALL: [WebhookEvent; 14] = [
+    pub const ALL: [WebhookEvent; 17] = [
         WebhookEvent::MessageReceived,
         WebhookEvent::MessageSent,
         WebhookEvent::MessageDelivered,
@@ -63,6 +69,9 @@ impl WebhookEvent {
         WebhookEvent::MessageDeleted,
         WebhookEvent::CallReceived,
         WebhookEvent::PresenceUpdated,
+        WebhookEvent::GroupJoined,
+        WebhookEvent::GroupUpdated,
+        WebhookEvent::GroupParticipants,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +90,9 @@ impl WebhookEvent {
             WebhookEvent::MessageDeleted => "message.deleted",
             WebhookEvent::CallReceived => "call.received",
             WebhookEvent::PresenceUpdated => "presence.updated",
+            WebhookEvent::GroupJoined => "group.joined",
+            WebhookEvent::GroupUpdated => "group.updated",
+            WebhookEvent::GroupParticipants => "group.participants",
         }
     }
 

@@ -33,6 +33,7 @@ pub fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .merge(routes::connection::router())
         .merge(routes::messages::router())
         .merge(routes::contacts::router())
+        .merge(routes::groups::router())
         .merge(routes::presence::router())
         .merge(routes::profile::router())
         .merge(routes::sandbox::router())

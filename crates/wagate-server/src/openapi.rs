@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         (name = "Connection", description = "Linking and connection state"),
         (name = "Messages", description = "Sending, history, chats"),
         (name = "Contacts", description = "Contacts and number checks"),
+        (name = "Groups", description = "Groups the instance is in: members, settings, invites"),
         (name = "Webhooks", description = "Event subscriptions, delivery logs, tests"),
         (name = "Inbound webhooks", description = "Secret URLs that send messages without an API key"),
         (name = "Sandbox", description = "The simulated network (servers started with --sandbox)"),
@@ -211,13 +212,36 @@ const NOT_IN_NAMES: &str = r"\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u206
 /// A display name: 1–100 characters, at least one of them not white space, none of them a
 /// control or bidirectional-override character.
 pub fn display_name() -> utoipa::openapi::Object {
+    name_like("Sales WhatsApp")
+}
+
+fn name_like(example: &str) -> utoipa::openapi::Object {
     text(
         format!("^[^{NOT_IN_NAMES}]*[^\\s{NOT_IN_NAMES}][^{NOT_IN_NAMES}]*$"),
-        "Sales WhatsApp",
+        example,
     )
     .min_length(Some(1))
     .max_length(Some(wagate_core::account::AccountName::MAX_CHARS))
     .build()
+}
+
+/// A group's subject: what a display name may be.
+pub fn group_subject() -> utoipa::openapi::Object {
+    name_like("Support")
+}
+
+/// What `POST /v1/groups/{groupId}/participants` does to the numbers.
+pub fn participant_action() -> utoipa::openapi::Object {
+    use wagate_core::group::ParticipantAction;
+    one_of(&ParticipantAction::ALL.map(ParticipantAction::as_str))
+}
+
+/// Up to 1,024 phone numbers (a group's size).
+pub fn phone_numbers() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(phone_number())
+        .max_items(Some(wagate_core::group::MAX_PARTICIPANTS))
+        .build()
 }
 
 /// A phone number as §15.1 writes it: 8–15 digits, country code first.

@@ -883,7 +883,78 @@ on_both_backends!(
     resumes_after_restart_and_disconnect_forgets,
     access_token_never_leaves_in_clear,
     the_other_kinds_go_and_come_as_meta_documents_them,
+    groups_are_not_supported,
 );
+
+/// Meta's Groups API is open to few accounts: every group route of an `official` instance
+/// answers 409 `not_supported_by_connection`, and Meta is not asked.
+async fn groups_are_not_supported(backend: Backend) {
+    let e = env(backend).await;
+    let k = e.key();
+    let id = e.connected(json!({})).await;
+    let before = e.graph.received_requests().await.unwrap_or_default().len();
+    let gid = "120363025246125486@g.us";
+    let q = format!("?instanceId={id}");
+    let body = json!({"instanceId": id});
+    let with = |extra: Value| {
+        let mut b = body.clone();
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap());
+        b
+    };
+    let calls = [
+        (reqwest::Method::GET, format!("/v1/groups{q}"), None),
+        (
+            reqwest::Method::POST,
+            "/v1/groups".to_owned(),
+            Some(with(json!({"subject": "Team", "participants": [CUSTOMER]}))),
+        ),
+        (reqwest::Method::GET, format!("/v1/groups/{gid}{q}"), None),
+        (
+            reqwest::Method::PATCH,
+            format!("/v1/groups/{gid}"),
+            Some(with(json!({"subject": "Team"}))),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/groups/{gid}/participants"),
+            Some(with(json!({"action": "add", "participants": [CUSTOMER]}))),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/v1/groups/{gid}/invite{q}"),
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/groups/{gid}/invite/revoke"),
+            Some(body.clone()),
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/groups/join".to_owned(),
+            Some(with(json!({"code": "AAAAAAAAAAAAAAAAAAAAAA"}))),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/groups/{gid}/leave"),
+            Some(body.clone()),
+        ),
+    ];
+    for (method, path, body) in calls {
+        let r = e.s.call(method.clone(), &path, Some(&k), body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::CONFLICT,
+            "{method} {path}: {}",
+            r.body
+        );
+        r.assert_error(409, "not_supported_by_connection");
+    }
+    let after = e.graph.received_requests().await.unwrap_or_default().len();
+    assert_eq!(before, after, "Meta was asked about groups");
+}
 
 /// §17.1 on Meta's Cloud API: locations, contact cards, stickers and reactions are sent with the
 /// bodies Meta documents; a poll, an edit or a delete, which Meta lacks, answers 409; and what a customer sends of

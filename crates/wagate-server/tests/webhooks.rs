@@ -519,6 +519,13 @@ async fn an_instances_events_arrive_in_order(backend: Backend) {
     s.stop().await;
 }
 
+/// An event that waited behind a hanging receiver arrives only when that attempt times out
+/// (`attempt::TIMEOUT`, 5 s); one that did not arrives at once. Half the timeout tells the two
+/// apart with room for a loaded machine (CI runs the PostgreSQL suite beside this one: 1.7 s
+/// was seen there).
+const NOT_BEHIND_A_HANG: Duration =
+    Duration::from_millis(wagate_server::delivery::attempt::TIMEOUT.as_millis() as u64 / 2);
+
 async fn a_hanging_receiver_does_not_slow_others(backend: Backend) {
     let s = server(backend, 1.0).await;
     let k = s.default_key.clone();
@@ -544,7 +551,7 @@ async fn a_hanging_receiver_does_not_slow_others(backend: Backend) {
     let worst = latencies.iter().max().unwrap();
     println!("healthy receiver latency while another hangs: worst {worst:?}, all {latencies:?}");
     assert!(
-        *worst < Duration::from_secs(1),
+        *worst < NOT_BEHIND_A_HANG,
         "B waited {worst:?} behind A's hanging receiver"
     );
     assert_eq!(
@@ -557,7 +564,7 @@ async fn a_hanging_receiver_does_not_slow_others(backend: Backend) {
 
 /// Tenant isolation (issue 13): one account's 7,000 deliveries stuck on a receiver that never
 /// answers (70 subscriptions, 100 events) hold at most that account's share of the slots, so
-/// another account's events still arrive at once (p99 under 1 s over 100 events).
+/// another account's events still arrive at once (p99 under half the attempt timeout over 100 events).
 async fn one_tenants_dead_receiver_does_not_delay_another(backend: Backend) {
     let s = server(backend, 1.0).await;
     let (_, key_a) = s.account("enterprise").await;
@@ -588,7 +595,7 @@ async fn one_tenants_dead_receiver_does_not_delay_another(backend: Backend) {
         "another tenant's latency: p50 {:?}, p99 {p99:?}, max {:?}",
         latencies[49], latencies[99]
     );
-    assert!(p99 < Duration::from_secs(1), "p99 {p99:?}");
+    assert!(p99 < NOT_BEHIND_A_HANG, "p99 {p99:?}");
     assert!(
         dead.most_at_once() <= 16,
         "the dead receiver's account held {} slots at once",

@@ -211,9 +211,11 @@ impl ChangeStore for SqlStore {
         let Some(m) = row.map(Message::try_from).transpose()? else {
             return Ok(None);
         };
-        // A contact changes only what it wrote itself.
+        // A contact changes only what it wrote itself; in a group, an admin may also delete
+        // what others wrote (the network, not wagate, knows who is admin and checked it).
         let theirs = m.direction == Direction::Inbound
-            && (m.peer.is_group() || m.peer.as_str() == c.from.as_str());
+            && (m.sender().as_str() == c.from.as_str()
+                || (m.peer.is_group() && matches!(c.change, Change::Delete)));
         if !theirs {
             return Ok(None);
         }

@@ -56,6 +56,7 @@ impl HistoryStore for SqlStore {
                 peer: Recipient::Phone(h.peer.clone()),
                 // Like live traffic: a received message carries its sender's name, a sent one none.
                 peer_name: h.peer_name.clone().filter(|_| !h.from_me),
+                author: None,
                 content: h.content.clone(),
                 quoted_message_id: quoted,
                 quoted_external_id: h.quoted_external_id.clone(),

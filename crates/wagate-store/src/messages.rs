@@ -68,6 +68,7 @@ pub(crate) struct MessageRow {
     direction: String,
     peer: String,
     peer_name: Option<String>,
+    author: Option<String>,
     #[sqlx(rename = "type")]
     kind: String,
     content: String,
@@ -97,6 +98,7 @@ impl TryFrom<MessageRow> for Message {
             direction: direction_of(&r.direction)?,
             peer: Recipient::from_trusted(r.peer),
             peer_name: r.peer_name,
+            author: r.author.map(Recipient::from_trusted),
             content: content_of(&r.kind, r.content, r.media)?,
             mentions: json_of::<Vec<String>>(r.mentions)?
                 .unwrap_or_default()
@@ -123,7 +125,7 @@ impl TryFrom<MessageRow> for Message {
 /// The columns of a `MessageRow`.
 pub(crate) const MESSAGE_COLUMNS: &str = "id, account_id, instance_id, chat_id, direction, peer, \
      peer_name, type, content, media, quoted_message_id, quoted_external_id, metadata, external_id, \
-     status, error, created_at, sent_at, delivered_at, read_at, edited_at, mentions";
+     status, error, created_at, sent_at, delivered_at, read_at, edited_at, mentions, author";
 
 /// A `chats` row joined with its last message's content (`lm_*`).
 #[derive(sqlx::FromRow)]
@@ -200,8 +202,8 @@ const CHAT_FROM: &str = "chats c LEFT JOIN messages m ON m.id = c.last_message_i
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages (id, account_id, instance_id, chat_id, direction, peer, \
      peer_name, type, content, media, quoted_message_id, quoted_external_id, metadata, external_id, status, \
-     error, created_at, sent_at, delivered_at, read_at, mentions) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
+     error, created_at, sent_at, delivered_at, read_at, mentions, author) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)";
 
 /// The `msg_` id of the instance's message the network knows as `external_id`.
 pub(crate) async fn stored_id(
@@ -243,6 +245,7 @@ pub(crate) async fn insert_message_row(
         .bind(m.delivered_at.map(Timestamp::millis))
         .bind(m.read_at.map(Timestamp::millis))
         .bind(mentions_json(&m.mentions))
+        .bind(m.author.as_ref().map(|a| a.as_str().to_owned()))
         .execute(conn)
         .await
         .map_err(db)?;
@@ -284,7 +287,8 @@ impl<'a> ChatUpdate<'a> {
         Self {
             instance_id: &m.instance_id,
             peer: &m.peer,
-            name: if inbound {
+            // A group's chat is named after its subject, not after who wrote in it.
+            name: if inbound && m.author.is_none() {
                 m.peer_name.as_deref()
             } else {
                 None
@@ -523,14 +527,14 @@ impl MessageStore for SqlStore {
             m.quoted_message_id = stored_id(&mut tx, &m.instance_id, q).await?;
         }
         m.chat_id = upsert_chat(&mut tx, ChatUpdate::of(m)).await?;
-        if let Recipient::Phone(p) = &m.peer {
+        if let Recipient::Phone(p) = m.sender() {
             crate::contacts::seen(&mut tx, &m.instance_id, p.as_str(), m.peer_name.as_deref())
                 .await?;
         }
         insert_message_row(&mut tx, m).await?;
         let event = match &m.content {
             Content::Reaction(r) => {
-                crate::reactions::react(&mut tx, r, m.peer.as_str(), m.created_at).await?;
+                crate::reactions::react(&mut tx, r, m.sender().as_str(), m.created_at).await?;
                 Event::message_reaction(m, r)
             }
             _ => {

@@ -4,6 +4,7 @@ use wagate_core::Timestamp;
 use wagate_core::change::Change;
 use wagate_core::content::{ContactCard, Content, Location, Poll, Unsupported};
 use wagate_core::engine::TargetMessage;
+use wagate_core::group::GroupId;
 use wagate_core::message::{MediaType, Recipient};
 use wagate_core::phone::PhoneNumber;
 use whatsapp_rust::buffa::MessageField;
@@ -127,7 +128,7 @@ pub struct Received<'a> {
     /// The number, or the LID when the network gave no number alongside.
     pub from: Recipient,
     pub from_name: Option<String>,
-    pub group: Option<String>,
+    pub group: Option<GroupId>,
     pub body: Body<'a>,
     /// The network id of the message it replies to.
     pub quoted: Option<String>,
@@ -283,7 +284,10 @@ pub fn inbound(m: &WaInbound) -> Option<Received<'_>> {
         None if sender.server == Server::Lid => Recipient::Lid(sender.to_non_ad().to_string()),
         None => return None,
     };
-    let group = info.source.is_group.then(|| info.source.chat.to_string());
+    let group = info
+        .source
+        .is_group
+        .then(|| GroupId::from_trusted(info.source.chat.to_non_ad().to_string()));
     Some(Received {
         external_id: info.id.to_string(),
         from,

@@ -59,6 +59,12 @@ pub enum ApiError {
     ChatNotFound,
     #[error("No contact with this number is known, and WhatsApp has none.")]
     ContactNotFound,
+    /// §17.5: no such group, or the instance's number is not in it.
+    #[error("No group with this id that the instance is in.")]
+    GroupNotFound,
+    /// §17.5: the group operation needs an admin.
+    #[error("Only the group's admins can do this.")]
+    NotGroupAdmin,
     #[error("The instance is already connected.")]
     AlreadyConnected,
     #[error("{0}")]
@@ -145,6 +151,12 @@ impl ApiErrorKind {
             Self::WebhookNotFound => "No webhook subscription with this id in the account.",
             Self::ChatNotFound => "No chat with this id on the instance.",
             Self::ContactNotFound => "No contact with this number is known, and WhatsApp has none.",
+            Self::GroupNotFound => {
+                "No group with this id, the instance's number is not in it, or an unknown or revoked invite code."
+            }
+            Self::NotGroupAdmin => {
+                "A group operation only its admins may do (members, invites, settings, the texts of a locked group)."
+            }
             Self::AlreadyConnected => "`connect` on an instance that is connected.",
             Self::InstanceNotConnected => "The operation needs a connected instance.",
             Self::OfficialApiInstance => {
@@ -207,6 +219,8 @@ impl ApiErrorKind {
             Self::WebhookNotFound => "webhook_not_found",
             Self::ChatNotFound => "chat_not_found",
             Self::ContactNotFound => "contact_not_found",
+            Self::GroupNotFound => "group_not_found",
+            Self::NotGroupAdmin => "not_group_admin",
             Self::AlreadyConnected => "already_connected",
             Self::InstanceNotConnected => "instance_not_connected",
             Self::OfficialApiInstance => "official_api_instance",
@@ -251,12 +265,14 @@ impl ApiErrorKind {
             | Self::InvalidSignature => StatusCode::UNAUTHORIZED,
             Self::InsufficientPermissions
             | Self::InstanceLimitReached
-            | Self::InvalidVerifyToken => StatusCode::FORBIDDEN,
+            | Self::InvalidVerifyToken
+            | Self::NotGroupAdmin => StatusCode::FORBIDDEN,
             Self::InstanceNotFound
             | Self::MessageNotFound
             | Self::WebhookNotFound
             | Self::ChatNotFound
             | Self::ContactNotFound
+            | Self::GroupNotFound
             | Self::NotFound => StatusCode::NOT_FOUND,
             Self::AlreadyConnected
             | Self::InstanceNotConnected

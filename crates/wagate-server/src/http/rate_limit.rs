@@ -25,7 +25,7 @@ pub fn group_for_path(path: &str) -> Option<RateGroup> {
     let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
     if under("/v1/messages") || path.starts_with("/webhook/") {
         Some(RateGroup::Messages)
-    } else if under("/v1/instances") {
+    } else if under("/v1/instances") || under("/v1/groups") {
         Some(RateGroup::Instances)
     } else if under("/v1/webhooks") {
         Some(RateGroup::Webhooks)

@@ -5,6 +5,8 @@ pub mod admin;
 pub mod connection;
 pub mod contact_blocking;
 pub mod contacts;
+pub mod group_membership;
+pub mod groups;
 pub mod health;
 pub mod inbound_webhooks;
 pub mod instances;

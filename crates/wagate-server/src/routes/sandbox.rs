@@ -2,6 +2,7 @@
 //! server started with `--sandbox`; elsewhere these routes answer 404.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -9,6 +10,7 @@ use utoipa_axum::routes;
 use wagate_core::MessageId;
 use wagate_core::account::DisplayName;
 use wagate_core::change::Change;
+use wagate_core::group::{GroupId, GroupSubject, MAX_PARTICIPANTS};
 use wagate_core::instance::Instance;
 use wagate_core::message::{Content, Direction, Message};
 use wagate_core::phone::PhoneNumber;
@@ -16,11 +18,12 @@ use wagate_core::presence::ContactState;
 use wagate_core::scope::Scope;
 use wagate_core::send::{ContentFields, SendRules, quoted_message_id};
 use wagate_engines::SandboxNetwork;
-use wagate_engines::sandbox::SandboxError;
+use wagate_engines::sandbox::{Injected, SandboxError};
 
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::ApiJson;
+use crate::routes::groups::GroupView;
 use crate::routes::instances::owned_instance;
 use crate::routes::messages::{check_media_host, send_body};
 use crate::routes::views::{Data, StatusView};
@@ -30,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(scan))
         .routes(routes!(inject_message))
+        .routes(routes!(contact_creates_group))
         .routes(routes!(vote))
         .routes(routes!(call))
         .routes(routes!(presence))
@@ -121,6 +125,8 @@ pub struct InjectRequest {
     #[schema(schema_with = crate::openapi::phone_number)]
     pub from: String,
     pub from_name: Option<String>,
+    /// The contact writes in this group (`…@g.us`; both it and the instance are members).
+    pub group_id: Option<String>,
     #[serde(flatten)]
     pub content: ContentFields,
     pub quoted_message_id: Option<String>,
@@ -150,7 +156,7 @@ pub struct InjectView {
         (status = 200, description = "Delivered and stored", body = Data<InjectView>),
         (status = 503, description = "service_unavailable: not stored (and so not acknowledged); send it again", body = ErrorEnvelope),
         (status = 400, description = "invalid_request, invalid_phone_number, missing_content, invalid_media", body = ErrorEnvelope),
-        (status = 404, description = "instance_not_found; message_not_found (a reaction or quote of a message the instance did not send to this contact)", body = ErrorEnvelope),
+        (status = 404, description = "instance_not_found; message_not_found (a reaction or quote of a message not in this chat); group_not_found (the contact or the instance is not in the group)", body = ErrorEnvelope),
     ),
     security(("api_key" = [])))]
 pub async fn inject_message(
@@ -170,6 +176,12 @@ pub async fn inject_message(
         .transpose()
         .map_err(|e| ApiError::field("fromName", e))?
         .map(|n| n.as_str().to_owned());
+    let group = req
+        .group_id
+        .as_deref()
+        .map(GroupId::parse)
+        .transpose()
+        .map_err(|_| ApiError::field("groupId", "a group id, …@g.us"))?;
     if req.edit_of.is_some() || req.delete_of.is_some() {
         return inject_change(&state, &auth, net, to, from, req).await;
     }
@@ -182,9 +194,10 @@ pub async fn inject_message(
     let inst = instance_at(&state, &auth, net, &to).await?;
     check_media_host(&state, &content).await?;
     // The contact's phone knows the instance's messages by their network ids.
+    let chat = group.as_ref().map_or(from.to_string(), GroupId::to_string);
     let quoted = match quoted {
         Some(q) => Some(match MessageId::parse(&q) {
-            Ok(id) => external_id_of(&state, &inst, &id, &from).await?,
+            Ok(id) => external_id_of(&state, &inst, &id, &chat).await?,
             Err(_) => q,
         }),
         None => None,
@@ -192,12 +205,19 @@ pub async fn inject_message(
     // Answered only once the instance has committed the message; else the caller may retry.
     let sent = match content {
         Content::Reaction(r) => {
-            let target = external_id_of(&state, &inst, &r.message_id, &from).await?;
-            net.react(&to, from, target, r.emoji).await
+            let target = external_id_of(&state, &inst, &r.message_id, &chat).await?;
+            net.react(&to, from, group, target, r.emoji).await
         }
         content => {
-            net.inject(&to, from, from_name, content, mentions, quoted)
-                .await
+            let message = Injected {
+                from,
+                from_name,
+                group,
+                content,
+                mentions,
+                quoted_external_id: quoted,
+            };
+            net.inject(&to, message).await
         }
     };
     let external_id = sent.map_err(unrecorded)?;
@@ -245,7 +265,7 @@ async fn inject_change(
     };
     let id = MessageId::parse(&raw).map_err(|_| ApiError::field(field, "not a message id"))?;
     let inst = instance_at(state, auth, net, &to).await?;
-    // Only what this contact wrote to the instance.
+    // Only what this contact wrote to the instance (alone or in a group).
     let external_id = state
         .store
         .get_message(&inst.account_id, &id)
@@ -253,7 +273,7 @@ async fn inject_change(
         .filter(|m| {
             m.instance_id == inst.id
                 && m.direction == Direction::Inbound
-                && m.peer.as_str() == from.as_str()
+                && m.sender().as_str() == from.as_str()
         })
         .and_then(|m| m.external_id)
         .ok_or(ApiError::MessageNotFound)?;
@@ -378,23 +398,25 @@ async fn instance_at(
 fn unrecorded(e: SandboxError) -> ApiError {
     match e {
         SandboxError::NotRecorded(_) => ApiError::ServiceUnavailable,
+        SandboxError::NotInGroup(_) => ApiError::GroupNotFound,
         _ => ApiError::InstanceNotFound,
     }
 }
 
-/// The network id of the instance's message `id` in its chat with `contact`: what the
-/// contact's phone knows it by. Another chat's message, or one not sent yet, is not found.
+/// The network id of the instance's message `id` in `chat` (the contact's number, or a group's
+/// id): what the contact's phone knows it by. Another chat's message, or one not sent yet, is
+/// not found.
 async fn external_id_of(
     state: &AppState,
     inst: &Instance,
     id: &MessageId,
-    contact: &PhoneNumber,
+    chat: &str,
 ) -> Result<String, ApiError> {
     state
         .store
         .get_message(&inst.account_id, id)
         .await?
-        .filter(|m| m.instance_id == inst.id && m.peer.as_str() == contact.as_str())
+        .filter(|m| m.instance_id == inst.id && m.peer.as_str() == chat)
         .and_then(|m| m.external_id)
         .ok_or(ApiError::MessageNotFound)
 }
@@ -542,4 +564,63 @@ pub async fn unlink(
         id: inst.id.to_string(),
         done: true,
     })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxGroupRequest {
+    /// The phone of the connected sandbox instance added to the group.
+    #[schema(schema_with = crate::openapi::phone_number)]
+    pub to: String,
+    /// The virtual contact creating the group (its owner).
+    #[schema(schema_with = crate::openapi::phone_number)]
+    pub from: String,
+    #[schema(schema_with = crate::openapi::group_subject)]
+    pub subject: String,
+    /// Other members: virtual contacts, or other sandbox instances (at most 1,024).
+    #[serde(default)]
+    #[schema(schema_with = crate::openapi::phone_numbers)]
+    pub participants: Vec<String>,
+}
+
+/// A virtual contact creates a group with the instance in it (→ `group.joined`).
+#[utoipa::path(post, path = "/sandbox/v1/groups", tag = "Sandbox",
+    request_body = SandboxGroupRequest,
+    responses(
+        (status = 201, description = "Created, and stored by the instance", body = Data<GroupView>),
+        (status = 400, description = "invalid_request, invalid_phone_number", body = ErrorEnvelope),
+        (status = 404, description = "instance_not_found", body = ErrorEnvelope),
+        (status = 503, description = "service_unavailable: not stored", body = ErrorEnvelope),
+    ),
+    security(("api_key" = [])))]
+pub async fn contact_creates_group(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(req): ApiJson<SandboxGroupRequest>,
+) -> Result<(StatusCode, axum::Json<Data<GroupView>>), ApiError> {
+    auth.require(Scope::MessagesWrite)?; // it writes into the account, as a contact's message does
+    let net = network(&state)?;
+    let to = phone("to", &req.to)?;
+    let from = phone("from", &req.from)?;
+    let subject = GroupSubject::parse(&req.subject).map_err(|e| ApiError::field("subject", e))?;
+    if req.participants.len() > MAX_PARTICIPANTS {
+        return Err(ApiError::field(
+            "participants",
+            format!("at most {MAX_PARTICIPANTS} numbers"),
+        ));
+    }
+    let others = req
+        .participants
+        .iter()
+        .map(|p| phone("participants", p))
+        .collect::<Result<Vec<_>, _>>()?;
+    instance_at(&state, &auth, net, &to).await?;
+    let group = net
+        .contact_creates_group(&to, from, subject.as_str().to_owned(), others)
+        .await
+        .map_err(unrecorded)?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Data::new(GroupView::whole(&group))),
+    ))
 }

@@ -15,6 +15,7 @@ use wagate_core::engine::{
     NotRecorded,
 };
 use wagate_core::event::Event;
+use wagate_core::group::GroupNotice;
 use wagate_core::message::{Direction, Message, MessageStatus, Recipient};
 use wagate_core::presence::ContactPresence;
 use wagate_core::store::{Store, StoreError};
@@ -48,6 +49,7 @@ impl EventSink for RuntimeSink {
             EngineEvent::PollVote(v) => self.vote(v).await.map_err(not_recorded("a poll vote")),
             EngineEvent::Changed(c) => self.changed(c).await.map_err(not_recorded("a change")),
             EngineEvent::Presence(p) => self.presence(p).await.map_err(not_recorded("a presence")),
+            EngineEvent::Group(n) => self.group(n).await.map_err(not_recorded("a group notice")),
             EngineEvent::Contacts(reports) => self
                 .store
                 .report_contacts(&self.handle.id, &reports)
@@ -139,6 +141,17 @@ impl RuntimeSink {
         self.store.record_event(&event).await
     }
 
+    /// A group the instance is in changed (or it joined or left one): the stored group
+    /// follows, with its `group.*` event.
+    #[tracing::instrument(skip_all, fields(group = %n.group_id()))]
+    async fn group(&self, n: GroupNotice) -> Result<(), StoreError> {
+        let Some(inst) = self.store.find_instance(&self.handle.id).await? else {
+            return Ok(());
+        };
+        self.store.record_group_notice(&inst, &n, None).await?;
+        Ok(())
+    }
+
     /// An edit or delete of a message wagate does not have (older than the link) is acknowledged
     /// and not kept: there is nothing to change.
     #[tracing::instrument(skip_all, fields(target = %c.target_external_id, change = c.change.as_str()))]
@@ -159,9 +172,10 @@ impl RuntimeSink {
         let Some(inst) = self.store.find_instance(&self.handle.id).await? else {
             return Ok(()); // deleted meanwhile
         };
-        let peer = match &m.group {
-            Some(g) => Recipient::Group(g.clone()),
-            None => m.from.clone(),
+        // In a group the chat is the group's, and the member who wrote is its author.
+        let (peer, author) = match m.group {
+            Some(g) => (g.recipient(), Some(m.from)),
+            None => (m.from, None),
         };
         let auto_read = inst.settings.auto_read;
         let mut msg = Message {
@@ -174,6 +188,7 @@ impl RuntimeSink {
             // A sender's name is theirs to choose, and PostgreSQL's `text` cannot hold NUL: a
             // refused row would be refused again at every redelivery, so the name is mended.
             peer_name: m.from_name.map(|n| n.replace('\0', "\u{FFFD}")),
+            author,
             content: m.content,
             mentions: m.mentions,
             quoted_message_id: None,

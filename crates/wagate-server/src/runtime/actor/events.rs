@@ -62,7 +62,8 @@ impl InstanceActor {
             | EngineEvent::Presence(_)
             | EngineEvent::Contacts(_)
             | EngineEvent::Blocklist(_)
-            | EngineEvent::History(_) => Ok(()),
+            | EngineEvent::History(_)
+            | EngineEvent::Group(_) => Ok(()),
         };
         if let Err(e) = &result {
             tracing::error!(error = %e, "recording an engine event failed");

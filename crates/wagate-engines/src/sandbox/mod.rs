@@ -13,6 +13,9 @@
 //!   after ~1 s. Numbers beginning with 999 are not on WhatsApp. A virtual contact's profile has
 //!   the about text `Sandbox contact` and no picture.
 //! - `drop` cuts a connection (it comes back by itself); `unlink` logs the device out.
+//! - Groups of instances and virtual contacts live in [`groups`].
+
+mod groups;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -30,6 +33,9 @@ use wagate_core::engine::{
     OutboundChange, OutboundMessage, ProfileChange, SendError, Session,
 };
 use wagate_core::failure::FailureCode;
+use wagate_core::group::{
+    Group, GroupError, GroupId, GroupUpdate, NewGroup, ParticipantAction, ParticipantOutcome,
+};
 use wagate_core::message::{Content, MessageStatus, Recipient};
 use wagate_core::phone::PhoneNumber;
 use wagate_core::presence::{ContactPresence, ContactState, Presence, PresenceChange};
@@ -61,6 +67,8 @@ pub enum SandboxError {
     NoSuchPhone(String),
     #[error("the instance is not on the sandbox network")]
     NotOnNetwork,
+    #[error("the contact or the instance is not in the group {0}")]
+    NotInGroup(String),
     #[error(transparent)]
     NotRecorded(#[from] NotRecorded),
 }
@@ -97,6 +105,7 @@ struct Net {
     rejected_calls: HashSet<String>,
     /// The numbers each instance blocked.
     blocked: HashSet<(InstanceId, String)>,
+    groups: HashMap<GroupId, groups::NetGroup>,
 }
 
 impl Net {
@@ -106,6 +115,17 @@ impl Net {
             (d.online && linked.phone == phone).then(|| (id.clone(), d.sink.clone()))
         })
     }
+}
+
+/// What a virtual contact writes (`SandboxNetwork::inject`).
+pub struct Injected {
+    pub from: PhoneNumber,
+    pub from_name: Option<String>,
+    /// The group it writes in, if any.
+    pub group: Option<GroupId>,
+    pub content: Content,
+    pub mentions: Vec<PhoneNumber>,
+    pub quoted_external_id: Option<String>,
 }
 
 /// The whole simulated network. One per server; cheap to clone.
@@ -179,54 +199,73 @@ impl SandboxNetwork {
         Ok(instance)
     }
 
-    /// A virtual contact `from` writes to the connected instance whose phone is `to`. Returns the
-    /// network id of the message once the instance has stored it.
+    /// A virtual contact `from` writes to the connected instance whose phone is `to`, or in
+    /// `group` (then every member instance online gets it). Returns the network id of the
+    /// message once the instance linked as `to` has stored it.
     pub async fn inject(
         &self,
         to: &PhoneNumber,
-        from: PhoneNumber,
-        from_name: Option<String>,
-        content: Content,
-        mentions: Vec<PhoneNumber>,
-        quoted_external_id: Option<String>,
+        message: Injected,
     ) -> Result<String, SandboxError> {
-        let sink = self.sink_of(to)?;
         let external_id = new_external_id();
-        sink.emit(EngineEvent::Inbound(InboundMessage {
-            external_id: external_id.clone(),
-            from: Recipient::Phone(from),
+        let Injected {
+            from,
             from_name,
-            group: None,
+            group,
+            content,
+            mentions,
+            quoted_external_id,
+        } = message;
+        let event = EngineEvent::Inbound(InboundMessage {
+            external_id: external_id.clone(),
+            from: Recipient::Phone(from.clone()),
+            from_name,
+            group: group.clone(),
             content,
             mentions,
             quoted_external_id,
             timestamp: Timestamp::now(),
-        }))
-        .await?;
+        });
+        self.hand_over(to, group, &from, event).await?;
         Ok(external_id)
     }
 
+    /// Hands what virtual contact `from` did to the instance linked as `to`, alone or in
+    /// `group` (then to the group's other member instances too).
+    async fn hand_over(
+        &self,
+        to: &PhoneNumber,
+        group: Option<GroupId>,
+        from: &PhoneNumber,
+        event: EngineEvent,
+    ) -> Result<(), SandboxError> {
+        match group {
+            Some(id) => self.inject_in_group(to, &id, from, event).await,
+            None => Ok(self.sink_of(to)?.emit(event).await?),
+        }
+    }
+
     /// A virtual contact `from` reacts to the message the instance linked as `to` has as
-    /// `target_external_id` (an empty emoji takes the reaction back).
+    /// `target_external_id` (an empty emoji takes the reaction back), alone or in `group`.
     pub async fn react(
         &self,
         to: &PhoneNumber,
         from: PhoneNumber,
+        group: Option<GroupId>,
         target_external_id: String,
         emoji: String,
     ) -> Result<String, SandboxError> {
-        let sink = self.sink_of(to)?;
         let external_id = new_external_id();
-        sink.emit(EngineEvent::Reaction(InboundReaction {
+        let event = EngineEvent::Reaction(InboundReaction {
             external_id: external_id.clone(),
-            from,
+            from: from.clone(),
             from_name: None,
-            group: None,
+            group: group.clone(),
             target_external_id,
             emoji,
             timestamp: Timestamp::now(),
-        }))
-        .await?;
+        });
+        self.hand_over(to, group, &from, event).await?;
         Ok(external_id)
     }
 
@@ -561,6 +600,12 @@ impl Session for SandboxSession {
                 transient: false,
             });
         }
+        if let Recipient::Group(id) = &m.to {
+            let me = PhoneNumber::from_trusted(my_phone);
+            return self
+                .send_to_group(m, &GroupId::from_trusted(id.clone()), me)
+                .await;
+        }
         let to = m.to.as_str().to_owned();
         if not_on_whatsapp(&to) {
             return Err(SendError {
@@ -675,26 +720,31 @@ impl Session for SandboxSession {
     /// contact takes it silently.
     async fn change(&self, c: &OutboundChange) -> Result<(), SendError> {
         let my_phone = self.me()?;
+        let event = EngineEvent::Changed(InboundChange {
+            external_id: new_external_id(),
+            from: PhoneNumber::from_trusted(my_phone),
+            target_external_id: c.target.external_id.clone(),
+            change: c.change.clone(),
+            timestamp: Timestamp::now(),
+        });
+        let unavailable = |e: NotRecorded| SendError {
+            code: FailureCode::RecipientUnavailable,
+            message: format!("The receiving sandbox instance did not take it: {e}."),
+            transient: true,
+        };
+        if let Recipient::Group(id) = &c.to {
+            for sink in self.group_peers(&GroupId::from_trusted(id.clone())) {
+                sink.emit(event.clone()).await.map_err(unavailable)?;
+            }
+            return Ok(());
+        }
         let to = c.to.as_str();
         let (peer, linked) = {
             let net = self.net.lock();
             (net.online_by_phone(to), net.directory.contains(to))
         };
         match peer {
-            Some((_, sink)) => {
-                let event = EngineEvent::Changed(InboundChange {
-                    external_id: new_external_id(),
-                    from: PhoneNumber::from_trusted(my_phone),
-                    target_external_id: c.target.external_id.clone(),
-                    change: c.change.clone(),
-                    timestamp: Timestamp::now(),
-                });
-                sink.emit(event).await.map_err(|e| SendError {
-                    code: FailureCode::RecipientUnavailable,
-                    message: format!("The receiving sandbox instance did not take it: {e}."),
-                    transient: true,
-                })
-            }
+            Some((_, sink)) => sink.emit(event).await.map_err(unavailable),
             None if linked => Err(SendError {
                 code: FailureCode::RecipientOffline,
                 message: format!("The sandbox device {to} is offline; the change waits for it."),
@@ -738,6 +788,46 @@ impl Session for SandboxSession {
         Ok(())
     }
 
+    async fn groups(&self) -> Result<Vec<Group>, GroupError> {
+        self.my_groups()
+    }
+
+    async fn group(&self, id: &GroupId) -> Result<Group, GroupError> {
+        self.my_group(id)
+    }
+
+    async fn create_group(
+        &self,
+        group: &NewGroup,
+    ) -> Result<(Group, Vec<ParticipantOutcome>), GroupError> {
+        self.create(group).await
+    }
+
+    async fn update_group(&self, id: &GroupId, update: &GroupUpdate) -> Result<(), GroupError> {
+        self.update(id, update).await
+    }
+
+    async fn change_participants(
+        &self,
+        id: &GroupId,
+        action: ParticipantAction,
+        phones: &[PhoneNumber],
+    ) -> Result<Vec<ParticipantOutcome>, GroupError> {
+        self.participants(id, action, phones).await
+    }
+
+    async fn group_invite(&self, id: &GroupId, revoke: bool) -> Result<String, GroupError> {
+        self.invite(id, revoke)
+    }
+
+    async fn join_group(&self, code: &str) -> Result<GroupId, GroupError> {
+        self.join(code).await
+    }
+
+    async fn leave_group(&self, id: &GroupId) -> Result<(), GroupError> {
+        self.leave(id).await
+    }
+
     async fn reject_call(&self, call: &InboundCall) -> Result<(), EngineError> {
         self.me().map_err(|_| EngineError::NotConnected)?;
         self.net.lock().rejected_calls.insert(call.call_id.clone());
@@ -754,9 +844,18 @@ impl Session for SandboxSession {
         external_ids: &[String],
     ) -> Result<(), EngineError> {
         self.me().map_err(|_| EngineError::NotConnected)?;
-        // Read receipts travel back to a sender that is itself a sandbox instance.
-        let peer = self.net.lock().online_by_phone(from.as_str());
-        if let Some((_, sink)) = peer {
+        // Read receipts travel back to a sender that is itself a sandbox instance; in a group,
+        // to every member instance (only the one that sent a message has it as its own).
+        let peers = match from {
+            Recipient::Group(id) => self.group_peers(&GroupId::from_trusted(id.clone())),
+            _ => Vec::from_iter(
+                self.net
+                    .lock()
+                    .online_by_phone(from.as_str())
+                    .map(|(_, sink)| sink),
+            ),
+        };
+        for sink in peers {
             let ids = external_ids.to_vec();
             tokio::spawn(async move {
                 for external_id in ids {
