@@ -13,7 +13,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_scalar::{Scalar, Servable};
 
 use crate::http::admin_auth::require_admin;
 use crate::http::admission::admit;
@@ -60,7 +59,7 @@ pub fn build_router(state: AppState) -> Router {
         "/openapi.json",
         get(move || async move { axum::Json(doc_json) }),
     )
-    .merge(Scalar::with_url("/docs", doc))
+    .merge(crate::api_docs::router(doc))
     .fallback(|| async { ApiError::NotFound })
     // Outside routing, so unknown paths and methods of the keyed API are authenticated and
     // carry rate-limit headers too.

@@ -6,6 +6,7 @@
 //! `delivery/` the webhook deliveries.
 
 pub mod accounts;
+pub mod api_docs;
 pub mod app;
 pub mod bootstrap;
 pub mod config;

@@ -277,6 +277,26 @@ async fn openapi_documents_every_route(backend: Backend) {
         html.contains("<html") && html.contains("/v1/instances"),
         "the page embeds the document"
     );
+    // Nothing of the page comes from elsewhere: its one script is this server's copy of
+    // Scalar, whole, and the default fonts (from Scalar's servers) are off.
+    for outside in ["src=\"http", "href=\"http", "cdn."] {
+        assert!(!html.contains(outside), "the page loads {outside}…");
+    }
+    assert!(html.contains(r#"<script src="/docs/scalar.js">"#));
+    assert!(html.contains(r#""withDefaultFonts":false"#));
+    let script = s
+        .http
+        .get(format!("{}/docs/scalar.js", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let bundle = include_bytes!("../assets/scalar/standalone.js");
+    assert_eq!(&script.bytes().await.unwrap()[..], &bundle[..]);
     s.stop().await;
 }
 
