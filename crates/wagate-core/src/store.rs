@@ -397,14 +397,14 @@ pub trait GroupStore: Send + Sync + 'static {
         complete: bool,
     ) -> Result<(), StoreError>;
     /// Applies what the network reported (to `latest` when the network also said what the
-    /// group is now) and writes its `group.*` event, in one transaction; returns the group as
-    /// stored, `None` when the instance is no longer in it.
+    /// group is now) and writes its `group.*` event, in one transaction; a group the instance
+    /// is no longer in is forgotten.
     async fn record_group_notice(
         &self,
         instance: &Instance,
         notice: &GroupNotice,
         latest: Option<&Group>,
-    ) -> Result<Option<Group>, StoreError>;
+    ) -> Result<(), StoreError>;
     async fn get_group(
         &self,
         instance: &InstanceId,

@@ -173,6 +173,13 @@ async fn every_route_reaches_every_member(backend: Backend) {
     let on_b = group_of(&s, &b, &gid).await;
     assert_eq!(on_b.status, StatusCode::OK, "{}", on_b.body);
     assert_eq!(on_b.body["data"]["participants"], g["participants"]);
+    // `group.joined` carries the group as `GET /v1/groups/{groupId}` answers it (two renderings
+    // of one shape: the event's in wagate-core, the route's in its view).
+    let mut joined = events(&rx_b, "group.joined", 1).await[0].clone();
+    for envelope_only in ["instanceId", "timestamp"] {
+        joined.as_object_mut().unwrap().remove(envelope_only);
+    }
+    assert_eq!(joined, on_b.body["data"]);
     group_of(&s, &c, &gid)
         .await
         .assert_error(404, "group_not_found");

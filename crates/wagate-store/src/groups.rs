@@ -184,7 +184,7 @@ impl GroupStore for SqlStore {
         inst: &Instance,
         notice: &GroupNotice,
         latest: Option<&Group>,
-    ) -> Result<Option<Group>, StoreError> {
+    ) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await.map_err(db)?;
         let id = notice.group_id();
         let stored = read(&mut tx, &inst.id, id).await?;
@@ -200,8 +200,7 @@ impl GroupStore for SqlStore {
         }
         let event = Event::group_notice(&inst.account_id, &inst.id, notice);
         outbox::append(&mut tx, &event).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(after)
+        tx.commit().await.map_err(db)
     }
 
     async fn get_group(

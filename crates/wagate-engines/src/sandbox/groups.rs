@@ -7,21 +7,18 @@
 use std::sync::Arc;
 
 use wagate_core::Timestamp;
-use wagate_core::engine::{
-    EngineError, EngineEvent, EventSink, InboundMessage, InboundReaction, OutboundMessage,
-    SendError,
-};
+use wagate_core::engine::{EngineError, EngineEvent, EventSink, OutboundMessage, SendError};
 use wagate_core::failure::FailureCode;
 use wagate_core::group::{
     Group, GroupError, GroupId, GroupNotice, GroupUpdate, NewGroup, Participant, ParticipantAction,
     ParticipantOutcome, ParticipantRefusal, Role,
 };
-use wagate_core::message::{Content, MessageStatus, Recipient};
+use wagate_core::message::MessageStatus;
 use wagate_core::phone::PhoneNumber;
 
 use super::{
     CONTACT_DELIVERED_AFTER, CONTACT_READ_AFTER, Net, SandboxError, SandboxNetwork, SandboxSession,
-    not_on_whatsapp, random_code, report,
+    not_on_whatsapp, random_code, received_copy, report,
 };
 
 /// A group as the network keeps it: the group, and the code that joins it.
@@ -446,27 +443,7 @@ impl SandboxSession {
             (my_sink, net.member_sinks(group, &me), virtual_members)
         };
         let external_id = m.id.to_string();
-        let event = match (&m.content, &m.target) {
-            (Content::Reaction(r), Some(target)) => EngineEvent::Reaction(InboundReaction {
-                external_id: external_id.clone(),
-                from: me.clone(),
-                from_name: None,
-                group: Some(id.clone()),
-                target_external_id: target.external_id.clone(),
-                emoji: r.emoji.clone(),
-                timestamp: Timestamp::now(),
-            }),
-            _ => EngineEvent::Inbound(InboundMessage {
-                external_id: external_id.clone(),
-                from: Recipient::Phone(me.clone()),
-                from_name: None,
-                group: Some(id.clone()),
-                content: m.content.clone(),
-                mentions: m.mentions.clone(),
-                quoted_external_id: m.quoted_external_id.clone(),
-                timestamp: Timestamp::now(),
-            }),
-        };
+        let event = received_copy(m, me.clone(), Some(id.clone()));
         // A member that did not take it makes the send fail for now; when it is tried again,
         // the members that had it drop the repeat by its id.
         let delivered = !peers.is_empty();

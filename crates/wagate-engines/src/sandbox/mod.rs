@@ -574,6 +574,33 @@ impl SandboxSession {
     }
 }
 
+/// What another sandbox instance receives of `m`, sent by `from` (in `group`, if any): the
+/// message, or the reaction to its copy of the target (both keep the sender's id).
+fn received_copy(m: &OutboundMessage, from: PhoneNumber, group: Option<GroupId>) -> EngineEvent {
+    let external_id = m.id.to_string();
+    match (&m.content, &m.target) {
+        (Content::Reaction(r), Some(target)) => EngineEvent::Reaction(InboundReaction {
+            external_id,
+            from,
+            from_name: None,
+            group,
+            target_external_id: target.external_id.clone(),
+            emoji: r.emoji.clone(),
+            timestamp: Timestamp::now(),
+        }),
+        _ => EngineEvent::Inbound(InboundMessage {
+            external_id,
+            from: Recipient::Phone(from),
+            from_name: None,
+            group,
+            content: m.content.clone(),
+            mentions: m.mentions.clone(),
+            quoted_external_id: m.quoted_external_id.clone(),
+            timestamp: Timestamp::now(),
+        }),
+    }
+}
+
 /// What a phone shows; going offline tells when it was last seen.
 fn contact_presence(from: PhoneNumber, state: ContactState) -> ContactPresence {
     let last_seen = (state == ContactState::Online(Presence::Unavailable)).then(Timestamp::now);
@@ -644,29 +671,7 @@ impl Session for SandboxSession {
             // when `emit` returns), then reported delivered to the sender.
             Some((_, peer_sink)) => {
                 let from = PhoneNumber::from_trusted(my_phone);
-                let event = match (&m.content, &m.target) {
-                    (Content::Reaction(r), Some(target)) => {
-                        EngineEvent::Reaction(InboundReaction {
-                            external_id: external_id.clone(),
-                            from,
-                            from_name: None,
-                            group: None,
-                            target_external_id: target.external_id.clone(),
-                            emoji: r.emoji.clone(),
-                            timestamp: Timestamp::now(),
-                        })
-                    }
-                    _ => EngineEvent::Inbound(InboundMessage {
-                        external_id: external_id.clone(),
-                        from: Recipient::Phone(from),
-                        from_name: None,
-                        group: None,
-                        content: m.content.clone(),
-                        mentions: m.mentions.clone(),
-                        quoted_external_id: m.quoted_external_id.clone(),
-                        timestamp: Timestamp::now(),
-                    }),
-                };
+                let event = received_copy(m, from, None);
                 // Not recorded by the receiver: the message stays queued at the sender.
                 if let Err(e) = peer_sink.emit(event).await {
                     return Err(SendError {

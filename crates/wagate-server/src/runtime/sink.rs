@@ -148,8 +148,7 @@ impl RuntimeSink {
         let Some(inst) = self.store.find_instance(&self.handle.id).await? else {
             return Ok(());
         };
-        self.store.record_group_notice(&inst, &n, None).await?;
-        Ok(())
+        self.store.record_group_notice(&inst, &n, None).await
     }
 
     /// An edit or delete of a message wagate does not have (older than the link) is acknowledged
