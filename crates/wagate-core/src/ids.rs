@@ -70,6 +70,14 @@ macro_rules! prefixed_id {
             pub fn ulid_part(&self) -> &str {
                 &self.0[$prefix.len()..]
             }
+
+            /// When the id was made (the ULID's time, to the millisecond).
+            pub fn made_at(&self) -> crate::Timestamp {
+                let ms = ulid::Ulid::from_string(self.ulid_part())
+                    .map(|u| u.timestamp_ms())
+                    .unwrap_or(0);
+                crate::Timestamp::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+            }
         }
 
         impl fmt::Display for $name {

@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod engine;
 pub mod engine_state;
 pub mod event;
+pub mod event_stream;
 pub mod failure;
 pub mod group;
 pub mod history;

@@ -1,4 +1,5 @@
-//! API key scopes (§15.3). A key created without scopes has all of them.
+//! API key scopes (§15.3, and `keys:write` of §20). A key created without scopes has all of
+//! §15.3's.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,6 +16,9 @@ pub enum Scope {
     ContactsRead,
     WebhooksRead,
     WebhooksWrite,
+    /// Manage the account's own API keys (`/v1/account/keys`). Only an account's first key has
+    /// it unless asked for by name: a key created without scopes does not get it.
+    KeysWrite,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -22,7 +26,19 @@ pub enum Scope {
 pub struct ScopeError(pub String);
 
 impl Scope {
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
+        Scope::InstancesRead,
+        Scope::InstancesWrite,
+        Scope::MessagesRead,
+        Scope::MessagesWrite,
+        Scope::ContactsRead,
+        Scope::WebhooksRead,
+        Scope::WebhooksWrite,
+        Scope::KeysWrite,
+    ];
+
+    /// What a key created without scopes gets (§15.3): every scope but `keys:write`.
+    pub const DEFAULT: [Scope; 7] = [
         Scope::InstancesRead,
         Scope::InstancesWrite,
         Scope::MessagesRead,
@@ -41,6 +57,7 @@ impl Scope {
             Scope::ContactsRead => "contacts:read",
             Scope::WebhooksRead => "webhooks:read",
             Scope::WebhooksWrite => "webhooks:write",
+            Scope::KeysWrite => "keys:write",
         }
     }
 }
@@ -75,19 +92,20 @@ impl<'de> Deserialize<'de> for Scope {
     }
 }
 
-/// A key's scopes: never empty once parsed (no scopes given means all of them).
+/// A key's scopes: never empty once parsed (no scopes given means the default set).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scopes(Vec<Scope>);
 
 impl Scopes {
+    /// Every scope, `keys:write` included: an account's first key.
     pub fn all() -> Self {
         Self(Scope::ALL.to_vec())
     }
 
-    /// `[]` or no list at all grants every scope, as §15.3 says.
+    /// `[]` or no list at all grants every scope of §15.3, which does not include `keys:write`.
     pub fn from_list(list: Vec<Scope>) -> Self {
         if list.is_empty() {
-            return Self::all();
+            return Self(Scope::DEFAULT.to_vec());
         }
         let mut list = list;
         list.sort();
@@ -107,6 +125,11 @@ impl Scopes {
 
     pub fn contains(&self, scope: Scope) -> bool {
         self.0.contains(&scope)
+    }
+
+    /// The first scope of `wanted` that is not here (a key may grant only what it holds).
+    pub fn first_missing(&self, wanted: &Scopes) -> Option<Scope> {
+        wanted.iter().find(|s| !self.contains(*s))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
@@ -134,7 +157,15 @@ mod tests {
 
     #[test]
     fn empty_means_all_and_csv_round_trips() {
-        assert_eq!(Scopes::from_list(vec![]), Scopes::all());
+        let default = Scopes::from_list(vec![]);
+        assert!(default.contains(Scope::WebhooksWrite));
+        assert!(!default.contains(Scope::KeysWrite));
+        assert!(Scopes::all().contains(Scope::KeysWrite));
+        assert_eq!(Scopes::all().first_missing(&default), None);
+        assert_eq!(
+            default.first_missing(&Scopes::all()),
+            Some(Scope::KeysWrite)
+        );
         let s = Scopes::parse_csv("messages:write, instances:read").unwrap();
         assert!(s.contains(Scope::MessagesWrite));
         assert!(!s.contains(Scope::InstancesWrite));

@@ -15,6 +15,7 @@ use crate::delivery::{
 };
 use crate::engine::InboundChange;
 use crate::event::Event;
+use crate::event_stream::{StreamCursor, StreamFilter, StreamStart, StreamedEvent};
 use crate::group::{Group, GroupId, GroupNotice};
 use crate::history::HistoryMessage;
 use crate::inbound_webhook::InboundWebhook;
@@ -69,6 +70,7 @@ pub trait Store:
     + HistoryStore
     + SubscriptionStore
     + DeliveryStore
+    + EventStreamStore
     + InboundWebhookStore
 {
     /// Answers when the database answers (`/readyz`).
@@ -560,6 +562,29 @@ pub trait DeliveryStore: Send + Sync + 'static {
     async fn insert_log(&self, instance: &InstanceId, log: &DeliveryLog) -> Result<(), StoreError>;
 }
 
+/// An account's events in commit order (§21), kept whether or not a webhook wanted them.
+#[async_trait]
+pub trait EventStreamStore: Send + Sync + 'static {
+    /// Registers `listener` for every later commit on this node that writes an event.
+    fn on_events_written(&self, listener: DueListener);
+    /// The cursor a stream of `account` starts from.
+    async fn stream_cursor(
+        &self,
+        account: &AccountId,
+        start: &StreamStart,
+    ) -> Result<StreamCursor, StoreError>;
+    /// Up to `limit` of the account's events after `after` that `filter` wants, in stream
+    /// order. Only events no earlier commit can still come before are answered, so reading on
+    /// from the last one's cursor never skips one.
+    async fn read_stream(
+        &self,
+        account: &AccountId,
+        after: StreamCursor,
+        filter: &StreamFilter,
+        limit: u32,
+    ) -> Result<Vec<StreamedEvent>, StoreError>;
+}
+
 /// Inbound webhook URLs (§15.7).
 #[async_trait]
 pub trait InboundWebhookStore: Send + Sync + 'static {
@@ -582,7 +607,7 @@ pub trait InboundWebhookStore: Send + Sync + 'static {
 /// All store traits, for `use wagate_core::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AccountStore, ApiKeyStore, ContactStore, DeliveryStore, HistoryStore, InboundWebhookStore,
-        InstanceStore, MessageStore, SettingsStore, Store, SubscriptionStore,
+        AccountStore, ApiKeyStore, ContactStore, DeliveryStore, EventStreamStore, HistoryStore,
+        InboundWebhookStore, InstanceStore, MessageStore, SettingsStore, Store, SubscriptionStore,
     };
 }

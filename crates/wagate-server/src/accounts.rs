@@ -39,7 +39,7 @@ pub async fn issue_key(
     })
 }
 
-/// Creates an account with a first key that has every scope.
+/// Creates an account with a first key that has every scope, `keys:write` included.
 pub async fn create_account(
     store: &dyn Store,
     name: AccountName,

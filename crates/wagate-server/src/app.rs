@@ -29,6 +29,7 @@ pub fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
     let v1 = OpenApiRouter::new()
         .merge(routes::instances::router())
         .merge(routes::account::router())
+        .merge(routes::account_keys::router())
         .merge(routes::connection::router())
         .merge(routes::messages::router())
         .merge(routes::contacts::router())
@@ -37,6 +38,8 @@ pub fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenA
         .merge(routes::profile::router())
         .merge(routes::sandbox::router())
         .merge(routes::webhooks::router())
+        .merge(routes::event_stream::router())
+        .merge(routes::event_socket::router())
         .merge(routes::inbound_webhooks::router())
         .merge(routes::media::router());
     let admin =
@@ -60,6 +63,7 @@ pub fn build_router(state: AppState) -> Router {
         get(move || async move { axum::Json(doc_json) }),
     )
     .merge(crate::api_docs::router(doc))
+    .merge(crate::dashboard::router())
     .fallback(|| async { ApiError::NotFound })
     // Outside routing, so unknown paths and methods of the keyed API are authenticated and
     // carry rate-limit headers too.

@@ -3,14 +3,16 @@
 //! Layout: `http/` holds what every request goes through (errors, extractors, request ids, auth,
 //! rate limits, metrics); `routes/` holds the handlers, one file per resource; `accounts` and
 //! `bootstrap` are the operations shared with the CLI; `runtime/` runs the instances and
-//! `delivery/` the webhook deliveries.
+//! `delivery/` the webhook deliveries; `event_feed` wakes the event streams.
 
 pub mod accounts;
 pub mod api_docs;
 pub mod app;
 pub mod bootstrap;
 pub mod config;
+pub mod dashboard;
 pub mod delivery;
+pub mod event_feed;
 pub mod http;
 pub mod media;
 pub mod net_guard;

@@ -56,6 +56,8 @@ impl Running {
     /// in flight (at most 5 s; an abandoned one stays queued) and the webhook attempts in flight
     /// (their claims are released, so a restart delivers them again).
     pub async fn shutdown(mut self) {
+        // Streams never finish by themselves: they end first, so they hold no drain.
+        self.state.events.stop();
         let _ = self.stop.send(());
         // The server gives its requests `HTTP_DRAIN`, then closes them itself.
         if let Err(e) = (&mut self.task).await {
@@ -151,9 +153,11 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         config.node_id.clone(),
     )
     .await;
+    let events = crate::event_feed::EventFeed::new(store.as_ref());
     let state = AppState {
         net,
         deliveries,
+        events,
         store,
         in_flight: crate::http::admission::InFlight::new(config.connections.max_in_flight),
         config: Arc::new(ServerConfig {

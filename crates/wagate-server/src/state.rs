@@ -28,6 +28,8 @@ pub struct AppState {
     pub net: crate::net_guard::NetGuard,
     /// The webhook delivery worker (to wake when a delivery is made due).
     pub deliveries: crate::delivery::DeliveryWorker,
+    /// Wakes this node's event streams (§21) and ends them at shutdown.
+    pub events: crate::event_feed::EventFeed,
     /// The places for requests in flight (`ConnectionLimits::max_in_flight`).
     pub in_flight: crate::http::admission::InFlight,
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::receiver::{Answer, Receiver};
 use common::sandbox::{inject, sandbox};
+use common::sse::SseClient;
 use common::{TestServer, eventually, linked};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -599,9 +600,12 @@ async fn history_pages_back_with_before_and_forward_with_after(backend: Backend)
 
 on_both_backends!(history_pages_back_with_before_and_forward_with_after);
 
-/// A receiver that orders events by `sequence` sees every event of the instance once, numbered
-/// 1, 2, 3… with no gap, although a retry arrived after later events and the server restarted
-/// in between; each delivery's `x-enviaai-sequence` header is its body's number.
+/// A receiver that orders events by `sequence` sees its events once, in the order they were
+/// written, although a retry arrived after later events and the server restarted in between;
+/// each delivery's `x-enviaai-sequence` header is its body's number. The numbers count every
+/// event of the instance with no gap: the event stream, which holds them all (resumed across
+/// the restart), shows each number once, and the receiver's are the stream's numbers of the
+/// events it subscribed to.
 async fn a_receiver_reorders_by_sequence_without_gaps(backend: Backend) {
     fn config(c: &mut wagate_server::ServerConfig) {
         sandbox_calling_loopback(c);
@@ -619,10 +623,13 @@ async fn a_receiver_reorders_by_sequence_without_gaps(backend: Backend) {
         )
         .await;
     assert_eq!(w.status, StatusCode::CREATED, "{}", w.body);
+    let mut stream = SseClient::open(&s, &k, &format!("?instanceId={a}"), None).await;
     for i in 0..5 {
         inject(&s, &k, "5511900000001", &format!("e{i}")).await;
     }
     rx.wait_for(6, Duration::from_secs(10)).await; // one refused, five delivered
+    let mut streamed = stream.take(5, Duration::from_secs(10)).await;
+    drop(stream);
     let s = s.restart_with(config).await;
     // The instance is resumed in the background: the first write waits until it is back on the
     // sandbox network (until then the network answers that it is not there).
@@ -632,6 +639,21 @@ async fn a_receiver_reorders_by_sequence_without_gaps(backend: Backend) {
         inject(&s, &k, "5511900000001", &format!("e{i}")).await;
     }
     let hits = rx.wait_for(11, Duration::from_secs(10)).await;
+    let last = streamed[4].id.clone();
+    let mut stream = SseClient::open(&s, &k, &format!("?instanceId={a}"), Some(&last)).await;
+    while streamed
+        .iter()
+        .filter(|f| f.event == "message.received")
+        .count()
+        < 10
+    {
+        streamed.push(
+            stream
+                .next(Duration::from_secs(10))
+                .await
+                .expect("an event"),
+        );
+    }
     let delivered: Vec<serde_json::Value> = hits[1..].iter().map(|h| h.json()).collect();
     for (h, b) in hits[1..].iter().zip(&delivered) {
         assert_eq!(
@@ -657,10 +679,22 @@ async fn a_receiver_reorders_by_sequence_without_gaps(backend: Backend) {
         .iter()
         .map(|b| b["sequence"].as_u64().unwrap())
         .collect();
+    let all: Vec<u64> = streamed
+        .iter()
+        .map(|f| f.data["sequence"].as_u64().unwrap())
+        .collect();
+    assert!(
+        all.windows(2).all(|w| w[1] == w[0] + 1),
+        "no gap, none twice: {all:?}"
+    );
+    let received: Vec<u64> = streamed
+        .iter()
+        .filter(|f| f.event == "message.received")
+        .map(|f| f.data["sequence"].as_u64().unwrap())
+        .collect();
     assert_eq!(
-        numbers,
-        (1..=10).collect::<Vec<u64>>(),
-        "no gap, none twice"
+        numbers, received,
+        "the receiver got each of its events once"
     );
     let texts: Vec<&str> = by_number
         .iter()

@@ -14,6 +14,7 @@ use wagate_core::{AccountId, ChangeId, InstanceId, MessageId, Timestamp};
 use crate::SqlStore;
 use crate::error::{corrupt, db};
 use crate::messages::{MESSAGE_COLUMNS, MessageRow};
+use crate::outbox::Appended;
 
 /// A `message_changes` row still queued, with its message's account.
 #[derive(sqlx::FromRow)]
@@ -68,14 +69,14 @@ async fn message(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Mess
 }
 
 /// `m` after `change` by `from`, written with its event; None when `m` cannot take it.
-/// Returns the message and whether deliveries were written.
+/// Returns the message and what the outbox wrote.
 async fn apply(
     conn: &mut sqlx::AnyConnection,
     mut m: Message,
     change: &Change,
     from: Option<&str>,
     at: Timestamp,
-) -> Result<Option<(Message, bool)>, StoreError> {
+) -> Result<Option<(Message, Appended)>, StoreError> {
     let Some(content) = change.applied_to(&m.content) else {
         return Ok(None);
     };
@@ -171,7 +172,7 @@ impl ChangeStore for SqlStore {
         let Some(m) = message(&mut tx, &message_id).await? else {
             return Ok(None);
         };
-        let mut wrote = false;
+        let mut wrote = Appended::Nothing;
         let m = match outcome {
             ChangeOutcome::Failed(_) => m,
             ChangeOutcome::Done { at } => {
@@ -188,9 +189,7 @@ impl ChangeStore for SqlStore {
             }
         };
         tx.commit().await.map_err(db)?;
-        if wrote {
-            self.deliveries_written();
-        }
+        self.appended(wrote);
         Ok(Some(m))
     }
 
@@ -245,9 +244,7 @@ impl ChangeStore for SqlStore {
             return Ok(None);
         };
         tx.commit().await.map_err(db)?;
-        if wrote {
-            self.deliveries_written();
-        }
+        self.appended(wrote);
         Ok(Some(m))
     }
 }

@@ -9,11 +9,23 @@ use sqlx::{AnyPool, Executor};
 use wagate_core::store::{DueListener, StoreError};
 
 use crate::error::db;
+use crate::outbox::Appended;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,
     Postgres,
+}
+
+impl Dialect {
+    /// The dialect of a connection (for code that is handed a transaction, not the store).
+    pub(crate) fn of(conn: &sqlx::AnyConnection) -> Self {
+        if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        }
+    }
 }
 
 /// The store. On SQLite all writes go through one connection (SQLite has one writer at a time;
@@ -25,20 +37,29 @@ pub struct SqlStore {
     pub(crate) writer: AnyPool,
     pub(crate) reader: AnyPool,
     pub(crate) due_listeners: Arc<RwLock<Vec<DueListener>>>,
+    /// Told after every commit that wrote an event (the streams of §21).
+    pub(crate) event_listeners: Arc<RwLock<Vec<DueListener>>>,
 }
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl SqlStore {
-    /// Tells the listeners that a commit made deliveries due.
-    pub(crate) fn deliveries_written(&self) {
-        let listeners = self
-            .due_listeners
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for l in listeners.iter() {
-            l();
+    /// Tells the listeners what a commit wrote to the outbox.
+    pub(crate) fn appended(&self, wrote: Appended) {
+        let tell = |listeners: &RwLock<Vec<DueListener>>| {
+            let listeners = listeners
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for l in listeners.iter() {
+                l();
+            }
+        };
+        if wrote >= Appended::Event {
+            tell(&self.event_listeners);
+        }
+        if wrote == Appended::EventAndDeliveries {
+            tell(&self.due_listeners);
         }
     }
 
@@ -74,6 +95,7 @@ impl SqlStore {
                     writer,
                     reader,
                     due_listeners: Arc::default(),
+                    event_listeners: Arc::default(),
                 })
             }
             Dialect::Postgres => {
@@ -88,6 +110,7 @@ impl SqlStore {
                     writer: pool.clone(),
                     reader: pool,
                     due_listeners: Arc::default(),
+                    event_listeners: Arc::default(),
                 })
             }
         }

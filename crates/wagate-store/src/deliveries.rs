@@ -222,9 +222,7 @@ impl DeliveryStore for SqlStore {
         let mut tx = self.writer.begin().await.map_err(db)?;
         let wrote = crate::outbox::append(&mut tx, event).await?;
         tx.commit().await.map_err(db)?;
-        if wrote {
-            self.deliveries_written();
-        }
+        self.appended(wrote);
         Ok(())
     }
 

@@ -199,8 +199,10 @@ impl GroupStore for SqlStore {
             None => forget(&mut tx, &inst.id, id).await?,
         }
         let event = Event::group_notice(&inst.account_id, &inst.id, notice);
-        outbox::append(&mut tx, &event).await?;
-        tx.commit().await.map_err(db)
+        let wrote = outbox::append(&mut tx, &event).await?;
+        tx.commit().await.map_err(db)?;
+        self.appended(wrote);
+        Ok(())
     }
 
     async fn get_group(

@@ -16,6 +16,7 @@ use wagate_core::webhook_event::WebhookEvent;
 use wagate_core::{AccountId, InstanceId, Timestamp};
 
 use crate::error::{corrupt, db};
+use crate::outbox::Appended;
 use crate::paged::PagedQuery;
 use crate::{Dialect, SqlStore};
 
@@ -357,12 +358,10 @@ impl InstanceStore for SqlStore {
         };
         let wrote = match event {
             Some(e) => crate::outbox::append(&mut tx, &e).await?,
-            None => false,
+            None => Appended::Nothing,
         };
         tx.commit().await.map_err(db)?;
-        if wrote {
-            self.deliveries_written();
-        }
+        self.appended(wrote);
         Ok(())
     }
 

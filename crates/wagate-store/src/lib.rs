@@ -13,6 +13,7 @@ mod contacts;
 mod deliveries;
 mod engine_state;
 mod error;
+mod event_stream;
 mod groups;
 mod history;
 mod inbound_webhooks;

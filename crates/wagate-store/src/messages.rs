@@ -21,6 +21,7 @@ use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
 
 use crate::args::{Arg, arguments, placeholders};
 use crate::error::{corrupt, db};
+use crate::outbox::Appended;
 use crate::paged::PagedQuery;
 use crate::status_changes::apply_change;
 use crate::{Dialect, SqlStore};
@@ -493,16 +494,14 @@ impl MessageStore for SqlStore {
     ) -> Result<Vec<Option<Message>>, StoreError> {
         let mut tx = self.writer.begin().await.map_err(db)?;
         let mut moved = Vec::with_capacity(changes.len());
-        let mut wrote_any = false;
+        let mut wrote_any = Appended::Nothing;
         for change in changes {
             let (m, wrote) = apply_change(&mut tx, change).await?;
             moved.push(m);
-            wrote_any |= wrote;
+            wrote_any = wrote_any.max(wrote);
         }
         tx.commit().await.map_err(db)?;
-        if wrote_any {
-            self.deliveries_written();
-        }
+        self.appended(wrote_any);
         Ok(moved)
     }
 
@@ -544,9 +543,7 @@ impl MessageStore for SqlStore {
         };
         let wrote = crate::outbox::append(&mut tx, &event).await?;
         tx.commit().await.map_err(db)?;
-        if wrote {
-            self.deliveries_written();
-        }
+        self.appended(wrote);
         Ok(true)
     }
 
@@ -612,9 +609,7 @@ impl MessageStore for SqlStore {
         }
         let wrote = crate::outbox::append(&mut tx, &Event::poll_vote(&poll, vote)).await?;
         tx.commit().await.map_err(db)?;
-        if wrote {
-            self.deliveries_written();
-        }
+        self.appended(wrote);
         Ok(Some(true))
     }
 

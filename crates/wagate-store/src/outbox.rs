@@ -1,6 +1,6 @@
 //! The transactional outbox: an event is written in the transaction of the change it reports,
-//! with one delivery per target that wants it, so a change and its webhooks cannot part ways
-//! (a crash loses both or neither).
+//! with one delivery per target that wants it, so a change and its webhooks (and the streams
+//! that read the events) cannot part ways: a crash loses both or neither.
 
 use sqlx::AnyConnection;
 use wagate_core::delivery::DeliveryState;
@@ -9,6 +9,7 @@ use wagate_core::store::StoreError;
 use wagate_core::webhook_event::WebhookEvent;
 use wagate_core::{DeliveryId, InstanceId};
 
+use crate::Dialect;
 use crate::error::{corrupt, db};
 
 /// The lane of a delivery: first attempts of one lane leave one at a time, in event order.
@@ -24,10 +25,24 @@ struct TargetRow {
     events: String,
 }
 
-/// Writes `event` and its deliveries on `conn` (inside the caller's transaction). Targets are
-/// the instance's own `webhookUrl` and its active subscriptions, each when it lists the event.
-/// Returns whether anything was written (after the commit, `SqlStore::deliveries_written`).
-pub(crate) async fn append(conn: &mut AnyConnection, event: &Event) -> Result<bool, StoreError> {
+/// What an append wrote, for the listeners told after the commit (`SqlStore::appended`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Appended {
+    /// Nothing: the instance is gone, or there was no event to write.
+    Nothing,
+    /// The event alone (for the streams of §21): no target wanted it.
+    Event,
+    /// The event and at least one delivery.
+    EventAndDeliveries,
+}
+
+/// Writes `event` and its deliveries on `conn` (inside the caller's transaction). Every event is
+/// kept, for the streams of §21; targets are the instance's own `webhookUrl` and its active
+/// subscriptions, each when it lists the event.
+pub(crate) async fn append(
+    conn: &mut AnyConnection,
+    event: &Event,
+) -> Result<Appended, StoreError> {
     let rows: Vec<TargetRow> = sqlx::query_as(
         "SELECT CAST(NULL AS TEXT) AS webhook_id, webhook_events AS events FROM instances \
            WHERE id = $1 AND webhook_url IS NOT NULL \
@@ -45,9 +60,6 @@ pub(crate) async fn append(conn: &mut AnyConnection, event: &Event) -> Result<bo
             targets.push(r.webhook_id);
         }
     }
-    if targets.is_empty() {
-        return Ok(false);
-    }
     // The instance's next number. The update locks the instance row until the commit
     // (PostgreSQL), so the numbers of one instance follow its commit order with no gap; SQLite's
     // single writer does the same.
@@ -60,24 +72,35 @@ pub(crate) async fn append(conn: &mut AnyConnection, event: &Event) -> Result<bo
     .await
     .map_err(db)?;
     let Some(sequence) = sequence else {
-        return Ok(false); // the instance is gone, and its targets with it
+        return Ok(Appended::Nothing); // the instance is gone, and its targets with it
     };
     let number = u64::try_from(sequence).map_err(|_| corrupt(format!("sequence {sequence}")))?;
-    sqlx::query(
-        "INSERT INTO events (id, account_id, instance_id, event, body, created_at, sequence) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(event.id.as_str())
-    .bind(event.account_id.as_str())
-    .bind(event.instance_id.as_str())
-    .bind(event.kind.as_str())
-    .bind(event.body(number))
-    .bind(event.at.millis())
-    .bind(sequence)
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
-    for webhook in targets {
+    // The stream position (§21): on PostgreSQL the columns' defaults number the row and record
+    // the writing transaction; SQLite, whose one writer commits in the order it writes, takes
+    // the next number.
+    let insert = match Dialect::of(conn) {
+        Dialect::Postgres => {
+            "INSERT INTO events (id, account_id, instance_id, event, body, created_at, sequence) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        }
+        Dialect::Sqlite => {
+            "INSERT INTO events (id, account_id, instance_id, event, body, created_at, sequence, \
+             position) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             (SELECT COALESCE(MAX(position), 0) + 1 FROM events))"
+        }
+    };
+    sqlx::query(insert)
+        .bind(event.id.as_str())
+        .bind(event.account_id.as_str())
+        .bind(event.instance_id.as_str())
+        .bind(event.kind.as_str())
+        .bind(event.body(number))
+        .bind(event.at.millis())
+        .bind(sequence)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    for webhook in &targets {
         sqlx::query(
             "INSERT INTO deliveries (id, event_id, event, instance_id, webhook_id, lane, state, \
              attempts, next_attempt_at, locked_by, locked_until, created_at) \
@@ -95,5 +118,9 @@ pub(crate) async fn append(conn: &mut AnyConnection, event: &Event) -> Result<bo
         .await
         .map_err(db)?;
     }
-    Ok(true)
+    Ok(if targets.is_empty() {
+        Appended::Event
+    } else {
+        Appended::EventAndDeliveries
+    })
 }

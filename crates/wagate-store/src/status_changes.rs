@@ -1,5 +1,5 @@
 //! Status changes of outbound messages (`StatusChange`) as SQL: each is one forward-only
-//! `UPDATE`, and writes its webhook event in the same transaction when a target wants it.
+//! `UPDATE`, and writes its event in the same transaction.
 
 use sqlx::AssertSqlSafe;
 use wagate_core::content::Content;
@@ -11,12 +11,7 @@ use wagate_core::store::StoreError;
 use crate::args::{Arg, arguments};
 use crate::error::{corrupt, db};
 use crate::messages::{MESSAGE_COLUMNS, MessageRow};
-
-/// Whether the updated message's instance has any webhook target (for `UPDATE messages … WHERE`).
-const HAS_TARGETS: &str = "SELECT 1 FROM instances i WHERE i.id = messages.instance_id \
-       AND i.webhook_url IS NOT NULL \
-     UNION ALL SELECT 1 FROM webhooks w WHERE w.instance_id = messages.instance_id \
-       AND w.status = 'active'";
+use crate::outbox::Appended;
 
 /// The `UPDATE messages … WHERE …` (without `RETURNING`) of a change, and its parameters.
 fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Arg>), StoreError> {
@@ -104,26 +99,12 @@ async fn own_reaction_sent(
 }
 
 /// Applies one change on `conn` (inside the caller's transaction) and writes the event of the
-/// status it reached. Returns the message when it moved, and whether deliveries were written.
-///
-/// Most instances have no webhook target, and then the change is one statement: the target
-/// check is part of its `WHERE`. Otherwise (or when the message did not qualify) it runs again,
-/// returning the row for the outbox.
+/// status it reached. Returns the message when it moved, and what the outbox wrote.
 pub(crate) async fn apply_change(
     conn: &mut sqlx::AnyConnection,
     change: &StatusChange,
-) -> Result<(Option<Message>, bool), StoreError> {
+) -> Result<(Option<Message>, Appended), StoreError> {
     let (update, params) = status_update(change)?;
-    let alone = format!("{update} AND NOT EXISTS ({HAS_TARGETS}) RETURNING {MESSAGE_COLUMNS}");
-    let row: Option<MessageRow> = sqlx::query_as_with(AssertSqlSafe(alone), arguments(&params)?)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
-    if let Some(r) = row {
-        let m = Message::try_from(r)?;
-        own_reaction_sent(conn, change, &m).await?;
-        return Ok((Some(m), false));
-    }
     let row: Option<MessageRow> = sqlx::query_as_with(
         AssertSqlSafe(format!("{update} RETURNING {MESSAGE_COLUMNS}")),
         arguments(&params)?,
@@ -132,12 +113,12 @@ pub(crate) async fn apply_change(
     .await
     .map_err(db)?;
     let Some(m) = row.map(Message::try_from).transpose()? else {
-        return Ok((None, false));
+        return Ok((None, Appended::Nothing));
     };
     own_reaction_sent(conn, change, &m).await?;
     let wrote = match Event::message_status(&m) {
         Some(event) => crate::outbox::append(conn, &event).await?,
-        None => false,
+        None => Appended::Nothing,
     };
     Ok((Some(m), wrote))
 }

@@ -9,6 +9,7 @@ use wagate_core::account::{Account, AccountName};
 use wagate_core::delivery::{
     AccountRoom, AttemptOutcome, AttemptResult, DeliveryState, DueDelivery, Recorded, Target,
 };
+use wagate_core::event_stream::{StreamCursor, StreamFilter, StreamStart, StreamedEvent};
 use wagate_core::instance::{Instance, NewInstance, Settings};
 use wagate_core::message::{Content, Message, Recipient};
 use wagate_core::net::TargetUrl;
@@ -167,11 +168,113 @@ async fn a_change_writes_its_event_for_each_target_that_wants_it(backend: Backen
     assert!(claim(&store).await.is_empty(), "claimed rows are leased");
 }
 
-async fn no_target_no_event(backend: Backend) {
+/// `read_stream` until it answers `n` events (at most 10 s): on PostgreSQL an event is handed out
+/// once no older transaction is still running, and other tests' transactions run on the server.
+async fn settled(
+    store: &SqlStore,
+    account: &AccountId,
+    after: StreamCursor,
+    filter: &StreamFilter,
+    limit: u32,
+    n: usize,
+) -> Vec<StreamedEvent> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let got = store
+            .read_stream(account, after, filter, limit)
+            .await
+            .unwrap();
+        if got.len() >= n || tokio::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// With no target an event has no delivery, and is kept for the streams all the same.
+async fn no_target_no_delivery_but_the_event_is_streamed(backend: Backend) {
     let (_db, store) = open(backend).await;
     let inst = instance(&store, vec![]).await;
-    sent_message(&store, &inst, "ext-1").await;
+    let start = store
+        .stream_cursor(&inst.account_id, &StreamStart::Now)
+        .await
+        .unwrap();
+    let m = sent_message(&store, &inst, "ext-1").await;
     assert!(claim(&store).await.is_empty());
+    let streamed = settled(
+        &store,
+        &inst.account_id,
+        start,
+        &StreamFilter::default(),
+        10,
+        1,
+    )
+    .await;
+    assert_eq!(streamed.len(), 1, "{streamed:?}");
+    assert_eq!(streamed[0].kind, WebhookEvent::MessageSent);
+    let body: serde_json::Value = serde_json::from_str(&streamed[0].body).unwrap();
+    assert_eq!(body["id"], streamed[0].id.as_str());
+    assert_eq!(body["data"]["messageId"], m.id.as_str());
+}
+
+/// A client may come back with the id of an event that is no longer kept (its instance was
+/// deleted): it resumes with the first event written after that one was, and filters hold.
+async fn a_stream_resumes_after_an_event_no_longer_kept(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let inst = instance(&store, vec![]).await;
+    let start = store
+        .stream_cursor(&inst.account_id, &StreamStart::Now)
+        .await
+        .unwrap();
+    sent_message(&store, &inst, "ext-1").await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let gone = wagate_core::EventId::generate();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let later = sent_message(&store, &inst, "ext-2").await;
+    let all = StreamFilter::default();
+    let from_gone = store
+        .stream_cursor(&inst.account_id, &StreamStart::After(gone))
+        .await
+        .unwrap();
+    let resumed = settled(&store, &inst.account_id, from_gone, &all, 10, 1).await;
+    assert_eq!(resumed.len(), 1, "{resumed:?}");
+    assert!(resumed[0].body.contains(later.id.as_str()));
+    // Reading on from the last event's cursor gives nothing more; from the start, both.
+    let after = store
+        .read_stream(&inst.account_id, resumed[0].cursor, &all, 10)
+        .await
+        .unwrap();
+    assert!(after.is_empty());
+    assert_eq!(
+        settled(&store, &inst.account_id, start, &all, 10, 2)
+            .await
+            .len(),
+        2
+    );
+    let first = store
+        .read_stream(&inst.account_id, start, &all, 1)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1, "the limit holds");
+    let read_only = StreamFilter {
+        instance: Some(inst.id.clone()),
+        events: vec![WebhookEvent::MessageRead],
+    };
+    assert!(
+        store
+            .read_stream(&inst.account_id, start, &read_only, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let other_account = AccountId::generate();
+    assert!(
+        store
+            .read_stream(&other_account, start, &all, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn a_lane_hands_out_first_attempts_in_order(backend: Backend) {
@@ -680,7 +783,8 @@ async fn a_claim_takes_the_accounts_in_turn_within_their_room(backend: Backend) 
 on_both_backends!(
     a_claim_takes_the_accounts_in_turn_within_their_room,
     a_change_writes_its_event_for_each_target_that_wants_it,
-    no_target_no_event,
+    no_target_no_delivery_but_the_event_is_streamed,
+    a_stream_resumes_after_an_event_no_longer_kept,
     a_lane_hands_out_first_attempts_in_order,
     logs_record_each_attempt_and_a_retry_makes_it_due,
     paused_waits_and_deleted_is_gone,

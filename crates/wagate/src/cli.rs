@@ -143,7 +143,7 @@ pub enum KeyCommand {
         account: String,
         #[arg(long, default_value = "cli")]
         name: String,
-        /// Comma-separated scopes; all scopes when omitted.
+        /// Comma-separated scopes; when omitted, every scope but `keys:write`.
         #[arg(long)]
         scopes: Option<String>,
         /// ISO 8601 expiry time.

@@ -49,7 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let name = AccountName::parse(&name).map_err(|e| anyhow!("--name: {e}"))?;
             let scopes = match scopes {
                 Some(s) => Scopes::parse_csv(&s).map_err(|e| anyhow!("--scopes: {e}"))?,
-                None => Scopes::all(),
+                None => Scopes::from_list(Vec::new()),
             };
             let expires_at = expires_at
                 .map(|s| {

@@ -173,7 +173,12 @@ impl Connection {
             .header_read_timeout(self.header_timeout)
             // Room above `admission`'s limits, which answer with the envelope.
             .max_headers(2 * crate::http::admission::MAX_HEADERS);
-        let mut conn = pin!(http.serve_connection(TokioIo::new(self.stream), service));
+        // Upgrades: `/v1/events/ws` takes the connection over as a WebSocket (which ends with
+        // the event feed at shutdown).
+        let mut conn = pin!(
+            http.serve_connection(TokioIo::new(self.stream), service)
+                .with_upgrades()
+        );
         let mut asked_to_stop = false;
         loop {
             tokio::select! {

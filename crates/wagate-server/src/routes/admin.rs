@@ -9,12 +9,12 @@ use utoipa_axum::routes;
 use wagate_core::account::{Account, AccountName};
 use wagate_core::page::OffsetPage;
 use wagate_core::plan::{Plan, RateLimits};
-use wagate_core::scope::{Scope, Scopes};
 use wagate_core::{AccountId, ApiKeyId, Timestamp};
 
 use crate::accounts::{create_account, issue_key};
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::{ApiJson, ApiQuery, present};
+use crate::routes::key_request::{CreateKeyRequest, NewKey};
 use crate::routes::views::{AccountView, ApiKeyView, Data, DeletedView, Page};
 use crate::state::AppState;
 
@@ -77,19 +77,6 @@ pub struct UpdateAccountRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<RateLimitsInput>)]
     pub rate_limits: Option<Option<RateLimitsInput>>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateKeyRequest {
-    #[schema(schema_with = crate::openapi::display_name)]
-    pub name: String,
-    /// Scopes; empty or missing grants all of them.
-    #[schema(schema_with = crate::openapi::scopes)]
-    pub scopes: Option<Vec<String>>,
-    /// ISO 8601 time after which the key is refused.
-    #[schema(format = DateTime)]
-    pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -278,28 +265,13 @@ pub async fn admin_create_key(
     ApiJson(req): ApiJson<CreateKeyRequest>,
 ) -> Result<(StatusCode, axum::Json<Data<ApiKeyView>>), ApiError> {
     let account = load_account(&state, &raw).await?;
-    let name = parse_account_name(&req.name)?;
-    let scopes = req
-        .scopes
-        .unwrap_or_default()
-        .iter()
-        .map(|s| s.parse::<Scope>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::field("scopes", e))?;
-    let expires_at = req
-        .expires_at
-        .as_deref()
-        .map(|s| {
-            Timestamp::parse_rfc3339(s)
-                .ok_or_else(|| ApiError::field("expiresAt", "not an ISO 8601 time"))
-        })
-        .transpose()?;
+    let new = NewKey::try_from(req)?;
     let issued = issue_key(
         state.store.as_ref(),
         &account.id,
-        name,
-        Scopes::from_list(scopes),
-        expires_at,
+        new.name,
+        new.scopes,
+        new.expires_at,
     )
     .await?;
     Ok((

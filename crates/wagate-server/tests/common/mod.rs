@@ -5,6 +5,7 @@ use std::time::Duration;
 
 pub mod receiver;
 pub mod sandbox;
+pub mod sse;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
