@@ -60,7 +60,9 @@ async fn sigkill_with_pending_events_loses_none(backend: Backend) {
     server.kill(); // SIGKILL, with one delivery in flight
     let pending = EVENTS - delivered_before;
     println!("killed with {pending} of {EVENTS} events pending");
-    assert!(pending >= 900, "only {pending} were pending at the kill");
+    // Most must still be pending for the restart to be the test (at 100 ms a delivery, 1,000
+    // sends take ~10 s; CI runs this beside other suites and the browser tests on two cores).
+    assert!(pending >= 750, "only {pending} were pending at the kill");
 
     *rx.delay.lock().unwrap() = Duration::ZERO;
     let server = Server::start(dir.path(), &db.url, &env);
