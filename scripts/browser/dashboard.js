@@ -3,18 +3,23 @@
 // keyboard), creates an instance, connects it and sees the QR, which this script scans through
 // /sandbox/v1/scan; the page must then show `connected` and the phone without a reload. It sends a
 // message and waits for its status to reach `read`, and sees a message from a virtual contact
-// appear. Then, 390 px wide, no page may scroll sideways and axe-core may find nothing serious or
-// critical. Every request that leaves the server is refused and fails the check, as does any
-// script error. Screenshots go to target/browser/dashboard/. Exits 1 on any failure.
+// appear. It subscribes a webhook to a receiver run here (which fails its first delivery), sees
+// the failed delivery appear in the log, retries it and sees it succeed; makes an API key in the
+// Developer Portal (shown once, then only its name) and revokes it; and, signed in with the admin
+// token, sees the accounts and their keys. Then, 390 px wide, no page may scroll sideways and
+// axe-core may find nothing serious or critical. Every request that leaves the server is refused
+// and fails the check, as does any script error. Screenshots go to target/browser/dashboard/.
+// Exits 1 on any failure.
 //
-// Usage: node scripts/browser/dashboard.js http://127.0.0.1:PORT wgk_…
+// Usage: node scripts/browser/dashboard.js http://127.0.0.1:PORT wgk_… ADMIN_TOKEN
 const fs = require('fs');
+const http = require('http');
 const path = require('path');
 const { chromium } = require('playwright-core');
 
-const [base, key] = process.argv.slice(2);
-if (!base || !key) {
-  console.error('usage: node scripts/browser/dashboard.js <base-url> <api-key>');
+const [base, key, adminToken] = process.argv.slice(2);
+if (!base || !key || !adminToken) {
+  console.error('usage: node scripts/browser/dashboard.js <base-url> <api-key> <admin-token>');
   process.exit(2);
 }
 const shotsDir = path.join(__dirname, '..', '..', 'target', 'browser', 'dashboard');
@@ -33,18 +38,39 @@ function fail(message) {
 }
 
 /** The API, from Node: what the test does as "the phone" or "the contact", not as the page. */
-async function api(method, route, body) {
+async function api(method, route, body, bearer = key) {
   const res = await fetch(`${base}${route}`, {
     method,
-    headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+    headers: { Authorization: `Bearer ${bearer}`, 'Content-Type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const json = await res.json().catch(() => null);
   return { status: res.status, json };
 }
 
+/**
+ * A webhook receiver on loopback: it answers 500 to the first delivery and 200 to the rest, and
+ * keeps what it got ({event, webhookId, status}).
+ */
+function startReceiver() {
+  const received = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      const status = received.length === 0 ? 500 : 200;
+      let event = null;
+      try { event = JSON.parse(body).event; } catch { /* kept as null */ }
+      received.push({ event, webhookId: req.headers['webhook-id'], status });
+      res.writeHead(status, { 'Content-Type': 'text/plain' }).end(status === 200 ? 'ok' : 'not yet');
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, received, url: `http://127.0.0.1:${server.address().port}/hooks/wagate` })));
+}
+
 (async () => {
   const started = Date.now();
+  const receiver = await startReceiver();
   fs.mkdirSync(shotsDir, { recursive: true });
   for (const f of fs.readdirSync(shotsDir)) if (f.endsWith('.png')) fs.rmSync(path.join(shotsDir, f));
 
@@ -220,8 +246,77 @@ async function api(method, route, body) {
       await assertSameDocument('while the stream was down');
     });
 
+    let webhookId;
+    await step('webhook-created', async () => {
+      await page.getByRole('link', { name: 'Webhooks', exact: true }).click();
+      await heading('Webhooks');
+      await page.locator('#webhook-name').fill('Receiver');
+      await page.locator('#webhook-url').fill(receiver.url);
+      await page.locator('#webhook-instance').selectOption({ label: 'Team phone' });
+      // The page offers the server's own event names, the default ones ticked.
+      if (!(await page.locator('#webhook-events input[value="message.received"]').isChecked())) fail('message.received is not ticked by default');
+      if (await page.locator('#webhook-events input[value="presence.updated"]').isChecked()) fail('presence.updated is ticked by default');
+      await page.getByRole('button', { name: 'Create subscription', exact: true }).click();
+      const secret = await page.locator('#new-webhook-secret').inputValue();
+      if (!secret.startsWith('whs_')) fail(`the signing secret shown is "${secret}"`);
+      const row = page.locator('li[data-webhook-id]', { hasText: 'Receiver' });
+      await row.waitFor();
+      webhookId = await row.getAttribute('data-webhook-id');
+      if (await row.evaluate((el, sec) => el.textContent.includes(sec), secret)) fail('the secret is shown in the list');
+    });
+
+    await step('delivery-failed-then-retried', async () => {
+      await page.getByRole('link', { name: 'Receiver', exact: true }).click();
+      await heading('Receiver');
+      await page.locator('#log-summary', { hasText: 'No delivery yet' }).waitFor();
+      // An event of the instance: the receiver refuses its delivery, and the log shows it live.
+      const res = await api('POST', '/sandbox/v1/messages', {
+        to: OWN_PHONE, from: '5511977776666', fromName: 'João', message: 'Para o webhook',
+      });
+      if (res.status !== 200) fail(`the sandbox refused the incoming message: ${res.status} ${JSON.stringify(res.json)}`);
+      const failed = page.locator('#delivery-log tr[data-log-id]', { hasText: 'message.received' }).filter({ hasText: 'failed' });
+      await failed.first().waitFor();
+      if (!(await failed.first().textContent()).includes('500')) fail('the failed delivery does not show the receiver\'s 500');
+      await failed.first().getByRole('button', { name: /^Retry the message\.received delivery/ }).click();
+      const succeeded = page.locator('#delivery-log tr[data-log-id]', { hasText: 'message.received' }).filter({ hasText: 'success' });
+      await succeeded.first().waitFor();
+      if (!(await succeeded.first().textContent()).includes('200')) fail('the retried delivery does not show the receiver\'s 200');
+      // The receiver got the same event twice: refused, then accepted.
+      const got = receiver.received.filter((r) => r.event === 'message.received');
+      if (got.length < 2 || got[0].status !== 500 || got[1].webhookId !== got[0].webhookId) {
+        fail(`the receiver got ${JSON.stringify(receiver.received)}`);
+      }
+      await assertSameDocument('while the delivery log changed');
+    });
+
+    await step('webhook-test-and-pause', async () => {
+      await page.getByRole('button', { name: 'Send test event', exact: true }).click();
+      await page.locator('#test-result', { hasText: 'success' }).waitFor();
+      await page.getByRole('button', { name: 'Pause', exact: true }).click();
+      await exactText('#webhook-status .badge', 'paused');
+      await page.getByRole('button', { name: 'Resume', exact: true }).click();
+      await exactText('#webhook-status .badge', 'active');
+    });
+
+    await step('inbound-url', async () => {
+      await page.getByRole('link', { name: '← All webhooks' }).click();
+      await heading('Webhooks');
+      await page.locator('#inbound-name').fill('Form tool');
+      await page.locator('#inbound-instance').selectOption({ label: 'Team phone' });
+      await page.getByRole('button', { name: 'Create URL', exact: true }).click();
+      const url = await page.locator('#new-inbound-url').inputValue();
+      if (!url.startsWith(`${base}/webhook/`)) fail(`the inbound URL shown is "${url}"`);
+      await page.locator('li[data-inbound-id]', { hasText: 'Form tool' }).waitFor();
+      // The URL sends from the instance; no API key needed.
+      const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ to: CONTACT, message: 'Pelo URL' }) });
+      const sent = await res.json();
+      if (res.status !== 200 || !sent.success || !sent.messageId) fail(`the inbound URL answered ${res.status} ${JSON.stringify(sent)}`);
+    });
+
     await step('disconnected', async () => {
-      await page.getByRole('link', { name: '← Instance' }).click();
+      await page.getByRole('link', { name: 'Instances', exact: true }).click();
+      await heading('Instances');
+      await page.getByRole('link', { name: 'Team phone', exact: true }).click();
       await heading('Team phone');
       await exactText('#instance-status .badge', 'connected');
       await page.getByRole('button', { name: 'Disconnect', exact: true }).click();
@@ -250,6 +345,41 @@ async function api(method, route, body) {
       const code = (await page.locator('#pairing strong').textContent()).trim();
       if (!/^[A-Z0-9]{8}$/.test(code)) fail(`the pairing code shown is "${code}"`);
       await page.locator('#pair-phone').fill('');
+    });
+
+    let portalKey;
+    await step('api-key-created', async () => {
+      await page.getByRole('link', { name: 'Developer Portal', exact: true }).click();
+      await heading('Developer Portal');
+      await exactText('#account-plan', 'enterprise');
+      await page.locator('#key-name').fill('CI bot');
+      await page.locator('#key-scopes input[value="webhooks:write"]').uncheck();
+      await page.getByRole('button', { name: 'Create key', exact: true }).click();
+      portalKey = await page.locator('#new-key').inputValue();
+      if (!portalKey.startsWith('wgk_')) fail(`the key shown is "${portalKey}"`);
+      const row = page.locator('#keys li', { hasText: 'CI bot' });
+      await row.waitFor();
+      if ((await row.textContent()).includes('webhooks:write')) fail('the new key has a scope that was not ticked');
+      const works = await api('GET', '/v1/account', undefined, portalKey);
+      if (works.status !== 200 || works.json.data.keyScopes.includes('webhooks:write')) fail(`the new key answers ${works.status} ${JSON.stringify(works.json)}`);
+      // Shown once: back on the page, only its name is left.
+      await page.getByRole('link', { name: 'Instances', exact: true }).click();
+      await heading('Instances');
+      await page.getByRole('link', { name: 'Developer Portal', exact: true }).click();
+      await heading('Developer Portal');
+      await row.waitFor();
+      if (await page.evaluate((k) => document.body.innerText.includes(k) || [...document.querySelectorAll('input')].some((i) => i.value === k), portalKey)) {
+        fail('the key is still shown after leaving the page');
+      }
+    });
+
+    await step('api-key-revoked', async () => {
+      await page.getByRole('button', { name: 'Revoke the key CI bot', exact: true }).click();
+      await page.getByRole('button', { name: 'Confirm revoking the key CI bot', exact: true }).click();
+      await page.locator('#keys li', { hasText: 'CI bot' }).locator('.badge', { hasText: /^revoked$/ }).waitFor();
+      const refused = await api('GET', '/v1/account', undefined, portalKey);
+      if (refused.status !== 401) fail(`the revoked key still answers ${refused.status}`);
+      await assertSameDocument('in the Developer Portal');
     });
 
     // 390 px wide: each page fits, and axe-core finds nothing serious.
@@ -293,22 +423,67 @@ async function api(method, route, body) {
       await page.locator(`li[data-message-id="${messageId}"]`).waitFor();
       await check('chats');
     });
+    await step('narrow-webhooks', async () => {
+      await go('#/webhooks');
+      await heading('Webhooks');
+      await page.locator('li[data-webhook-id]').first().waitFor();
+      await check('webhooks');
+    });
+    await step('narrow-webhook', async () => {
+      await go(`#/webhooks/${webhookId}`);
+      await heading('Receiver');
+      await page.locator('#delivery-log tr[data-log-id]').first().waitFor();
+      await check('webhook');
+    });
+    await step('narrow-keys', async () => {
+      await go('#/keys');
+      await heading('Developer Portal');
+      await page.locator('#keys li').first().waitFor();
+      await check('keys');
+    });
     await step('narrow-sign-in', async () => {
       await page.getByRole('button', { name: 'Sign out' }).click();
       await heading('Sign in');
       await check('sign-in');
+    });
+
+    // The operator: the admin token opens the accounts and their keys (at 390 px, checked too).
+    await step('operator-accounts', async () => {
+      await page.locator('#api-key').fill(adminToken);
+      await page.keyboard.press('Enter');
+      await heading('Accounts');
+      if (!(await page.getByRole('link', { name: 'Instances', exact: true }).isHidden())) fail('the operator is shown an account\'s links');
+      await page.locator('#accounts li', { hasText: 'default' }).waitFor();
+      await page.locator('#account-name').fill('Acme');
+      await page.locator('#account-plan').selectOption('starter');
+      await page.getByRole('button', { name: 'Create account', exact: true }).click();
+      const firstKey = await page.locator('#new-account-key').inputValue();
+      if (!firstKey.startsWith('wgk_')) fail(`the new account's key shown is "${firstKey}"`);
+      await page.locator('#accounts li', { hasText: 'Acme' }).filter({ hasText: 'starter' }).waitFor();
+      await check('accounts');
+    });
+    await step('operator-account-keys', async () => {
+      await page.getByRole('link', { name: 'default', exact: true }).click();
+      await heading('default');
+      await exactText('#account-plan', 'enterprise');
+      // The first key (named default) and the one the portal made and revoked.
+      await page.locator('#keys li', { hasText: 'CI bot' }).filter({ hasText: 'revoked' }).waitFor();
+      await page.locator('#keys li h3', { hasText: /^default$/ }).waitFor();
+      await check('account');
     });
     await assertSameDocument('during the whole session');
     if (problems.length) fail(problems.join('\n  '));
   } catch (e) {
     await page.screenshot({ path: path.join(shotsDir, 'failure.png'), fullPage: true }).catch(() => {});
     await browser.close();
+    receiver.server.close();
     console.error(`dashboard: failed at step "${stepName}": ${e.message}`);
     if (pageErrors.length) console.error(`script errors: ${pageErrors.join('; ')}`);
     if (outside.length) console.error(`requests outside the server: ${outside.join(', ')}`);
     process.exit(1);
   }
   await browser.close();
+  receiver.server.close();
   const problems = [];
   if (outside.length) problems.push(`requests outside the server: ${outside.join(', ')}`);
   if (pageErrors.length) problems.push(`script errors: ${pageErrors.join('; ')}`);
@@ -318,7 +493,7 @@ async function api(method, route, body) {
     process.exit(1);
   }
   const secs = ((Date.now() - started) / 1000).toFixed(0);
-  console.log(`dashboard: signed in, connected by QR, sent to read and received live (also across a dropped stream) in Chromium, fits 390 px, no serious axe finding, no request outside the server (${secs} s)`);
+  console.log(`dashboard: signed in, connected by QR, sent to read and received live (also across a dropped stream), a webhook delivery failed, logged and retried, an API key made once and revoked, the operator's accounts and keys, in Chromium; fits 390 px, no serious axe finding, no request outside the server (${secs} s)`);
 })().catch((e) => {
   console.error(e);
   process.exit(1);

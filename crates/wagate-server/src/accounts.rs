@@ -14,22 +14,29 @@ pub struct IssuedKey {
     pub token: String,
 }
 
+/// A key to issue, parsed: from a request body (`routes::key_request`), the CLI's flags, or the
+/// server itself (an account's first key).
+#[derive(Debug)]
+pub struct NewKey {
+    pub name: DisplayName,
+    pub scopes: Scopes,
+    pub expires_at: Option<Timestamp>,
+}
+
 pub async fn issue_key(
     store: &dyn Store,
     account: &AccountId,
-    name: DisplayName,
-    scopes: Scopes,
-    expires_at: Option<Timestamp>,
+    new: NewKey,
 ) -> Result<IssuedKey, StoreError> {
     let secret = NewKeySecret::generate();
     let key = ApiKey {
         id: secret.id,
         account_id: account.clone(),
-        name,
-        scopes,
+        name: new.name,
+        scopes: new.scopes,
         secret_hash: secret.secret_hash,
         created_at: Timestamp::now(),
-        expires_at,
+        expires_at: new.expires_at,
         revoked_at: None,
     };
     store.insert_api_key(&key).await?;
@@ -53,7 +60,11 @@ pub async fn create_account(
         created_at: Timestamp::now(),
     };
     store.insert_account(&account).await?;
-    let key_name = AccountName::from_trusted("default".into());
-    let key = issue_key(store, &account.id, key_name, Scopes::all(), None).await?;
+    let first = NewKey {
+        name: AccountName::from_trusted("default".into()),
+        scopes: Scopes::all(),
+        expires_at: None,
+    };
+    let key = issue_key(store, &account.id, first).await?;
     Ok((account, key))
 }

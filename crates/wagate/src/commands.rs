@@ -10,7 +10,7 @@ use wagate_core::plan::Plan;
 use wagate_core::scope::Scopes;
 use wagate_core::store::prelude::*;
 use wagate_core::{AccountId, ApiKeyId, Timestamp};
-use wagate_server::accounts::{create_account, issue_key};
+use wagate_server::accounts::{NewKey, create_account, issue_key};
 use wagate_server::cloud_api::{AppSecret, SecretKey};
 use wagate_server::routes::views::{AccountView, ApiKeyView};
 use wagate_server::{AdminToken, ServerConfig, serve, start};
@@ -59,7 +59,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .transpose()?;
             let store = open(&db).await?;
             let account = account_by_id_or_name(&store, &account).await?;
-            let key = issue_key(&store, &account, name, scopes, expires_at).await?;
+            let new = NewKey {
+                name,
+                scopes,
+                expires_at,
+            };
+            let key = issue_key(&store, &account, new).await?;
             println!("{}", json!(ApiKeyView::new(&key.key, Some(key.token))));
             store.close().await;
             Ok(())

@@ -1,7 +1,7 @@
 // Calls to the wagate API with the signed-in key. Every failure becomes an ApiError carrying the
 // code and message of the API's envelope {success: false, error: {code, message}}, so views can
 // show the server's own words.
-import { apiKey } from './session.js';
+import { token } from './session.js';
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -22,7 +22,7 @@ export function onUnauthorized(fn) {
  * api('/v1/instances') → the whole JSON body. Most answers are {success, data}, but some (connect,
  * send) are flat, so callers pick what they need.
  */
-export async function api(path, { method = 'GET', body, key = apiKey() } = {}) {
+export async function api(path, { method = 'GET', body, key = token() } = {}) {
   const headers = { Accept: 'application/json', Authorization: `Bearer ${key}` };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
@@ -44,7 +44,7 @@ export async function api(path, { method = 'GET', body, key = apiKey() } = {}) {
       json?.error?.message ?? `The server answered ${res.status}.`,
     );
     // Only when signed in: a wrong key typed at sign-in is an ordinary error.
-    if (res.status === 401 && key === apiKey()) unauthorized(error);
+    if (res.status === 401 && key === token()) unauthorized(error);
     throw error;
   }
   return json;

@@ -1,5 +1,7 @@
 // The dashboard's entry point: signs in and out, starts the live event stream, and shows the view
-// the URL's hash names (#/instances, #/instances/{id}, #/instances/{id}/chats[/{phone}]).
+// the URL's hash names. An account sees its instances (#/instances, #/instances/{id},
+// #/instances/{id}/chats[/{phone}]), webhooks (#/webhooks, #/webhooks/{id}) and the Developer
+// Portal (#/keys); the operator sees the accounts (#/accounts, #/accounts/{id}).
 import { api, onUnauthorized } from './api.js';
 import { announce, fill, h } from './dom.js';
 import * as events from './events.js';
@@ -8,13 +10,33 @@ import { signInView } from './signin.js';
 import { instancesView } from './instances.js';
 import { instanceView } from './instance.js';
 import { chatsView } from './chats.js';
+import { webhooksView } from './webhooks.js';
+import { webhookView } from './webhook.js';
+import { keysView } from './keys.js';
+import { accountsView } from './operator_accounts.js';
+import { accountView } from './operator_account.js';
 
 // Each view is view(root, ...params) → cleanup(); params come from the pattern's groups.
-const routes = [
-  [/^#\/instances$/, instancesView],
-  [/^#\/instances\/([^/]+)$/, instanceView],
-  [/^#\/instances\/([^/]+)\/chats(?:\/([^/]+))?$/, chatsView],
-];
+const ROUTES = {
+  account: {
+    home: '#/instances',
+    routes: [
+      [/^#\/instances$/, instancesView],
+      [/^#\/instances\/([^/]+)$/, instanceView],
+      [/^#\/instances\/([^/]+)\/chats(?:\/([^/]+))?$/, chatsView],
+      [/^#\/webhooks$/, webhooksView],
+      [/^#\/webhooks\/([^/]+)$/, webhookView],
+      [/^#\/keys$/, keysView],
+    ],
+  },
+  operator: {
+    home: '#/accounts',
+    routes: [
+      [/^#\/accounts$/, accountsView],
+      [/^#\/accounts\/([^/]+)$/, accountView],
+    ],
+  },
+};
 
 const root = document.getElementById('app');
 let cleanup = () => {};
@@ -31,27 +53,36 @@ function show(view, params) {
 }
 
 function route() {
-  if (!session.apiKey()) return show(signInView, [signedIn]);
-  const hash = location.hash || '#/instances';
+  const role = session.role();
+  if (!role) return show(signInView, [signedIn]);
+  const { home, routes } = ROUTES[role];
+  const hash = location.hash || home;
   for (const [pattern, view] of routes) {
     const match = hash.match(pattern);
     if (match) return show(view, match.slice(1).map((p) => (p === undefined ? p : decodeURIComponent(p))));
   }
-  location.replace('#/instances');
+  location.replace(home);
 }
 
-function showSession(account) {
-  const signedIn = Boolean(account);
-  document.getElementById('nav').hidden = !signedIn;
-  document.getElementById('session').hidden = !signedIn;
-  document.getElementById('account').textContent = signedIn ? `${account.name} · ${account.plan}` : '';
+/** The header for who is signed in: their links, their name, the stream's state. */
+function showSession(who) {
+  const role = who?.role ?? null;
+  document.getElementById('nav').hidden = !role;
+  for (const li of document.querySelectorAll('#nav [data-role]')) li.hidden = li.dataset.role !== role;
+  document.getElementById('session').hidden = !role;
+  document.getElementById('stream-state').hidden = role !== 'account';
+  document.getElementById('account').textContent =
+    role === 'account' ? `${who.account.name} · ${who.account.plan}` : role === 'operator' ? 'Operator' : '';
+  document.querySelector('.brand').setAttribute('href', role ? ROUTES[role].home : '#/');
 }
 
-function signedIn(account) {
-  showSession(account);
-  events.start(session.apiKey());
+function signedIn(who) {
+  showSession(who);
+  // The event stream takes an API key; the operator's view has no account events.
+  if (who.role === 'account') events.start(session.token());
+  const home = ROUTES[who.role].home;
   // replaceState, unlike setting location.hash, fires no hashchange: route() once, here.
-  if (location.hash === '' || location.hash === '#/') history.replaceState(null, '', '#/instances');
+  if (!ROUTES[who.role].routes.some(([p]) => p.test(location.hash))) history.replaceState(null, '', home);
   route();
 }
 
@@ -79,12 +110,17 @@ document.getElementById('sign-out').addEventListener('click', () => signOut('Sig
 onUnauthorized((e) => signOut(`Signed out: ${e.message}`));
 window.addEventListener('hashchange', route);
 
-// A key kept from earlier in this tab is checked again before it is used.
+// A credential kept from earlier in this tab is checked again before it is used.
 (async () => {
-  if (!session.apiKey()) return route();
+  const role = session.role();
+  if (!role) return route();
   try {
-    signedIn((await api('/v1/account')).data);
+    if (role === 'account') signedIn({ role, account: (await api('/v1/account')).data });
+    else {
+      await api('/admin/v1/accounts?limit=1');
+      signedIn({ role });
+    }
   } catch (e) {
-    if (session.apiKey()) fill(root, h('p', { role: 'alert', class: 'error' }, e.message));
+    if (session.role()) fill(root, h('p', { role: 'alert', class: 'error' }, e.message));
   }
 })();

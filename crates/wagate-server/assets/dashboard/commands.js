@@ -1,7 +1,7 @@
 // The commands on one instance (connect, restart, disconnect, delete), shared by the list and the
 // detail page. Results that matter come back as live events too; the answers here are shown at once.
 import { api, enc } from './api.js';
-import { announce, h } from './dom.js';
+import { announce, confirmButton } from './dom.js';
 
 const base = (id) => `/v1/instances/${enc(id)}`;
 
@@ -21,36 +21,16 @@ export async function disconnect(id, name) {
   announce(`${name} disconnected.`);
 }
 
-/**
- * A delete button that asks again on its first press (no dialog: it stays keyboard- and
- * test-friendly), and deletes on the second.
- */
+/** Delete on a confirmed second press. */
 export function deleteButton(id, name, { onDeleted, onError }) {
-  const button = h('button', { type: 'button', class: 'danger' }, 'Delete');
-  let armed = false;
-  let disarm;
-  button.addEventListener('click', async () => {
-    if (!armed) {
-      armed = true;
-      button.textContent = `Confirm delete`;
-      button.setAttribute('aria-label', `Confirm deleting ${name}: its messages, chats and session go too`);
-      disarm = setTimeout(() => {
-        armed = false;
-        button.textContent = 'Delete';
-        button.removeAttribute('aria-label');
-      }, 6000);
-      return;
-    }
-    clearTimeout(disarm);
-    button.disabled = true;
-    try {
+  return confirmButton(
+    'Delete',
+    `Confirm deleting ${name}: its messages, chats and session go too`,
+    async () => {
       await api(base(id), { method: 'DELETE' });
       announce(`${name} deleted.`);
       onDeleted();
-    } catch (e) {
-      button.disabled = false;
-      onError(e);
-    }
-  });
-  return button;
+    },
+    { onError },
+  );
 }

@@ -67,3 +67,91 @@ export function actionButton(label, run, { onError, className } = {}) {
   });
   return button;
 }
+
+/**
+ * A button that asks again on its first press (no dialog: it stays keyboard- and test-friendly)
+ * and runs on the second. confirmName is the accessible name while it waits to be confirmed.
+ */
+export function confirmButton(label, confirmName, run, { onError } = {}) {
+  const button = h('button', { type: 'button', class: 'danger' }, label);
+  let armed = false;
+  let disarm;
+  let name = null; // the accessible name a caller gave it, back once it is no longer armed
+  const reset = () => {
+    armed = false;
+    button.textContent = label;
+    if (name === null) button.removeAttribute('aria-label');
+    else button.setAttribute('aria-label', name);
+  };
+  button.addEventListener('click', async () => {
+    if (!armed) {
+      armed = true;
+      name = button.getAttribute('aria-label');
+      button.textContent = `Confirm ${label.toLowerCase()}`;
+      button.setAttribute('aria-label', confirmName);
+      disarm = setTimeout(reset, 6000);
+      return;
+    }
+    clearTimeout(disarm);
+    button.disabled = true;
+    try {
+      await run();
+    } catch (e) {
+      onError?.(e);
+    } finally {
+      if (button.isConnected) {
+        button.disabled = false;
+        reset();
+      }
+    }
+  });
+  return button;
+}
+
+/**
+ * A secret the server shows only once (an API key, a signing secret, an inbound URL), in a box
+ * that says so, ready to be selected and copied.
+ */
+export function shownOnce(id, label, value) {
+  const input = h('input', { id, type: 'text', readonly: true, value, spellcheck: 'false', autocomplete: 'off' });
+  const copy = h('button', { type: 'button' }, 'Copy');
+  copy.setAttribute('aria-label', `Copy the ${label.toLowerCase()}`);
+  copy.addEventListener('click', async () => {
+    input.select();
+    try {
+      await navigator.clipboard.writeText(value);
+      announce('Copied.');
+    } catch {
+      // No clipboard on a plain-HTTP origin: the text is selected, ready for Ctrl+C.
+      announce('Selected: copy it with Ctrl+C.');
+    }
+  });
+  return h(
+    'div',
+    { class: 'card shown-once', role: 'status' },
+    h('label', { for: id }, label),
+    h('p', { class: 'hint' }, 'Copy it now: it is not shown again.'),
+    h('div', { class: 'copy-row' }, input, copy),
+  );
+}
+
+/** A group of checkboxes: values, those of them checked at first; read back with checked(). */
+export function checkboxes(id, legend, values, checkedAtFirst) {
+  const boxes = values.map((v, i) => {
+    const input = h('input', { type: 'checkbox', id: `${id}-${i}`, value: v, checked: checkedAtFirst.includes(v) });
+    return h('label', { class: 'check', for: input.id }, input, ' ', v);
+  });
+  const fieldset = h('fieldset', { class: 'checks', id }, h('legend', {}, legend), boxes);
+  return {
+    el: fieldset,
+    checked: () => [...fieldset.querySelectorAll('input:checked')].map((i) => i.value),
+    reset: () => {
+      for (const i of fieldset.querySelectorAll('input')) i.checked = checkedAtFirst.includes(i.value);
+    },
+  };
+}
+
+/** facts(['Label', ddElement], …) → a <dl class="facts"> of label/value pairs. */
+export function facts(...pairs) {
+  return h('dl', { class: 'facts' }, pairs.map(([label, el]) => [h('dt', {}, label), el]));
+}

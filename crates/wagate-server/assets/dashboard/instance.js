@@ -2,7 +2,7 @@
 // a new one comes), a pairing code on request, its commands, and today's stats and health from
 // GET /v1/instances/{id}/status.
 import { api, enc } from './api.js';
-import { actionButton, announce, field, fill, h, when } from './dom.js';
+import { actionButton, announce, facts, field, fill, h, when } from './dom.js';
 import * as events from './events.js';
 import { badge, followInstances } from './status.js';
 import { connect, deleteButton, disconnect, restart } from './commands.js';
@@ -15,7 +15,6 @@ function duration(seconds) {
 }
 
 const dd = (id) => h('dd', { id });
-const facts = (...pairs) => h('dl', { class: 'facts' }, pairs.map(([label, el]) => [h('dt', {}, label), el]));
 
 export function instanceView(root, id) {
   const error = h('p', { class: 'error', role: 'alert' });

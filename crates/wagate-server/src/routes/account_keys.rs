@@ -8,11 +8,11 @@ use utoipa_axum::routes;
 use wagate_core::scope::Scope;
 use wagate_core::{ApiKeyId, Timestamp};
 
-use crate::accounts::issue_key;
+use crate::accounts::{NewKey, issue_key};
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::ApiJson;
-use crate::routes::key_request::{CreateKeyRequest, NewKey};
+use crate::routes::key_request::CreateKeyRequest;
 use crate::routes::views::{ApiKeyView, Data, DeletedView};
 use crate::state::AppState;
 
@@ -62,14 +62,7 @@ pub async fn create_own_key(
     if let Some(missing) = auth.key.scopes.first_missing(&new.scopes) {
         return Err(ApiError::InsufficientPermissions(missing));
     }
-    let issued = issue_key(
-        state.store.as_ref(),
-        &auth.account.id,
-        new.name,
-        new.scopes,
-        new.expires_at,
-    )
-    .await?;
+    let issued = issue_key(state.store.as_ref(), &auth.account.id, new).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(Data::new(ApiKeyView::new(&issued.key, Some(issued.token)))),

@@ -11,10 +11,10 @@ use wagate_core::page::OffsetPage;
 use wagate_core::plan::{Plan, RateLimits};
 use wagate_core::{AccountId, ApiKeyId, Timestamp};
 
-use crate::accounts::{create_account, issue_key};
+use crate::accounts::{NewKey, create_account, issue_key};
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::{ApiJson, ApiQuery, present};
-use crate::routes::key_request::{CreateKeyRequest, NewKey};
+use crate::routes::key_request::CreateKeyRequest;
 use crate::routes::views::{AccountView, ApiKeyView, Data, DeletedView, Page};
 use crate::state::AppState;
 
@@ -266,14 +266,7 @@ pub async fn admin_create_key(
 ) -> Result<(StatusCode, axum::Json<Data<ApiKeyView>>), ApiError> {
     let account = load_account(&state, &raw).await?;
     let new = NewKey::try_from(req)?;
-    let issued = issue_key(
-        state.store.as_ref(),
-        &account.id,
-        new.name,
-        new.scopes,
-        new.expires_at,
-    )
-    .await?;
+    let issued = issue_key(state.store.as_ref(), &account.id, new).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(Data::new(ApiKeyView::new(&issued.key, Some(issued.token)))),

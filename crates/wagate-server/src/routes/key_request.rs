@@ -3,9 +3,10 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 use wagate_core::Timestamp;
-use wagate_core::account::{AccountName, DisplayName};
+use wagate_core::account::AccountName;
 use wagate_core::scope::{Scope, Scopes};
 
+use crate::accounts::NewKey;
 use crate::http::error::ApiError;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -19,14 +20,6 @@ pub struct CreateKeyRequest {
     /// ISO 8601 time after which the key is refused.
     #[schema(format = DateTime)]
     pub expires_at: Option<String>,
-}
-
-/// A key to create, parsed.
-#[derive(Debug)]
-pub struct NewKey {
-    pub name: DisplayName,
-    pub scopes: Scopes,
-    pub expires_at: Option<Timestamp>,
 }
 
 impl TryFrom<CreateKeyRequest> for NewKey {
