@@ -6,10 +6,10 @@
 // appear. It subscribes a webhook to a receiver run here (which fails its first delivery), sees
 // the failed delivery appear in the log, retries it and sees it succeed; makes an API key in the
 // Developer Portal (shown once, then only its name) and revokes it; and, signed in with the admin
-// token, sees the accounts and their keys. Then, 390 px wide, no page may scroll sideways and
-// axe-core may find nothing serious or critical. Every request that leaves the server is refused
-// and fails the check, as does any script error. Screenshots go to target/browser/dashboard/.
-// Exits 1 on any failure.
+// token, sees the accounts and their keys. Then, 390 px wide, no page may scroll sideways,
+// every control must take focus by Tab, and axe-core may find nothing serious or critical.
+// Every request that leaves the server is refused and fails the check, as does any script
+// error. Screenshots go to target/browser/dashboard/. Exits 1 on any failure.
 //
 // Usage: node scripts/browser/dashboard.js http://127.0.0.1:PORT wgk_… ADMIN_TOKEN
 const fs = require('fs');
@@ -396,6 +396,30 @@ function startReceiver() {
       const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
         .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })));
       if (!Array.isArray(violations)) fail(`${name}: axe-core did not run`);
+      // Every control takes focus by Tab, from the top of the page on.
+      const controls = await page.evaluate(() => {
+        for (const e of document.querySelectorAll('[data-kbd]')) delete e.dataset.kbd;
+        const all = [...document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')]
+          .filter((e) => e.tabIndex >= 0 && !e.disabled && e.offsetParent !== null);
+        all.forEach((e, i) => { e.dataset.kbd = String(i); });
+        // Tab from the top: the body, focused for a moment, becomes where Tab starts.
+        document.body.tabIndex = -1;
+        document.body.focus();
+        document.body.removeAttribute('tabindex');
+        return all.length;
+      });
+      const reached = new Set();
+      // (A date-time field takes several presses: one per part.)
+      for (let i = 0; i < controls * 3 + 10 && reached.size < controls; i += 1) {
+        await page.keyboard.press('Tab');
+        const k = await page.evaluate(() => document.activeElement?.dataset?.kbd);
+        if (k !== undefined) reached.add(k);
+      }
+      if (reached.size < controls) {
+        const missed = await page.evaluate((got) => [...document.querySelectorAll('[data-kbd]')]
+          .filter((e) => !got.includes(e.dataset.kbd)).slice(0, 5).map((e) => e.outerHTML.slice(0, 80)), [...reached]);
+        problems.push(`${name}: ${controls - reached.size} of ${controls} controls not reached by Tab: ${missed.join(' | ')}`);
+      }
       for (const v of violations) {
         const line = `${name}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.join(', ')}`;
         if (v.impact === 'serious' || v.impact === 'critical') problems.push(line);
@@ -493,7 +517,7 @@ function startReceiver() {
     process.exit(1);
   }
   const secs = ((Date.now() - started) / 1000).toFixed(0);
-  console.log(`dashboard: signed in, connected by QR, sent to read and received live (also across a dropped stream), a webhook delivery failed, logged and retried, an API key made once and revoked, the operator's accounts and keys, in Chromium; fits 390 px, no serious axe finding, no request outside the server (${secs} s)`);
+  console.log(`dashboard: signed in, connected by QR, sent to read and received live (also across a dropped stream), a webhook delivery failed, logged and retried, an API key made once and revoked, the operator's accounts and keys, in Chromium; fits 390 px, every control reached by Tab, no serious axe finding, no request outside the server (${secs} s)`);
 })().catch((e) => {
   console.error(e);
   process.exit(1);

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod api_key;
+pub mod broker;
 pub mod change;
 pub mod chat;
 pub mod contact;

@@ -6,6 +6,7 @@ use thiserror::Error;
 
 use crate::account::{Account, AccountName};
 use crate::api_key::ApiKey;
+use crate::broker::{BrokerKind, OutboundEvent};
 use crate::change::{ChangeOutcome, QueuedChange};
 use crate::chat::{Chat, ChatQuery, Contact, HistoryQuery};
 use crate::contact::{ContactReport, FetchedProfile};
@@ -71,6 +72,7 @@ pub trait Store:
     + SubscriptionStore
     + DeliveryStore
     + EventStreamStore
+    + BrokerStore
     + InboundWebhookStore
 {
     /// Answers when the database answers (`/readyz`).
@@ -585,6 +587,45 @@ pub trait EventStreamStore: Send + Sync + 'static {
     ) -> Result<Vec<StreamedEvent>, StoreError>;
 }
 
+/// The broker outputs' places in the stream of all events (§21). A target is published to by
+/// the node that holds it; its place moves only under that hold, so a node that lost it (it
+/// stalled past the hold, and another node took over) cannot move it back or past the other's.
+#[async_trait]
+pub trait BrokerStore: Send + Sync + 'static {
+    /// Holds `target` for `node` until `until` when no other node holds it (or its hold ran out
+    /// before `now`), and answers the target's place; `None` while another node holds it. A
+    /// target seen for the first time starts at the end of the stream: it is sent what is
+    /// written from then on.
+    async fn hold_broker_target(
+        &self,
+        target: BrokerKind,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<StreamCursor>, StoreError>;
+    /// Moves the target's place to `to` and keeps the hold until `until`, only while `node`
+    /// holds it; false when it no longer does (nothing written).
+    async fn advance_broker_target(
+        &self,
+        target: BrokerKind,
+        node: &str,
+        to: StreamCursor,
+        until: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Lets go of the target (at shutdown), so that another node takes it at once.
+    async fn release_broker_target(&self, target: BrokerKind, node: &str)
+    -> Result<(), StoreError>;
+    /// Up to `limit` events of every account after `after`, in stream order; only events no
+    /// earlier commit can still come before (as `EventStreamStore::read_stream`).
+    async fn read_all_events(
+        &self,
+        after: StreamCursor,
+        limit: u32,
+    ) -> Result<Vec<OutboundEvent>, StoreError>;
+    /// How many events follow `after`, counted up to `cap` (a target's backlog).
+    async fn count_events_after(&self, after: StreamCursor, cap: u32) -> Result<u64, StoreError>;
+}
+
 /// Inbound webhook URLs (§15.7).
 #[async_trait]
 pub trait InboundWebhookStore: Send + Sync + 'static {
@@ -607,7 +648,8 @@ pub trait InboundWebhookStore: Send + Sync + 'static {
 /// All store traits, for `use wagate_core::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AccountStore, ApiKeyStore, ContactStore, DeliveryStore, EventStreamStore, HistoryStore,
-        InboundWebhookStore, InstanceStore, MessageStore, SettingsStore, Store, SubscriptionStore,
+        AccountStore, ApiKeyStore, BrokerStore, ContactStore, DeliveryStore, EventStreamStore,
+        HistoryStore, InboundWebhookStore, InstanceStore, MessageStore, SettingsStore, Store,
+        SubscriptionStore,
     };
 }

@@ -78,6 +78,15 @@ pub struct ServerConfig {
     pub idempotency_window: Duration,
     /// Caps and timeouts of client connections and requests.
     pub connections: crate::http::connections::ConnectionLimits,
+    /// Broker outputs (§21): every event also to NATS JetStream and/or RabbitMQ.
+    pub brokers: BrokerConfig,
+}
+
+/// The broker outputs the operator configured; none by default.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerConfig {
+    pub nats: Option<wagate_brokers::NatsConfig>,
+    pub amqp: Option<wagate_brokers::AmqpConfig>,
 }
 
 /// Meta's Cloud API (the `official` connection method).
@@ -141,6 +150,7 @@ impl ServerConfig {
             send_deadline: DAY,
             idempotency_window: DAY,
             connections: Default::default(),
+            brokers: BrokerConfig::default(),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod api_docs;
 pub mod app;
 pub mod bootstrap;
+pub mod broker_outputs;
 pub mod config;
 pub mod dashboard;
 pub mod delivery;
@@ -23,9 +24,10 @@ pub mod serve;
 pub mod state;
 
 pub use app::build_router;
-pub use config::{AdminToken, ServerConfig, WeakAdminToken};
+pub use config::{AdminToken, BrokerConfig, ServerConfig, WeakAdminToken};
 pub use serve::{Running, serve, start};
 pub use state::AppState;
+pub use wagate_brokers::{AmqpConfig, NatsConfig};
 
 /// The credential types the binary parses its configuration into.
 pub mod cloud_api {

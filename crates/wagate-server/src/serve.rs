@@ -63,6 +63,7 @@ impl Running {
         if let Err(e) = (&mut self.task).await {
             tracing::error!(error = %e, "the HTTP server task failed");
         }
+        self.state.brokers.stop();
         tokio::join!(
             self.state.deliveries.shutdown(),
             self.state.supervisor.stop_all()
@@ -154,7 +155,14 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     )
     .await;
     let events = crate::event_feed::EventFeed::new(store.as_ref());
+    let brokers = Arc::new(crate::broker_outputs::BrokerOutputs::start(
+        &config.brokers,
+        &store,
+        &config.node_id,
+        &tasks,
+    ));
     let state = AppState {
+        brokers,
         net,
         deliveries,
         events,

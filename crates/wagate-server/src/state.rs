@@ -32,4 +32,6 @@ pub struct AppState {
     pub events: crate::event_feed::EventFeed,
     /// The places for requests in flight (`ConnectionLimits::max_in_flight`).
     pub in_flight: crate::http::admission::InFlight,
+    /// The broker outputs' publishers (§21), for `/metrics` and the shutdown.
+    pub brokers: Arc<crate::broker_outputs::BrokerOutputs>,
 }

@@ -54,7 +54,7 @@ impl TryFrom<StreamRow> for StreamedEvent {
 impl SqlStore {
     /// Only rows no running transaction can still come before: on PostgreSQL, rows of
     /// transactions older than every one in progress; SQLite commits in the order it writes.
-    fn settled(&self) -> &'static str {
+    pub(crate) fn settled(&self) -> &'static str {
         match self.dialect {
             Dialect::Postgres => "AND tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
             Dialect::Sqlite => "",

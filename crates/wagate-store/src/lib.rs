@@ -7,6 +7,7 @@
 mod accounts;
 mod api_keys;
 mod args;
+mod broker_targets;
 mod changes;
 mod connect;
 mod contacts;

@@ -780,7 +780,117 @@ async fn a_claim_takes_the_accounts_in_turn_within_their_room(backend: Backend) 
     assert!(rest.iter().all(|d| d.account_id == busy.account_id));
 }
 
+/// A broker output: first held at the end of the stream (it gets what comes after), by one
+/// node at a time; its place moves only under the hold; a released or expired hold is taken
+/// over with the place where the other node left it.
+async fn a_broker_output_is_held_by_one_node_and_moved_only_under_its_hold(backend: Backend) {
+    use wagate_core::broker::BrokerKind::Nats;
+    let (_db, store) = open(backend).await;
+    let inst = instance(&store, vec![]).await;
+    sent_message(&store, &inst, "before").await;
+    // Settled (PostgreSQL): the event before the output is first held is not sent to it.
+    settled(
+        &store,
+        &inst.account_id,
+        StreamCursor::default(),
+        &StreamFilter::default(),
+        10,
+        1,
+    )
+    .await;
+    let now = Timestamp::now();
+    let soon = now.plus_millis(30_000);
+    let start = store
+        .hold_broker_target(Nats, "n1", now, soon)
+        .await
+        .unwrap()
+        .expect("held");
+    assert!(
+        store.read_all_events(start, 10).await.unwrap().is_empty(),
+        "starts at the end"
+    );
+    assert_eq!(
+        store
+            .hold_broker_target(Nats, "n2", now, soon)
+            .await
+            .unwrap(),
+        None
+    );
+
+    let m = sent_message(&store, &inst, "after").await;
+    let mut batch = Vec::new();
+    for _ in 0..500 {
+        batch = store.read_all_events(start, 10).await.unwrap();
+        if !batch.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(batch.len(), 1, "{batch:?}");
+    let body: serde_json::Value = serde_json::from_str(&batch[0].body).unwrap();
+    assert_eq!(body["data"]["messageId"], m.id.as_str());
+    assert_eq!(batch[0].account, inst.account_id);
+    assert_eq!(batch[0].instance, inst.id);
+    let place = batch[0].cursor;
+    assert_eq!(store.count_events_after(start, 100).await.unwrap(), 1);
+
+    // Only the holder moves the place.
+    assert!(
+        !store
+            .advance_broker_target(Nats, "n2", place, soon)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .advance_broker_target(Nats, "n1", place, soon)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.count_events_after(place, 100).await.unwrap(), 0);
+
+    // Released: the other node takes it at once, where the first left it.
+    store.release_broker_target(Nats, "n1").await.unwrap();
+    assert_eq!(
+        store
+            .hold_broker_target(Nats, "n2", now, soon)
+            .await
+            .unwrap(),
+        Some(place)
+    );
+    assert!(
+        !store
+            .advance_broker_target(Nats, "n1", start, soon)
+            .await
+            .unwrap()
+    );
+    // Expired: a third node takes it over once the hold has run out, not before.
+    let later = soon.plus_millis(1);
+    assert_eq!(
+        store
+            .hold_broker_target(Nats, "n3", now, later)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .hold_broker_target(Nats, "n3", later, later.plus_millis(30_000))
+            .await
+            .unwrap(),
+        Some(place)
+    );
+    // Each output has its own place.
+    let amqp = store
+        .hold_broker_target(wagate_core::broker::BrokerKind::Amqp, "n1", now, soon)
+        .await
+        .unwrap()
+        .expect("another output, free");
+    assert_eq!(amqp, place, "first held at the end of the stream");
+}
+
 on_both_backends!(
+    a_broker_output_is_held_by_one_node_and_moved_only_under_its_hold,
     a_claim_takes_the_accounts_in_turn_within_their_room,
     a_change_writes_its_event_for_each_target_that_wants_it,
     no_target_no_delivery_but_the_event_is_streamed,

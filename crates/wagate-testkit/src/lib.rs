@@ -6,6 +6,8 @@
 //! reason, so a plain `cargo test` says they were skipped and why; `.ci/run` runs them with
 //! `--ignored`, where a missing or unreachable server is a failure, never a silent skip.
 
+pub mod brokers;
+
 use sqlx::Connection;
 
 pub const POSTGRES_ENV: &str = "WAGATE_TEST_POSTGRES_URL";

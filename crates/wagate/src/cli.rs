@@ -48,7 +48,7 @@ impl DbArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP API server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage accounts.
     #[command(subcommand)]
     Account(AccountCommand),
@@ -89,6 +89,20 @@ pub struct ServeArgs {
         default_value_t = false
     )]
     pub webhook_allow_private: bool,
+    /// Also publish every event to NATS JetStream at this URL (`nats://host:4222`), subject
+    /// `wagate.<accountId>.<instanceId>.<event>`.
+    #[arg(long, env = "WAGATE_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// The JetStream stream the events go to; made when missing, with the subjects `wagate.>`.
+    #[arg(long, env = "WAGATE_NATS_STREAM", default_value = "WAGATE", value_parser = parse_stream_name)]
+    pub nats_stream: String,
+    /// Also publish every event to RabbitMQ at this URL (`amqp://user:password@host:5672/%2f`),
+    /// routing key `<accountId>.<instanceId>.<event>`.
+    #[arg(long, env = "WAGATE_AMQP_URL")]
+    pub amqp_url: Option<String>,
+    /// The durable topic exchange the events go to; made when missing.
+    #[arg(long, env = "WAGATE_AMQP_EXCHANGE", default_value = "wagate")]
+    pub amqp_exchange: String,
     /// Multiplies every wait of the webhook retry schedule (tests only; default 1).
     #[arg(long, env = "WAGATE_WEBHOOK_RETRY_SCALE", default_value_t = 1.0, value_parser = parse_scale)]
     pub webhook_retry_scale: f64,
@@ -166,4 +180,16 @@ fn parse_scale(s: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("'{s}' is not a number above zero")),
     }
+}
+
+/// A JetStream stream name: no whitespace, and none of `.`, `*`, `>`, `/`, `\`, which NATS
+/// refuses there.
+fn parse_stream_name(s: &str) -> Result<String, String> {
+    let bad = |c: char| c.is_whitespace() || ".*>/\\".contains(c);
+    if s.is_empty() || s.chars().any(bad) {
+        return Err(format!(
+            "'{s}' is not a stream name (no spaces, '.', '*', '>', '/' or '\\')"
+        ));
+    }
+    Ok(s.to_owned())
 }

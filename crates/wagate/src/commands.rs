@@ -13,14 +13,14 @@ use wagate_core::{AccountId, ApiKeyId, Timestamp};
 use wagate_server::accounts::{NewKey, create_account, issue_key};
 use wagate_server::cloud_api::{AppSecret, SecretKey};
 use wagate_server::routes::views::{AccountView, ApiKeyView};
-use wagate_server::{AdminToken, ServerConfig, serve, start};
+use wagate_server::{AdminToken, AmqpConfig, BrokerConfig, NatsConfig, ServerConfig, serve, start};
 use wagate_store::SqlStore;
 
 use crate::cli::{AccountCommand, Cli, Command, DbArgs, KeyCommand, ServeArgs};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => run_serve(args).await,
+        Command::Serve(args) => run_serve(*args).await,
         Command::Migrate(db) => {
             let store = open(&db).await?;
             store.close().await;
@@ -141,6 +141,22 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         allow_private: args.webhook_allow_private,
     };
     config.webhook_retry_scale = args.webhook_retry_scale;
+    config.brokers = BrokerConfig {
+        nats: args
+            .nats_url
+            .filter(|u| !u.is_empty())
+            .map(|url| NatsConfig {
+                url,
+                stream: args.nats_stream,
+            }),
+        amqp: args
+            .amqp_url
+            .filter(|u| !u.is_empty())
+            .map(|url| AmqpConfig {
+                url,
+                exchange: args.amqp_exchange,
+            }),
+    };
     config.connections.max_connections = args.max_connections;
     let descriptors = raise_descriptor_limit();
     if descriptors < args.max_connections as u64 + RESERVED_DESCRIPTORS {

@@ -1,10 +1,14 @@
-//! Prometheus metrics (`GET /metrics`): requests by route and status, latency, instances by status.
+//! Prometheus metrics (`GET /metrics`): requests by route and status, latency, instances by
+//! status, the broker outputs' backlogs and errors.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use wagate_brokers::TargetStatus;
 use wagate_core::instance::InstanceStatus;
 
 pub struct Metrics {
@@ -13,6 +17,55 @@ pub struct Metrics {
     latency: HistogramVec,
     instances: IntGaugeVec,
     meta_webhooks_rejected: IntCounterVec,
+    brokers: BrokerGauges,
+}
+
+/// The broker outputs' gauges (§21), set from their publishers' state at each scrape.
+struct BrokerGauges {
+    backlog: IntGaugeVec,
+    published: IntGaugeVec,
+    failures: IntGaugeVec,
+    holding: IntGaugeVec,
+    last_error: IntGaugeVec,
+}
+
+impl BrokerGauges {
+    fn new() -> Self {
+        let vec = |name: &str, help: &str, labels: &[&str]| {
+            IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
+        };
+        Self {
+            backlog: vec(
+                "wagate_broker_backlog",
+                "Events not yet published to the broker output (counted up to 100,000)",
+                &["target"],
+            ),
+            published: vec(
+                "wagate_broker_published",
+                "Events the broker acknowledged since this node started",
+                &["target"],
+            ),
+            failures: vec(
+                "wagate_broker_failures",
+                "Batches the broker failed or refused since this node started",
+                &["target"],
+            ),
+            holding: vec(
+                "wagate_broker_holding",
+                "1 while this node publishes to the output (one node at a time does)",
+                &["target"],
+            ),
+            last_error: vec(
+                "wagate_broker_last_error_timestamp_seconds",
+                "When the output last failed, with the error as a label",
+                &["target", "error"],
+            ),
+        }
+    }
+}
+
+fn gauge(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 impl Default for Metrics {
@@ -56,8 +109,14 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let brokers = BrokerGauges::new();
         for m in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(brokers.backlog.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(brokers.published.clone()),
+            Box::new(brokers.failures.clone()),
+            Box::new(brokers.holding.clone()),
+            Box::new(brokers.last_error.clone()),
+            Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(instances.clone()),
             Box::new(meta_webhooks_rejected.clone()),
@@ -70,6 +129,48 @@ impl Metrics {
             latency,
             instances,
             meta_webhooks_rejected,
+            brokers,
+        }
+    }
+
+    /// Each broker output's backlog, counts, whether this node publishes to it, and its last
+    /// error (one series, its text as the `error` label, the time as the value).
+    pub fn set_broker_statuses(&self, statuses: &[Arc<TargetStatus>]) {
+        let g = &self.brokers;
+        for status in statuses {
+            let target = status.kind.as_str();
+            let s = status.snapshot();
+            g.backlog.with_label_values(&[target]).set(gauge(s.backlog));
+            g.published
+                .with_label_values(&[target])
+                .set(gauge(s.published));
+            g.failures
+                .with_label_values(&[target])
+                .set(gauge(s.failures));
+            g.holding
+                .with_label_values(&[target])
+                .set(i64::from(s.holding));
+            if let Some((error, at)) = s.last_error {
+                // The previous error's series goes: one series per output.
+                for family in g.last_error.collect() {
+                    for m in family.get_metric() {
+                        let label = |name: &str| {
+                            m.get_label()
+                                .iter()
+                                .find(|l| l.name() == name)
+                                .map(|l| l.value().to_owned())
+                        };
+                        if label("target").as_deref() == Some(target)
+                            && let Some(old) = label("error")
+                        {
+                            let _ = g.last_error.remove_label_values(&[target, &old]);
+                        }
+                    }
+                }
+                g.last_error
+                    .with_label_values(&[target, error.as_str()])
+                    .set(at.unix_seconds());
+            }
         }
     }
 

@@ -51,6 +51,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<HealthVi
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let counts = state.store.instance_counts_by_status().await?;
     state.metrics.set_instance_counts(&counts);
+    state.metrics.set_broker_statuses(state.brokers.statuses());
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
