@@ -8,23 +8,19 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream;
 use common::receiver::{Answer, Receiver};
 use common::sandbox::inject;
 use common::sse::SseClient;
 use common::{TestServer, linked};
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties, ExchangeKind};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use wagate_server::{AmqpConfig, BrokerConfig, NatsConfig};
 use wagate_testkit::Backend;
-use wagate_testkit::brokers::{AMQP_URL, NatsServer, RabbitOutage, unique_name};
+use wagate_testkit::brokers::{
+    AMQP_URL, NatsServer, RabbitOutage, amqp_channel, amqp_consumer, bound_queue,
+    jetstream_consumer, remove_exchange, unique_name,
+};
 
 const ME: &str = "5511900000001";
 const OUTAGE: Duration = Duration::from_secs(30);
@@ -49,93 +45,26 @@ fn metric(text: &str, name: &str, target: &str) -> Option<i64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// A durable queue bound to the whole exchange: it keeps what is published while no consumer
-/// is connected, and survives RabbitMQ's restart.
-async fn durable_queue(exchange: &str, queue: &str) {
-    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default())
-        .await
-        .expect("RabbitMQ answers");
-    let ch = conn.create_channel().await.expect("a channel");
-    ch.exchange_declare(
-        exchange.into(),
-        ExchangeKind::Topic,
-        ExchangeDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("the exchange");
-    ch.queue_declare(
-        queue.into(),
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("the queue");
-    ch.queue_bind(
-        queue.into(),
-        exchange.into(),
-        "#".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("bound");
-    let _ = conn.close(200, "done".into()).await;
-}
-
 /// Event ids of the instance, in the order RabbitMQ gave them, until `want` distinct ones.
 async fn amqp_ids(queue: &str, want: usize) -> Vec<(String, u64)> {
-    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default())
-        .await
-        .expect("RabbitMQ answers again");
-    let ch = conn.create_channel().await.expect("a channel");
-    let mut consumer = ch
-        .basic_consume(
-            queue.into(),
-            "test".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("consuming");
+    let (_conn, ch) = amqp_channel().await;
+    let mut consumer = amqp_consumer(&ch, queue).await;
     let mut got = Vec::new();
     let mut distinct = std::collections::HashSet::new();
     while distinct.len() < want {
         let Ok(Some(d)) = tokio::time::timeout(WITHIN, consumer.next()).await else {
             panic!("{} of {want} events reached RabbitMQ", distinct.len());
         };
-        let d = d.expect("a delivery");
-        d.ack(BasicAckOptions::default()).await.expect("acked");
-        let body: Value = serde_json::from_slice(&d.data).unwrap();
+        let body: Value = serde_json::from_slice(&d.expect("a delivery").data).unwrap();
         let id = body["id"].as_str().unwrap().to_owned();
         distinct.insert(id.clone());
         got.push((id, body["sequence"].as_u64().unwrap()));
     }
-    let _ = ch
-        .queue_delete(queue.into(), QueueDeleteOptions::default())
-        .await;
     got
 }
 
 async fn nats_ids(url: &str, stream: &str, want: usize) -> Vec<(String, u64)> {
-    let js = jetstream::new(async_nats::connect(url).await.expect("NATS answers again"));
-    let consumer = js
-        .get_stream(stream)
-        .await
-        .expect("the stream kept its messages")
-        .create_consumer(jetstream::consumer::pull::Config {
-            durable_name: Some("test".into()),
-            ack_policy: jetstream::consumer::AckPolicy::Explicit,
-            ..Default::default()
-        })
-        .await
-        .expect("a consumer");
+    let consumer = jetstream_consumer(url, stream).await;
     let mut messages = consumer.messages().await.unwrap();
     let mut got = Vec::new();
     while got.len() < want {
@@ -143,7 +72,6 @@ async fn nats_ids(url: &str, stream: &str, want: usize) -> Vec<(String, u64)> {
             panic!("{} of {want} events reached JetStream", got.len());
         };
         let m = m.unwrap();
-        m.ack().await.unwrap();
         let body: Value = serde_json::from_slice(&m.payload).unwrap();
         got.push((
             body["id"].as_str().unwrap().to_owned(),
@@ -185,7 +113,10 @@ async fn brokers_down_for_30_s_delay_events_and_lose_none() {
     let stream = unique_name("WAGATE").replace('-', "_");
     let exchange = unique_name("wagate-outage");
     let queue = unique_name("wagate-outage-queue");
-    durable_queue(&exchange, &queue).await;
+    {
+        let (_conn, ch) = amqp_channel().await;
+        bound_queue(&ch, &exchange, Some(&queue)).await;
+    }
     let brokers = BrokerConfig {
         nats: Some(NatsConfig {
             url: nats.url(),
@@ -281,4 +212,5 @@ async fn brokers_down_for_30_s_delay_events_and_lose_none() {
     }
     assert!(drained, "the backlog drains: {}", metrics(&s).await);
     s.stop().await;
+    remove_exchange(&exchange, Some(&queue)).await;
 }

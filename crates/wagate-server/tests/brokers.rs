@@ -14,16 +14,13 @@ use common::sandbox::inject;
 use common::sse::{Frame, SseClient};
 use common::{TestServer, linked};
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties, ExchangeKind};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use wagate_server::{AmqpConfig, BrokerConfig, NatsConfig};
-use wagate_testkit::brokers::{AMQP_URL, NatsServer, unique_name};
+use wagate_testkit::brokers::{
+    AMQP_URL, NatsServer, amqp_channel, amqp_consumer, bound_queue, jetstream_consumer,
+    remove_exchange, unique_name,
+};
 use wagate_testkit::{Backend, on_both_backends};
 
 const ME: &str = "5511900000001";
@@ -43,30 +40,6 @@ struct Got {
     body: Value,
 }
 
-/// A JetStream consumer of the whole stream, from its start.
-async fn nats_consumer(
-    url: &str,
-    stream: &str,
-) -> jetstream::consumer::Consumer<jetstream::consumer::pull::Config> {
-    let client = async_nats::connect(url).await.expect("NATS answers");
-    let js = jetstream::new(client);
-    // The stream is made by wagate; wait for it.
-    for _ in 0..200 {
-        if let Ok(s) = js.get_stream(stream).await {
-            return s
-                .create_consumer(jetstream::consumer::pull::Config {
-                    durable_name: Some("test".into()),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ..Default::default()
-                })
-                .await
-                .expect("a durable consumer");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("wagate never made the stream {stream}");
-}
-
 async fn take_nats(
     consumer: &jetstream::consumer::Consumer<jetstream::consumer::pull::Config>,
     n: usize,
@@ -78,7 +51,6 @@ async fn take_nats(
             panic!("{} of {n} messages reached JetStream", got.len());
         };
         let m = m.expect("a message");
-        m.ack().await.expect("acked");
         let id = m
             .headers
             .as_ref()
@@ -94,56 +66,6 @@ async fn take_nats(
     got
 }
 
-/// A queue bound to the whole of `exchange`, made before wagate publishes (a topic exchange
-/// drops what no queue is bound to).
-async fn amqp_consumer(exchange: &str) -> (Connection, lapin::Consumer) {
-    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default())
-        .await
-        .expect("RabbitMQ answers");
-    let ch = conn.create_channel().await.expect("a channel");
-    ch.exchange_declare(
-        exchange.into(),
-        ExchangeKind::Topic,
-        ExchangeDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("the exchange");
-    let queue = ch
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("a queue");
-    ch.queue_bind(
-        queue.name().clone(),
-        exchange.into(),
-        "#".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("bound");
-    let consumer = ch
-        .basic_consume(
-            queue.name().clone(),
-            "test".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("consuming");
-    (conn, consumer)
-}
-
 async fn take_amqp(consumer: &mut lapin::Consumer, n: usize) -> Vec<Got> {
     let mut got = Vec::new();
     while got.len() < n {
@@ -151,7 +73,6 @@ async fn take_amqp(consumer: &mut lapin::Consumer, n: usize) -> Vec<Got> {
             panic!("{} of {n} messages reached RabbitMQ", got.len());
         };
         let d = d.expect("a delivery");
-        d.ack(BasicAckOptions::default()).await.expect("acked");
         assert_eq!(
             d.properties.delivery_mode(),
             &Some(2),
@@ -329,7 +250,7 @@ async fn every_event_reaches_jetstream_in_order(backend: Backend) {
     .await;
     publishing(&s, &["nats"]).await;
     let talk = conversation(&s).await;
-    let consumer = nats_consumer(&nats.url(), &stream).await;
+    let consumer = jetstream_consumer(&nats.url(), &stream).await;
     let got = take_nats(&consumer, talk.frames.len()).await;
     assert_matches(&got, &talk.frames, |b| {
         format!("wagate.{}", talk.routing_key(b))
@@ -347,7 +268,9 @@ on_both_backends!(every_event_reaches_jetstream_in_order);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_reaches_rabbitmq_in_order() {
     let exchange = unique_name("wagate-test");
-    let (_conn, mut consumer) = amqp_consumer(&exchange).await;
+    let (_conn, ch) = amqp_channel().await;
+    let queue = bound_queue(&ch, &exchange, None).await;
+    let mut consumer = amqp_consumer(&ch, &queue).await;
     let s = with_brokers(
         Backend::Sqlite,
         BrokerConfig {
@@ -368,15 +291,5 @@ async fn every_event_reaches_rabbitmq_in_order() {
         "a message came twice"
     );
     s.stop().await;
-    delete_exchange(&exchange).await;
-}
-
-async fn delete_exchange(exchange: &str) {
-    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default())
-        .await
-        .expect("RabbitMQ answers");
-    let ch = conn.create_channel().await.expect("a channel");
-    let _ = ch
-        .exchange_delete(exchange.into(), Default::default())
-        .await;
+    remove_exchange(&exchange, None).await;
 }

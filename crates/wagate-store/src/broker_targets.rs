@@ -11,21 +11,7 @@ use wagate_core::{AccountId, EventId, InstanceId, Timestamp};
 
 use crate::SqlStore;
 use crate::error::{corrupt, db};
-
-#[derive(sqlx::FromRow)]
-struct PlaceRow {
-    tx: i64,
-    position: i64,
-}
-
-impl From<PlaceRow> for StreamCursor {
-    fn from(r: PlaceRow) -> Self {
-        StreamCursor {
-            tx: r.tx,
-            position: r.position,
-        }
-    }
-}
+use crate::event_stream::CursorRow;
 
 #[derive(sqlx::FromRow)]
 struct OutboundRow {
@@ -58,7 +44,7 @@ impl TryFrom<OutboundRow> for OutboundEvent {
 impl SqlStore {
     /// The newest settled place of the stream of all events.
     async fn end_of_all_events(&self) -> Result<StreamCursor, StoreError> {
-        let row: Option<PlaceRow> = sqlx::query_as(AssertSqlSafe(format!(
+        let row: Option<CursorRow> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT tx, position FROM events WHERE 1 = 1 {} \
              ORDER BY tx DESC, position DESC LIMIT 1",
             self.settled()
@@ -100,7 +86,7 @@ impl BrokerStore for SqlStore {
             .await
             .map_err(db)?;
         }
-        let held: Option<PlaceRow> = sqlx::query_as(
+        let held: Option<CursorRow> = sqlx::query_as(
             "UPDATE broker_targets SET holder = $2, held_until = $3, updated_at = $4 \
              WHERE target = $1 AND (holder = $2 OR holder IS NULL OR held_until < $4) \
              RETURNING tx, position",

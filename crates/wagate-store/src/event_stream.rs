@@ -13,7 +13,7 @@ use crate::error::{corrupt, db};
 use crate::{Dialect, SqlStore};
 
 #[derive(sqlx::FromRow)]
-struct CursorRow {
+pub(crate) struct CursorRow {
     tx: i64,
     position: i64,
 }

@@ -108,3 +108,105 @@ fn rabbitmqctl(command: &str) {
         .expect("rabbitmqctl runs");
     assert!(status.success(), "rabbitmqctl {command} failed");
 }
+
+/// A channel on the machine's RabbitMQ, beside its connection (dropping that closes both).
+pub async fn amqp_channel() -> (lapin::Connection, lapin::Channel) {
+    let conn = lapin::Connection::connect(AMQP_URL, lapin::ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ answers");
+    let ch = conn.create_channel().await.expect("a channel");
+    (conn, ch)
+}
+
+/// A queue bound to the whole of `exchange`, a durable topic exchange made here if wagate has
+/// not made it yet (an exchange keeps nothing for a queue bound later). With a name, a durable
+/// queue: it keeps what comes while nobody reads and outlives RabbitMQ's restart; without, a
+/// queue of this connection's own. Answers the queue's name.
+pub async fn bound_queue(ch: &lapin::Channel, exchange: &str, durable: Option<&str>) -> String {
+    use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    ch.exchange_declare(
+        exchange.into(),
+        lapin::ExchangeKind::Topic,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("the exchange");
+    let options = QueueDeclareOptions {
+        durable: durable.is_some(),
+        exclusive: durable.is_none(),
+        ..Default::default()
+    };
+    let queue = ch
+        .queue_declare(durable.unwrap_or("").into(), options, FieldTable::default())
+        .await
+        .expect("the queue");
+    ch.queue_bind(
+        queue.name().clone(),
+        exchange.into(),
+        "#".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("bound");
+    queue.name().to_string()
+}
+
+/// Consumes `queue` (acknowledging each message as it is taken).
+pub async fn amqp_consumer(ch: &lapin::Channel, queue: &str) -> lapin::Consumer {
+    use lapin::options::BasicConsumeOptions;
+    ch.basic_consume(
+        queue.into(),
+        "test".into(),
+        BasicConsumeOptions {
+            no_ack: true,
+            ..Default::default()
+        },
+        lapin::types::FieldTable::default(),
+    )
+    .await
+    .expect("consuming")
+}
+
+/// Removes what a test made on the machine's RabbitMQ.
+pub async fn remove_exchange(exchange: &str, queue: Option<&str>) {
+    let (_conn, ch) = amqp_channel().await;
+    if let Some(q) = queue {
+        let _ = ch.queue_delete(q.into(), Default::default()).await;
+    }
+    let _ = ch
+        .exchange_delete(exchange.into(), Default::default())
+        .await;
+}
+
+/// A durable consumer of the whole of `stream`, once wagate has made the stream.
+pub async fn jetstream_consumer(
+    url: &str,
+    stream: &str,
+) -> async_nats::jetstream::consumer::Consumer<async_nats::jetstream::consumer::pull::Config> {
+    use async_nats::jetstream;
+    let js = jetstream::new(async_nats::connect(url).await.expect("NATS answers"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(s) = js.get_stream(stream).await {
+            return s
+                .create_consumer(jetstream::consumer::pull::Config {
+                    durable_name: Some("test".into()),
+                    ack_policy: jetstream::consumer::AckPolicy::None,
+                    ..Default::default()
+                })
+                .await
+                .expect("a durable consumer");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "wagate never made the stream {stream}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

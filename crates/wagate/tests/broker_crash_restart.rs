@@ -11,17 +11,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream;
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties, ExchangeKind};
 use serde_json::{Value, json};
-use support::{Api, Server};
-use wagate_testkit::brokers::{AMQP_URL, NatsServer, RabbitOutage, unique_name};
+use support::{Api, Server, messages_from_contacts};
+use wagate_testkit::brokers::{
+    AMQP_URL, NatsServer, RabbitOutage, amqp_channel, amqp_consumer, bound_queue,
+    jetstream_consumer, remove_exchange, unique_name,
+};
 use wagate_testkit::{Backend, TestDb};
 
 const EVENTS: usize = 1000;
@@ -42,14 +38,6 @@ fn by_text(bodies: &[Value]) -> HashMap<String, Vec<String>> {
     seen
 }
 
-async fn channel() -> (Connection, lapin::Channel) {
-    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default())
-        .await
-        .expect("RabbitMQ answers");
-    let ch = conn.create_channel().await.expect("a channel");
-    (conn, ch)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_with_events_pending_for_the_brokers_loses_none() {
     let db = TestDb::new(Backend::Sqlite).await;
@@ -58,38 +46,9 @@ async fn sigkill_with_events_pending_for_the_brokers_loses_none() {
     let exchange = unique_name("wagate-crash");
     let queue = unique_name("wagate-crash-queue");
     {
-        // A durable queue bound to the whole exchange keeps everything until it is read.
-        let (_conn, ch) = channel().await;
-        ch.exchange_declare(
-            exchange.as_str().into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-        ch.queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-        ch.queue_bind(
-            queue.as_str().into(),
-            exchange.as_str().into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        // A durable queue keeps everything until it is read.
+        let (_conn, ch) = amqp_channel().await;
+        bound_queue(&ch, &exchange, Some(&queue)).await;
     }
     let nats_url = nats.url();
     let env = [
@@ -105,40 +64,14 @@ async fn sigkill_with_events_pending_for_the_brokers_loses_none() {
 
     nats.stop();
     let outage = RabbitOutage::begin();
-    let mut tasks = tokio::task::JoinSet::new();
-    for c in 0..SENDERS {
-        let api = api.clone();
-        tasks.spawn(async move {
-            for i in (c..EVENTS).step_by(SENDERS) {
-                api.post(
-                    "/sandbox/v1/messages",
-                    json!({"to": "5511900000001", "from": "5511988887777", "message": format!("e{i:04}")}),
-                )
-                .await;
-            }
-        });
-    }
-    while let Some(r) = tasks.join_next().await {
-        r.unwrap();
-    }
+    messages_from_contacts(&api, "5511900000001", EVENTS, SENDERS).await;
     server.kill();
     nats.resume();
     drop(outage);
     let server = Server::start(dir.path(), &db.url, &env);
 
     // JetStream: all 1,000, each once.
-    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    let consumer = js
-        .get_stream(&stream)
-        .await
-        .expect("the stream")
-        .create_consumer(jetstream::consumer::pull::Config {
-            durable_name: Some("test".into()),
-            ack_policy: jetstream::consumer::AckPolicy::Explicit,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let consumer = jetstream_consumer(&nats.url(), &stream).await;
     let mut messages = consumer.messages().await.unwrap();
     let mut from_nats = Vec::new();
     while by_text(&from_nats).len() < EVENTS {
@@ -149,7 +82,6 @@ async fn sigkill_with_events_pending_for_the_brokers_loses_none() {
             );
         };
         let m = m.unwrap();
-        m.ack().await.unwrap();
         from_nats.push(serde_json::from_slice::<Value>(&m.payload).unwrap());
     }
     // What else the stream holds (the instance's reconnection after the restart, say), read
@@ -166,16 +98,8 @@ async fn sigkill_with_events_pending_for_the_brokers_loses_none() {
     );
 
     // RabbitMQ: all 1,000; a repeat carries the same id.
-    let (_conn, ch) = channel().await;
-    let mut consumer = ch
-        .basic_consume(
-            queue.as_str().into(),
-            "test".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (_conn, ch) = amqp_channel().await;
+    let mut consumer = amqp_consumer(&ch, &queue).await;
     let mut from_amqp = Vec::new();
     while by_text(&from_amqp).len() < EVENTS {
         let Ok(Some(d)) = tokio::time::timeout(WITHIN, consumer.next()).await else {
@@ -184,9 +108,7 @@ async fn sigkill_with_events_pending_for_the_brokers_loses_none() {
                 by_text(&from_amqp).len()
             );
         };
-        let d = d.unwrap();
-        d.ack(BasicAckOptions::default()).await.unwrap();
-        from_amqp.push(serde_json::from_slice::<Value>(&d.data).unwrap());
+        from_amqp.push(serde_json::from_slice::<Value>(&d.unwrap().data).unwrap());
     }
     for (text, ids) in by_text(&from_amqp) {
         assert!(ids.iter().all(|id| *id == ids[0]), "{text}: {ids:?}");
@@ -196,10 +118,5 @@ async fn sigkill_with_events_pending_for_the_brokers_loses_none() {
         );
     }
     server.kill();
-    let _ = ch
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await;
-    let _ = ch
-        .exchange_delete(exchange.as_str().into(), Default::default())
-        .await;
+    remove_exchange(&exchange, Some(&queue)).await;
 }

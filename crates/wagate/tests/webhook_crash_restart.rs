@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use support::{Api, Receiver, Server};
+use support::{Api, Receiver, Server, messages_from_contacts};
 use wagate_testkit::{Backend, TestDb, on_both_backends};
 
 const EVENTS: usize = 1000;
@@ -40,22 +40,7 @@ async fn sigkill_with_pending_events_loses_none(backend: Backend) {
     .await;
 
     // A thousand messages from virtual contacts, each a `message.received` event.
-    let mut tasks = tokio::task::JoinSet::new();
-    for c in 0..SENDERS {
-        let api = api.clone();
-        tasks.spawn(async move {
-            for i in (c..EVENTS).step_by(SENDERS) {
-                api.post(
-                    "/sandbox/v1/messages",
-                    json!({"to": "5511900000001", "from": "5511988887777", "message": format!("e{i:04}")}),
-                )
-                .await;
-            }
-        });
-    }
-    while let Some(r) = tasks.join_next().await {
-        r.unwrap();
-    }
+    messages_from_contacts(&api, "5511900000001", EVENTS, SENDERS).await;
     let delivered_before = rx.bodies().len();
     server.kill(); // SIGKILL, with one delivery in flight
     let pending = EVENTS - delivered_before;

@@ -2,7 +2,7 @@
 // the operator (/admin/v1/accounts/{id}/keys): the list (never a key's secret), a form to make one
 // with a name, scopes and an expiry (its secret shown once), and revoking.
 import { api, enc } from './api.js';
-import { announce, checkboxes, confirmButton, field, fill, h, shownOnce, when } from './dom.js';
+import { announce, checkboxes, confirmButton, field, fill, h, onSubmit, shownOnce, when } from './dom.js';
 import { DEFAULT_SCOPES, SCOPES } from './vocabulary.js';
 
 function state(key) {
@@ -52,25 +52,16 @@ export function keysSection(base, { onError }) {
     h('button', { type: 'submit', class: 'primary' }, 'Create key'),
     shown,
   );
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    const button = form.querySelector('button[type=submit]');
-    button.disabled = true;
-    try {
-      const body = { name: name.value.trim(), scopes: scopes.checked() };
-      if (expires.value) body.expiresAt = new Date(expires.value).toISOString();
-      const key = (await api(base, { method: 'POST', body })).data;
-      form.reset();
-      scopes.reset();
-      fill(shown, shownOnce('new-key', `API key ${key.name}`, key.key));
-      announce(`Key ${key.name} created. It is shown once.`);
-      await load();
-    } catch (e) {
-      onError(e);
-    } finally {
-      button.disabled = false;
-    }
-  });
+  onSubmit(form, async () => {
+    const body = { name: name.value.trim(), scopes: scopes.checked() };
+    if (expires.value) body.expiresAt = new Date(expires.value).toISOString();
+    const key = (await api(base, { method: 'POST', body })).data;
+    form.reset();
+    scopes.reset();
+    fill(shown, shownOnce('new-key', `API key ${key.name}`, key.key));
+    announce(`Key ${key.name} created. It is shown once.`);
+    await load();
+  }, onError);
 
   const el = h('section', { 'aria-labelledby': 'keys-title' },
     form,

@@ -155,3 +155,22 @@ export function checkboxes(id, legend, values, checkedAtFirst) {
 export function facts(...pairs) {
   return h('dl', { class: 'facts' }, pairs.map(([label, el]) => [h('dt', {}, label), el]));
 }
+
+/**
+ * Runs run() on the form's submit, once at a time (its submit button disabled meanwhile);
+ * an error goes to onError.
+ */
+export function onSubmit(form, run, onError) {
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const button = form.querySelector('button[type=submit]');
+    button.disabled = true;
+    try {
+      await run();
+    } catch (e) {
+      onError(e);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}

@@ -1,7 +1,7 @@
 // The operator's view (signed in with the admin token): every account with its plan, and a form
 // to create one, which answers with the account's first API key, shown once.
 import { api, enc } from './api.js';
-import { announce, field, fill, h, shownOnce, when } from './dom.js';
+import { announce, field, fill, h, onSubmit, shownOnce, when } from './dom.js';
 
 export const PLANS = ['free', 'starter', 'pro', 'enterprise'];
 
@@ -40,23 +40,14 @@ export function accountsView(root) {
     h('button', { type: 'submit', class: 'primary' }, 'Create account'),
     shown,
   );
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    const button = form.querySelector('button[type=submit]');
-    button.disabled = true;
+  onSubmit(form, async () => {
     fill(error);
-    try {
-      const created = (await api('/admin/v1/accounts', { method: 'POST', body: { name: name.value.trim(), plan: plan.value } })).data;
-      form.reset();
-      fill(shown, shownOnce('new-account-key', `First API key of ${created.account.name}`, created.apiKey.key));
-      announce(`Account ${created.account.name} created. Its first key is shown once.`);
-      await load();
-    } catch (e) {
-      showError(e);
-    } finally {
-      button.disabled = false;
-    }
-  });
+    const created = (await api('/admin/v1/accounts', { method: 'POST', body: { name: name.value.trim(), plan: plan.value } })).data;
+    form.reset();
+    fill(shown, shownOnce('new-account-key', `First API key of ${created.account.name}`, created.apiKey.key));
+    announce(`Account ${created.account.name} created. Its first key is shown once.`);
+    await load();
+  }, showError);
 
   root.append(
     h('h1', { tabindex: '-1' }, 'Accounts'),

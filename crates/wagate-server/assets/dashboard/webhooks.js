@@ -2,7 +2,7 @@
 // a form to create one (its signing secret is shown once), and the inbound webhook URLs that send
 // a message when called (each URL is shown once, at creation).
 import { api, enc } from './api.js';
-import { announce, checkboxes, confirmButton, field, fill, h, shownOnce, when } from './dom.js';
+import { announce, checkboxes, confirmButton, field, fill, h, onSubmit, shownOnce, when } from './dom.js';
 import { DEFAULT_EVENTS, EVENTS } from './vocabulary.js';
 
 /** The account's instances (the first 100), for the pickers and to name them. */
@@ -79,26 +79,17 @@ export function webhooksView(root) {
       h('button', { type: 'submit', class: 'primary' }, 'Create subscription'),
       secret,
     );
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      const button = form.querySelector('button[type=submit]');
-      button.disabled = true;
+    onSubmit(form, async () => {
       fill(error);
-      try {
-        const body = { url: url.value.trim(), instanceId: instance.value, events: events.checked() };
-        if (name.value.trim()) body.name = name.value.trim();
-        const w = (await api('/v1/webhooks', { method: 'POST', body })).data;
-        form.reset();
-        events.reset();
-        fill(secret, shownOnce('new-webhook-secret', 'Signing secret', w.secret));
-        announce(`Subscription created. Its signing secret is shown once.`);
-        await loadSubscriptions();
-      } catch (e) {
-        showError(e);
-      } finally {
-        button.disabled = false;
-      }
-    });
+      const body = { url: url.value.trim(), instanceId: instance.value, events: events.checked() };
+      if (name.value.trim()) body.name = name.value.trim();
+      const w = (await api('/v1/webhooks', { method: 'POST', body })).data;
+      form.reset();
+      events.reset();
+      fill(secret, shownOnce('new-webhook-secret', 'Signing secret', w.secret));
+      announce(`Subscription created. Its signing secret is shown once.`);
+      await loadSubscriptions();
+    }, showError);
     return form;
   }
 
@@ -114,23 +105,14 @@ export function webhooksView(root) {
       h('button', { type: 'submit', class: 'primary' }, 'Create URL'),
       shown,
     );
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      const button = form.querySelector('button[type=submit]');
-      button.disabled = true;
+    onSubmit(form, async () => {
       fill(error);
-      try {
-        const w = (await api('/v1/webhooks/inbound', { method: 'POST', body: { name: name.value.trim(), instanceId: instance.value } })).data;
-        form.reset();
-        fill(shown, shownOnce('new-inbound-url', 'Inbound URL', w.url));
-        announce('Inbound URL created. It is shown once.');
-        await loadInbound();
-      } catch (e) {
-        showError(e);
-      } finally {
-        button.disabled = false;
-      }
-    });
+      const w = (await api('/v1/webhooks/inbound', { method: 'POST', body: { name: name.value.trim(), instanceId: instance.value } })).data;
+      form.reset();
+      fill(shown, shownOnce('new-inbound-url', 'Inbound URL', w.url));
+      announce('Inbound URL created. It is shown once.');
+      await loadInbound();
+    }, showError);
     return form;
   }
 

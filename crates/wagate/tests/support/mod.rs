@@ -276,6 +276,28 @@ impl Api {
     }
 }
 
+/// `n` messages from a virtual contact to the sandbox instance linked as `to`, texts `e0000`,
+/// `e0001`…, sent by `senders` clients at once: each a `message.received` event.
+pub async fn messages_from_contacts(api: &Arc<Api>, to: &str, n: usize, senders: usize) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..senders {
+        let api = api.clone();
+        let to = to.to_owned();
+        tasks.spawn(async move {
+            for i in (c..n).step_by(senders) {
+                api.post(
+                    "/sandbox/v1/messages",
+                    json!({"to": to, "from": "5511988887777", "message": format!("e{i:04}")}),
+                )
+                .await;
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+}
+
 /// Texts `m0`…`m{n-1}` sent from one instance to a phone by concurrent clients, each going on
 /// until the server stops answering 200 (what was never answered was never accepted).
 pub struct Burst {
