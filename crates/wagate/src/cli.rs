@@ -91,14 +91,14 @@ pub struct ServeArgs {
     pub webhook_allow_private: bool,
     /// Also publish every event to NATS JetStream at this URL (`nats://host:4222`), subject
     /// `wagate.<accountId>.<instanceId>.<event>`.
-    #[arg(long, env = "WAGATE_NATS_URL")]
+    #[arg(long, env = "WAGATE_NATS_URL", value_parser = parse_nats_url)]
     pub nats_url: Option<String>,
     /// The JetStream stream the events go to; made when missing, with the subjects `wagate.>`.
     #[arg(long, env = "WAGATE_NATS_STREAM", default_value = "WAGATE", value_parser = parse_stream_name)]
     pub nats_stream: String,
     /// Also publish every event to RabbitMQ at this URL (`amqp://user:password@host:5672/%2f`),
     /// routing key `<accountId>.<instanceId>.<event>`.
-    #[arg(long, env = "WAGATE_AMQP_URL")]
+    #[arg(long, env = "WAGATE_AMQP_URL", value_parser = parse_amqp_url)]
     pub amqp_url: Option<String>,
     /// The durable topic exchange the events go to; made when missing.
     #[arg(long, env = "WAGATE_AMQP_EXCHANGE", default_value = "wagate")]
@@ -192,4 +192,28 @@ fn parse_stream_name(s: &str) -> Result<String, String> {
         ));
     }
     Ok(s.to_owned())
+}
+
+/// A NATS server: `nats://`, `tls://`, `ws://` or `wss://`, or a bare `host:port`.
+fn parse_nats_url(s: &str) -> Result<String, String> {
+    match s.split_once("://") {
+        Some((scheme, rest))
+            if ["nats", "tls", "ws", "wss"].contains(&scheme) && !rest.is_empty() =>
+        {
+            Ok(s.to_owned())
+        }
+        None if s.contains(':') || s.is_empty() => Ok(s.to_owned()),
+        _ => Err(format!("'{s}' is not a NATS URL (nats://host:4222)")),
+    }
+}
+
+/// A RabbitMQ server: `amqp://` or `amqps://`.
+fn parse_amqp_url(s: &str) -> Result<String, String> {
+    match s.split_once("://") {
+        Some(("amqp" | "amqps", rest)) if !rest.is_empty() => Ok(s.to_owned()),
+        _ if s.is_empty() => Ok(String::new()),
+        _ => Err(format!(
+            "'{s}' is not an AMQP URL (amqp://user:password@host:5672/%2f)"
+        )),
+    }
 }

@@ -156,6 +156,27 @@ fn a_short_admin_token_is_refused_at_start() {
 }
 
 #[test]
+fn broker_settings_that_cannot_work_are_refused_at_start() {
+    for (flag, value, says) in [
+        ("--amqp-url", "http://127.0.0.1:5672", "not an AMQP URL"),
+        ("--nats-url", "http://127.0.0.1:4222", "not a NATS URL"),
+        ("--nats-stream", "events.all", "not a stream name"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", flag, value])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env_remove("WAGATE_DATABASE_URL")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(says), "{flag} {value}: {err}");
+    }
+}
+
+#[test]
 fn serve_defaults_match_the_operator_interface() {
     let out = Command::new(BIN)
         .args(["serve", "--help"])
@@ -173,6 +194,10 @@ fn serve_defaults_match_the_operator_interface() {
         "WAGATE_SANDBOX",
         "WAGATE_WEBHOOK_ALLOW_PRIVATE",
         "WAGATE_NODE_ID",
+        "WAGATE_NATS_URL",
+        "WAGATE_NATS_STREAM",
+        "WAGATE_AMQP_URL",
+        "WAGATE_AMQP_EXCHANGE",
     ] {
         assert!(help.contains(needle), "help lacks {needle}:\n{help}");
     }
