@@ -93,14 +93,7 @@ async fn metrics_count_requests_and_instances(backend: Backend) {
     let s = TestServer::start(backend).await;
     s.create_instance(&s.default_key, "m").await;
     s.get("/v1/instances/inst_nope", &s.default_key).await;
-    let r = s
-        .http
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let text = r.text().await.unwrap();
+    let text = s.metrics().await;
     assert!(
         text.contains(
             r#"wagate_http_requests_total{method="POST",route="/v1/instances",status="201"} 1"#

@@ -26,17 +26,6 @@ const ME: &str = "5511900000001";
 const OUTAGE: Duration = Duration::from_secs(30);
 const WITHIN: Duration = Duration::from_secs(30);
 
-async fn metrics(s: &TestServer) -> String {
-    s.http
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text")
-}
-
 /// The value of `name{target="…"}` in the metrics text.
 fn metric(text: &str, name: &str, target: &str) -> Option<i64> {
     let prefix = format!("{name}{{target=\"{target}\"}} ");
@@ -166,7 +155,7 @@ async fn brokers_down_for_30_s_delay_events_and_lose_none() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let text = metrics(&s).await;
+    let text = s.metrics().await;
     for target in ["nats", "amqp"] {
         assert!(
             metric(&text, "wagate_broker_backlog", target).unwrap_or(0) > 0,
@@ -200,7 +189,7 @@ async fn brokers_down_for_30_s_delay_events_and_lose_none() {
     // The backlog drained.
     let mut drained = false;
     for _ in 0..100 {
-        let text = metrics(&s).await;
+        let text = s.metrics().await;
         if ["nats", "amqp"]
             .iter()
             .all(|t| metric(&text, "wagate_broker_backlog", t) == Some(0))
@@ -210,7 +199,7 @@ async fn brokers_down_for_30_s_delay_events_and_lose_none() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(drained, "the backlog drains: {}", metrics(&s).await);
+    assert!(drained, "the backlog drains: {}", s.metrics().await);
     s.stop().await;
     remove_exchange(&exchange, Some(&queue)).await;
 }

@@ -101,15 +101,7 @@ async fn take_amqp(consumer: &mut lapin::Consumer, n: usize) -> Vec<Got> {
 /// Waits until this node publishes to every output (`wagate_broker_holding` at 1).
 async fn publishing(s: &TestServer, targets: &[&str]) {
     for _ in 0..200 {
-        let text = s
-            .http
-            .get(format!("{}/metrics", s.base))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let text = s.metrics().await;
         if targets
             .iter()
             .all(|t| text.contains(&format!("wagate_broker_holding{{target=\"{t}\"}} 1")))

@@ -520,15 +520,7 @@ async fn signed_status_webhooks_move_messages(backend: Backend) {
     let st = e.s.get(&format!("/v1/messages/{m}/status"), &k).await;
     assert_eq!(st.body["data"]["status"], json!("sent"));
     // Each refusal is counted.
-    let metrics =
-        e.s.http
-            .get(format!("{}/metrics", e.s.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+    let metrics = e.s.metrics().await;
     assert!(
         metrics.contains(r#"wagate_meta_webhooks_rejected_total{reason="missing"} 1"#),
         "{metrics}"

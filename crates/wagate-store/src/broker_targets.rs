@@ -41,21 +41,6 @@ impl TryFrom<OutboundRow> for OutboundEvent {
     }
 }
 
-impl SqlStore {
-    /// The newest settled place of the stream of all events.
-    async fn end_of_all_events(&self) -> Result<StreamCursor, StoreError> {
-        let row: Option<CursorRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT tx, position FROM events WHERE 1 = 1 {} \
-             ORDER BY tx DESC, position DESC LIMIT 1",
-            self.settled()
-        )))
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db)?;
-        Ok(row.map(StreamCursor::from).unwrap_or_default())
-    }
-}
-
 #[async_trait]
 impl BrokerStore for SqlStore {
     async fn hold_broker_target(
@@ -72,7 +57,7 @@ impl BrokerStore for SqlStore {
                 .await
                 .map_err(db)?;
         if known.is_none() {
-            let end = self.end_of_all_events().await?;
+            let end = self.stream_end(None).await?;
             // Two nodes starting at once: the first row stays.
             sqlx::query(
                 "INSERT INTO broker_targets (target, tx, position, holder, held_until, updated_at) \

@@ -61,17 +61,27 @@ impl SqlStore {
         }
     }
 
-    /// The newest settled place of the account's stream.
-    async fn stream_end(&self, account: &AccountId) -> Result<StreamCursor, StoreError> {
-        let row: Option<CursorRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT tx, position FROM events WHERE account_id = $1 {} \
+    /// The newest settled place of the account's stream, or (`None`) of the stream of all
+    /// events.
+    pub(crate) async fn stream_end(
+        &self,
+        account: Option<&AccountId>,
+    ) -> Result<StreamCursor, StoreError> {
+        let scope = if account.is_some() {
+            "account_id = $1"
+        } else {
+            "1 = 1"
+        };
+        let sql = format!(
+            "SELECT tx, position FROM events WHERE {scope} {} \
              ORDER BY tx DESC, position DESC LIMIT 1",
             self.settled()
-        )))
-        .bind(account.as_str())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db)?;
+        );
+        let mut query = sqlx::query_as::<_, CursorRow>(AssertSqlSafe(sql));
+        if let Some(account) = account {
+            query = query.bind(account.as_str());
+        }
+        let row = query.fetch_optional(&self.reader).await.map_err(db)?;
         Ok(row.map(StreamCursor::from).unwrap_or_default())
     }
 }
@@ -91,7 +101,7 @@ impl EventStreamStore for SqlStore {
         start: &StreamStart,
     ) -> Result<StreamCursor, StoreError> {
         let StreamStart::After(id) = start else {
-            return self.stream_end(account).await;
+            return self.stream_end(Some(account)).await;
         };
         let row: Option<CursorRow> =
             sqlx::query_as("SELECT tx, position FROM events WHERE id = $1 AND account_id = $2")
@@ -118,7 +128,7 @@ impl EventStreamStore for SqlStore {
                 tx: r.tx,
                 position: r.position - 1,
             }),
-            None => self.stream_end(account).await,
+            None => self.stream_end(Some(account)).await,
         }
     }
 

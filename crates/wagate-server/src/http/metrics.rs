@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus::core::Collector;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -137,6 +136,8 @@ impl Metrics {
     /// error (one series, its text as the `error` label, the time as the value).
     pub fn set_broker_statuses(&self, statuses: &[Arc<TargetStatus>]) {
         let g = &self.brokers;
+        // Made anew from the outputs' state: one series per output, its latest error.
+        g.last_error.reset();
         for status in statuses {
             let target = status.kind.as_str();
             let s = status.snapshot();
@@ -151,22 +152,6 @@ impl Metrics {
                 .with_label_values(&[target])
                 .set(i64::from(s.holding));
             if let Some((error, at)) = s.last_error {
-                // The previous error's series goes: one series per output.
-                for family in g.last_error.collect() {
-                    for m in family.get_metric() {
-                        let label = |name: &str| {
-                            m.get_label()
-                                .iter()
-                                .find(|l| l.name() == name)
-                                .map(|l| l.value().to_owned())
-                        };
-                        if label("target").as_deref() == Some(target)
-                            && let Some(old) = label("error")
-                        {
-                            let _ = g.last_error.remove_label_values(&[target, &old]);
-                        }
-                    }
-                }
                 g.last_error
                     .with_label_values(&[target, error.as_str()])
                     .set(at.unix_seconds());

@@ -158,6 +158,18 @@ impl TestServer {
     }
 
     /// The OpenAPI document the server serves (`/openapi.json`, no key needed).
+    /// `GET /metrics`: the Prometheus text (answered 200).
+    pub async fn metrics(&self) -> String {
+        let r = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics");
+        assert_eq!(r.status(), StatusCode::OK);
+        r.text().await.expect("text")
+    }
+
     pub async fn openapi(&self) -> Value {
         let r = self.call(Method::GET, "/openapi.json", None, None).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
