@@ -24,6 +24,7 @@ pub mod instance;
 pub mod media;
 pub mod message;
 pub mod net;
+pub mod node;
 pub mod page;
 pub mod phone;
 pub mod plan;

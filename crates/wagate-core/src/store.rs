@@ -22,6 +22,7 @@ use crate::history::HistoryMessage;
 use crate::inbound_webhook::InboundWebhook;
 use crate::instance::{ConnectionMethod, Instance, InstancePatch, InstanceStatus, LastError};
 use crate::message::Message;
+use crate::node::{Fence, Fenced, Lease, Node, NodeId, NodeState};
 use crate::page::OffsetPage;
 use crate::phone::PhoneNumber;
 use crate::send::NewMessage;
@@ -47,6 +48,10 @@ pub enum StoreError {
     /// the fault is in the row, not the database, so a batch retries its rows one by one.
     #[error("value refused: {0}")]
     Rejected(String),
+    /// A write of an instance's session or connection state whose fence no longer holds:
+    /// another node drives the instance now, or this node's lease ran out (§19).
+    #[error(transparent)]
+    Fenced(#[from] Fenced),
 }
 
 #[derive(Debug, Error)]
@@ -73,6 +78,7 @@ pub trait Store:
     + DeliveryStore
     + EventStreamStore
     + BrokerStore
+    + OwnershipStore
     + InboundWebhookStore
 {
     /// Answers when the database answers (`/readyz`).
@@ -161,19 +167,89 @@ pub trait InstanceStore: Send + Sync + 'static {
     async fn find_instance(&self, id: &InstanceId) -> Result<Option<Instance>, StoreError>;
     /// Writes the connection fields; the instance's actor is their only writer. Becoming
     /// `connected`, or leaving it, writes `instance.connected` / `instance.disconnected` in the
-    /// same transaction.
+    /// same transaction. Refused with `Fenced` when `fence` no longer holds.
     async fn save_connection(
         &self,
-        id: &InstanceId,
+        fence: &Fence,
         state: &ConnectionState,
     ) -> Result<(), StoreError>;
     async fn get_session(&self, id: &InstanceId) -> Result<Option<String>, StoreError>;
-    async fn set_session(&self, id: &InstanceId, session: Option<&str>) -> Result<(), StoreError>;
+    /// Refused with `Fenced` when `fence` no longer holds.
+    async fn set_session(&self, fence: &Fence, session: Option<&str>) -> Result<(), StoreError>;
     /// Instances that have a saved session: the ones to reconnect at start-up.
     async fn instances_with_session(&self) -> Result<Vec<InstanceId>, StoreError>;
     /// Instances that read anything but `disconnected` without a saved session: at start-up,
     /// links that a stopped server was driving and nothing drives now.
     async fn instances_linking_without_session(&self) -> Result<Vec<InstanceId>, StoreError>;
+}
+
+/// Several nodes on one database (§19): the node registry and the instances' leases. Times are
+/// the caller's clock, in milliseconds; a lease is live while `now < expires_at`.
+#[async_trait]
+pub trait OwnershipStore: Send + Sync + 'static {
+    /// Registers a starting process as `node` (`incarnation` names the process), taking the
+    /// name over from an earlier process, and gives back every lease the name held: a restarted
+    /// node drives nothing its previous life started, so each instance is claimed anew, under
+    /// a new epoch.
+    async fn register_node(
+        &self,
+        node: &NodeId,
+        incarnation: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Records a heartbeat; false when another process has registered under the same name
+    /// since (this one must stop driving instances).
+    async fn heartbeat(
+        &self,
+        node: &NodeId,
+        incarnation: &str,
+        state: NodeState,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Every node that has registered, with the live leases each holds at `now`, by name.
+    async fn list_nodes(&self, now: Timestamp) -> Result<Vec<Node>, StoreError>;
+    /// Extends until `until` the leases `node` holds that are still live at `now`, and answers
+    /// them: a lease missing from the answer (or under another epoch) is lost.
+    async fn renew_leases(
+        &self,
+        node: &NodeId,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<Lease>, StoreError>;
+    /// Takes for `node`, until `until`, at most `limit` instances that should be connected (they
+    /// have a saved session) and that no node holds at `now`, oldest first. Several nodes may
+    /// claim at once: each instance goes to one of them.
+    async fn claim_unheld(
+        &self,
+        node: &NodeId,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Lease>, StoreError>;
+    /// Takes `instance` for `node` unless another node holds a live lease on it (`Err` names
+    /// that node). A lease `node` holds already is extended under the same epoch.
+    async fn claim_instance(
+        &self,
+        instance: &InstanceId,
+        node: &NodeId,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Result<Lease, NodeId>, StoreError>;
+    /// Gives `lease` back, if it is still the current one: any node may take the instance.
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
+    /// Gives back every lease `node` holds (a node shutting down).
+    async fn release_leases(&self, node: &NodeId) -> Result<u64, StoreError>;
+    /// Instances that should be connected, over all accounts: those with a saved session.
+    async fn count_should_be_connected(&self) -> Result<u64, StoreError>;
+    /// Tells the node that drives `instance` that something was queued for it (a send or a
+    /// change accepted by another node); best effort, as the actor also looks by itself.
+    async fn announce_queued(&self, instance: &InstanceId) -> Result<(), StoreError>;
+    /// The node that holds a live lease on `instance` at `now`, if any.
+    async fn holder_of(
+        &self,
+        instance: &InstanceId,
+        now: Timestamp,
+    ) -> Result<Option<NodeId>, StoreError>;
 }
 
 /// The connection fields of an instance, as its actor last saw them.
@@ -649,7 +725,7 @@ pub trait InboundWebhookStore: Send + Sync + 'static {
 pub mod prelude {
     pub use super::{
         AccountStore, ApiKeyStore, BrokerStore, ContactStore, DeliveryStore, EventStreamStore,
-        HistoryStore, InboundWebhookStore, InstanceStore, MessageStore, SettingsStore, Store,
-        SubscriptionStore,
+        HistoryStore, InboundWebhookStore, InstanceStore, MessageStore, OwnershipStore,
+        SettingsStore, Store, SubscriptionStore,
     };
 }

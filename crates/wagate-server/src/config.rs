@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wagate_core::net::UrlPolicy;
+use wagate_core::node::NodeId;
 use wagate_engines::cloud_api::credentials::{AppSecret, SecretKey};
 use wagate_engines::cloud_api::{Backoff, DEFAULT_GRAPH_URL};
 
@@ -62,7 +63,8 @@ pub struct ServerConfig {
     /// How host names of webhook and media URLs are resolved (the system's resolver, or a
     /// table in tests).
     pub resolver: Arc<dyn NameResolver>,
-    pub node_id: String,
+    /// This node's name among the nodes on one database (§19).
+    pub node_id: NodeId,
     /// `WAGATE_WEBHOOK_RETRY_SCALE`: multiplies every wait of the retry schedule (tests).
     pub webhook_retry_scale: f64,
     /// Bodies above this size are refused with 413 `payload_too_large` (§15.2: 1 MiB).
@@ -142,7 +144,7 @@ impl ServerConfig {
             sandbox_qr_ttl: wagate_engines::sandbox::QR_TTL,
             url_policy: UrlPolicy::default(),
             resolver: Arc::new(SystemResolver),
-            node_id: "node-1".into(),
+            node_id: NodeId::parse("node-1").expect("a valid node id"),
             webhook_retry_scale: 1.0,
             body_limit: 1024 * 1024,
             secret_key: None,

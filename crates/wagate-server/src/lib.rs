@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod routes;
 pub mod runtime;
 pub mod serve;
+pub mod single_node;
 pub mod state;
 
 pub use app::build_router;

@@ -17,6 +17,8 @@ use crate::config::{AdminToken, ServerConfig};
 use crate::http::metrics::Metrics;
 use crate::http::rate_limit::RateLimiter;
 use crate::runtime::Supervisor;
+use crate::runtime::ownership::Ownership;
+use crate::single_node::SqliteLock;
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +29,8 @@ pub enum StartError {
     SecretKey(#[from] wagate_engines::cloud_api::credentials::KeyError),
     #[error("official engine: {0}")]
     Official(#[from] wagate_engines::cloud_api::graph::GraphError),
+    #[error(transparent)]
+    Lock(#[from] crate::single_node::LockError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -48,6 +52,8 @@ pub struct Running {
     task: JoinHandle<std::io::Result<()>>,
     /// Every actor and send pass (and what they spawn).
     tasks: TaskTracker,
+    /// On SQLite: the database is this process's alone while it runs.
+    _lock: Option<SqliteLock>,
 }
 
 impl Running {
@@ -64,9 +70,11 @@ impl Running {
             tracing::error!(error = %e, "the HTTP server task failed");
         }
         self.state.brokers.stop();
+        // The instances' leases are handed back once their actors have stopped, so the other
+        // nodes take them over at once.
         tokio::join!(
             self.state.deliveries.shutdown(),
-            self.state.supervisor.stop_all()
+            self.state.ownership.drain()
         );
         self.tasks.close();
         if tokio::time::timeout(TASKS_DRAIN, self.tasks.wait())
@@ -86,8 +94,10 @@ impl Running {
 
 /// Opens the store, bootstraps, binds and serves in the background.
 pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
+    let lock = SqliteLock::acquire(&config.database_url)?;
     let sql = Arc::new(SqlStore::connect(&config.database_url).await?);
     let store: Arc<dyn Store> = sql.clone();
+    let sql_for_listening = sql.clone();
     let boot = bootstrap(
         store.as_ref(),
         config.admin_token.as_ref().map(AdminToken::expose),
@@ -145,20 +155,22 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         media,
         tasks.clone(),
         config.send_deadline,
+        config.node_id.clone(),
     ));
+    let ownership = Ownership::register(store.clone(), supervisor.clone()).await?;
     let sends = crate::runtime::send_batcher::SendBatcher::start(store.clone());
     let deliveries = crate::delivery::DeliveryWorker::start(
         store.clone(),
         net.clone(),
         wagate_core::delivery::RetrySchedule::scaled(config.webhook_retry_scale),
-        config.node_id.clone(),
+        config.node_id.to_string(),
     )
     .await;
     let events = crate::event_feed::EventFeed::new(store.as_ref());
     let brokers = Arc::new(crate::broker_outputs::BrokerOutputs::start(
         &config.brokers,
         &store,
-        &config.node_id,
+        config.node_id.as_str(),
         &tasks,
     ));
     let state = AppState {
@@ -176,6 +188,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         metrics: Arc::new(Metrics::new()),
         admin_token_hash: boot.admin_token_hash.into(),
         supervisor: supervisor.clone(),
+        ownership: ownership.clone(),
         sends,
         sandbox,
         official,
@@ -188,14 +201,12 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
             "links interrupted by the restart settled as disconnected"
         );
     }
-    // Instances that were connected come back by themselves, and send what is queued.
-    tasks.spawn(async move {
-        match supervisor.resume_all().await {
-            Ok(n) if n > 0 => tracing::info!(instances = n, "resumed saved sessions"),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "resuming saved sessions failed"),
-        }
-    });
+    // Instances that were connected come back by themselves (this node's share of them, with
+    // other nodes on the database), and send what is queued.
+    tasks.spawn(ownership.clone().run(tasks.clone()));
+    if let Some(queued) = sql_for_listening.listen_queued().await? {
+        tasks.spawn(ownership.clone().listen(queued));
+    }
     let router = build_router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let limits = state.config.connections;
@@ -215,6 +226,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         stop,
         task,
         tasks,
+        _lock: lock,
     })
 }
 

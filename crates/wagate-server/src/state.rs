@@ -18,6 +18,8 @@ pub struct AppState {
     /// SHA-256 of the admin token (configured or generated at first start).
     pub admin_token_hash: Arc<str>,
     pub supervisor: Arc<Supervisor>,
+    /// This node's heartbeat and leases (§19).
+    pub ownership: Arc<crate::runtime::ownership::Ownership>,
     /// Group commit of accepted sends.
     pub sends: crate::runtime::send_batcher::SendBatcher,
     /// The official engine (Meta's Cloud API): checks credentials, receives Meta's webhooks.

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::TestServer;
+use common::{TestServer, linked};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use wagate_testkit::{Backend, on_both_backends};
@@ -174,6 +174,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/admin/v1/accounts/{accountId}/keys"),
     ("get", "/admin/v1/accounts/{accountId}/keys"),
     ("delete", "/admin/v1/accounts/{accountId}/keys/{keyId}"),
+    ("get", "/admin/v1/nodes"),
     ("post", "/v1/webhooks"),
     ("get", "/v1/webhooks"),
     ("get", "/v1/webhooks/{webhookId}"),
@@ -299,7 +300,44 @@ async fn openapi_documents_every_route(backend: Backend) {
     s.stop().await;
 }
 
+/// §19: the node lists itself with the instances it drives, and reads not ready (and gone) once
+/// it drains at shutdown, with its instances handed back.
+async fn nodes_and_readiness(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| c.sandbox = true).await;
+    s.call(Method::GET, "/admin/v1/nodes", Some(&s.default_key), None)
+        .await
+        .assert_error(401, "invalid_api_key");
+    let nodes = s.admin(Method::GET, "/admin/v1/nodes", None).await;
+    assert_eq!(nodes.status, StatusCode::OK);
+    assert_eq!(nodes.body.as_array().unwrap().len(), 1, "{}", nodes.body);
+    assert_eq!(nodes.body[0]["nodeId"], json!("node-1"));
+    assert_eq!(nodes.body[0]["status"], json!("up"));
+    assert_eq!(nodes.body[0]["instances"], json!(0));
+    assert_eq!(
+        s.call(Method::GET, "/readyz", None, None).await.status,
+        StatusCode::OK
+    );
+
+    linked(&s, &s.default_key, "5511900000001", json!({})).await;
+    let nodes = s.admin(Method::GET, "/admin/v1/nodes", None).await;
+    assert_eq!(
+        nodes.body[0]["instances"],
+        json!(1),
+        "it holds what it linked"
+    );
+
+    s.running().state.ownership.drain().await;
+    s.call(Method::GET, "/readyz", None, None)
+        .await
+        .assert_error(503, "service_unavailable");
+    let nodes = s.admin(Method::GET, "/admin/v1/nodes", None).await;
+    assert_eq!(nodes.body[0]["status"], json!("gone"));
+    assert_eq!(nodes.body[0]["instances"], json!(0), "handed back");
+    s.stop().await;
+}
+
 on_both_backends!(
+    nodes_and_readiness,
     admin_manages_accounts,
     account_shows_plan_limits_and_usage,
     metrics_count_requests_and_instances,

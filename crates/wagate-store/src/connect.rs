@@ -39,6 +39,8 @@ pub struct SqlStore {
     pub(crate) due_listeners: Arc<RwLock<Vec<DueListener>>>,
     /// Told after every commit that wrote an event (the streams of §21).
     pub(crate) event_listeners: Arc<RwLock<Vec<DueListener>>>,
+    /// Where the database is, for the connection that listens to other nodes (PostgreSQL).
+    pub(crate) url: Arc<str>,
 }
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -96,6 +98,7 @@ impl SqlStore {
                     reader,
                     due_listeners: Arc::default(),
                     event_listeners: Arc::default(),
+                    url: url.into(),
                 })
             }
             Dialect::Postgres => {
@@ -111,6 +114,7 @@ impl SqlStore {
                     reader: pool,
                     due_listeners: Arc::default(),
                     event_listeners: Arc::default(),
+                    url: url.into(),
                 })
             }
         }

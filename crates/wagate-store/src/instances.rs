@@ -9,6 +9,7 @@ use wagate_core::instance::{
     Settings,
 };
 use wagate_core::net::TargetUrl;
+use wagate_core::node::Fence;
 use wagate_core::page::OffsetPage;
 use wagate_core::phone::PhoneNumber;
 use wagate_core::store::{ConnectionState, InsertInstanceError, InstanceStore, StoreError};
@@ -17,6 +18,7 @@ use wagate_core::{AccountId, InstanceId, Timestamp};
 
 use crate::error::{corrupt, db};
 use crate::outbox::Appended;
+use crate::ownership::check_fence;
 use crate::paged::PagedQuery;
 use crate::{Dialect, SqlStore};
 
@@ -304,12 +306,10 @@ impl InstanceStore for SqlStore {
         row.map(Instance::try_from).transpose()
     }
 
-    async fn save_connection(
-        &self,
-        id: &InstanceId,
-        c: &ConnectionState,
-    ) -> Result<(), StoreError> {
+    async fn save_connection(&self, fence: &Fence, c: &ConnectionState) -> Result<(), StoreError> {
+        let id = fence.instance();
         let mut tx = self.writer.begin().await.map_err(db)?;
+        check_fence(&mut tx, fence, Timestamp::now()).await?;
         let before = sqlx::query("SELECT account_id, status FROM instances WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&mut *tx)
@@ -375,14 +375,16 @@ impl InstanceStore for SqlStore {
         Ok(s.flatten())
     }
 
-    async fn set_session(&self, id: &InstanceId, session: Option<&str>) -> Result<(), StoreError> {
+    async fn set_session(&self, fence: &Fence, session: Option<&str>) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        check_fence(&mut tx, fence, Timestamp::now()).await?;
         sqlx::query("UPDATE instances SET session = $2 WHERE id = $1")
-            .bind(id.as_str())
+            .bind(fence.instance().as_str())
             .bind(session.map(str::to_owned))
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(db)?;
-        Ok(())
+        tx.commit().await.map_err(db)
     }
 
     async fn instances_with_session(&self) -> Result<Vec<InstanceId>, StoreError> {

@@ -5,6 +5,7 @@
 //! driver. Where the two differ (row locks, pool shape, pragmas) `Dialect` says so in one place.
 
 mod accounts;
+mod announcements;
 mod api_keys;
 mod args;
 mod broker_targets;
@@ -21,10 +22,12 @@ mod inbound_webhooks;
 mod instances;
 mod messages;
 mod outbox;
+mod ownership;
 mod paged;
 mod reactions;
 mod settings;
 mod status_changes;
 mod webhooks;
 
+pub use announcements::QueuedListener;
 pub use connect::{Dialect, SqlStore};

@@ -6,6 +6,7 @@ use wagate_core::chat::{ChatQuery, ChatSort, HistoryQuery};
 use wagate_core::instance::{InstancePatch, InstanceStatus, NewInstance, Settings};
 use wagate_core::message::{Content, Direction, Message, MessageError, MessageStatus, Recipient};
 use wagate_core::net::TargetUrl;
+use wagate_core::node::Fence;
 use wagate_core::page::OffsetPage;
 use wagate_core::plan::{Plan, RateLimits};
 use wagate_core::scope::{Scope, Scopes};
@@ -150,7 +151,10 @@ async fn instances_crud_is_per_account(backend: Backend) {
 
     assert!(!inst.has_session);
     store
-        .set_session(&inst.id, Some("{\"phone\":\"5511900000001\"}"))
+        .set_session(
+            &Fence::Unheld(inst.id.clone()),
+            Some("{\"phone\":\"5511900000001\"}"),
+        )
         .await
         .unwrap();
     assert!(
@@ -165,7 +169,10 @@ async fn instances_crud_is_per_account(backend: Backend) {
         store.instances_with_session().await.unwrap(),
         vec![inst.id.clone()]
     );
-    store.set_session(&inst.id, None).await.unwrap();
+    store
+        .set_session(&Fence::Unheld(inst.id.clone()), None)
+        .await
+        .unwrap();
     assert!(
         !store
             .get_instance(&a.id, &inst.id)

@@ -13,6 +13,7 @@ use wagate_core::event_stream::{StreamCursor, StreamFilter, StreamStart, Streame
 use wagate_core::instance::{Instance, NewInstance, Settings};
 use wagate_core::message::{Content, Message, Recipient};
 use wagate_core::net::TargetUrl;
+use wagate_core::node::Fence;
 use wagate_core::plan::Plan;
 use wagate_core::send::NewOutbound;
 use wagate_core::status_change::StatusChange;
@@ -428,14 +429,20 @@ async fn connection_changes_write_instance_events(backend: Backend) {
     .await;
     let mut state = ConnectionState::of(&inst);
     state.status = InstanceStatus::QrPending;
-    store.save_connection(&inst.id, &state).await.unwrap();
+    store
+        .save_connection(&Fence::Unheld(inst.id.clone()), &state)
+        .await
+        .unwrap();
     assert!(
         claim(&store).await.is_empty(),
         "qr_pending is no connection change"
     );
     state.status = InstanceStatus::Connected;
     state.phone = Some(wagate_core::phone::PhoneNumber::parse("5511912345678").unwrap());
-    store.save_connection(&inst.id, &state).await.unwrap();
+    store
+        .save_connection(&Fence::Unheld(inst.id.clone()), &state)
+        .await
+        .unwrap();
     let up = claim(&store).await.remove(0);
     let done = record(&store, &up, &ok(), AttemptOutcome::Succeeded).await;
     assert_eq!(done, Recorded::Written);
@@ -448,7 +455,10 @@ async fn connection_changes_write_instance_events(backend: Backend) {
         message: "x".into(),
         at: Timestamp::now(),
     });
-    store.save_connection(&inst.id, &state).await.unwrap();
+    store
+        .save_connection(&Fence::Unheld(inst.id.clone()), &state)
+        .await
+        .unwrap();
     let down = claim(&store).await.remove(0);
     let body: serde_json::Value = serde_json::from_str(&down.body).unwrap();
     assert_eq!(body["event"], "instance.disconnected");

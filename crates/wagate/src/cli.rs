@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use wagate_core::node::NodeId;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -110,9 +111,10 @@ pub struct ServeArgs {
     /// descriptor: `serve` raises its descriptor limit to the system's maximum.
     #[arg(long, env = "WAGATE_MAX_CONNECTIONS", default_value_t = 16_384)]
     pub max_connections: usize,
-    /// This node's name in a multi-node deployment.
-    #[arg(long, env = "WAGATE_NODE_ID")]
-    pub node_id: Option<String>,
+    /// This node's name among the nodes on one PostgreSQL database (1–64 letters, digits, '.',
+    /// '_', '-'). Unset: a name generated on the first start and kept in `<data dir>/node-id`.
+    #[arg(long, env = "WAGATE_NODE_ID", value_parser = parse_node_id)]
+    pub node_id: Option<NodeId>,
     /// Seals official-API credentials at rest: 32 bytes as 64 hex digits or base64. Unset: a key
     /// generated into `<data dir>/secret.key` on the first start (keep it with the database).
     #[arg(long, env = "WAGATE_SECRET_KEY", hide_env_values = true)]
@@ -184,6 +186,10 @@ fn parse_scale(s: &str) -> Result<f64, String> {
 
 /// A JetStream stream name: no whitespace, and none of `.`, `*`, `>`, `/`, `\`, which NATS
 /// refuses there.
+fn parse_node_id(s: &str) -> Result<NodeId, String> {
+    NodeId::parse(s).map_err(|e| format!("'{s}': {e}"))
+}
+
 fn parse_stream_name(s: &str) -> Result<String, String> {
     let bad = |c: char| c.is_whitespace() || ".*>/\\".contains(c);
     if s.is_empty() || s.chars().any(bad) {

@@ -6,6 +6,7 @@ use serde_json::json;
 use wagate_core::account::AccountName;
 use wagate_core::history::HistoryWindow;
 use wagate_core::net::UrlPolicy;
+use wagate_core::node::NodeId;
 use wagate_core::plan::Plan;
 use wagate_core::scope::Scopes;
 use wagate_core::store::prelude::*;
@@ -166,9 +167,10 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             "the descriptor limit is below --max-connections; the system refuses connections first"
         );
     }
-    if let Some(n) = args.node_id {
-        config.node_id = n;
-    }
+    config.node_id = match args.node_id {
+        Some(n) => n,
+        None => stored_node_id(&args.db.data_dir)?,
+    };
     config.secret_key = args
         .secret_key
         .filter(|k| !k.is_empty())
@@ -197,6 +199,23 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(addr = %running.addr, "listening");
     serve(running).await?;
     Ok(())
+}
+
+/// The name this node was given on its first start, kept in the data directory so it is the
+/// same at every restart (a restarted node is the same node to the others).
+fn stored_node_id(data_dir: &std::path::Path) -> anyhow::Result<NodeId> {
+    let path = data_dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(s) => NodeId::parse(s.trim()).map_err(|e| anyhow!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = NodeId::generate();
+            std::fs::create_dir_all(data_dir)
+                .and_then(|()| std::fs::write(&path, format!("{id}\n")))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(id)
+        }
+        Err(e) => Err(anyhow!("cannot read {}: {e}", path.display())),
+    }
 }
 
 fn init_tracing(json: bool) {

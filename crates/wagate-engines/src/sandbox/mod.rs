@@ -520,6 +520,10 @@ impl Engine for SandboxNetwork {
             net.next_generation += 1;
             let generation = net.next_generation;
             net.links.retain(|_, l| l.instance != req.instance_id);
+            // A session linked on another node (§19) is a linked number here too.
+            if let Some(s) = &saved {
+                net.directory.insert(s.phone.clone());
+            }
             net.devices.insert(
                 req.instance_id.clone(),
                 Device {

@@ -341,7 +341,8 @@ impl From<SendError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let api = match e {
-            StoreError::Unavailable(_) => ApiError::ServiceUnavailable,
+            // Another node took the instance over while this request acted on it.
+            StoreError::Unavailable(_) | StoreError::Fenced(_) => ApiError::ServiceUnavailable,
             StoreError::Corrupt(_) | StoreError::Conflict(_) => ApiError::Internal,
             // The request's parse should have refused the value; say so rather than blame the
             // database.

@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(admin_create_key, admin_list_keys))
         .routes(routes!(admin_revoke_key))
+        .merge(crate::routes::nodes::router())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -146,6 +146,12 @@ fn runtime_error(e: RuntimeError) -> ApiError {
                 .into(),
         ),
         RuntimeError::Store(e) => e.into(),
+        RuntimeError::HeldElsewhere(node) => {
+            // Commands across nodes (§19) are not built yet: the caller retries, or asks the
+            // node that holds the instance.
+            tracing::info!(%node, "the instance is held by another node");
+            ApiError::ServiceUnavailable
+        }
         RuntimeError::Engine(e) => {
             tracing::error!(error = %e, "engine refused to connect");
             ApiError::ServiceUnavailable

@@ -32,13 +32,17 @@ pub async fn healthz() -> axum::Json<HealthView> {
     })
 }
 
-/// The database answers.
+/// The database answers and this node holds a valid heartbeat (§19): not while it drains at
+/// shutdown, nor once it has failed to heartbeat for as long as a lease lasts.
 #[utoipa::path(get, path = "/readyz", tag = "Operations",
     responses(
         (status = 200, description = "Ready", body = HealthView),
         (status = 503, description = "service_unavailable", body = ErrorEnvelope),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<HealthView>, ApiError> {
+    if !state.ownership.ready() {
+        return Err(ApiError::ServiceUnavailable);
+    }
     state.store.ping().await?;
     Ok(axum::Json(HealthView {
         status: "ready".into(),

@@ -19,6 +19,7 @@ pub mod media;
 pub mod message_changes;
 pub mod messages;
 pub mod meta;
+pub mod nodes;
 pub mod presence;
 pub mod profile;
 pub mod sandbox;

@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use wagate_core::InstanceId;
 use wagate_core::engine::{EngineEvent, NotRecorded, Session};
 use wagate_core::message::Recipient;
+use wagate_core::node::Epoch;
 use wagate_core::store::StoreError;
 
 use crate::runtime::command::Command;
@@ -16,6 +17,8 @@ use crate::runtime::live::Live;
 #[derive(Clone)]
 pub struct InstanceHandle {
     pub id: InstanceId,
+    /// The epoch of the lease the actor drives the instance under.
+    pub epoch: Epoch,
     mailbox: mpsc::UnboundedSender<Command>,
     live: watch::Receiver<Live>,
 }
@@ -28,10 +31,16 @@ pub struct Gone;
 impl InstanceHandle {
     pub(crate) fn new(
         id: InstanceId,
+        epoch: Epoch,
         mailbox: mpsc::UnboundedSender<Command>,
         live: watch::Receiver<Live>,
     ) -> Self {
-        Self { id, mailbox, live }
+        Self {
+            id,
+            epoch,
+            mailbox,
+            live,
+        }
     }
 
     /// What the instance shows now.

@@ -8,6 +8,7 @@ pub mod group_commit;
 pub mod handle;
 pub mod live;
 pub mod media_fetch;
+pub mod ownership;
 pub mod qr;
 pub mod send_batch;
 pub mod send_batcher;

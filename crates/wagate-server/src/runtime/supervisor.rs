@@ -1,6 +1,8 @@
-//! Starts, finds and stops instance actors. At start-up it resumes every instance that has a
-//! saved session, so connected instances come back and their queued messages go out.
+//! Starts, finds and stops instance actors, each under a lease of this node (§19): an actor
+//! starts only once its instance's lease is taken, and writes under it. Which instances this
+//! node resumes, and when it lets one go, is the ownership loop's (`ownership.rs`).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +11,7 @@ use tokio_util::task::TaskTracker;
 use wagate_core::engine::{ConnectRequest, Engine, EngineError, LinkMethod};
 use wagate_core::failure::FailureCode;
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus, LastError};
+use wagate_core::node::{Epoch, Fence, Lease, NodeId, lease_until};
 use wagate_core::store::{ConnectionState, Store, StoreError};
 use wagate_core::{InstanceId, Timestamp};
 
@@ -26,6 +29,9 @@ pub enum RuntimeError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another node drives the instance now; commands across nodes are not built yet.
+    #[error("the instance is held by node {0}")]
+    HeldElsewhere(NodeId),
 }
 
 pub struct Supervisor {
@@ -36,6 +42,12 @@ pub struct Supervisor {
     official_engine: Option<Arc<dyn Engine>>,
     parts: ActorParts,
     runtimes: DashMap<InstanceId, InstanceHandle>,
+    node: NodeId,
+    /// Instances whose saved session could not be reopened: their lease is kept, so no node
+    /// retries them in a loop, until `restart` (or this node's next start) tries again.
+    resting: DashMap<InstanceId, ()>,
+    /// Instances whose lease is taken and whose actor is being started.
+    starting: DashMap<InstanceId, ()>,
 }
 
 impl Supervisor {
@@ -47,6 +59,7 @@ impl Supervisor {
         media: MediaFetcher,
         tasks: TaskTracker,
         send_deadline: Duration,
+        node: NodeId,
     ) -> Self {
         let parts = ActorParts {
             statuses: StatusWriter::start(store.clone()),
@@ -61,38 +74,102 @@ impl Supervisor {
             official_engine,
             parts,
             runtimes: DashMap::new(),
+            node,
+            resting: DashMap::new(),
+            starting: DashMap::new(),
         }
+    }
+
+    pub fn node(&self) -> &NodeId {
+        &self.node
     }
 
     pub fn get(&self, id: &InstanceId) -> Option<InstanceHandle> {
         self.runtimes.get(id).map(|r| r.clone())
     }
 
+    /// Something was queued for `id`: its actor looks at the queue, here or on the node that
+    /// drives it.
     pub fn wake(&self, id: &InstanceId) {
-        if let Some(r) = self.get(id) {
-            r.wake();
+        if self.wake_here(id) {
+            return;
+        }
+        let (store, id) = (self.store.clone(), id.clone());
+        self.parts.tasks.spawn(async move {
+            if let Err(e) = store.announce_queued(&id).await {
+                tracing::debug!(instance = %id, error = %e, "could not tell the other nodes");
+            }
+        });
+    }
+
+    /// Wakes `id`'s actor if it runs on this node; tells whether it does.
+    pub fn wake_here(&self, id: &InstanceId) -> bool {
+        match self.get(id) {
+            Some(r) if !r.is_gone() => {
+                r.wake();
+                true
+            }
+            _ => false,
         }
     }
 
-    /// Reconnects every instance with a saved session (at start-up).
-    pub async fn resume_all(&self) -> Result<usize, StoreError> {
-        let ids = self.store.instances_with_session().await?;
-        let mut resumed = 0;
-        for id in ids {
-            let Some(inst) = self.store.find_instance(&id).await? else {
-                continue;
-            };
-            match self.resume(&inst).await {
-                Ok(_) => resumed += 1,
-                Err(e) => {
-                    tracing::warn!(instance = %id, error = %e, "could not resume");
-                    // Nothing drives it now; the session stays, so `restart` can try again.
-                    let why = format!("The saved session could not be reopened: {e}.");
-                    self.settle(&inst, FailureCode::ResumeFailed, &why).await?;
+    /// Reconnects an instance this node has just claimed, from its saved session. One that
+    /// cannot be reopened reads `disconnected` (`resume_failed`) and rests under the lease.
+    pub async fn resume_claimed(&self, lease: Lease) -> Result<bool, StoreError> {
+        let _starting = Starting::mark(&self.starting, &lease.instance);
+        let Some(inst) = self.store.find_instance(&lease.instance).await? else {
+            return Ok(false);
+        };
+        match self.resume(&inst).await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                tracing::warn!(instance = %inst.id, error = %e, "could not resume");
+                self.resting.insert(inst.id.clone(), ());
+                // Nothing drives it now; the session stays, so `restart` can try again.
+                let why = format!("The saved session could not be reopened: {e}.");
+                let mut state = ConnectionState::of(&inst);
+                state.status = InstanceStatus::Disconnected;
+                state.connected_at = None;
+                state.last_error = Some(LastError {
+                    code: FailureCode::ResumeFailed,
+                    message: why,
+                    at: Timestamp::now(),
+                });
+                state.last_seen_at = Some(Timestamp::now());
+                match self
+                    .store
+                    .save_connection(&Fence::Held(lease), &state)
+                    .await
+                {
+                    Ok(()) | Err(StoreError::Fenced(_)) => Ok(false),
+                    Err(e) => Err(e),
                 }
             }
         }
-        Ok(resumed)
+    }
+
+    /// Marks a claimed instance as starting, before its resume is spawned, so the ownership
+    /// loop keeps its lease meanwhile (`resume_claimed` unmarks it).
+    pub fn starting(&self, id: &InstanceId) {
+        self.starting.insert(id.clone(), ());
+    }
+
+    /// The epoch each live actor drives its instance under, and the instances whose lease is
+    /// kept with no actor (resting, or starting); the ownership loop gives back the rest.
+    pub fn driven(&self) -> (Vec<(InstanceId, Epoch)>, HashSet<InstanceId>) {
+        let live = self
+            .runtimes
+            .iter()
+            .filter(|r| !r.is_gone())
+            .map(|r| (r.key().clone(), r.epoch))
+            .collect();
+        let keep = self
+            .resting
+            .iter()
+            .chain(self.starting.iter())
+            .map(|r| r.key().clone())
+            .collect();
+        (live, keep)
     }
 
     /// At start-up, before anything is served: an instance that was linking (or connected
@@ -110,7 +187,8 @@ impl Supervisor {
         Ok(ids.len())
     }
 
-    /// Saves an instance that no actor owns as `disconnected` for `code`.
+    /// Saves an instance that no node drives as `disconnected` for `code` (one another node
+    /// drives is left alone).
     async fn settle(
         &self,
         inst: &Instance,
@@ -127,7 +205,14 @@ impl Supervisor {
             at: now,
         });
         state.last_seen_at = Some(now);
-        self.store.save_connection(&inst.id, &state).await
+        match self
+            .store
+            .save_connection(&Fence::Unheld(inst.id.clone()), &state)
+            .await
+        {
+            Err(StoreError::Fenced(_)) => Ok(()),
+            other => other,
+        }
     }
 
     /// Reconnects from the saved session, with the engine of the instance's connection method.
@@ -182,7 +267,15 @@ impl Supervisor {
         }
         .ok_or(RuntimeError::NoEngine)?;
         self.stop(&inst.id).await;
-        let handle = InstanceActor::spawn(self.parts.clone(), inst, method).await?;
+        self.resting.remove(&inst.id);
+        let _starting = Starting::mark(&self.starting, &inst.id);
+        let now = Timestamp::now();
+        let lease = self
+            .store
+            .claim_instance(&inst.id, &self.node, now, lease_until(now))
+            .await?
+            .map_err(RuntimeError::HeldElsewhere)?;
+        let handle = InstanceActor::spawn(self.parts.clone(), inst, method, lease).await?;
         // Two concurrent starts: the later one wins, and the earlier actor is stopped, never
         // left running unreachable.
         if let Some(earlier) = self.runtimes.insert(inst.id.clone(), handle.clone()) {
@@ -223,15 +316,22 @@ impl Supervisor {
         if let Some((_, handle)) = self.runtimes.remove(&inst.id) {
             return Ok(handle.logout().await?);
         }
-        // No actor owns the instance: nothing else writes its connection now.
-        self.store.set_session(&inst.id, None).await?;
+        // No actor here drives the instance; the fence refuses if another node's does.
+        if let Some(other) = self.store.holder_of(&inst.id, Timestamp::now()).await?
+            && other != self.node
+        {
+            return Err(RuntimeError::HeldElsewhere(other));
+        }
+        let fence = Fence::Unheld(inst.id.clone());
+        self.resting.remove(&inst.id);
+        self.store.set_session(&fence, None).await?;
         let mut state = ConnectionState::of(inst);
         state.status = InstanceStatus::Disconnected;
         state.phone = None;
         state.connected_at = None;
         state.last_error = None;
         state.last_seen_at = Some(Timestamp::now());
-        self.store.save_connection(&inst.id, &state).await?;
+        self.store.save_connection(&fence, &state).await?;
         Ok(())
     }
 
@@ -265,5 +365,28 @@ impl Supervisor {
             (live.qr_raw.as_deref() == Some(raw) || live.pairing_code.as_deref() == Some(raw))
                 .then(|| r.key().clone())
         })
+    }
+}
+
+/// An instance marked as starting until this guard drops (the actor is in `runtimes` by then,
+/// or its start failed).
+struct Starting<'a> {
+    set: &'a DashMap<InstanceId, ()>,
+    id: InstanceId,
+}
+
+impl<'a> Starting<'a> {
+    fn mark(set: &'a DashMap<InstanceId, ()>, id: &InstanceId) -> Self {
+        set.insert(id.clone(), ());
+        Self {
+            set,
+            id: id.clone(),
+        }
+    }
+}
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        self.set.remove(&self.id);
     }
 }

@@ -32,6 +32,16 @@ impl Server {
         Self::launch(data_dir, database_url, env, &["--sandbox"])
     }
 
+    /// One of several nodes on one database (§19), named `node`, on the sandbox.
+    pub fn start_node(data_dir: &Path, database_url: &str, node: &str) -> Server {
+        Self::launch(
+            data_dir,
+            database_url,
+            &[],
+            &["--sandbox", "--node-id", node],
+        )
+    }
+
     /// The same without `--sandbox`: `qrcode` instances use the WhatsApp Web engine (tests point
     /// it at a fake WhatsApp server with `WAGATE_TEST_FAKE_WA_ADDR`).
     pub fn start_whatsapp_web(data_dir: &Path, database_url: &str, env: &[(&str, &str)]) -> Server {
@@ -117,6 +127,11 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         None // dropped: SIGKILL
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGKILL, and wait for the process to be gone.

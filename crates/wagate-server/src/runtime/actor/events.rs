@@ -118,10 +118,7 @@ impl InstanceActor {
         profile_name: Option<String>,
         session: String,
     ) -> Result<(), StoreError> {
-        self.parts
-            .store
-            .set_session(&self.id, Some(&session))
-            .await?;
+        self.set_session(Some(&session)).await?;
         self.live.send_modify(|l| l.clear_codes());
         let method = self.method;
         self.save(|s| {
@@ -161,7 +158,7 @@ impl InstanceActor {
         code: FailureCode,
         message: String,
     ) -> Result<(), StoreError> {
-        self.parts.store.set_session(&self.id, None).await?;
+        self.set_session(None).await?;
         self.session = None;
         self.live.send_modify(|l| l.clear_codes());
         self.save(|s| {

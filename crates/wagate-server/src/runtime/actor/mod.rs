@@ -24,6 +24,7 @@ use wagate_core::Timestamp;
 use wagate_core::engine::Session;
 use wagate_core::failure::FailureCode;
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus};
+use wagate_core::node::{Fence, Lease};
 use wagate_core::status_change::StatusChange;
 use wagate_core::store::{ConnectionState, Store, StoreError};
 
@@ -78,6 +79,11 @@ pub struct InstanceActor {
     maybe_queued: bool,
     /// No pass starts before this.
     not_before: Option<Instant>,
+    /// The lease this actor drives the instance under: every write of its session and
+    /// connection state names it, and is refused once another node holds the instance.
+    fence: Fence,
+    /// A write was refused by the fence: the actor closes the connection and ends.
+    fenced: bool,
 }
 
 impl InstanceActor {
@@ -87,12 +93,15 @@ impl InstanceActor {
         parts: ActorParts,
         inst: &Instance,
         method: ConnectionMethod,
+        lease: Lease,
     ) -> Result<InstanceHandle, StoreError> {
         let mut state = ConnectionState::of(inst);
         state.status = InstanceStatus::Connecting;
         state.connection_method = Some(method);
         state.last_seen_at = Some(Timestamp::now());
-        parts.store.save_connection(&inst.id, &state).await?;
+        let epoch = lease.epoch;
+        let fence = Fence::Held(lease);
+        parts.store.save_connection(&fence, &state).await?;
         let live = Live {
             status: Some(InstanceStatus::Connecting),
             last_error: state.last_error.clone(),
@@ -111,9 +120,16 @@ impl InstanceActor {
             parked: Vec::new(),
             maybe_queued: true,
             not_before: None,
+            fence,
+            fenced: false,
         };
         parts.tasks.spawn(actor.run(commands));
-        Ok(InstanceHandle::new(inst.id.clone(), mailbox, live_rx))
+        Ok(InstanceHandle::new(
+            inst.id.clone(),
+            epoch,
+            mailbox,
+            live_rx,
+        ))
     }
 
     #[tracing::instrument(name = "instance", skip_all, fields(instance = %self.id))]
@@ -130,6 +146,11 @@ impl InstanceActor {
                         return;
                     };
                     if self.handle(command).await.is_break() {
+                        return;
+                    }
+                    if self.fenced {
+                        tracing::warn!("another node holds the instance now: closing");
+                        self.close().await;
                         return;
                     }
                 }
@@ -307,7 +328,7 @@ impl InstanceActor {
             "The instance was disconnected before the message could be sent.",
         )
         .await;
-        self.parts.store.set_session(&self.id, None).await?;
+        self.set_session(None).await?;
         self.live.send_modify(Live::clear_codes);
         self.save(|s| {
             s.status = InstanceStatus::Disconnected;
@@ -354,7 +375,9 @@ impl InstanceActor {
         let mut next = self.state.clone();
         f(&mut next);
         next.last_seen_at = Some(Timestamp::now());
-        self.parts.store.save_connection(&self.id, &next).await?;
+        let saved = self.parts.store.save_connection(&self.fence, &next).await;
+        self.fenced |= matches!(saved, Err(StoreError::Fenced(_)));
+        saved?;
         let (status, last_error) = (next.status, next.last_error.clone());
         self.state = next;
         self.live.send_modify(|l| {
@@ -362,6 +385,15 @@ impl InstanceActor {
             l.last_error = last_error;
         });
         Ok(())
+    }
+}
+
+impl InstanceActor {
+    /// Saves (or clears) the session, under the actor's lease.
+    async fn set_session(&mut self, session: Option<&str>) -> Result<(), StoreError> {
+        let saved = self.parts.store.set_session(&self.fence, session).await;
+        self.fenced |= matches!(saved, Err(StoreError::Fenced(_)));
+        saved
     }
 }
 

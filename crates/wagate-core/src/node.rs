@@ -1,0 +1,238 @@
+//! Several nodes on one database (§19): who a node is, what it reports of itself, and the lease
+//! through which exactly one node drives an instance.
+//!
+//! A node heartbeats; an instance that should be connected is held by one node through a lease
+//! that runs out `LEASE_TTL` after the holder last renewed it. Each time a lease changes hands its
+//! `epoch` grows, and every write the holder makes for the instance names the epoch
+//! (`Fence::Held`): once another node has taken the lease, or the lease ran out, the write is
+//! refused, so a node that stalled (a long GC pause, `SIGSTOP`, a partition) cannot undo what the
+//! new holder did.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::{InstanceId, Timestamp};
+
+/// A node that has not renewed for this long has lost its leases, and reads `gone` (§19: "loses
+/// its leases after at most 10 s").
+pub const LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// A node's name: 1–64 letters, digits, `.`, `_` or `-`, so it is safe in logs, metrics labels
+/// and file names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a node id is 1 to 64 letters, digits, '.', '_' or '-'")]
+pub struct BadNodeId;
+
+impl NodeId {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(s: &str) -> Result<Self, BadNodeId> {
+        let ok = !s.is_empty()
+            && s.len() <= Self::MAX_LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(BadNodeId)
+        }
+    }
+
+    /// A fresh id for a node that was given none (`node-` and 10 random base-32 characters).
+    pub fn generate() -> Self {
+        let ulid = ulid::Ulid::new().to_string().to_lowercase();
+        Self(format!("node-{}", &ulid[ulid.len() - 10..]))
+    }
+
+    /// A name read back from the database, written by `parse` before.
+    pub fn from_trusted(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a node says of itself in its heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    /// Serving and taking instances.
+    Up,
+    /// Shutting down: handing its instances back, taking none.
+    Draining,
+    /// Stopped cleanly.
+    Stopped,
+}
+
+impl NodeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Up => "up",
+            NodeState::Draining => "draining",
+            NodeState::Stopped => "gone",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "up" => Some(NodeState::Up),
+            "draining" => Some(NodeState::Draining),
+            "gone" => Some(NodeState::Stopped),
+            _ => None,
+        }
+    }
+}
+
+/// How a node looks to the others (`GET /admin/v1/nodes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeStatus {
+    Up,
+    Draining,
+    /// Stopped, or silent for longer than a lease lasts.
+    Gone,
+}
+
+impl NodeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Up => "up",
+            NodeStatus::Draining => "draining",
+            NodeStatus::Gone => "gone",
+        }
+    }
+}
+
+/// A node as the database knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub id: NodeId,
+    pub started_at: Timestamp,
+    pub heartbeat_at: Timestamp,
+    pub state: NodeState,
+    /// Instances it holds a live lease on.
+    pub instances: u64,
+}
+
+impl Node {
+    /// What the node is at `now`: a node whose heartbeat is older than a lease is gone, whatever
+    /// it last said.
+    pub fn status(&self, now: Timestamp) -> NodeStatus {
+        if self.state == NodeState::Stopped || !is_live(self.heartbeat_at, now) {
+            return NodeStatus::Gone;
+        }
+        match self.state {
+            NodeState::Draining => NodeStatus::Draining,
+            _ => NodeStatus::Up,
+        }
+    }
+}
+
+/// When a lease taken or renewed at `now` runs out.
+pub fn lease_until(now: Timestamp) -> Timestamp {
+    now.plus_millis(LEASE_TTL.as_millis() as i64)
+}
+
+/// Whether something renewed at `at` still holds at `now`.
+pub fn is_live(at: Timestamp, now: Timestamp) -> bool {
+    now.millis() - at.millis() < LEASE_TTL.as_millis() as i64
+}
+
+/// The epoch of a lease: grows by one each time the instance changes hands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Epoch(pub i64);
+
+/// A node's right to drive one instance, as it was granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub instance: InstanceId,
+    pub node: NodeId,
+    pub epoch: Epoch,
+}
+
+/// The condition a write of an instance's session or connection state is made under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fence {
+    /// By the instance's actor: only while `lease` is still the live one.
+    Held(Lease),
+    /// By a node that drives no actor for the instance (settling an interrupted link, logging
+    /// out an idle instance): only while no node holds a live lease on it.
+    Unheld(InstanceId),
+}
+
+impl Fence {
+    pub fn instance(&self) -> &InstanceId {
+        match self {
+            Fence::Held(l) => &l.instance,
+            Fence::Unheld(id) => id,
+        }
+    }
+}
+
+/// A write was refused because its fence no longer holds: another node holds the instance now,
+/// or this node's lease ran out. The caller stops driving the instance.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("instance {0} is no longer held by this node")]
+pub struct Fenced(pub InstanceId);
+
+/// How many instances a node should hold: an even share of those that should be connected over
+/// the live nodes, rounded up, so that every instance finds a node.
+pub fn fair_share(should_be_connected: u64, live_nodes: u64) -> u64 {
+    should_be_connected.div_ceil(live_nodes.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ids_are_short_safe_names() {
+        assert!(NodeId::parse("n1").is_ok());
+        assert!(NodeId::parse("eu-west.node_2").is_ok());
+        for bad in ["", "a b", "n/1", "nó", &"x".repeat(65)] {
+            assert_eq!(NodeId::parse(bad), Err(BadNodeId), "{bad:?}");
+        }
+        let g = NodeId::generate();
+        assert_eq!(NodeId::parse(g.as_str()), Ok(g.clone()));
+        assert_ne!(g, NodeId::generate());
+    }
+
+    #[test]
+    fn a_silent_node_is_gone_whatever_it_said() {
+        let t = Timestamp::from_millis(1_000_000);
+        let node = |state, beat: i64| Node {
+            id: NodeId::parse("n").unwrap(),
+            started_at: t,
+            heartbeat_at: Timestamp::from_millis(beat),
+            state,
+            instances: 0,
+        };
+        assert_eq!(node(NodeState::Up, 995_000).status(t), NodeStatus::Up);
+        assert_eq!(
+            node(NodeState::Draining, 995_000).status(t),
+            NodeStatus::Draining
+        );
+        assert_eq!(node(NodeState::Up, 990_000).status(t), NodeStatus::Gone);
+        assert_eq!(
+            node(NodeState::Stopped, 999_999).status(t),
+            NodeStatus::Gone
+        );
+    }
+
+    #[test]
+    fn shares_cover_every_instance() {
+        assert_eq!(fair_share(30, 3), 10);
+        assert_eq!(fair_share(31, 3), 11);
+        assert_eq!(fair_share(5, 0), 5);
+        assert_eq!(fair_share(0, 2), 0);
+    }
+}

@@ -1,0 +1,233 @@
+//! This node's side of several nodes on one database (§19): it registers, heartbeats, renews
+//! the leases of the instances it drives, stops the actor of any lease it lost, gives back
+//! leases it drives nothing under, and claims its share of the instances no node holds.
+//!
+//! One task runs the loop (`run`, one `tick` a second); `drain` is the shutdown: no more claims,
+//! every actor stopped, every lease given back at once, so the other nodes take the instances
+//! over at their next tick rather than after the leases run out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use wagate_core::Timestamp;
+use wagate_core::node::{NodeId, NodeState, NodeStatus, fair_share, is_live, lease_until};
+use wagate_core::store::{Store, StoreError};
+use wagate_store::QueuedListener;
+
+use crate::runtime::supervisor::Supervisor;
+
+/// How often the loop heartbeats, renews and claims: a tenth of a lease, so a node that
+/// missed a few ticks (a slow database) still holds its leases.
+const TICK: Duration = Duration::from_secs(1);
+
+pub struct Ownership {
+    store: Arc<dyn Store>,
+    supervisor: Arc<Supervisor>,
+    /// Names this process: a second process registered under the same node id takes the name
+    /// over, and this one's heartbeat then fails.
+    incarnation: String,
+    /// When this node last recorded a heartbeat (ms; 0: never).
+    heartbeat_at: AtomicI64,
+    draining: AtomicBool,
+    stop: CancellationToken,
+}
+
+impl Ownership {
+    /// Registers the node (taking back nothing its previous life held) and records its first
+    /// heartbeat, so it is ready as soon as it serves.
+    pub async fn register(
+        store: Arc<dyn Store>,
+        supervisor: Arc<Supervisor>,
+    ) -> Result<Arc<Self>, StoreError> {
+        let incarnation = ulid::Ulid::new().to_string();
+        let now = Timestamp::now();
+        store
+            .register_node(supervisor.node(), &incarnation, now)
+            .await?;
+        Ok(Arc::new(Self {
+            store,
+            supervisor,
+            incarnation,
+            heartbeat_at: AtomicI64::new(now.millis()),
+            draining: AtomicBool::new(false),
+            stop: CancellationToken::new(),
+        }))
+    }
+
+    pub fn node(&self) -> &NodeId {
+        self.supervisor.node()
+    }
+
+    /// Whether this node holds a valid heartbeat (`/readyz`): not while draining, and not once
+    /// it has failed to heartbeat for as long as a lease lasts.
+    pub fn ready(&self) -> bool {
+        let at = Timestamp::from_millis(self.heartbeat_at.load(Ordering::Acquire));
+        !self.draining.load(Ordering::Acquire) && is_live(at, Timestamp::now())
+    }
+
+    /// Runs the loop until `drain`.
+    pub async fn run(self: Arc<Self>, tasks: TaskTracker) {
+        let mut ticks = tokio::time::interval(TICK);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            match self.tick(&tasks).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::error!(node = %self.node(), "another process registered under this node id: this one stops driving instances");
+                    self.draining.store(true, Ordering::Release);
+                    self.supervisor.stop_all().await;
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "the ownership tick failed"),
+            }
+        }
+    }
+
+    /// Wakes this node's actors for what other nodes queued for them, until `drain`.
+    pub async fn listen(self: Arc<Self>, mut queued: QueuedListener) {
+        loop {
+            let next = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                next = queued.next() => next,
+            };
+            match next {
+                Ok(id) => {
+                    self.supervisor.wake_here(&id);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "listening to the other nodes failed");
+                    tokio::time::sleep(TICK).await;
+                }
+            }
+        }
+    }
+
+    /// One step: heartbeat, renew, let go of what was lost or is driven no more, claim a share.
+    /// False when another process has taken this node's name.
+    #[tracing::instrument(skip_all, fields(node = %self.node()))]
+    pub async fn tick(&self, tasks: &TaskTracker) -> Result<bool, StoreError> {
+        let node = self.node();
+        let now = Timestamp::now();
+        let state = if self.draining.load(Ordering::Acquire) {
+            NodeState::Draining
+        } else {
+            NodeState::Up
+        };
+        if !self
+            .store
+            .heartbeat(node, &self.incarnation, state, now)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.heartbeat_at.store(now.millis(), Ordering::Release);
+        let held: HashMap<_, _> = self
+            .store
+            .renew_leases(node, now, lease_until(now))
+            .await?
+            .into_iter()
+            .map(|l| (l.instance.clone(), l))
+            .collect();
+        let (driven, keep) = self.supervisor.driven();
+        // An actor whose lease is gone (run out while this node stalled, or taken under a new
+        // epoch) must not drive its instance a moment longer; its writes are refused already.
+        for (id, epoch) in &driven {
+            if held.get(id).is_none_or(|l| l.epoch != *epoch) {
+                tracing::warn!(instance = %id, "lease lost: stopping the instance here");
+                let supervisor = self.supervisor.clone();
+                let id = id.clone();
+                tasks.spawn(async move { supervisor.stop(&id).await });
+            }
+        }
+        // A lease this node drives nothing under (the link failed, the instance logged out)
+        // goes back, so another node may take it; a resting one stays (see `Supervisor`).
+        for (id, lease) in &held {
+            let is_driven = driven.iter().any(|(d, e)| d == id && *e == lease.epoch);
+            if !is_driven && !keep.contains(id) {
+                self.store.release_lease(lease).await?;
+            }
+        }
+        if state == NodeState::Up {
+            self.claim_share(held.len() as u64, now, tasks).await?;
+        }
+        Ok(true)
+    }
+
+    /// Claims instances no node holds, up to this node's fair share of those that should be
+    /// connected, and resumes each.
+    async fn claim_share(
+        &self,
+        holding: u64,
+        now: Timestamp,
+        tasks: &TaskTracker,
+    ) -> Result<(), StoreError> {
+        let should = self.store.count_should_be_connected().await?;
+        let live = self
+            .store
+            .list_nodes(now)
+            .await?
+            .iter()
+            .filter(|n| n.status(now) == NodeStatus::Up)
+            .count() as u64;
+        let room = fair_share(should, live).saturating_sub(holding);
+        if room == 0 {
+            return Ok(());
+        }
+        let claimed = self
+            .store
+            .claim_unheld(
+                self.node(),
+                now,
+                lease_until(now),
+                room.min(u32::MAX as u64) as u32,
+            )
+            .await?;
+        if !claimed.is_empty() {
+            tracing::info!(instances = claimed.len(), "claimed instances to resume");
+        }
+        for lease in claimed {
+            self.supervisor.starting(&lease.instance);
+            let supervisor = self.supervisor.clone();
+            tasks.spawn(async move {
+                let id = lease.instance.clone();
+                if let Err(e) = supervisor.resume_claimed(lease).await {
+                    tracing::error!(instance = %id, error = %e, "resuming a claimed instance failed");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Shutdown: takes nothing more, stops every actor (each lets its send in flight finish),
+    /// then gives every lease back and says the node has stopped.
+    pub async fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+        self.stop.cancel();
+        let node = self.node();
+        let say = |state| async move {
+            if let Err(e) = self
+                .store
+                .heartbeat(node, &self.incarnation, state, Timestamp::now())
+                .await
+            {
+                tracing::warn!(error = %e, "could not record the node's state");
+            }
+        };
+        say(NodeState::Draining).await;
+        self.supervisor.stop_all().await;
+        match self.store.release_leases(node).await {
+            Ok(n) if n > 0 => tracing::info!(instances = n, "leases handed back"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not hand the leases back"),
+        }
+        say(NodeState::Stopped).await;
+    }
+}

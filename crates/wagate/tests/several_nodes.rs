@@ -1,0 +1,324 @@
+//! Several nodes on one PostgreSQL (§19), as real processes: every instance is driven by exactly
+//! one node, a node that dies (`SIGKILL`) or stops (`SIGTERM`) has its instances connected on
+//! the others, a second process under one node's name takes the name over, and SQLite, one node
+//! by nature, refuses a second `serve`.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{ADMIN, Api, BIN, Server};
+use wagate_testkit::{Backend, TestDb};
+
+async fn nodes(server: &Server) -> Vec<Value> {
+    let res = reqwest::Client::new()
+        .get(format!("{}/admin/v1/nodes", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Value>()
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// `nodeId → (status, instances)`, as `server` reports every node.
+async fn node_table(server: &Server) -> HashMap<String, (String, u64)> {
+    nodes(server)
+        .await
+        .into_iter()
+        .map(|n| {
+            (
+                n["nodeId"].as_str().unwrap().to_owned(),
+                (
+                    n["status"].as_str().unwrap().to_owned(),
+                    n["instances"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Waits until `done` holds for what `server` reports, at most `within`; answers how long it took.
+async fn wait_until<F>(within: Duration, what: &str, mut done: F) -> Duration
+where
+    F: AsyncFnMut() -> bool,
+{
+    let started = Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    started.elapsed()
+}
+
+/// Whether every one of `ids` reads `connected` through `api` (any node answers for any).
+async fn all_connected(api: &Api, ids: &[String]) -> bool {
+    for id in ids {
+        let status = api.get(&format!("/v1/instances/{id}/status")).await;
+        if status["data"]["status"] != "connected" {
+            return false;
+        }
+    }
+    true
+}
+
+/// The i-th node, while it runs.
+fn node(servers: &[Option<Server>], i: usize) -> &Server {
+    servers[i].as_ref().unwrap()
+}
+
+async fn ready(server: &Server) -> u16 {
+    reqwest::get(format!("{}/readyz", server.base))
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "PostgreSQL suite: set WAGATE_TEST_POSTGRES_URL and pass --ignored (.ci/run does)"]
+async fn instances_spread_over_nodes_and_fail_over() {
+    const PER_NODE: usize = 10;
+    let db = TestDb::new(Backend::Postgres).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut servers: Vec<Option<Server>> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            Some(Server::start_node(
+                d.path(),
+                &db.url,
+                &format!("n{}", i + 1),
+            ))
+        })
+        .collect();
+    wait_until(Duration::from_secs(10), "three nodes up", async || {
+        let t = node_table(node(&servers, 0)).await;
+        t.len() == 3 && t.values().all(|(s, _)| s == "up")
+    })
+    .await;
+    for s in servers.iter().flatten() {
+        assert_eq!(ready(s).await, 200);
+    }
+
+    // Each node links a third of the instances: the node that links one drives it.
+    let api = Api::new_account(node(&servers, 0)).await;
+    let mut by_node: Vec<Vec<String>> = vec![Vec::new(); 3];
+    for i in 0..3 * PER_NODE {
+        let k = i % 3;
+        let id = api
+            .on(node(&servers, k))
+            .link(&format!("55119{:08}", i + 1), json!({}))
+            .await;
+        by_node[k].push(id);
+    }
+    let everyone: Vec<String> = by_node.concat();
+    for k in 0..3 {
+        let on_k = api.on(node(&servers, k));
+        wait_until(
+            Duration::from_secs(10),
+            "every instance connected, read on any node",
+            async || all_connected(&on_k, &everyone).await,
+        )
+        .await;
+    }
+    let table = node_table(node(&servers, 2)).await;
+    for k in 1..=3 {
+        assert_eq!(
+            table[&format!("n{k}")],
+            ("up".to_owned(), PER_NODE as u64),
+            "{table:?}"
+        );
+    }
+
+    // A send accepted by n2 for an instance n1 drives goes out at once: n1 is told through
+    // the database. (Its actor also looks at its queue every 5 s by itself, so each of five
+    // sends leaving within a second shows the notice, not that safety net.)
+    let on_n2 = api.on(node(&servers, 1));
+    for (i, instance) in by_node[0].iter().take(5).enumerate() {
+        let sent = on_n2
+            .post(
+                "/v1/messages/send",
+                json!({"instanceId": instance, "to": "5511977776666", "message": format!("via n2 {i}")}),
+            )
+            .await;
+        let message = sent["messageId"].as_str().unwrap().to_owned();
+        let took = wait_until(Duration::from_secs(10), "sent by n1", async || {
+            let m = on_n2.get(&format!("/v1/messages/{message}/status")).await;
+            m["data"]["status"] != "queued"
+        })
+        .await;
+        assert!(
+            took < Duration::from_secs(1),
+            "send {i} waited {took:?} in n1's queue"
+        );
+    }
+
+    // n1 dies: once its leases run out, n2 and n3 share its instances.
+    servers[0].take().unwrap().kill();
+    let killed = Instant::now();
+    wait_until(
+        Duration::from_secs(20),
+        "n1's instances held by n2 and n3",
+        async || {
+            let t = node_table(node(&servers, 1)).await;
+            t["n2"].1 + t["n3"].1 == 3 * PER_NODE as u64
+        },
+    )
+    .await;
+    wait_until(
+        Duration::from_secs(5),
+        "n1's instances connected again",
+        async || all_connected(&on_n2, &by_node[0]).await,
+    )
+    .await;
+    let failover = killed.elapsed();
+    let table = node_table(node(&servers, 1)).await;
+    eprintln!("SIGKILL of n1: its instances connected on the others after {failover:?}: {table:?}");
+    assert!(failover < Duration::from_secs(15), "{failover:?}");
+    assert_eq!(table["n1"], ("gone".to_owned(), 0));
+    assert!(
+        table["n2"].1.abs_diff(table["n3"].1) <= 1,
+        "shared by count: {table:?}"
+    );
+    // An instance that moved still sends: a virtual contact acknowledges its message.
+    let moved = &by_node[0][0];
+    let sent = api
+        .on(node(&servers, 2))
+        .post(
+            "/v1/messages/send",
+            json!({"instanceId": moved, "to": "5511977776666", "message": "after the failover"}),
+        )
+        .await;
+    let message = sent["messageId"].as_str().unwrap().to_owned();
+    wait_until(
+        Duration::from_secs(10),
+        "the moved instance's message delivered",
+        async || {
+            let m = on_n2.get(&format!("/v1/messages/{message}/status")).await;
+            ["delivered", "read"].contains(&m["data"]["status"].as_str().unwrap_or(""))
+        },
+    )
+    .await;
+
+    // n2 stops (SIGTERM): it hands its leases back at once, and n3 takes everything over.
+    let n2 = servers[1].take().unwrap();
+    let asked = Instant::now();
+    let (took, status) = n2.terminate(Duration::from_secs(10)).expect("n2 exits");
+    assert!(status.success(), "{status:?}");
+    let on_n3 = api.on(node(&servers, 2));
+    wait_until(
+        Duration::from_secs(5),
+        "n3 holds and connects every instance",
+        async || {
+            let t = node_table(node(&servers, 2)).await;
+            t["n3"].1 == 3 * PER_NODE as u64 && all_connected(&on_n3, &everyone).await
+        },
+    )
+    .await;
+    let handed = asked.elapsed();
+    eprintln!(
+        "SIGTERM of n2: it exited in {took:?}; every instance connected on n3 after {handed:?}"
+    );
+    assert!(handed < Duration::from_secs(5), "{handed:?}");
+    assert_eq!(
+        node_table(node(&servers, 2)).await["n2"],
+        ("gone".to_owned(), 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "PostgreSQL suite: set WAGATE_TEST_POSTGRES_URL and pass --ignored (.ci/run does)"]
+async fn a_second_process_under_one_name_takes_it_over() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut first = Server::start_node(d1.path(), &db.url, "same");
+    let api = Api::new_account(&first).await;
+    let id = api.link("5511900000001", json!({})).await;
+    wait_until(Duration::from_secs(10), "linked", async || {
+        all_connected(&api, std::slice::from_ref(&id)).await
+    })
+    .await;
+    assert_eq!(ready(&first).await, 200);
+
+    // A second process given the same --node-id (a mistake, or a restart that overlapped the
+    // old process): the name is its now, and the first stops driving anything.
+    let second = Server::start_node(d2.path(), &db.url, "same");
+    wait_until(
+        Duration::from_secs(5),
+        "the first is no longer ready",
+        async || ready(&first).await == 503,
+    )
+    .await;
+    assert!(
+        first.is_running(),
+        "it stops driving instances, not serving"
+    );
+    let on_second = api.on(&second);
+    wait_until(
+        Duration::from_secs(10),
+        "the second drives the instance",
+        async || {
+            all_connected(&on_second, std::slice::from_ref(&id)).await
+                && node_table(&second).await["same"] == ("up".to_owned(), 1)
+        },
+    )
+    .await;
+    assert!(
+        first
+            .logs()
+            .iter()
+            .any(|l| l.contains("another process registered under this node id")),
+        "the first says why it stopped"
+    );
+}
+
+/// SQLite is one node: a second `serve` on the same database refuses to start, in one line, and
+/// the first goes on serving.
+#[tokio::test]
+async fn a_second_serve_on_one_sqlite_file_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("wagate.db").display()
+    );
+    let first = Server::start(dir.path(), &url, &[]);
+    let second = std::process::Command::new(BIN)
+        .args([
+            "serve",
+            "--sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &url,
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("WAGATE_ADMIN_TOKEN", support::ADMIN)
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("wagate: another wagate serve is already using the SQLite database")
+            && last.contains("use PostgreSQL to run several"),
+        "{err}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&second.stdout).contains("listening"),
+        "it never served"
+    );
+    assert_eq!(ready(&first).await, 200, "the first goes on");
+    // Once the first is gone (however it ended), the file is free again.
+    first.kill();
+    let again = Server::start(dir.path(), &url, &[]);
+    assert_eq!(ready(&again).await, 200);
+}
