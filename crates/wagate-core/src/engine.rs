@@ -19,6 +19,7 @@ use crate::group::{
 use crate::history::HistoryMessage;
 use crate::media::FetchedMedia;
 use crate::message::{Content, MessageStatus, Recipient};
+use crate::node::Tenure;
 use crate::phone::PhoneNumber;
 use crate::presence::{ContactPresence, PresenceChange};
 use crate::{InstanceId, MessageId, Timestamp};
@@ -38,6 +39,9 @@ pub struct ConnectRequest {
     /// The session saved at the last `Connected`, to resume without linking again.
     pub session: Option<String>,
     pub link: LinkMethod,
+    /// While this holds, the node may act for the instance (§19); an engine that keeps state
+    /// writes none once it has ended.
+    pub tenure: Tenure,
 }
 
 /// A message received from the network.

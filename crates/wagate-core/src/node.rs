@@ -9,7 +9,9 @@
 //! new holder did.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::{InstanceId, Timestamp};
 
@@ -184,6 +186,56 @@ impl Fence {
 #[error("instance {0} is no longer held by this node")]
 pub struct Fenced(pub InstanceId);
 
+/// How long this node may still act for one instance without asking the database: until its
+/// last renewal of the lease (on the monotonic clock, which goes on while a process is frozen)
+/// plus the lease's time less `TENURE_MARGIN`. Sends, receipts, inbound messages and engine state
+/// are written only while it holds, so a node that was stalled past its lease (a long pause,
+/// `SIGSTOP`) does nothing for the instance once it runs again, before it even learns that the
+/// lease was taken. Clones share one deadline.
+#[derive(Debug, Clone)]
+pub struct Tenure(Arc<AtomicU64>);
+
+/// Taken off every tenure, so that it ends before the lease in the database does, whatever the
+/// time a renewal took.
+pub const TENURE_MARGIN: Duration = Duration::from_secs(2);
+
+impl Tenure {
+    /// A tenure for a lease renewed (or taken) by a request sent at `asked`.
+    pub fn from_renewal(asked: Instant) -> Self {
+        let t = Self(Arc::new(AtomicU64::new(0)));
+        t.renewed(asked);
+        t
+    }
+
+    /// A tenure that never ends (an engine used outside the runtime: tests, tools).
+    pub fn unbounded() -> Self {
+        Self(Arc::new(AtomicU64::new(u64::MAX)))
+    }
+
+    /// The lease was renewed by a request sent at `asked`: the tenure runs until then plus the
+    /// lease's time, less the margin. Never moves back.
+    pub fn renewed(&self, asked: Instant) {
+        let until = asked + LEASE_TTL - TENURE_MARGIN;
+        self.0.fetch_max(since_base(until), Ordering::AcqRel);
+    }
+
+    /// The lease is gone: nothing more may be done under it.
+    pub fn end(&self) {
+        self.0.store(0, Ordering::Release);
+    }
+
+    pub fn holds(&self) -> bool {
+        since_base(Instant::now()) < self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Nanoseconds from the first time any tenure looked at the clock (an `Instant` has no number).
+fn since_base(t: Instant) -> u64 {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    let base = *BASE.get_or_init(Instant::now);
+    t.saturating_duration_since(base).as_nanos() as u64
+}
+
 /// How many instances a node should hold: an even share of those that should be connected over
 /// the live nodes, rounded up, so that every instance finds a node.
 pub fn fair_share(should_be_connected: u64, live_nodes: u64) -> u64 {
@@ -226,6 +278,25 @@ mod tests {
             node(NodeState::Stopped, 999_999).status(t),
             NodeStatus::Gone
         );
+    }
+
+    #[test]
+    fn a_tenure_ends_before_its_lease_and_when_told() {
+        let now = Instant::now();
+        assert!(Tenure::from_renewal(now).holds());
+        let stale = Tenure::from_renewal(now - (LEASE_TTL - TENURE_MARGIN));
+        assert!(!stale.holds(), "a renewal a lease ago holds no more");
+        stale.renewed(now);
+        assert!(stale.holds(), "a later renewal extends it");
+        let shared = stale.clone();
+        stale.renewed(now - LEASE_TTL);
+        assert!(
+            shared.holds(),
+            "an older renewal never shortens it, for any clone"
+        );
+        stale.end();
+        assert!(!shared.holds());
+        assert!(Tenure::unbounded().holds());
     }
 
     #[test]

@@ -65,7 +65,11 @@ impl Engine for WhatsAppWeb {
         req: ConnectRequest,
         sink: Arc<dyn EventSink>,
     ) -> Result<Box<dyn Session>, EngineError> {
-        let backend = Arc::new(KvBackend::new(self.state.clone(), req.instance_id.clone()));
+        let backend = Arc::new(KvBackend::new(
+            self.state.clone(),
+            req.instance_id.clone(),
+            req.tenure.clone(),
+        ));
         if req.session.is_none() {
             // A new link starts from fresh keys, never from a half-linked or unlinked device.
             backend

@@ -17,6 +17,7 @@ use wagate_core::engine::{
     ConnectRequest, Engine, EngineEvent, EventSink, LinkMethod, NotRecorded, Session,
 };
 use wagate_core::engine_state::EngineStateStore;
+use wagate_core::node::Tenure;
 use wagate_wa::fake::{FakeConnector, FakeServer};
 use wagate_wa::state::MemStateStore;
 use wagate_wa::{WaOptions, WaVersion, WhatsAppWeb};
@@ -147,6 +148,7 @@ async fn rss_per_connected_session() {
                 instance_id: id.clone(),
                 session: None,
                 link: LinkMethod::Qr,
+                tenure: Tenure::unbounded(),
             };
             let sink = Arc::new(Sink(id.clone(), board.clone()));
             sessions.push(engine.connect(req, sink).await.unwrap());
@@ -182,6 +184,7 @@ async fn rss_per_connected_session() {
             instance_id: id.clone(),
             session: Some("{}".into()),
             link: LinkMethod::Qr,
+            tenure: Tenure::unbounded(),
         };
         let sink = Arc::new(Sink(id.clone(), board.clone()));
         sessions.push(engine.connect(req, sink).await.unwrap());

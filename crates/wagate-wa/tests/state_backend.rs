@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use wagate_core::InstanceId;
 use wagate_core::engine_state::EngineStateStore;
+use wagate_core::node::Tenure;
 use wagate_store::SqlStore;
 use wagate_testkit::{Backend, TestDb, on_both_backends};
 use wagate_wa::state::KvBackend;
@@ -19,14 +20,15 @@ on_both_backends!(
     msg_secret_merge_and_expiry,
     tc_token_newer_wins_and_expiry,
     pending_inbound_and_sync_keys,
+    nothing_is_written_once_the_tenure_ends,
 );
 
 /// Two instances' backends on one database: every test also checks the other one saw nothing.
 async fn backends(db: &TestDb) -> (KvBackend, KvBackend) {
     let store: Arc<dyn EngineStateStore> = Arc::new(SqlStore::connect(&db.url).await.unwrap());
     (
-        KvBackend::new(store.clone(), InstanceId::generate()),
-        KvBackend::new(store, InstanceId::generate()),
+        KvBackend::new(store.clone(), InstanceId::generate(), Tenure::unbounded()),
+        KvBackend::new(store, InstanceId::generate(), Tenure::unbounded()),
     )
 }
 
@@ -246,5 +248,37 @@ async fn pending_inbound_and_sync_keys(backend: Backend) {
         other.get_sync_key(b"k1").await.unwrap().unwrap().key_data,
         vec![2],
         "a wipe is per instance"
+    );
+}
+
+/// §19: a node whose lease may have run out (its tenure ended) writes no key of the instance's
+/// session: not a prekey, not a take, not a wipe; reads still answer what is there.
+async fn nothing_is_written_once_the_tenure_ends(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store: Arc<dyn EngineStateStore> = Arc::new(SqlStore::connect(&db.url).await.unwrap());
+    let id = InstanceId::generate();
+    let tenure = Tenure::unbounded();
+    let b = KvBackend::new(store.clone(), id.clone(), tenure.clone());
+    b.store_prekeys_batch(&[(7, vec![1].into())], false)
+        .await
+        .unwrap();
+    let rows = store.state_count(&id).await.unwrap();
+    tenure.end();
+    assert!(
+        b.store_prekeys_batch(&[(8, vec![2].into())], false)
+            .await
+            .is_err()
+    );
+    assert!(b.remove_prekey(7).await.is_err());
+    assert!(b.wipe().await.is_err());
+    assert_eq!(
+        store.state_count(&id).await.unwrap(),
+        rows,
+        "nothing changed"
+    );
+    assert_eq!(
+        b.get_max_prekey_id().await.unwrap(),
+        7,
+        "reads still answer"
     );
 }

@@ -234,6 +234,86 @@ async fn instances_spread_over_nodes_and_fail_over() {
     );
 }
 
+/// A node frozen (`SIGSTOP`) in the middle of a send until its lease runs out, then resumed
+/// (`SIGCONT`), sends nothing more and writes nothing: the node that took the instance over
+/// sends everything, once, and the frozen one gives the instance up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "PostgreSQL suite: set WAGATE_TEST_POSTGRES_URL and pass --ignored (.ci/run does)"]
+async fn a_node_frozen_past_its_lease_writes_nothing() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let n1 = Server::start_node(d1.path(), &db.url, "n1");
+    let api = Api::new_account(&n1).await;
+    // Typing makes each send slow (1–3 s), so the freeze lands in the middle of the queue.
+    let a = api
+        .link("5511900000001", json!({"settings": {"autoTyping": true}}))
+        .await;
+    let n2 = Server::start_node(d2.path(), &db.url, "n2");
+    wait_until(Duration::from_secs(5), "n2 up", async || {
+        node_table(&n1)
+            .await
+            .get("n2")
+            .is_some_and(|(s, _)| s == "up")
+    })
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let text = if i == 0 {
+            "x".repeat(200)
+        } else {
+            format!("m{i}")
+        };
+        let sent = api
+            .post(
+                "/v1/messages/send",
+                json!({"instanceId": a, "to": "5511977776666", "message": text}),
+            )
+            .await;
+        ids.push(sent["messageId"].as_str().unwrap().to_owned());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await; // n1 is typing the first
+    n1.signal("STOP");
+    let on_n2 = api.on(&n2);
+    wait_until(
+        Duration::from_secs(20),
+        "n2 takes the instance",
+        async || node_table(&n2).await["n2"].1 == 1,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    n1.signal("CONT");
+    for id in &ids {
+        wait_until(
+            Duration::from_secs(30),
+            "every message delivered",
+            async || {
+                let m = on_n2.get(&format!("/v1/messages/{id}/status")).await;
+                ["delivered", "read"].contains(&m["data"]["status"].as_str().unwrap_or(""))
+            },
+        )
+        .await;
+    }
+    let table = node_table(&n2).await;
+    assert_eq!(table["n1"], ("up".to_owned(), 0), "n1 gave the instance up");
+    assert_eq!(table["n2"], ("up".to_owned(), 1));
+    let logs = n1.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("the lease on the instance ran out: not sent")),
+        "n1 refused to send once it woke: {logs:#?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("lease lost: stopping the instance here")),
+        "n1 stopped the instance"
+    );
+    let status = on_n2.get(&format!("/v1/instances/{a}/status")).await;
+    assert_eq!(
+        status["data"]["status"], "connected",
+        "what n2 wrote stands"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "PostgreSQL suite: set WAGATE_TEST_POSTGRES_URL and pass --ignored (.ci/run does)"]
 async fn a_second_process_under_one_name_takes_it_over() {

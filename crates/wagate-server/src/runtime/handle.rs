@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use wagate_core::InstanceId;
 use wagate_core::engine::{EngineEvent, NotRecorded, Session};
 use wagate_core::message::Recipient;
-use wagate_core::node::Epoch;
+use wagate_core::node::{Epoch, Tenure};
 use wagate_core::store::StoreError;
 
 use crate::runtime::command::Command;
@@ -19,6 +19,8 @@ pub struct InstanceHandle {
     pub id: InstanceId,
     /// The epoch of the lease the actor drives the instance under.
     pub epoch: Epoch,
+    /// How long this node may still act for the instance (renewed by the ownership loop).
+    pub tenure: Tenure,
     mailbox: mpsc::UnboundedSender<Command>,
     live: watch::Receiver<Live>,
 }
@@ -32,12 +34,14 @@ impl InstanceHandle {
     pub(crate) fn new(
         id: InstanceId,
         epoch: Epoch,
+        tenure: Tenure,
         mailbox: mpsc::UnboundedSender<Command>,
         live: watch::Receiver<Live>,
     ) -> Self {
         Self {
             id,
             epoch,
+            tenure,
             mailbox,
             live,
         }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -129,6 +129,7 @@ impl Ownership {
             return Ok(false);
         }
         self.heartbeat_at.store(now.millis(), Ordering::Release);
+        let asked = Instant::now();
         let held: HashMap<_, _> = self
             .store
             .renew_leases(node, now, lease_until(now))
@@ -136,17 +137,15 @@ impl Ownership {
             .into_iter()
             .map(|l| (l.instance.clone(), l))
             .collect();
-        let (driven, keep) = self.supervisor.driven();
         // An actor whose lease is gone (run out while this node stalled, or taken under a new
-        // epoch) must not drive its instance a moment longer; its writes are refused already.
-        for (id, epoch) in &driven {
-            if held.get(id).is_none_or(|l| l.epoch != *epoch) {
-                tracing::warn!(instance = %id, "lease lost: stopping the instance here");
-                let supervisor = self.supervisor.clone();
-                let id = id.clone();
-                tasks.spawn(async move { supervisor.stop(&id).await });
-            }
+        // epoch) must not drive its instance a moment longer: its tenure ends now, and its
+        // connection and session writes are refused already.
+        for id in self.supervisor.renewed(&held, asked) {
+            tracing::warn!(instance = %id, "lease lost: stopping the instance here");
+            let supervisor = self.supervisor.clone();
+            tasks.spawn(async move { supervisor.stop(&id).await });
         }
+        let (driven, keep) = self.supervisor.driven();
         // A lease this node drives nothing under (the link failed, the instance logged out)
         // goes back, so another node may take it; a resting one stays (see `Supervisor`).
         for (id, lease) in &held {

@@ -19,6 +19,7 @@ use wagate_core::engine::{OutboundChange, OutboundMessage, Session, TargetMessag
 use wagate_core::failure::FailureCode;
 use wagate_core::media::MediaError;
 use wagate_core::message::{Content, Direction, Message, MessageError};
+use wagate_core::node::Tenure;
 use wagate_core::status_change::StatusChange;
 use wagate_core::store::Store;
 use wagate_core::{InstanceId, MessageId, Timestamp};
@@ -55,6 +56,8 @@ pub struct SendBatch {
     pub cancel: CancellationToken,
     /// A message accepted longer ago than this is failed (`expired`) instead of sent.
     pub deadline: Duration,
+    /// Nothing is sent, nor any outcome written, once this node's lease may have run out.
+    pub tenure: Tenure,
 }
 
 impl SendBatch {
@@ -85,6 +88,10 @@ impl SendBatch {
             if self.cancel.is_cancelled() {
                 self.commit(outcomes).await;
                 return PassEnd::Cancelled;
+            }
+            if !self.tenure.holds() {
+                tracing::warn!("the lease on the instance ran out: the rest stays queued");
+                return PassEnd::Interrupted;
             }
             let m = match work {
                 Work::Send(m) => *m,
@@ -166,6 +173,11 @@ impl SendBatch {
             target,
             media,
         };
+        // Typing and fetching take time: the lease may have run out meanwhile (a stall).
+        if !self.tenure.holds() {
+            tracing::warn!("the lease on the instance ran out: not sent, it stays queued");
+            return None;
+        }
         let started = Instant::now();
         match session.send(&out).await {
             Ok(external_id) => {
@@ -260,6 +272,15 @@ impl SendBatch {
     /// network has its id, so a resend is recognisable as one.
     async fn commit(&self, outcomes: Vec<StatusChange>) {
         if outcomes.is_empty() {
+            return;
+        }
+        if !self.tenure.holds() {
+            // The node that holds the instance now sends them again, under the same network
+            // ids, which the network deduplicates.
+            tracing::warn!(
+                messages = outcomes.len(),
+                "the lease ran out before the outcomes were written: they stay queued"
+            );
             return;
         }
         if let Err(e) = self.statuses.apply_all(outcomes).await {

@@ -35,6 +35,11 @@ impl EventSink for RuntimeSink {
         if self.handle.is_gone() {
             return Err(NotRecorded(Gone.to_string()));
         }
+        // A node whose lease ran out stores nothing more for the instance: the network delivers
+        // it again, to the node that holds the instance now.
+        if !self.handle.tenure.holds() {
+            return Err(NotRecorded("the lease on the instance ran out".into()));
+        }
         // Reported to the engine, which then does not acknowledge the traffic: the network
         // delivers it again.
         match event {

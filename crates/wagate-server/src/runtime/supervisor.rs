@@ -2,16 +2,16 @@
 //! starts only once its instance's lease is taken, and writes under it. Which instances this
 //! node resumes, and when it lets one go, is the ownership loop's (`ownership.rs`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use tokio_util::task::TaskTracker;
 use wagate_core::engine::{ConnectRequest, Engine, EngineError, LinkMethod};
 use wagate_core::failure::FailureCode;
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus, LastError};
-use wagate_core::node::{Epoch, Fence, Lease, NodeId, lease_until};
+use wagate_core::node::{Epoch, Fence, Lease, NodeId, Tenure, lease_until};
 use wagate_core::store::{ConnectionState, Store, StoreError};
 use wagate_core::{InstanceId, Timestamp};
 
@@ -154,6 +154,23 @@ impl Supervisor {
         self.starting.insert(id.clone(), ());
     }
 
+    /// The leases renewed by a request sent at `asked` extend their actors' tenure; an actor
+    /// whose lease is not among them (lost, or taken under another epoch) ends its tenure at
+    /// once, and is stopped. Answers the instances stopped.
+    pub fn renewed(&self, held: &HashMap<InstanceId, Lease>, asked: Instant) -> Vec<InstanceId> {
+        let mut lost = Vec::new();
+        for r in self.runtimes.iter().filter(|r| !r.is_gone()) {
+            match held.get(r.key()) {
+                Some(l) if l.epoch == r.epoch => r.tenure.renewed(asked),
+                _ => {
+                    r.tenure.end();
+                    lost.push(r.key().clone());
+                }
+            }
+        }
+        lost
+    }
+
     /// The epoch each live actor drives its instance under, and the instances whose lease is
     /// kept with no actor (resting, or starting); the ownership loop gives back the rest.
     pub fn driven(&self) -> (Vec<(InstanceId, Epoch)>, HashSet<InstanceId>) {
@@ -269,13 +286,15 @@ impl Supervisor {
         self.stop(&inst.id).await;
         self.resting.remove(&inst.id);
         let _starting = Starting::mark(&self.starting, &inst.id);
-        let now = Timestamp::now();
+        let (asked, now) = (Instant::now(), Timestamp::now());
         let lease = self
             .store
             .claim_instance(&inst.id, &self.node, now, lease_until(now))
             .await?
             .map_err(RuntimeError::HeldElsewhere)?;
-        let handle = InstanceActor::spawn(self.parts.clone(), inst, method, lease).await?;
+        let tenure = Tenure::from_renewal(asked);
+        let handle =
+            InstanceActor::spawn(self.parts.clone(), inst, method, lease, tenure.clone()).await?;
         // Two concurrent starts: the later one wins, and the earlier actor is stopped, never
         // left running unreachable.
         if let Some(earlier) = self.runtimes.insert(inst.id.clone(), handle.clone()) {
@@ -289,6 +308,7 @@ impl Supervisor {
             instance_id: inst.id.clone(),
             session,
             link,
+            tenure,
         };
         // The actor takes the engine's events while `connect` runs (an engine may report
         // `Connected` before it returns, as the official one does).

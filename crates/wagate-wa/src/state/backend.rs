@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use wagate_core::InstanceId;
 use wagate_core::engine_state::{EngineStateStore, StateOp};
+use wagate_core::node::{Fenced, Tenure};
 use whatsapp_rust::bytes::Bytes;
 use whatsapp_rust::wacore::appstate::hash::HashState;
 use whatsapp_rust::wacore::appstate::processor::AppStateMutationMAC;
@@ -27,6 +28,9 @@ pub struct KvBackend {
     instance: InstanceId,
     /// Serialises read-modify-write sequences (see module doc).
     rmw: tokio::sync::Mutex<()>,
+    /// Keys are written only while this node may act for the instance (§19): a node stalled
+    /// past its lease must not overwrite what the node that took the instance over wrote.
+    tenure: Tenure,
 }
 
 /// One write of a batch: `StateOp` with a typed namespace.
@@ -66,16 +70,27 @@ impl From<Op> for StateOp {
 }
 
 impl KvBackend {
-    pub fn new(store: Arc<dyn EngineStateStore>, instance: InstanceId) -> Self {
+    pub fn new(store: Arc<dyn EngineStateStore>, instance: InstanceId, tenure: Tenure) -> Self {
         Self {
             store,
             instance,
             rmw: tokio::sync::Mutex::new(()),
+            tenure,
+        }
+    }
+
+    /// Refuses a write once the tenure has ended.
+    fn may_write(&self) -> Result<()> {
+        if self.tenure.holds() {
+            Ok(())
+        } else {
+            Err(db(Fenced(self.instance.clone()).into()))
         }
     }
 
     /// Keeps one of wagate's own rows beside whatsapp-rust's (they go with the session).
     pub async fn put_own(&self, ns: Ns, key: &[u8], value: Vec<u8>) -> Result<()> {
+        self.may_write()?;
         let op: StateOp = put(ns, key.to_vec(), value).into();
         self.store
             .state_apply(&self.instance, &[op])
@@ -92,6 +107,7 @@ impl KvBackend {
 
     /// Removes all of this instance's session state (logout, deletion).
     pub async fn wipe(&self) -> Result<()> {
+        self.may_write()?;
         self.store.state_wipe(&self.instance).await.map_err(db)
     }
 }
@@ -164,12 +180,14 @@ impl KvBackend {
             .map_err(db)
     }
     async fn take(&self, ns: Ns, k: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.may_write()?;
         self.store
             .state_take(&self.instance, ns as i32, k)
             .await
             .map_err(db)
     }
     async fn delete_older_than(&self, ns: Ns, cutoff: i64) -> Result<u32> {
+        self.may_write()?;
         self.store
             .state_delete_older_than(&self.instance, ns as i32, cutoff)
             .await
@@ -180,6 +198,7 @@ impl KvBackend {
         if ops.is_empty() {
             return Ok(());
         }
+        self.may_write()?;
         let ops: Vec<StateOp> = ops.into_iter().map(StateOp::from).collect();
         self.store
             .state_apply(&self.instance, &ops)

@@ -24,7 +24,7 @@ use wagate_core::Timestamp;
 use wagate_core::engine::Session;
 use wagate_core::failure::FailureCode;
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus};
-use wagate_core::node::{Fence, Lease};
+use wagate_core::node::{Fence, Fenced, Lease, Tenure};
 use wagate_core::status_change::StatusChange;
 use wagate_core::store::{ConnectionState, Store, StoreError};
 
@@ -84,6 +84,8 @@ pub struct InstanceActor {
     fence: Fence,
     /// A write was refused by the fence: the actor closes the connection and ends.
     fenced: bool,
+    /// While it holds, receipts and send outcomes are written (see `Tenure`).
+    tenure: Tenure,
 }
 
 impl InstanceActor {
@@ -94,6 +96,7 @@ impl InstanceActor {
         inst: &Instance,
         method: ConnectionMethod,
         lease: Lease,
+        tenure: Tenure,
     ) -> Result<InstanceHandle, StoreError> {
         let mut state = ConnectionState::of(inst);
         state.status = InstanceStatus::Connecting;
@@ -122,11 +125,13 @@ impl InstanceActor {
             not_before: None,
             fence,
             fenced: false,
+            tenure: tenure.clone(),
         };
         parts.tasks.spawn(actor.run(commands));
         Ok(InstanceHandle::new(
             inst.id.clone(),
             epoch,
+            tenure,
             mailbox,
             live_rx,
         ))
@@ -234,6 +239,7 @@ impl InstanceActor {
             session,
             cancel: cancel.clone(),
             deadline: self.parts.send_deadline,
+            tenure: self.tenure.clone(),
         };
         self.pass = Some(Pass {
             task: self.parts.tasks.spawn(pass.run()),
@@ -268,6 +274,8 @@ impl InstanceActor {
     async fn apply_reported(&mut self, change: StatusChange, done: Done) {
         if self.pass.is_some() {
             self.parked.push((change, done));
+        } else if !self.tenure.holds() {
+            let _ = done.send(Err(Fenced(self.id.clone()).into()));
         } else {
             let _ = done.send(self.parts.statuses.apply(change).await.map(drop));
         }
@@ -279,6 +287,13 @@ impl InstanceActor {
         }
         let (changes, dones): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.parked).into_iter().unzip();
+        if !self.tenure.holds() {
+            // Not acknowledged: the network reports them again to the node holding the lease.
+            for done in dones {
+                let _ = done.send(Err(Fenced(self.id.clone()).into()));
+            }
+            return;
+        }
         let result = self.parts.statuses.apply_all(changes).await;
         if let Err(e) = &result {
             tracing::error!(error = %e, "recording receipts failed");
