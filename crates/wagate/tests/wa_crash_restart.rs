@@ -8,10 +8,9 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 use sqlx::Connection;
-use support::{Api, Server};
+use support::{Api, Server, qr_text};
 use wagate_testkit::{Backend, TestDb, on_both_backends};
 use wagate_wa::fake::{FakeServer, Observed};
 
@@ -29,19 +28,6 @@ fn serve_wa(dir: &Path, db: &str, fake: std::net::SocketAddr) -> Server {
             ("WAGATE_TEST_FAKE_WA_ADDR", &fake.to_string()),
         ],
     )
-}
-
-/// The QR code's text, read from the PNG the API shows, as a phone camera would.
-fn qr_text(data_uri: &str) -> String {
-    let b64 = data_uri.strip_prefix("data:image/png;base64,").unwrap();
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap();
-    let img = image::load_from_memory(&png).unwrap().to_luma8();
-    let mut prepared = rqrr::PreparedImage::prepare(img);
-    let grids = prepared.detect_grids();
-    let (_, text) = grids[0].decode().unwrap();
-    text
 }
 
 async fn status(api: &Api, id: &str) -> Value {

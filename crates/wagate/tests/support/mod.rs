@@ -42,6 +42,22 @@ impl Server {
         )
     }
 
+    /// One of several nodes on one database, with the WhatsApp Web engine pointed at a fake
+    /// WhatsApp server listening at `fake`.
+    pub fn start_whatsapp_web_node(
+        data_dir: &Path,
+        database_url: &str,
+        fake: std::net::SocketAddr,
+        node: &str,
+    ) -> Server {
+        let fake = fake.to_string();
+        let env = [
+            ("WAGATE_WA_VERSION", "2.3000.1027000000"),
+            ("WAGATE_TEST_FAKE_WA_ADDR", fake.as_str()),
+        ];
+        Self::launch(data_dir, database_url, &env, &["--node-id", node])
+    }
+
     /// The same without `--sandbox`: `qrcode` instances use the WhatsApp Web engine (tests point
     /// it at a fake WhatsApp server with `WAGATE_TEST_FAKE_WA_ADDR`).
     pub fn start_whatsapp_web(data_dir: &Path, database_url: &str, env: &[(&str, &str)]) -> Server {
@@ -432,4 +448,18 @@ impl Receiver {
     pub fn bodies(&self) -> Vec<Value> {
         self.bodies.lock().unwrap().clone()
     }
+}
+
+/// The QR code's text, read from the PNG the API shows, as a phone camera would.
+pub fn qr_text(data_uri: &str) -> String {
+    use base64::Engine as _;
+    let b64 = data_uri.strip_prefix("data:image/png;base64,").unwrap();
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    let img = image::load_from_memory(&png).unwrap().to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(img);
+    let grids = prepared.detect_grids();
+    let (_, text) = grids[0].decode().unwrap();
+    text
 }
