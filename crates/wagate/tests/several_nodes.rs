@@ -402,3 +402,64 @@ async fn a_second_serve_on_one_sqlite_file_refuses_to_start() {
     let again = Server::start(dir.path(), &url, &[]);
     assert_eq!(ready(&again).await, 200);
 }
+
+/// Webhook deliveries are shared by the nodes (§19): a node killed with hundreds of an
+/// instance's events waiting leaves them to the other, which delivers every one at least once,
+/// first attempts in the order the events happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "PostgreSQL suite: set WAGATE_TEST_POSTGRES_URL and pass --ignored (.ci/run does)"]
+async fn webhooks_keep_their_order_across_a_node_kill() {
+    const EVENTS: usize = 300;
+    let db = TestDb::new(Backend::Postgres).await;
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let env = [("WAGATE_WEBHOOK_ALLOW_PRIVATE", "true")];
+    let (rx, url) = support::Receiver::start(Duration::from_millis(50)).await;
+    let n1 = Server::start_node_with(d1.path(), &db.url, "n1", &env);
+    let n2 = Server::start_node_with(d2.path(), &db.url, "n2", &env);
+    let api = std::sync::Arc::new(Api::new_account(&n1).await);
+    api.link(
+        "5511900000001",
+        json!({"webhookUrl": url, "webhookEvents": ["message.received"]}),
+    )
+    .await;
+    support::messages_from_contacts(&api, "5511900000001", EVENTS, 8).await;
+    let before = rx.bodies().len();
+    n1.kill();
+    assert!(
+        before < EVENTS / 2,
+        "the kill came too late: {before} delivered"
+    );
+    *rx.delay.lock().unwrap() = Duration::ZERO;
+    let _ = &n2;
+    wait_until(
+        Duration::from_secs(60),
+        "every event delivered",
+        async || {
+            let seen: std::collections::HashSet<_> =
+                rx.bodies().iter().map(|b| b["id"].clone()).collect();
+            seen.len() == EVENTS
+        },
+    )
+    .await;
+    // First arrivals in sequence order; a repeat (an attempt in flight at the kill) is the same
+    // event again.
+    let mut first = Vec::new();
+    let mut ids: HashMap<u64, Value> = HashMap::new();
+    for b in rx.bodies() {
+        let seq = b["sequence"].as_u64().expect("a sequence");
+        match ids.get(&seq) {
+            Some(id) => assert_eq!(id, &b["id"], "sequence {seq} arrived as two events"),
+            None => {
+                ids.insert(seq, b["id"].clone());
+                first.push(seq);
+            }
+        }
+    }
+    let mut sorted = first.clone();
+    sorted.sort();
+    assert_eq!(first, sorted, "first attempts out of order");
+    eprintln!(
+        "n1 killed after {before} of {EVENTS} deliveries; n2 delivered the rest, {} repeats",
+        rx.bodies().len() - EVENTS
+    );
+}

@@ -6,15 +6,15 @@
 //! every actor stopped, every lease given back at once, so the other nodes take the instances
 //! over at their next tick rather than after the leases run out.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wagate_core::Timestamp;
-use wagate_core::node::{NodeId, NodeState, NodeStatus, fair_share, is_live, lease_until};
+use wagate_core::node::{Node, NodeId, NodeState, NodeStatus, fair_share, is_live, lease_until};
 use wagate_core::store::{Store, StoreError};
 use wagate_store::QueuedListener;
 
@@ -34,6 +34,9 @@ pub struct Ownership {
     heartbeat_at: AtomicI64,
     draining: AtomicBool,
     stop: CancellationToken,
+    /// Nodes found dead whose webhook claims this node has released: once per life of each
+    /// (a node's name and when it started).
+    released_for: Mutex<HashSet<(NodeId, Timestamp)>>,
 }
 
 impl Ownership {
@@ -55,6 +58,7 @@ impl Ownership {
             heartbeat_at: AtomicI64::new(now.millis()),
             draining: AtomicBool::new(false),
             stop: CancellationToken::new(),
+            released_for: Mutex::default(),
         }))
     }
 
@@ -154,10 +158,47 @@ impl Ownership {
                 self.store.release_lease(lease).await?;
             }
         }
+        let nodes = self.store.list_nodes(now).await?;
+        self.release_claims_of_dead(&nodes, now).await?;
         if state == NodeState::Up {
-            self.claim_share(held.len() as u64, now, tasks).await?;
+            let live = nodes
+                .iter()
+                .filter(|n| n.status(now) == NodeStatus::Up)
+                .count() as u64;
+            self.claim_share(held.len() as u64, live, now, tasks)
+                .await?;
         }
         Ok(true)
+    }
+
+    /// A node that died (silent past its lease, not stopped cleanly) held webhook deliveries
+    /// in flight: their claims are released now rather than when they run out (30 s), so the
+    /// deliveries behind them in their lane go on. An attempt of that node still in flight (it
+    /// was only frozen) finds its claim gone and records nothing: at least once, never lost.
+    async fn release_claims_of_dead(
+        &self,
+        nodes: &[Node],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let dead = nodes.iter().filter(|n| {
+            n.id != *self.node()
+                && n.state != NodeState::Stopped
+                && n.status(now) == NodeStatus::Gone
+        });
+        for n in dead {
+            let first = self
+                .released_for
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert((n.id.clone(), n.started_at));
+            if first {
+                let released = self.store.release_claims(n.id.as_str()).await?;
+                if released > 0 {
+                    tracing::info!(node = %n.id, deliveries = released, "released the webhook claims of a dead node");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Claims instances no node holds, up to this node's fair share of those that should be
@@ -165,17 +206,11 @@ impl Ownership {
     async fn claim_share(
         &self,
         holding: u64,
+        live: u64,
         now: Timestamp,
         tasks: &TaskTracker,
     ) -> Result<(), StoreError> {
         let should = self.store.count_should_be_connected().await?;
-        let live = self
-            .store
-            .list_nodes(now)
-            .await?
-            .iter()
-            .filter(|n| n.status(now) == NodeStatus::Up)
-            .count() as u64;
         let room = fair_share(should, live).saturating_sub(holding);
         if room == 0 {
             return Ok(());

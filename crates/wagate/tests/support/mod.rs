@@ -34,10 +34,20 @@ impl Server {
 
     /// One of several nodes on one database (§19), named `node`, on the sandbox.
     pub fn start_node(data_dir: &Path, database_url: &str, node: &str) -> Server {
+        Self::start_node_with(data_dir, database_url, node, &[])
+    }
+
+    /// The same, with `env` added.
+    pub fn start_node_with(
+        data_dir: &Path,
+        database_url: &str,
+        node: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         Self::launch(
             data_dir,
             database_url,
-            &[],
+            env,
             &["--sandbox", "--node-id", node],
         )
     }
