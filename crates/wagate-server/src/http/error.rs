@@ -201,7 +201,7 @@ impl ApiErrorKind {
             }
             Self::Internal => "A fault of the server (logged with the request id).",
             Self::ServiceUnavailable => {
-                "The database is unreachable, the node is draining, or too many requests are in flight."
+                "The database is unreachable, the node is draining, too many requests are in flight, or the instance is held by another node for a command that must run there (with `Retry-After`)."
             }
         }
     }

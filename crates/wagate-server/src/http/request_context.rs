@@ -73,8 +73,15 @@ fn into_envelope(mut res: Response, id: &RequestId) -> Response {
     let mut headers = std::mem::take(res.headers_mut());
     headers.remove(header::CONTENT_TYPE);
     headers.remove(header::CONTENT_LENGTH);
-    if let ApiError::RateLimited { retry_after } = err {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    match err {
+        ApiError::RateLimited { retry_after } => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
+        // Passing (a database blip, a draining node, an instance changing nodes): try again.
+        ApiError::ServiceUnavailable if !headers.contains_key(header::RETRY_AFTER) => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        _ => {}
     }
     let mut out = (err.status(), Json(ErrorEnvelope::new(&err, id.as_str()))).into_response();
     out.headers_mut().extend(headers);
