@@ -29,7 +29,7 @@ use crate::status_change::StatusChange;
 use crate::webhook::Subscription;
 use crate::{
     AccountId, ApiKeyId, ChangeId, ChatId, DeliveryId, DeliveryLogId, InboundWebhookId, InstanceId,
-    MessageId, Timestamp, WebhookId,
+    MessageId, Timestamp, UtcDay, WebhookId,
 };
 
 #[derive(Debug, Error)]
@@ -353,10 +353,12 @@ pub trait MessageStore: Send + Sync + 'static {
         only: Option<&[MessageId]>,
         at: Timestamp,
     ) -> Result<Vec<String>, StoreError>;
+    /// The instance's statistics, "since" meaning since the start of `today`. Kept as messages
+    /// and chats move, so this reads a few rows whatever the size of the history.
     async fn message_stats(
         &self,
         instance: &InstanceId,
-        since: Timestamp,
+        today: UtcDay,
     ) -> Result<MessageStats, StoreError>;
 }
 

@@ -24,6 +24,7 @@ mod outbox;
 mod paged;
 mod reactions;
 mod settings;
+mod stats;
 mod status_changes;
 mod webhooks;
 
