@@ -16,7 +16,9 @@ use wagate_core::scope::{Scope, Scopes};
 use wagate_core::send::{NewMessage, NewOutbound};
 use wagate_core::status_change::StatusChange;
 use wagate_core::store::prelude::*;
-use wagate_core::store::{IdempotencyRequest, InsertInstanceError, MessageStats, OutboundInsert};
+use wagate_core::store::{
+    ConnectionState, IdempotencyRequest, InsertInstanceError, MessageStats, OutboundInsert,
+};
 use wagate_core::webhook_event::WebhookEvent;
 use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp, UtcDay};
 use wagate_store::SqlStore;
@@ -262,6 +264,29 @@ async fn list_filters_and_paginates(backend: Backend) {
     assert_eq!(total, 5);
     let counts = store.instance_counts_by_status().await.unwrap();
     assert_eq!(counts, vec![(InstanceStatus::Disconnected, 5)]);
+    // A status filter pages and counts only the instances with that status.
+    let mut connected = store.find_instance(&ids[3]).await.unwrap().unwrap();
+    connected.status = InstanceStatus::Connected;
+    store
+        .save_connection(&connected.id, &ConnectionState::of(&connected))
+        .await
+        .unwrap();
+    let p = OffsetPage::parse(Some(2), Some(1), 50, 100).unwrap();
+    let (list, total) = store
+        .list_instances(&a.id, Some(InstanceStatus::Disconnected), p)
+        .await
+        .unwrap();
+    assert_eq!(total, 4);
+    assert_eq!(
+        list.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+        [ids[1].clone(), ids[2].clone()]
+    );
+    let (list, total) = store
+        .list_instances(&a.id, Some(InstanceStatus::Connected), page())
+        .await
+        .unwrap();
+    assert_eq!((list.len(), total), (1, 1));
+    assert_eq!(list[0].id, ids[3]);
 }
 
 async fn deleting_an_account_removes_its_keys_and_instances(backend: Backend) {

@@ -141,7 +141,8 @@ async fn status_counters_start_from_the_stored_history(backend: Backend) {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
     sqlx::raw_sql(
-        "DROP TABLE message_days; DROP TABLE message_totals; DROP INDEX chats_by_last_message;",
+        "DROP TABLE message_days; DROP TABLE message_totals; DROP INDEX chats_by_last_message; \
+         DROP INDEX instances_by_account_status;",
     )
     .execute(&pool)
     .await

@@ -1,3 +1,5 @@
+-- Reads whose cost must not grow with the data (issue 19).
+--
 -- The status statistics (§6.4) kept as messages and chats move, so that the status route reads a
 -- few rows instead of counting the instance's whole history. `day` is a UTC day (days since the
 -- Unix epoch): messages sent (by `sent_at`) and received (by `created_at`) that day.
@@ -16,6 +18,9 @@ CREATE TABLE message_totals (
     delivered BIGINT NOT NULL,
     unread BIGINT NOT NULL
 );
+-- A page of an account's instances with a status, and its count, read this index alone.
+CREATE INDEX instances_by_account_status ON instances (account_id, status, id);
+
 -- "Active chats today" counts the chats whose last message is from today: a range of this index.
 CREATE INDEX chats_by_last_message ON chats (instance_id, last_message_at);
 
