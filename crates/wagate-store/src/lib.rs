@@ -19,6 +19,7 @@ mod groups;
 mod history;
 mod inbound_webhooks;
 mod instances;
+mod key_changes;
 mod messages;
 mod outbox;
 mod paged;

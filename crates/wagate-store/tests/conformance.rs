@@ -17,7 +17,8 @@ use wagate_core::send::{NewMessage, NewOutbound};
 use wagate_core::status_change::StatusChange;
 use wagate_core::store::prelude::*;
 use wagate_core::store::{
-    ConnectionState, IdempotencyRequest, InsertInstanceError, MessageStats, OutboundInsert,
+    ConnectionState, CredentialsChange, IdempotencyRequest, InsertInstanceError, MessageStats,
+    OutboundInsert,
 };
 use wagate_core::webhook_event::WebhookEvent;
 use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp, UtcDay};
@@ -746,6 +747,117 @@ async fn status_counters_equal_a_full_count(backend: Backend) {
     );
 }
 
+/// What a watcher was told, in order.
+fn watcher() -> (
+    wagate_core::store::CredentialsListener,
+    std::sync::Arc<std::sync::Mutex<Vec<CredentialsChange>>>,
+) {
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = told.clone();
+    let listener = std::sync::Arc::new(move |c: &CredentialsChange| {
+        log.lock().unwrap().push(c.clone());
+    });
+    (listener, told)
+}
+
+/// Revocations, account updates and account deletes are told to the watchers of the store that
+/// made them as soon as they return, and to the watchers of every other store on the same
+/// database (another node, a server beside the CLI): on PostgreSQL each change once its commit's
+/// notification arrives, on SQLite "anything may have changed" at the next look at the stamp.
+async fn credential_changes_reach_every_watcher(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let elsewhere = SqlStore::connect(&db.url).await.unwrap();
+    let (here, told_here) = watcher();
+    let (there, told_there) = watcher();
+    store.watch_credentials(here).await.unwrap();
+    elsewhere.watch_credentials(there).await.unwrap();
+
+    let mut a = account(&store, Plan::Pro).await;
+    let secret = NewKeySecret::generate();
+    let key = ApiKey {
+        id: secret.id.clone(),
+        account_id: a.id.clone(),
+        name: AccountName::parse("ci").unwrap(),
+        scopes: Scopes::from_list(vec![Scope::MessagesWrite]),
+        secret_hash: secret.secret_hash,
+        created_at: Timestamp::now(),
+        expires_at: None,
+        revoked_at: None,
+    };
+    store.insert_api_key(&key).await.unwrap();
+    // Told by the time the call returns (on PostgreSQL its own notification follows).
+    let told_now = |c: &CredentialsChange| told_here.lock().unwrap().contains(c);
+    assert!(
+        store
+            .revoke_api_key(&a.id, &key.id, Timestamp::now())
+            .await
+            .unwrap()
+    );
+    assert!(told_now(&CredentialsChange::Key(key.id.clone())));
+    a.plan = Plan::Enterprise;
+    assert!(store.update_account(&a).await.unwrap());
+    assert!(told_now(&CredentialsChange::Account(a.id.clone())));
+    assert!(store.delete_account(&a.id).await.unwrap());
+    // Nothing changed, nothing told.
+    assert!(
+        !store
+            .revoke_api_key(&a.id, &key.id, Timestamp::now())
+            .await
+            .unwrap()
+    );
+    let expected = vec![
+        CredentialsChange::Key(key.id.clone()),
+        CredentialsChange::Account(a.id.clone()),
+        CredentialsChange::Account(a.id.clone()),
+    ];
+    match backend {
+        Backend::Sqlite => {
+            let own: Vec<_> = told_here
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|c| **c != CredentialsChange::Any) // its own stamps, seen later
+                .cloned()
+                .collect();
+            assert_eq!(own, expected);
+            for _ in 0..200 {
+                if !told_there.lock().unwrap().is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            assert!(
+                told_there
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .all(|c| *c == CredentialsChange::Any)
+            );
+            assert!(!told_there.lock().unwrap().is_empty(), "nothing heard");
+        }
+        Backend::Postgres => {
+            for _ in 0..200 {
+                if told_there.lock().unwrap().len() >= expected.len() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            // Other tests' stores notify on the same database; keep what is about ours.
+            let ours = |c: &CredentialsChange| {
+                *c == expected[0] || matches!(c, CredentialsChange::Account(id) if *id == a.id)
+            };
+            let heard: Vec<_> = told_there
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|c| ours(c))
+                .cloned()
+                .collect();
+            assert_eq!(heard, expected);
+        }
+    }
+}
+
 on_both_backends!(
     outbound_batch_orders_ids_and_honours_keys,
     receipts_only_move_forward,
@@ -756,6 +868,7 @@ on_both_backends!(
     settings_insert_once,
     accounts_round_trip,
     keys_store_hash_and_revoke,
+    credential_changes_reach_every_watcher,
     instances_crud_is_per_account,
     instance_limit_holds_under_concurrency,
     list_filters_and_paginates,
