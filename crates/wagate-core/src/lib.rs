@@ -40,4 +40,4 @@ pub mod webhook;
 pub mod webhook_event;
 
 pub use ids::*;
-pub use time::Timestamp;
+pub use time::{Timestamp, UtcDay};

@@ -30,7 +30,7 @@ use crate::status_change::StatusChange;
 use crate::webhook::Subscription;
 use crate::{
     AccountId, ApiKeyId, ChangeId, ChatId, DeliveryId, DeliveryLogId, InboundWebhookId, InstanceId,
-    MessageId, Timestamp, WebhookId,
+    MessageId, Timestamp, UtcDay, WebhookId,
 };
 
 #[derive(Debug, Error)]
@@ -124,7 +124,30 @@ pub trait ApiKeyStore: Send + Sync + 'static {
         id: &ApiKeyId,
         at: Timestamp,
     ) -> Result<bool, StoreError>;
+    /// Tells `listener` of every later change that leaves credentials read before it stale
+    /// (revocations, account updates and deletes): of those this process commits, right after
+    /// the commit; on PostgreSQL of every other process's too, through `NOTIFY wagate_keys` sent
+    /// in the changing transaction. Returns once the listener hears them.
+    async fn watch_credentials(&self, listener: CredentialsListener) -> Result<(), StoreError>;
 }
+
+/// A change that leaves credentials read before it stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialsChange {
+    /// This key was revoked.
+    Key(ApiKeyId),
+    /// This account changed (name, plan, limits) or was deleted with its keys.
+    Account(AccountId),
+    /// Anything may have changed (a notification that could not be read).
+    Any,
+    /// Changes made by other processes may go unheard until `Hearing` (the connection that
+    /// listens for them was lost): trust nothing read before or meanwhile.
+    Deaf,
+    /// Changes made by other processes are heard again.
+    Hearing,
+}
+
+pub type CredentialsListener = std::sync::Arc<dyn Fn(&CredentialsChange) + Send + Sync>;
 
 #[async_trait]
 pub trait InstanceStore: Send + Sync + 'static {
@@ -429,10 +452,12 @@ pub trait MessageStore: Send + Sync + 'static {
         only: Option<&[MessageId]>,
         at: Timestamp,
     ) -> Result<Vec<String>, StoreError>;
+    /// The instance's statistics, "since" meaning since the start of `today`. Kept as messages
+    /// and chats move, so this reads a few rows whatever the size of the history.
     async fn message_stats(
         &self,
         instance: &InstanceId,
-        since: Timestamp,
+        today: UtcDay,
     ) -> Result<MessageStats, StoreError>;
 }
 

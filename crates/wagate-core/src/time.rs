@@ -50,6 +50,29 @@ impl Timestamp {
     }
 }
 
+/// A UTC calendar day, counted from the Unix epoch: what "today" means in the status statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UtcDay(i64);
+
+impl UtcDay {
+    const MILLIS: i64 = 86_400_000;
+
+    /// The day `t` falls in.
+    pub fn of(t: Timestamp) -> Self {
+        Self(t.0.div_euclid(Self::MILLIS))
+    }
+
+    /// Days since 1970-01-01.
+    pub fn number(self) -> i64 {
+        self.0
+    }
+
+    /// Its first millisecond.
+    pub fn start(self) -> Timestamp {
+        Timestamp(self.0.saturating_mul(Self::MILLIS))
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_rfc3339())
@@ -84,6 +107,23 @@ mod tests {
         assert_eq!(
             Timestamp::parse_rfc3339("2026-02-03T14:00:00+02:00"),
             Some(t)
+        );
+    }
+
+    #[test]
+    fn a_day_runs_from_utc_midnight_to_midnight() {
+        let noon = Timestamp::parse_rfc3339("2026-02-03T12:00:00.000Z").unwrap();
+        let day = UtcDay::of(noon);
+        assert_eq!(day.start().to_rfc3339(), "2026-02-03T00:00:00.000Z");
+        assert_eq!(UtcDay::of(day.start()), day);
+        assert_eq!(
+            UtcDay::of(day.start().plus_millis(-1)).number(),
+            day.number() - 1
+        );
+        assert_eq!(
+            UtcDay::of(Timestamp::from_millis(-1)).number(),
+            -1,
+            "before 1970 too"
         );
     }
 }

@@ -167,6 +167,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     )
     .await;
     let events = crate::event_feed::EventFeed::new(store.as_ref());
+    let keys = crate::http::key_cache::KeyCache::watching(store.as_ref()).await?;
     let brokers = Arc::new(crate::broker_outputs::BrokerOutputs::start(
         &config.brokers,
         &store,
@@ -178,6 +179,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         net,
         deliveries,
         events,
+        keys,
         store,
         in_flight: crate::http::admission::InFlight::new(config.connections.max_in_flight),
         config: Arc::new(ServerConfig {

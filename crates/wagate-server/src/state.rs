@@ -15,6 +15,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
+    /// Verified API keys held in memory (`http/key_cache.rs`).
+    pub keys: Arc<crate::http::key_cache::KeyCache>,
     /// SHA-256 of the admin token (configured or generated at first start).
     pub admin_token_hash: Arc<str>,
     pub supervisor: Arc<Supervisor>,

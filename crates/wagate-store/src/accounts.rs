@@ -4,11 +4,12 @@ use async_trait::async_trait;
 use sqlx::AssertSqlSafe;
 use wagate_core::account::{Account, AccountName};
 use wagate_core::page::OffsetPage;
-use wagate_core::store::{AccountStore, StoreError};
+use wagate_core::store::{AccountStore, CredentialsChange, StoreError};
 use wagate_core::{AccountId, Timestamp};
 
 use crate::SqlStore;
 use crate::error::{corrupt, db};
+use crate::key_changes;
 use crate::paged::PagedQuery;
 
 /// An `accounts` row.
@@ -102,16 +103,24 @@ impl AccountStore for SqlStore {
     }
 
     async fn update_account(&self, a: &Account) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
         let done =
             sqlx::query("UPDATE accounts SET name = $2, plan = $3, rate_limits = $4 WHERE id = $1")
                 .bind(a.id.as_str())
                 .bind(a.name.as_str())
                 .bind(a.plan.as_str())
                 .bind(limits_json(a))
-                .execute(&self.writer)
+                .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let change = CredentialsChange::Account(a.id.clone());
+        key_changes::notify(&mut tx, &change).await?;
+        tx.commit().await.map_err(db)?;
+        self.credentials_changed(&change);
+        Ok(true)
     }
 
     async fn delete_account(&self, id: &AccountId) -> Result<bool, StoreError> {
@@ -129,7 +138,13 @@ impl AccountStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let change = CredentialsChange::Account(id.clone());
+        key_changes::notify(&mut tx, &change).await?;
         tx.commit().await.map_err(db)?;
-        Ok(done.rows_affected() == 1)
+        self.credentials_changed(&change);
+        Ok(true)
     }
 }

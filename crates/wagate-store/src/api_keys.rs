@@ -5,12 +5,13 @@ use sqlx::AssertSqlSafe;
 use wagate_core::account::{Account, AccountName};
 use wagate_core::api_key::ApiKey;
 use wagate_core::scope::Scopes;
-use wagate_core::store::{ApiKeyStore, StoreError};
+use wagate_core::store::{ApiKeyStore, CredentialsChange, CredentialsListener, StoreError};
 use wagate_core::{AccountId, ApiKeyId, Timestamp};
 
 use crate::SqlStore;
 use crate::accounts::AccountRow;
 use crate::error::{corrupt, db};
+use crate::key_changes;
 
 /// An `api_keys` row.
 #[derive(sqlx::FromRow)]
@@ -136,15 +137,27 @@ impl ApiKeyStore for SqlStore {
         id: &ApiKeyId,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL",
         )
         .bind(id.as_str())
         .bind(account.as_str())
         .bind(at.millis())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let change = CredentialsChange::Key(id.clone());
+        key_changes::notify(&mut tx, &change).await?;
+        tx.commit().await.map_err(db)?;
+        self.credentials_changed(&change);
+        Ok(true)
+    }
+
+    async fn watch_credentials(&self, listener: CredentialsListener) -> Result<(), StoreError> {
+        self.watch(listener).await
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
-use wagate_core::store::{DueListener, StoreError};
+use wagate_core::store::{CredentialsListener, DueListener, StoreError};
 
 use crate::error::db;
 use crate::outbox::Appended;
@@ -39,7 +39,10 @@ pub struct SqlStore {
     pub(crate) due_listeners: Arc<RwLock<Vec<DueListener>>>,
     /// Told after every commit that wrote an event (the streams of §21).
     pub(crate) event_listeners: Arc<RwLock<Vec<DueListener>>>,
-    /// Where the database is, for the connection that listens to other nodes (PostgreSQL).
+    /// Told after every commit that changed credentials (`key_changes.rs`).
+    pub(crate) credential_listeners: Arc<RwLock<Vec<CredentialsListener>>>,
+    /// What the store was opened with (PostgreSQL: for the connections that `LISTEN`: to other
+    /// nodes' announcements and to credential changes).
     pub(crate) url: Arc<str>,
 }
 
@@ -98,6 +101,7 @@ impl SqlStore {
                     reader,
                     due_listeners: Arc::default(),
                     event_listeners: Arc::default(),
+                    credential_listeners: Arc::default(),
                     url: url.into(),
                 })
             }
@@ -114,6 +118,7 @@ impl SqlStore {
                     reader: pool,
                     due_listeners: Arc::default(),
                     event_listeners: Arc::default(),
+                    credential_listeners: Arc::default(),
                     url: url.into(),
                 })
             }

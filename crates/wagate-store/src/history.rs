@@ -11,6 +11,7 @@ use crate::SqlStore;
 use crate::error::db;
 use crate::messages::stored_id;
 use crate::messages::{ChatUpdate, insert_message_row, upsert_chat};
+use crate::stats::Tally;
 
 #[async_trait]
 impl HistoryStore for SqlStore {
@@ -30,6 +31,7 @@ impl HistoryStore for SqlStore {
             return Ok(0); // deleted meanwhile
         };
         let mut imported = 0;
+        let mut tally = Tally::default();
         for h in messages {
             if stored_id(&mut tx, instance, &h.external_id)
                 .await?
@@ -78,13 +80,16 @@ impl HistoryStore for SqlStore {
             m.chat_id = upsert_chat(
                 &mut tx,
                 ChatUpdate::synced(&m, h.peer_name.as_deref(), unread),
+                &mut tally,
             )
             .await?;
             crate::contacts::seen(&mut tx, instance, h.peer.as_str(), h.peer_name.as_deref())
                 .await?;
             insert_message_row(&mut tx, &m).await?;
+            tally.inserted(&m);
             imported += 1;
         }
+        tally.write(&mut tx).await?;
         tx.commit().await.map_err(db)?;
         Ok(imported)
     }

@@ -185,15 +185,23 @@ impl InstanceStore for SqlStore {
         status: Option<InstanceStatus>,
         page: OffsetPage,
     ) -> Result<(Vec<Instance>, u64), StoreError> {
+        // Two filters rather than `status = COALESCE($2, status)`, which keeps SQLite's count
+        // off the index: each one's count reads `instances_by_account` or
+        // `instances_by_account_status` alone, and its page follows the index in id order.
+        let mut args = vec![account.as_str().into()];
+        let filter = match status {
+            None => "account_id = $1",
+            Some(s) => {
+                args.push(s.as_str().into());
+                "account_id = $1 AND status = $2"
+            }
+        };
         let (rows, total) = PagedQuery {
             columns: COLUMNS,
             from: "instances",
-            filter: "account_id = $1 AND status = COALESCE($2, status)",
+            filter,
             order: "id",
-            args: vec![
-                account.as_str().into(),
-                status.map(|s| s.as_str().to_owned()).into(),
-            ],
+            args,
         }
         .fetch::<InstanceRow>(&self.reader, page)
         .await?;

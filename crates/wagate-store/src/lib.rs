@@ -20,12 +20,14 @@ mod groups;
 mod history;
 mod inbound_webhooks;
 mod instances;
+mod key_changes;
 mod messages;
 mod outbox;
 mod ownership;
 mod paged;
 mod reactions;
 mod settings;
+mod stats;
 mod status_changes;
 mod webhooks;
 

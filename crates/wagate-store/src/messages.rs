@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::AssertSqlSafe;
 use wagate_core::chat::{Chat, ChatQuery, ChatSort, HistoryQuery, LastMessage};
 use wagate_core::content::{Content, Vote};
 use wagate_core::event::Event;
@@ -17,12 +16,13 @@ use wagate_core::status_change::StatusChange;
 use wagate_core::store::{
     IdempotencyRecord, MessageStats, MessageStore, OutboundInsert, StoreError,
 };
-use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
+use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp, UtcDay};
 
 use crate::args::{Arg, arguments, placeholders};
 use crate::error::{corrupt, db};
 use crate::outbox::Appended;
 use crate::paged::PagedQuery;
+use crate::stats::Tally;
 use crate::status_changes::apply_change;
 use crate::{Dialect, SqlStore};
 
@@ -329,11 +329,12 @@ impl<'a> ChatUpdate<'a> {
     }
 }
 
-/// Creates or refreshes the chat and returns its id. The chat's last message is the newest
-/// (history arrives in any order, and after live traffic).
+/// Creates or refreshes the chat (counting its new unread in `tally`) and returns its id. The
+/// chat's last message is the newest (history arrives in any order, and after live traffic).
 pub(crate) async fn upsert_chat(
     conn: &mut sqlx::AnyConnection,
     c: ChatUpdate<'_>,
+    tally: &mut Tally,
 ) -> Result<ChatId, StoreError> {
     let id: String = sqlx::query_scalar(
         "INSERT INTO chats (id, instance_id, peer, contact_name, is_group, unread_count, last_message_id, \
@@ -360,7 +361,43 @@ pub(crate) async fn upsert_chat(
     .fetch_one(&mut *conn)
     .await
     .map_err(db)?;
+    tally.unread(c.instance_id, i64::from(c.unread));
     Ok(ChatId::from_trusted(id))
+}
+
+/// Sets the unread count of the chat with `peer` to 0 and takes what it had off the instance's
+/// total in `tally`.
+async fn clear_unread(
+    conn: &mut sqlx::AnyConnection,
+    instance: &InstanceId,
+    peer: &str,
+    tally: &mut Tally,
+) -> Result<(), StoreError> {
+    // On PostgreSQL the chat is locked before it is read, so an unread another transaction adds
+    // meanwhile waits and is counted after ours. SQLite has one writer.
+    let lock = match Dialect::of(conn) {
+        Dialect::Postgres => " FOR UPDATE",
+        Dialect::Sqlite => "",
+    };
+    let had: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT unread_count FROM chats WHERE instance_id = $1 AND peer = $2{lock}"
+    )))
+    .bind(instance.as_str())
+    .bind(peer)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    let Some(had) = had.filter(|n| *n != 0) else {
+        return Ok(());
+    };
+    sqlx::query("UPDATE chats SET unread_count = 0 WHERE instance_id = $1 AND peer = $2")
+        .bind(instance.as_str())
+        .bind(peer)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    tally.unread(instance, -had);
+    Ok(())
 }
 
 #[async_trait]
@@ -432,9 +469,15 @@ impl MessageStore for SqlStore {
                 last.insert(chat_of(&item.message), (i, id));
             }
         }
+        let mut tally = Tally::default();
         let mut chat_ids = BTreeMap::new();
         for (chat, (i, id)) in last {
-            let chat_id = upsert_chat(&mut tx, ChatUpdate::outbound(&batch[i].message, id)).await?;
+            let chat_id = upsert_chat(
+                &mut tx,
+                ChatUpdate::outbound(&batch[i].message, id),
+                &mut tally,
+            )
+            .await?;
             chat_ids.insert(chat, chat_id);
         }
         let mut stored = Vec::with_capacity(batch.len());
@@ -444,11 +487,13 @@ impl MessageStore for SqlStore {
                     let chat_id = chat_ids[&chat_of(&item.message)].clone();
                     let m = item.message.clone().into_message(id, chat_id);
                     insert_message_row(&mut tx, &m).await?;
+                    tally.inserted(&m);
                     Ok(m)
                 }
                 Err(used) => Err(used),
             });
         }
+        tally.write(&mut tx).await?;
         tx.commit().await.map_err(db)?;
         Ok(stored)
     }
@@ -495,11 +540,13 @@ impl MessageStore for SqlStore {
         let mut tx = self.writer.begin().await.map_err(db)?;
         let mut moved = Vec::with_capacity(changes.len());
         let mut wrote_any = Appended::Nothing;
+        let mut tally = Tally::default();
         for change in changes {
-            let (m, wrote) = apply_change(&mut tx, change).await?;
+            let (m, wrote) = apply_change(&mut tx, change, &mut tally).await?;
             moved.push(m);
             wrote_any = wrote_any.max(wrote);
         }
+        tally.write(&mut tx).await?;
         tx.commit().await.map_err(db)?;
         self.appended(wrote_any);
         Ok(moved)
@@ -525,12 +572,14 @@ impl MessageStore for SqlStore {
         {
             m.quoted_message_id = stored_id(&mut tx, &m.instance_id, q).await?;
         }
-        m.chat_id = upsert_chat(&mut tx, ChatUpdate::of(m)).await?;
+        let mut tally = Tally::default();
+        m.chat_id = upsert_chat(&mut tx, ChatUpdate::of(m), &mut tally).await?;
         if let Recipient::Phone(p) = m.sender() {
             crate::contacts::seen(&mut tx, &m.instance_id, p.as_str(), m.peer_name.as_deref())
                 .await?;
         }
         insert_message_row(&mut tx, m).await?;
+        tally.inserted(m);
         let event = match &m.content {
             Content::Reaction(r) => {
                 crate::reactions::react(&mut tx, r, m.sender().as_str(), m.created_at).await?;
@@ -542,6 +591,7 @@ impl MessageStore for SqlStore {
             }
         };
         let wrote = crate::outbox::append(&mut tx, &event).await?;
+        tally.write(&mut tx).await?;
         tx.commit().await.map_err(db)?;
         self.appended(wrote);
         Ok(true)
@@ -701,12 +751,11 @@ impl MessageStore for SqlStore {
     }
 
     async fn mark_chat_read(&self, instance: &InstanceId, peer: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE chats SET unread_count = 0 WHERE instance_id = $1 AND peer = $2")
-            .bind(instance.as_str())
-            .bind(peer)
-            .execute(&self.writer)
-            .await
-            .map_err(db)?;
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut tally = Tally::default();
+        clear_unread(&mut tx, instance, peer, &mut tally).await?;
+        tally.write(&mut tx).await?;
+        tx.commit().await.map_err(db)?;
         Ok(())
     }
 
@@ -742,12 +791,9 @@ impl MessageStore for SqlStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        sqlx::query("UPDATE chats SET unread_count = 0 WHERE instance_id = $1 AND peer = $2")
-            .bind(instance.as_str())
-            .bind(peer)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        let mut tally = Tally::default();
+        clear_unread(&mut tx, instance, peer, &mut tally).await?;
+        tally.write(&mut tx).await?;
         tx.commit().await.map_err(db)?;
         Ok(marked.into_iter().flatten().collect())
     }
@@ -755,38 +801,8 @@ impl MessageStore for SqlStore {
     async fn message_stats(
         &self,
         instance: &InstanceId,
-        since: Timestamp,
+        today: UtcDay,
     ) -> Result<MessageStats, StoreError> {
-        let row = sqlx::query(
-            "SELECT \
-               CAST(COALESCE(SUM(CASE WHEN direction = 'outbound' AND sent_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS sent, \
-               CAST(COALESCE(SUM(CASE WHEN direction = 'inbound' AND created_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS received, \
-               CAST(COALESCE(SUM(CASE WHEN direction = 'outbound' AND status IN ('delivered', 'read') THEN 1 ELSE 0 END), 0) AS BIGINT) AS delivered, \
-               CAST(COALESCE(SUM(CASE WHEN direction = 'outbound' AND status <> 'queued' THEN 1 ELSE 0 END), 0) AS BIGINT) AS attempted \
-             FROM messages WHERE instance_id = $1",
-        )
-        .bind(instance.as_str())
-        .bind(since.millis())
-        .fetch_one(&self.reader)
-        .await
-        .map_err(db)?;
-        let chats = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN last_message_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS active, \
-             CAST(COALESCE(SUM(unread_count), 0) AS BIGINT) AS unread FROM chats WHERE instance_id = $1",
-        )
-        .bind(instance.as_str())
-        .bind(since.millis())
-        .fetch_one(&self.reader)
-        .await
-        .map_err(db)?;
-        let n = |r: &AnyRow, c: &str| r.try_get::<i64, _>(c).map(|v| v.max(0) as u64).map_err(db);
-        Ok(MessageStats {
-            sent_since: n(&row, "sent")?,
-            received_since: n(&row, "received")?,
-            delivered: n(&row, "delivered")?,
-            attempted: n(&row, "attempted")?,
-            active_chats: n(&chats, "active")?,
-            unread_messages: n(&chats, "unread")?,
-        })
+        crate::stats::read(&self.reader, instance, today).await
     }
 }

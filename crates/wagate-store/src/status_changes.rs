@@ -1,10 +1,11 @@
-//! Status changes of outbound messages (`StatusChange`) as SQL: each is one forward-only
-//! `UPDATE`, and writes its event in the same transaction.
+//! Status changes of outbound messages (`StatusChange`) as SQL: each is a forward-only `UPDATE`
+//! from one status at a time (so the statistics know what it left), and writes its event in the
+//! same transaction.
 
 use sqlx::AssertSqlSafe;
 use wagate_core::content::Content;
 use wagate_core::event::Event;
-use wagate_core::message::{Message, MessageError};
+use wagate_core::message::{Message, MessageError, MessageStatus};
 use wagate_core::status_change::StatusChange;
 use wagate_core::store::StoreError;
 
@@ -12,9 +13,14 @@ use crate::args::{Arg, arguments};
 use crate::error::{corrupt, db};
 use crate::messages::{MESSAGE_COLUMNS, MessageRow};
 use crate::outbox::Appended;
+use crate::stats::Tally;
 
-/// The `UPDATE messages … WHERE …` (without `RETURNING`) of a change, and its parameters.
-fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Arg>), StoreError> {
+/// The `UPDATE messages … WHERE …` of a change (without its status condition and `RETURNING`),
+/// the statuses it moves from, most likely first, and its parameters.
+type Update = (&'static str, &'static [MessageStatus], Vec<Arg>);
+
+fn status_update(change: &StatusChange) -> Result<Update, StoreError> {
+    use MessageStatus::{Delivered, Queued, Sent};
     let error_json = |e: &MessageError| serde_json::to_string(e).map_err(corrupt);
     Ok(match change {
         StatusChange::Sent {
@@ -23,7 +29,8 @@ fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Arg>), Stor
             at,
         } => (
             "UPDATE messages SET status = 'sent', external_id = $2, sent_at = $3 \
-             WHERE id = $1 AND status = 'queued'",
+             WHERE id = $1",
+            &[Queued],
             vec![
                 Arg::Text(id.to_string()),
                 Arg::Text(external_id.clone()),
@@ -32,7 +39,8 @@ fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Arg>), Stor
         ),
         StatusChange::Failed { id, error } => (
             "UPDATE messages SET status = 'failed', error = $2 \
-             WHERE id = $1 AND status IN ('queued', 'sent')",
+             WHERE id = $1",
+            &[Queued, Sent],
             vec![Arg::Text(id.to_string()), Arg::Text(error_json(error)?)],
         ),
         StatusChange::Delivered {
@@ -44,7 +52,8 @@ fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Arg>), Stor
             // shows the send's time, so sent ≤ delivered ≤ read always holds.
             "UPDATE messages SET status = 'delivered', \
              delivered_at = CASE WHEN sent_at > $3 THEN sent_at ELSE $3 END \
-             WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' AND status = 'sent'",
+             WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound'",
+            &[Sent],
             vec![
                 Arg::Text(instance.to_string()),
                 Arg::Text(external_id.clone()),
@@ -59,8 +68,8 @@ fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Arg>), Stor
             "UPDATE messages SET status = 'read', \
              read_at = CASE WHEN COALESCE(delivered_at, sent_at) > $3 THEN COALESCE(delivered_at, sent_at) ELSE $3 END, \
              delivered_at = COALESCE(delivered_at, CASE WHEN sent_at > $3 THEN sent_at ELSE $3 END) \
-             WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' \
-             AND status IN ('sent', 'delivered')",
+             WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound'",
+            &[Delivered, Sent],
             vec![
                 Arg::Text(instance.to_string()),
                 Arg::Text(external_id.clone()),
@@ -73,8 +82,8 @@ fn status_update(change: &StatusChange) -> Result<(&'static str, Vec<Arg>), Stor
             error,
         } => (
             "UPDATE messages SET status = 'failed', error = $3 \
-             WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound' \
-             AND status IN ('sent', 'delivered')",
+             WHERE instance_id = $1 AND external_id = $2 AND direction = 'outbound'",
+            &[Sent, Delivered],
             vec![
                 Arg::Text(instance.to_string()),
                 Arg::Text(external_id.clone()),
@@ -98,23 +107,36 @@ async fn own_reaction_sent(
     Ok(())
 }
 
-/// Applies one change on `conn` (inside the caller's transaction) and writes the event of the
-/// status it reached. Returns the message when it moved, and what the outbox wrote.
+/// Applies one change on `conn` (inside the caller's transaction), counts it in `tally` and
+/// writes the event of the status it reached. Returns the message when it moved, and what the
+/// outbox wrote.
 pub(crate) async fn apply_change(
     conn: &mut sqlx::AnyConnection,
     change: &StatusChange,
+    tally: &mut Tally,
 ) -> Result<(Option<Message>, Appended), StoreError> {
-    let (update, params) = status_update(change)?;
-    let row: Option<MessageRow> = sqlx::query_as_with(
-        AssertSqlSafe(format!("{update} RETURNING {MESSAGE_COLUMNS}")),
-        arguments(&params)?,
-    )
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db)?;
-    let Some(m) = row.map(Message::try_from).transpose()? else {
+    let (update, from_statuses, params) = status_update(change)?;
+    let mut moved = None;
+    for from in from_statuses {
+        let row: Option<MessageRow> = sqlx::query_as_with(
+            AssertSqlSafe(format!(
+                "{update} AND status = '{}' RETURNING {MESSAGE_COLUMNS}",
+                from.as_str()
+            )),
+            arguments(&params)?,
+        )
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+        if let Some(row) = row {
+            moved = Some((*from, Message::try_from(row)?));
+            break;
+        }
+    }
+    let Some((from, m)) = moved else {
         return Ok((None, Appended::Nothing));
     };
+    tally.moved(from, &m);
     own_reaction_sent(conn, change, &m).await?;
     let wrote = match Event::message_status(&m) {
         Some(event) => crate::outbox::append(conn, &event).await?,

@@ -1,21 +1,28 @@
 //! The store conformance suite: every behaviour the layers above rely on, on SQLite and PostgreSQL.
 
+mod support;
+
 use wagate_core::account::{Account, AccountName};
 use wagate_core::api_key::{ApiKey, NewKeySecret};
 use wagate_core::chat::{ChatQuery, ChatSort, HistoryQuery};
+use wagate_core::history::HistoryMessage;
 use wagate_core::instance::{InstancePatch, InstanceStatus, NewInstance, Settings};
 use wagate_core::message::{Content, Direction, Message, MessageError, MessageStatus, Recipient};
 use wagate_core::net::TargetUrl;
 use wagate_core::node::Fence;
 use wagate_core::page::OffsetPage;
+use wagate_core::phone::PhoneNumber;
 use wagate_core::plan::{Plan, RateLimits};
 use wagate_core::scope::{Scope, Scopes};
 use wagate_core::send::{NewMessage, NewOutbound};
 use wagate_core::status_change::StatusChange;
 use wagate_core::store::prelude::*;
-use wagate_core::store::{IdempotencyRequest, InsertInstanceError, OutboundInsert};
+use wagate_core::store::{
+    ConnectionState, CredentialsChange, IdempotencyRequest, InsertInstanceError, MessageStats,
+    OutboundInsert,
+};
 use wagate_core::webhook_event::WebhookEvent;
-use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp};
+use wagate_core::{AccountId, ChatId, InstanceId, MessageId, Timestamp, UtcDay};
 use wagate_store::SqlStore;
 use wagate_testkit::{Backend, TestDb, on_both_backends};
 
@@ -265,6 +272,29 @@ async fn list_filters_and_paginates(backend: Backend) {
     assert_eq!(total, 5);
     let counts = store.instance_counts_by_status().await.unwrap();
     assert_eq!(counts, vec![(InstanceStatus::Disconnected, 5)]);
+    // A status filter pages and counts only the instances with that status.
+    let mut connected = store.find_instance(&ids[3]).await.unwrap().unwrap();
+    connected.status = InstanceStatus::Connected;
+    store
+        .save_connection(&Fence::Unheld(connected.id.clone()), &ConnectionState::of(&connected))
+        .await
+        .unwrap();
+    let p = OffsetPage::parse(Some(2), Some(1), 50, 100).unwrap();
+    let (list, total) = store
+        .list_instances(&a.id, Some(InstanceStatus::Disconnected), p)
+        .await
+        .unwrap();
+    assert_eq!(total, 4);
+    assert_eq!(
+        list.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+        [ids[1].clone(), ids[2].clone()]
+    );
+    let (list, total) = store
+        .list_instances(&a.id, Some(InstanceStatus::Connected), page())
+        .await
+        .unwrap();
+    assert_eq!((list.len(), total), (1, 1));
+    assert_eq!(list[0].id, ids[3]);
 }
 
 async fn deleting_an_account_removes_its_keys_and_instances(backend: Backend) {
@@ -576,15 +606,276 @@ async fn inbound_redelivery_is_stored_once(backend: Backend) {
     assert_eq!(contacts[0].name.as_deref(), Some("João"));
 }
 
+/// A message from `from` received at `at`, stored as it arrives.
+async fn receive(
+    store: &SqlStore,
+    a: &Account,
+    instance: &wagate_core::instance::Instance,
+    from: &str,
+    text: &str,
+    at: Timestamp,
+) {
+    let mut m =
+        outbound(a, instance, from, text).into_message(MessageId::generate(), ChatId::generate());
+    m.direction = Direction::Inbound;
+    m.status = MessageStatus::Delivered;
+    m.external_id = Some(format!("in-{text}"));
+    m.created_at = at;
+    assert!(store.insert_inbound(&mut m).await.unwrap());
+}
+
+fn synced(peer: &str, from_me: bool, status: MessageStatus, at: Timestamp) -> HistoryMessage {
+    HistoryMessage {
+        external_id: format!("h-{peer}-{}", at.millis()),
+        peer: PhoneNumber::parse(peer).unwrap(),
+        peer_name: None,
+        from_me,
+        content: Content::Text("synced".into()),
+        quoted_external_id: None,
+        timestamp: at,
+        status,
+    }
+}
+
+/// The status statistics, kept as messages and chats move, equal a count over the instance's
+/// messages and chats after a mixed history: sends that fail before or after they leave,
+/// receipts in any order, received messages read or not, history from the phone, on either side
+/// of midnight UTC.
+async fn status_counters_equal_a_full_count(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let a = account(&store, Plan::Pro).await;
+    let inst = new_instance("s").into_instance(a.id.clone(), Timestamp::now());
+    store.insert_instance(&inst, None).await.unwrap();
+    let other = new_instance("o").into_instance(a.id.clone(), Timestamp::now());
+    store.insert_instance(&other, None).await.unwrap();
+
+    let to = "5511988887777";
+    let mut m = Vec::new();
+    for text in ["one", "two", "three", "four", "five", "six"] {
+        m.push(queue(&store, outbound(&a, &inst, to, text)).await);
+    }
+    let today = UtcDay::of(m[0].created_at);
+    let midnight = today.start();
+    let yesterday = midnight.plus_millis(-60_000);
+    let later = midnight.plus_millis(1_000);
+    let tomorrow = midnight.plus_millis(86_400_000 + 1_000); // a phone whose clock runs ahead
+    let error = MessageError {
+        code: wagate_core::failure::FailureCode::RecipientNotOnWhatsapp,
+        message: "no".into(),
+    };
+    store
+        .change_statuses(&[
+            sent(&m[0].id, "x0", yesterday),
+            delivered(&inst.id, "x0", yesterday),
+            read(&inst.id, "x0", midnight),
+            sent(&m[1].id, "x1", later),
+            read(&inst.id, "x1", later), // read with no delivery receipt before it
+            StatusChange::Failed {
+                id: m[2].id.clone(),
+                error: error.clone(),
+            },
+            sent(&m[3].id, "x3", later),
+            delivered(&inst.id, "x3", later),
+            StatusChange::FailedAfterSent {
+                instance: inst.id.clone(),
+                external_id: "x3".into(),
+                error: error.clone(),
+            },
+            sent(&m[4].id, "x4", later),
+            StatusChange::Failed {
+                id: m[4].id.clone(),
+                error,
+            },
+            delivered(&inst.id, "x4", later), // failed already: stays failed
+        ])
+        .await
+        .unwrap();
+    // m[5] stays queued.
+    let (b, c, d, e, f) = (
+        "5511977770001",
+        "5511977770002",
+        "5511977770003",
+        "5511977770004",
+        "5511977770005",
+    );
+    receive(&store, &a, &inst, b, "b1", yesterday).await;
+    receive(&store, &a, &inst, b, "b2", later).await;
+    receive(&store, &a, &inst, c, "c1", later).await;
+    receive(&store, &a, &inst, d, "d1", tomorrow).await;
+    receive(&store, &a, &inst, f, "f1", yesterday).await;
+    receive(&store, &a, &other, b, "o1", later).await;
+    store.read_received(&inst.id, b, None, later).await.unwrap();
+    store.mark_chat_read(&inst.id, c).await.unwrap();
+    store
+        .import_history(
+            &inst.id,
+            &[
+                synced(
+                    e,
+                    true,
+                    MessageStatus::Delivered,
+                    midnight.plus_millis(-3 * 86_400_000),
+                ),
+                synced(e, false, MessageStatus::Delivered, later),
+                synced(e, false, MessageStatus::Read, yesterday),
+            ],
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.message_stats(&inst.id, today).await.unwrap(),
+        MessageStats {
+            sent_since: 3,      // two, four, five
+            received_since: 4,  // b2, c1, d1 and e's unread one
+            delivered: 3,       // one, two, and e's synced one
+            attempted: 6,       // all but six, which is queued
+            active_chats: 5,    // all but f's
+            unread_messages: 3  // d1, f1, e's
+        }
+    );
+    for day in [today, UtcDay::of(yesterday)] {
+        assert_eq!(
+            store.message_stats(&inst.id, day).await.unwrap(),
+            support::counted(&db.url, &inst.id, day).await,
+            "since the start of day {}",
+            day.number()
+        );
+    }
+    assert_eq!(
+        store.message_stats(&other.id, today).await.unwrap(),
+        MessageStats {
+            received_since: 1,
+            active_chats: 1,
+            unread_messages: 1,
+            ..MessageStats::default()
+        },
+        "each instance has its own counters"
+    );
+}
+
+/// What a watcher was told, in order.
+fn watcher() -> (
+    wagate_core::store::CredentialsListener,
+    std::sync::Arc<std::sync::Mutex<Vec<CredentialsChange>>>,
+) {
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = told.clone();
+    let listener = std::sync::Arc::new(move |c: &CredentialsChange| {
+        log.lock().unwrap().push(c.clone());
+    });
+    (listener, told)
+}
+
+/// Revocations, account updates and account deletes are told to the watchers of the store that
+/// made them as soon as they return, and to the watchers of every other store on the same
+/// database (another node, a server beside the CLI): on PostgreSQL each change once its commit's
+/// notification arrives, on SQLite "anything may have changed" at the next look at the stamp.
+async fn credential_changes_reach_every_watcher(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let elsewhere = SqlStore::connect(&db.url).await.unwrap();
+    let (here, told_here) = watcher();
+    let (there, told_there) = watcher();
+    store.watch_credentials(here).await.unwrap();
+    elsewhere.watch_credentials(there).await.unwrap();
+
+    let mut a = account(&store, Plan::Pro).await;
+    let secret = NewKeySecret::generate();
+    let key = ApiKey {
+        id: secret.id.clone(),
+        account_id: a.id.clone(),
+        name: AccountName::parse("ci").unwrap(),
+        scopes: Scopes::from_list(vec![Scope::MessagesWrite]),
+        secret_hash: secret.secret_hash,
+        created_at: Timestamp::now(),
+        expires_at: None,
+        revoked_at: None,
+    };
+    store.insert_api_key(&key).await.unwrap();
+    // Told by the time the call returns (on PostgreSQL its own notification follows).
+    let told_now = |c: &CredentialsChange| told_here.lock().unwrap().contains(c);
+    assert!(
+        store
+            .revoke_api_key(&a.id, &key.id, Timestamp::now())
+            .await
+            .unwrap()
+    );
+    assert!(told_now(&CredentialsChange::Key(key.id.clone())));
+    a.plan = Plan::Enterprise;
+    assert!(store.update_account(&a).await.unwrap());
+    assert!(told_now(&CredentialsChange::Account(a.id.clone())));
+    assert!(store.delete_account(&a.id).await.unwrap());
+    // Nothing changed, nothing told.
+    assert!(
+        !store
+            .revoke_api_key(&a.id, &key.id, Timestamp::now())
+            .await
+            .unwrap()
+    );
+    let expected = vec![
+        CredentialsChange::Key(key.id.clone()),
+        CredentialsChange::Account(a.id.clone()),
+        CredentialsChange::Account(a.id.clone()),
+    ];
+    match backend {
+        Backend::Sqlite => {
+            let own: Vec<_> = told_here
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|c| **c != CredentialsChange::Any) // its own stamps, seen later
+                .cloned()
+                .collect();
+            assert_eq!(own, expected);
+            for _ in 0..200 {
+                if !told_there.lock().unwrap().is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            assert!(
+                told_there
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .all(|c| *c == CredentialsChange::Any)
+            );
+            assert!(!told_there.lock().unwrap().is_empty(), "nothing heard");
+        }
+        Backend::Postgres => {
+            for _ in 0..200 {
+                if told_there.lock().unwrap().len() >= expected.len() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            // Other tests' stores notify on the same database; keep what is about ours.
+            let ours = |c: &CredentialsChange| {
+                *c == expected[0] || matches!(c, CredentialsChange::Account(id) if *id == a.id)
+            };
+            let heard: Vec<_> = told_there
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|c| ours(c))
+                .cloned()
+                .collect();
+            assert_eq!(heard, expected);
+        }
+    }
+}
+
 on_both_backends!(
     outbound_batch_orders_ids_and_honours_keys,
     receipts_only_move_forward,
     status_changes_apply_in_order_in_one_batch,
     inbound_redelivery_is_stored_once,
+    status_counters_equal_a_full_count,
     migrations_are_idempotent,
     settings_insert_once,
     accounts_round_trip,
     keys_store_hash_and_revoke,
+    credential_changes_reach_every_watcher,
     instances_crud_is_per_account,
     instance_limit_holds_under_concurrency,
     list_filters_and_paginates,

@@ -70,19 +70,32 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(token)
 }
 
+/// The caller of a request: its key and account as held in memory (`key_cache.rs`) or, the
+/// first time, as read from the database; the presented secret is checked either way.
 async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Auth, ApiError> {
     let token = bearer_token(headers)?;
     let presented = PresentedKey::parse(token).ok_or(ApiError::InvalidApiKey)?;
+    let verify = |key: &ApiKey| {
+        key.verify(&presented.secret, Timestamp::now())
+            .map_err(|r| match r {
+                KeyRefusal::Invalid => ApiError::InvalidApiKey,
+                KeyRefusal::Expired => ApiError::ExpiredApiKey,
+            })
+    };
+    let seen = match state.keys.get(&presented.id) {
+        Ok((key, account)) => {
+            verify(&key)?;
+            return Ok(Auth { account, key });
+        }
+        Err(seen) => seen,
+    };
     let (key, account) = state
         .store
         .get_credentials(&presented.id)
         .await?
         .ok_or(ApiError::InvalidApiKey)?;
-    key.verify(&presented.secret, Timestamp::now())
-        .map_err(|r| match r {
-            KeyRefusal::Invalid => ApiError::InvalidApiKey,
-            KeyRefusal::Expired => ApiError::ExpiredApiKey,
-        })?;
+    verify(&key)?;
+    state.keys.remember(seen, &key, &account);
     Ok(Auth { account, key })
 }
 

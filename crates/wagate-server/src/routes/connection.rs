@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wagate_core::Timestamp;
 use wagate_core::engine::LinkMethod;
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus};
 use wagate_core::phone::PhoneNumber;
 use wagate_core::scope::Scope;
+use wagate_core::{Timestamp, UtcDay};
 
 use wagate_engines::cloud_api::VerifyError;
 use wagate_engines::cloud_api::credentials::Credentials;
@@ -344,11 +344,6 @@ pub async fn get_qrcode(
     })))
 }
 
-/// Start of the current UTC day, for "today" counts.
-fn start_of_day(now: Timestamp) -> Timestamp {
-    Timestamp::from_millis(now.millis() - now.millis().rem_euclid(86_400_000))
-}
-
 /// Detailed status: connection, QR code, today's statistics and health.
 #[utoipa::path(get, path = "/v1/instances/{instanceId}/status", tag = "Connection",
     params(("instanceId" = String, Path, description = "inst_…")),
@@ -372,10 +367,7 @@ pub async fn get_status(
         None => (inst.status, inst.last_error.clone()),
     };
     let now = Timestamp::now();
-    let stats = state
-        .store
-        .message_stats(&inst.id, start_of_day(now))
-        .await?;
+    let stats = state.store.message_stats(&inst.id, UtcDay::of(now)).await?;
     let uptime = match (status, inst.connected_at) {
         (InstanceStatus::Connected, Some(at)) => {
             ((now.millis() - at.millis()).max(0) / 1000) as u64
