@@ -276,7 +276,10 @@ async fn list_filters_and_paginates(backend: Backend) {
     let mut connected = store.find_instance(&ids[3]).await.unwrap().unwrap();
     connected.status = InstanceStatus::Connected;
     store
-        .save_connection(&Fence::Unheld(connected.id.clone()), &ConnectionState::of(&connected))
+        .save_connection(
+            &Fence::Unheld(connected.id.clone()),
+            &ConnectionState::of(&connected),
+        )
         .await
         .unwrap();
     let p = OffsetPage::parse(Some(2), Some(1), 50, 100).unwrap();

@@ -69,6 +69,23 @@ async fn all_connected(api: &Api, ids: &[String]) -> bool {
     true
 }
 
+/// Three nodes, `n1`–`n3`, on `db`, each with its data directory.
+fn three_nodes(db: &TestDb) -> (Vec<tempfile::TempDir>, Vec<Option<Server>>) {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let servers = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            Some(Server::start_node(
+                d.path(),
+                &db.url,
+                &format!("n{}", i + 1),
+            ))
+        })
+        .collect();
+    (dirs, servers)
+}
+
 /// The i-th node, while it runs.
 fn node(servers: &[Option<Server>], i: usize) -> &Server {
     servers[i].as_ref().unwrap()
@@ -87,18 +104,7 @@ async fn ready(server: &Server) -> u16 {
 async fn instances_spread_over_nodes_and_fail_over() {
     const PER_NODE: usize = 10;
     let db = TestDb::new(Backend::Postgres).await;
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut servers: Vec<Option<Server>> = dirs
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            Some(Server::start_node(
-                d.path(),
-                &db.url,
-                &format!("n{}", i + 1),
-            ))
-        })
-        .collect();
+    let (_dirs, mut servers) = three_nodes(&db);
     wait_until(Duration::from_secs(10), "three nodes up", async || {
         let t = node_table(node(&servers, 0)).await;
         t.len() == 3 && t.values().all(|(s, _)| s == "up")
@@ -489,18 +495,7 @@ async fn webhooks_keep_their_order_across_a_node_kill() {
 async fn a_rolling_restart_under_load_loses_nothing() {
     use std::sync::{Arc, Mutex};
     let db = TestDb::new(Backend::Postgres).await;
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut servers: Vec<Option<Server>> = dirs
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            Some(Server::start_node(
-                d.path(),
-                &db.url,
-                &format!("n{}", i + 1),
-            ))
-        })
-        .collect();
+    let (dirs, mut servers) = three_nodes(&db);
     let api = Api::new_account(node(&servers, 0)).await;
     let mut instances = Vec::new();
     for i in 0..9 {

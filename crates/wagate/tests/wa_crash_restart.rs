@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::Connection;
-use support::{Api, Server, qr_text};
+use support::{Api, Server, link_whatsapp_web};
 use wagate_testkit::{Backend, TestDb, on_both_backends};
 use wagate_wa::fake::{FakeServer, Observed};
 
@@ -101,22 +101,7 @@ async fn message_delivered_before_a_kill_is_redelivered_and_stored_once(backend:
     // Link an instance: the test reads the QR code from the API's PNG; the fake phone scans it.
     let server = serve_wa(dir.path(), &url, addr);
     let api = Api::new_account(&server).await;
-    let inst = api
-        .post(
-            "/v1/instances",
-            json!({"name": "wa", "settings": {"autoRead": false}}),
-        )
-        .await;
-    let id = inst["data"]["id"].as_str().unwrap().to_owned();
-    let c = api
-        .post(
-            &format!("/v1/instances/{id}/connect"),
-            json!({"method": "qrcode"}),
-        )
-        .await;
-    let qr = qr_text(c["qrCode"].as_str().expect("a QR code"));
-    fake.scan_qr(&qr, PHONE).await.unwrap();
-    until_status(&api, &id, "connected").await;
+    let id = link_whatsapp_web(&api, &fake, PHONE, json!({"autoRead": false})).await;
 
     // The database refuses writes; the contact writes; the server delivers to wagate, which
     // cannot commit, so it does not acknowledge. Then wagate is killed.

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{ADMIN, Api, Server, qr_text};
+use support::{ADMIN, Api, Server, link_whatsapp_web};
 use wagate_testkit::{Backend, TestDb};
 use wagate_wa::fake::{FakeServer, Observed};
 
@@ -51,29 +51,7 @@ async fn a_whatsapp_web_instance_moves_to_another_node_without_a_new_qr() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let n1 = Server::start_whatsapp_web_node(d1.path(), &db.url, addr, "n1");
     let api = Api::new_account(&n1).await;
-    let inst = api
-        .post(
-            "/v1/instances",
-            json!({"name": "wa", "settings": {"autoRead": false}}),
-        )
-        .await;
-    let id = inst["data"]["id"].as_str().unwrap().to_owned();
-    let c = api
-        .post(
-            &format!("/v1/instances/{id}/connect"),
-            json!({"method": "qrcode"}),
-        )
-        .await;
-    fake.scan_qr(&qr_text(c["qrCode"].as_str().expect("a QR code")), PHONE)
-        .await
-        .unwrap();
-    for _ in 0..200 {
-        if status(&api, &id).await["status"] == "connected" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(status(&api, &id).await["status"], "connected");
+    let id = link_whatsapp_web(&api, &fake, PHONE, json!({"autoRead": false})).await;
     let pairings = |o: &Observed| matches!(o, Observed::PairingStarted { .. });
     let logins = |o: &Observed| matches!(o, Observed::LoggedIn { .. });
     let (paired, logged_in) = (count(&fake, pairings), count(&fake, logins));

@@ -473,3 +473,33 @@ pub fn qr_text(data_uri: &str) -> String {
     let (_, text) = grids[0].decode().unwrap();
     text
 }
+
+/// Creates a WhatsApp Web instance with `settings` and links it by its QR code, which the fake
+/// WhatsApp server's phone `phone` scans; returns its id once it reads `connected`.
+pub async fn link_whatsapp_web(
+    api: &Api,
+    fake: &wagate_wa::fake::FakeServer,
+    phone: &str,
+    settings: Value,
+) -> String {
+    let inst = api
+        .post("/v1/instances", json!({"name": "wa", "settings": settings}))
+        .await;
+    let id = inst["data"]["id"].as_str().unwrap().to_owned();
+    let c = api
+        .post(
+            &format!("/v1/instances/{id}/connect"),
+            json!({"method": "qrcode"}),
+        )
+        .await;
+    let qr = qr_text(c["qrCode"].as_str().expect("a QR code"));
+    fake.scan_qr(&qr, phone).await.unwrap();
+    for _ in 0..600 {
+        let status = api.get(&format!("/v1/instances/{id}/status")).await;
+        if status["data"]["status"] == "connected" {
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{id} never connected");
+}
