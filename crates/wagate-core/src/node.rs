@@ -236,6 +236,19 @@ fn since_base(t: Instant) -> u64 {
     t.saturating_duration_since(base).as_nanos() as u64
 }
 
+/// A command for an instance, written by the node that was asked (`from`) for the node that
+/// holds it (`to`), which runs it and answers (§19: commands go through the database, never
+/// node-to-node HTTP). `body` and the answer are the runtime's own JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeCommand {
+    /// Made by the asking node: `cmd_` and a ULID.
+    pub id: String,
+    pub to: NodeId,
+    pub from: NodeId,
+    pub instance: InstanceId,
+    pub body: String,
+}
+
 /// How many instances a node should hold: an even share of those that should be connected over
 /// the live nodes, rounded up, so that every instance finds a node.
 pub fn fair_share(should_be_connected: u64, live_nodes: u64) -> u64 {

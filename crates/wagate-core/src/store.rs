@@ -22,7 +22,7 @@ use crate::history::HistoryMessage;
 use crate::inbound_webhook::InboundWebhook;
 use crate::instance::{ConnectionMethod, Instance, InstancePatch, InstanceStatus, LastError};
 use crate::message::Message;
-use crate::node::{Fence, Fenced, Lease, Node, NodeId, NodeState};
+use crate::node::{Fence, Fenced, Lease, Node, NodeCommand, NodeId, NodeState};
 use crate::page::OffsetPage;
 use crate::phone::PhoneNumber;
 use crate::send::NewMessage;
@@ -79,6 +79,7 @@ pub trait Store:
     + EventStreamStore
     + BrokerStore
     + OwnershipStore
+    + NodeCommandStore
     + InboundWebhookStore
 {
     /// Answers when the database answers (`/readyz`).
@@ -273,6 +274,26 @@ pub trait OwnershipStore: Send + Sync + 'static {
         instance: &InstanceId,
         now: Timestamp,
     ) -> Result<Option<NodeId>, StoreError>;
+}
+
+/// Commands for an instance held by another node (§19), and their answers.
+#[async_trait]
+pub trait NodeCommandStore: Send + Sync + 'static {
+    /// Writes `command` and tells the node it is for.
+    async fn post_command(&self, command: &NodeCommand, now: Timestamp) -> Result<(), StoreError>;
+    /// The command `id` for `node`, once: a second take (a repeated notice) finds nothing.
+    async fn take_command(
+        &self,
+        id: &str,
+        node: &NodeId,
+        now: Timestamp,
+    ) -> Result<Option<NodeCommand>, StoreError>;
+    /// Writes the answer to a taken command and tells the node that asked.
+    async fn answer_command(&self, command: &NodeCommand, answer: &str) -> Result<(), StoreError>;
+    /// The answer to `id`, if there is one yet; the command is gone once it is read.
+    async fn take_answer(&self, id: &str) -> Result<Option<String>, StoreError>;
+    /// Forgets a command whose answer is no longer awaited (the asking node gave up).
+    async fn drop_command(&self, id: &str) -> Result<(), StoreError>;
 }
 
 /// The connection fields of an instance, as its actor last saw them.
@@ -750,7 +771,7 @@ pub trait InboundWebhookStore: Send + Sync + 'static {
 pub mod prelude {
     pub use super::{
         AccountStore, ApiKeyStore, BrokerStore, ContactStore, DeliveryStore, EventStreamStore,
-        HistoryStore, InboundWebhookStore, InstanceStore, MessageStore, OwnershipStore,
-        SettingsStore, Store, SubscriptionStore,
+        HistoryStore, InboundWebhookStore, InstanceStore, MessageStore, NodeCommandStore,
+        OwnershipStore, SettingsStore, Store, SubscriptionStore,
     };
 }

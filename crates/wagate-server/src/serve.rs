@@ -18,6 +18,7 @@ use crate::http::metrics::Metrics;
 use crate::http::rate_limit::RateLimiter;
 use crate::runtime::Supervisor;
 use crate::runtime::ownership::Ownership;
+use crate::runtime::remote::Remote;
 use crate::single_node::SqliteLock;
 use crate::state::AppState;
 
@@ -158,6 +159,8 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         config.node_id.clone(),
     ));
     let ownership = Ownership::register(store.clone(), supervisor.clone()).await?;
+    let config_node = config.node_id.clone();
+    let remote = Arc::new(Remote::new(store.clone(), config.node_id.clone()));
     let sends = crate::runtime::send_batcher::SendBatcher::start(store.clone());
     let deliveries = crate::delivery::DeliveryWorker::start(
         store.clone(),
@@ -191,6 +194,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         admin_token_hash: boot.admin_token_hash.into(),
         supervisor: supervisor.clone(),
         ownership: ownership.clone(),
+        remote: remote.clone(),
         sends,
         sandbox,
         official,
@@ -206,8 +210,8 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     // Instances that were connected come back by themselves (this node's share of them, with
     // other nodes on the database), and send what is queued.
     tasks.spawn(ownership.clone().run(tasks.clone()));
-    if let Some(queued) = sql_for_listening.listen_queued().await? {
-        tasks.spawn(ownership.clone().listen(queued));
+    if let Some(notices) = sql_for_listening.listen_notices(&config_node).await? {
+        tasks.spawn(ownership.clone().listen(notices, remote.clone()));
     }
     let router = build_router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();

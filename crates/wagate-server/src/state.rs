@@ -22,6 +22,8 @@ pub struct AppState {
     pub supervisor: Arc<Supervisor>,
     /// This node's heartbeat and leases (§19).
     pub ownership: Arc<crate::runtime::ownership::Ownership>,
+    /// Lifecycle commands for instances held by other nodes.
+    pub remote: Arc<crate::runtime::remote::Remote>,
     /// Group commit of accepted sends.
     pub sends: crate::runtime::send_batcher::SendBatcher,
     /// The official engine (Meta's Cloud API): checks credentials, receives Meta's webhooks.

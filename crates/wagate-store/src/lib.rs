@@ -5,7 +5,6 @@
 //! driver. Where the two differ (row locks, pool shape, pragmas) `Dialect` says so in one place.
 
 mod accounts;
-mod announcements;
 mod api_keys;
 mod args;
 mod broker_targets;
@@ -22,6 +21,8 @@ mod inbound_webhooks;
 mod instances;
 mod key_changes;
 mod messages;
+mod node_commands;
+mod notices;
 mod outbox;
 mod ownership;
 mod paged;
@@ -31,5 +32,5 @@ mod stats;
 mod status_changes;
 mod webhooks;
 
-pub use announcements::QueuedListener;
 pub use connect::{Dialect, SqlStore};
+pub use notices::{NodeListener, Notice};

@@ -167,22 +167,6 @@ async fn instances_spread_over_nodes_and_fail_over() {
         );
     }
 
-    // A command that must run where the instance is (restart) is not carried across nodes
-    // yet: another node answers 503 with Retry-After, and changes nothing.
-    let res = on_n2
-        .http
-        .post(format!(
-            "{}/v1/instances/{}/restart",
-            on_n2.base, by_node[0][0]
-        ))
-        .bearer_auth(&on_n2.key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 503);
-    assert_eq!(res.headers()["retry-after"], "1");
-    assert_eq!(node_table(node(&servers, 0)).await["n1"].1, PER_NODE as u64);
-
     // n1 dies: once its leases run out, n2 and n3 share its instances.
     servers[0].take().unwrap().kill();
     let killed = Instant::now();
@@ -254,6 +238,76 @@ async fn instances_spread_over_nodes_and_fail_over() {
         node_table(node(&servers, 2)).await["n2"],
         ("gone".to_owned(), 0)
     );
+}
+
+/// Connect, QR code, restart and disconnect answer alike on every node: a node that does not
+/// hold the instance carries the command to the one that does, through the database, and
+/// answers with what it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "PostgreSQL suite: set WAGATE_TEST_POSTGRES_URL and pass --ignored (.ci/run does)"]
+async fn lifecycle_commands_reach_the_node_that_holds_the_instance() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let (_dirs, servers) = three_nodes(&db);
+    let api = Api::new_account(node(&servers, 0)).await;
+    let [on_n1, on_n2, on_n3] = [0, 1, 2].map(|k| api.on(node(&servers, k)));
+    let id = on_n1.post("/v1/instances", json!({"name": "moving"})).await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let c = on_n2
+        .post(
+            &format!("/v1/instances/{id}/connect"),
+            json!({"method": "qrcode"}),
+        )
+        .await;
+    assert_eq!(c["status"], "qr_pending");
+    let qr = c["qrCode"].as_str().unwrap().to_owned();
+    // n2 links it; n3 and n1 show the QR code n2 shows.
+    for on in [&on_n3, &on_n1] {
+        let shown = on.get(&format!("/v1/instances/{id}/qrcode")).await;
+        assert_eq!(shown["data"]["qrCode"], qr, "{shown}");
+    }
+    on_n2
+        .post(
+            "/sandbox/v1/scan",
+            json!({"qrCode": qr, "phone": "5511900000009"}),
+        )
+        .await;
+    wait_until(Duration::from_secs(5), "linked", async || {
+        all_connected(&on_n3, std::slice::from_ref(&id)).await
+    })
+    .await;
+    let (status, body) = on_n1
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/instances/{id}/connect"),
+            Some(json!({"method": "qrcode"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &json!("already_connected"))
+    );
+    // n3 restarts it: n2 does, and still holds it.
+    let restarted = on_n3
+        .post(&format!("/v1/instances/{id}/restart"), json!({}))
+        .await;
+    assert_eq!(restarted["data"]["id"], id);
+    wait_until(Duration::from_secs(5), "reconnected on n2", async || {
+        all_connected(&on_n1, std::slice::from_ref(&id)).await
+            && node_table(node(&servers, 0)).await["n2"].1 == 1
+    })
+    .await;
+    // n1 disconnects it: n2 logs it out.
+    on_n1
+        .post(&format!("/v1/instances/{id}/disconnect"), json!({}))
+        .await;
+    let status = on_n3.get(&format!("/v1/instances/{id}/status")).await;
+    assert_eq!(status["data"]["status"], "disconnected", "{status}");
+    wait_until(Duration::from_secs(5), "the lease given back", async || {
+        node_table(node(&servers, 2)).await["n2"].1 == 0
+    })
+    .await;
 }
 
 /// A node frozen (`SIGSTOP`) in the middle of a send until its lease runs out, then resumed

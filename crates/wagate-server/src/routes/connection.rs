@@ -1,13 +1,10 @@
 //! Connecting instances (§6.4–§6.7, §15.4): connect, QR code, status, disconnect, restart.
 
-use std::time::Duration;
-
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wagate_core::engine::LinkMethod;
 use wagate_core::instance::{ConnectionMethod, Instance, InstanceStatus};
 use wagate_core::phone::PhoneNumber;
 use wagate_core::scope::Scope;
@@ -21,12 +18,9 @@ use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::{ApiJson, OptionalJson};
 use crate::routes::instances::owned_instance;
 use crate::routes::views::{Data, LastErrorView, StatusView};
+use crate::runtime::lifecycle::{Lifecycle, LifecycleError, Refusal, current_status};
 use crate::runtime::supervisor::RuntimeError;
-use crate::runtime::{InstanceHandle, Live};
 use crate::state::AppState;
-
-/// How long `connect` waits for the engine's first QR code before answering.
-const FIRST_CODE_WAIT: Duration = Duration::from_secs(5);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -159,15 +153,15 @@ fn runtime_error(e: RuntimeError) -> ApiError {
     }
 }
 
-fn qr_shown(l: &Live) -> bool {
-    l.qr_data_uri.is_some()
-        || l.pairing_code.is_some()
-        || l.status == Some(InstanceStatus::Connected)
-}
-
-/// The status to report: the runtime's live one when it has one, else the stored one.
-fn current_status(inst: &Instance, runtime: Option<&InstanceHandle>) -> InstanceStatus {
-    runtime.and_then(|r| r.live().status).unwrap_or(inst.status)
+fn lifecycle_error(e: LifecycleError) -> ApiError {
+    match e {
+        LifecycleError::Refused(Refusal::AlreadyConnected) => ApiError::AlreadyConnected,
+        LifecycleError::Refused(Refusal::NotLinking(m)) => ApiError::InstanceNotConnected(m),
+        LifecycleError::Refused(Refusal::NoEngine) => runtime_error(RuntimeError::NoEngine),
+        LifecycleError::Refused(Refusal::Unavailable) => ApiError::ServiceUnavailable,
+        LifecycleError::HeldElsewhere(node) => runtime_error(RuntimeError::HeldElsewhere(node)),
+        LifecycleError::Store(e) => e.into(),
+    }
 }
 
 /// Connect an instance: QR code (or pairing code with `phone`), or Meta's official API.
@@ -189,38 +183,28 @@ pub async fn connect(
 ) -> Result<axum::Json<ConnectResponse>, ApiError> {
     auth.require(Scope::InstancesWrite)?;
     let inst = owned_instance(&state, &auth, &raw).await?;
-    let link = match req.method.as_str() {
-        "qrcode" => match req.phone.as_deref() {
-            Some(p) => LinkMethod::PairingCode(
+    let pairing_phone = match req.method.as_str() {
+        "qrcode" => req
+            .phone
+            .as_deref()
+            .map(|p| {
                 PhoneNumber::parse(p)
-                    .map_err(|e| ApiError::InvalidPhoneNumber(format!("phone: {e}")))?,
-            ),
-            None => LinkMethod::Qr,
-        },
+                    .map(|p| p.as_str().to_owned())
+                    .map_err(|e| ApiError::InvalidPhoneNumber(format!("phone: {e}")))
+            })
+            .transpose()?,
         "official" => return connect_official(&state, &inst, req).await.map(axum::Json),
         _ => return Err(ApiError::field("method", "must be 'qrcode' or 'official'")),
     };
-    let runtime = state.supervisor.get(&inst.id);
-    if current_status(&inst, runtime.as_ref()) == InstanceStatus::Connected {
-        return Err(ApiError::AlreadyConnected);
-    }
-    // With a phone, the answer carries the pairing code, which an engine may derive after the QR.
-    let by_phone = matches!(link, LinkMethod::PairingCode(_));
-    let runtime = state
-        .supervisor
-        .connect(&inst, link)
+    let live = state
+        .remote
+        .run(
+            &state.supervisor,
+            &inst,
+            Lifecycle::Connect { pairing_phone },
+        )
         .await
-        .map_err(runtime_error)?;
-    runtime
-        .wait_for(FIRST_CODE_WAIT, |l| {
-            if by_phone {
-                l.pairing_code.is_some() || l.status == Some(InstanceStatus::Connected)
-            } else {
-                qr_shown(l)
-            }
-        })
-        .await;
-    let live = runtime.live();
+        .map_err(lifecycle_error)?;
     Ok(axum::Json(ConnectResponse {
         success: true,
         status: live.status.unwrap_or(InstanceStatus::Connecting).into(),
@@ -309,26 +293,17 @@ pub async fn get_qrcode(
     if inst.connection_method == Some(ConnectionMethod::Official) && inst.has_session {
         return Err(ApiError::OfficialApiInstance);
     }
-    let mut runtime = state.supervisor.get(&inst.id);
-    match current_status(&inst, runtime.as_ref()) {
-        InstanceStatus::Connected => return Err(ApiError::AlreadyConnected),
-        InstanceStatus::Disconnected => {
-            // Starting a link is a write: a read-only key may watch one, never start one.
-            auth.require(Scope::InstancesWrite)?;
-            runtime = Some(
-                state
-                    .supervisor
-                    .connect(&inst, LinkMethod::Qr)
-                    .await
-                    .map_err(runtime_error)?,
-            );
-        }
-        _ => {}
+    if current_status(&inst, state.supervisor.get(&inst.id).as_ref())
+        == InstanceStatus::Disconnected
+    {
+        // Starting a link is a write: a read-only key may watch one, never start one.
+        auth.require(Scope::InstancesWrite)?;
     }
-    let runtime = runtime
-        .ok_or_else(|| ApiError::InstanceNotConnected("The instance is not linking.".into()))?;
-    runtime.wait_for(FIRST_CODE_WAIT, qr_shown).await;
-    let live = runtime.live();
+    let live = state
+        .remote
+        .run(&state.supervisor, &inst, Lifecycle::ShowQr)
+        .await
+        .map_err(lifecycle_error)?;
     if live.status == Some(InstanceStatus::Connected) {
         return Err(ApiError::AlreadyConnected);
     }
@@ -433,10 +408,10 @@ pub async fn disconnect(
     }
     tracing::info!(instance = %inst.id, reason = req.reason.as_deref().unwrap_or(""), "disconnect requested");
     state
-        .supervisor
-        .logout(&inst)
+        .remote
+        .run(&state.supervisor, &inst, Lifecycle::Logout)
         .await
-        .map_err(runtime_error)?;
+        .map_err(lifecycle_error)?;
     Ok(axum::Json(MessageReply {
         success: true,
         message: "Instance disconnected successfully".into(),
@@ -462,12 +437,12 @@ pub async fn restart(
     if !inst.has_session {
         return Err(ApiError::NoSavedSession);
     }
-    let runtime = state
-        .supervisor
-        .resume(&inst)
+    let live = state
+        .remote
+        .run(&state.supervisor, &inst, Lifecycle::Restart)
         .await
-        .map_err(runtime_error)?;
-    let status = runtime.live().status.unwrap_or(InstanceStatus::Connecting);
+        .map_err(lifecycle_error)?;
+    let status = live.status.unwrap_or(InstanceStatus::Connecting);
     Ok(axum::Json(Data::new(RestartView {
         id: inst.id.to_string(),
         status: status.into(),

@@ -2,10 +2,11 @@
 //! latency. Kept in memory (codes live for seconds); the actor is its only writer and publishes
 //! each change on a `watch` channel that routes read.
 
+use serde::{Deserialize, Serialize};
 use wagate_core::Timestamp;
 use wagate_core::instance::{InstanceStatus, LastError};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Live {
     pub status: Option<InstanceStatus>,
     /// Why the connection last failed, published with `status` in the same change: a reader

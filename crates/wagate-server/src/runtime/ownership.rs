@@ -16,8 +16,9 @@ use tokio_util::task::TaskTracker;
 use wagate_core::Timestamp;
 use wagate_core::node::{Node, NodeId, NodeState, NodeStatus, fair_share, is_live, lease_until};
 use wagate_core::store::{Store, StoreError};
-use wagate_store::QueuedListener;
+use wagate_store::{NodeListener, Notice};
 
+use crate::runtime::remote::Remote;
 use crate::runtime::supervisor::Supervisor;
 
 /// How often the loop heartbeats, renews and claims: a tenth of a lease, so a node that
@@ -95,16 +96,26 @@ impl Ownership {
         }
     }
 
-    /// Wakes this node's actors for what other nodes queued for them, until `drain`.
-    pub async fn listen(self: Arc<Self>, mut queued: QueuedListener) {
+    /// Takes what other nodes tell this one, until `drain`: wakes actors for what was queued,
+    /// runs the commands sent here, and hands answers to the requests waiting for them.
+    pub async fn listen(self: Arc<Self>, mut notices: NodeListener, remote: Arc<Remote>) {
         loop {
             let next = tokio::select! {
                 _ = self.stop.cancelled() => return,
-                next = queued.next() => next,
+                next = notices.next() => next,
             };
             match next {
-                Ok(id) => {
+                Ok(Notice::Queued(id)) => {
                     self.supervisor.wake_here(&id);
+                }
+                Ok(Notice::Answered(id)) => remote.answered(&id),
+                Ok(Notice::Command(id)) => {
+                    let (remote, supervisor) = (remote.clone(), self.supervisor.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = remote.serve(&supervisor, &id).await {
+                            tracing::warn!(command = %id, error = %e, "could not answer a command");
+                        }
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "listening to the other nodes failed");

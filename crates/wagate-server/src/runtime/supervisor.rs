@@ -148,6 +148,12 @@ impl Supervisor {
         }
     }
 
+    /// The node other than this one that holds a live lease on `id`, if any.
+    pub async fn holder_elsewhere(&self, id: &InstanceId) -> Result<Option<NodeId>, StoreError> {
+        let holder = self.store.holder_of(id, Timestamp::now()).await?;
+        Ok(holder.filter(|n| *n != self.node))
+    }
+
     /// Marks a claimed instance as starting, before its resume is spawned, so the ownership
     /// loop keeps its lease meanwhile (`resume_claimed` unmarks it).
     pub fn starting(&self, id: &InstanceId) {
