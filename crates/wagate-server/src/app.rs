@@ -18,6 +18,7 @@ use crate::http::admin_auth::require_admin;
 use crate::http::admission::admit;
 use crate::http::auth::authenticate;
 use crate::http::error::ApiError;
+use crate::http::forward::carry_to_holder;
 use crate::http::request_context::request_context;
 use crate::http::request_span::{assign_request_id, log_response, request_span};
 use crate::openapi::ApiDoc;
@@ -26,16 +27,18 @@ use crate::state::AppState;
 
 /// The OpenAPI document and the router it describes, built from the same route list.
 pub fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    // The routes that need an instance's connection: carried to the node that holds it.
+    let carried = from_fn_with_state(state.clone(), carry_to_holder);
     let v1 = OpenApiRouter::new()
         .merge(routes::instances::router())
         .merge(routes::account::router())
         .merge(routes::account_keys::router())
         .merge(routes::connection::router())
         .merge(routes::messages::router())
-        .merge(routes::contacts::router())
-        .merge(routes::groups::router())
-        .merge(routes::presence::router())
-        .merge(routes::profile::router())
+        .merge(routes::contacts::router().route_layer(carried.clone()))
+        .merge(routes::groups::router().route_layer(carried.clone()))
+        .merge(routes::presence::router().route_layer(carried.clone()))
+        .merge(routes::profile::router().route_layer(carried))
         .merge(routes::sandbox::router())
         .merge(routes::webhooks::router())
         .merge(routes::event_stream::router())

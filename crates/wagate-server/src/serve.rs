@@ -210,10 +210,11 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     // Instances that were connected come back by themselves (this node's share of them, with
     // other nodes on the database), and send what is queued.
     tasks.spawn(ownership.clone().run(tasks.clone()));
-    if let Some(notices) = sql_for_listening.listen_notices(&config_node).await? {
-        tasks.spawn(ownership.clone().listen(notices, remote.clone()));
-    }
     let router = build_router(state.clone());
+    // What other nodes tell this one: sends queued, commands and requests to run here, answers.
+    if let Some(notices) = sql_for_listening.listen_notices(&config_node).await? {
+        tasks.spawn(ownership.listen(notices, remote, router.clone()));
+    }
     let (stop, stopped) = oneshot::channel::<()>();
     let limits = state.config.connections;
     let task = tokio::spawn(crate::http::connections::serve(

@@ -18,7 +18,9 @@ fn render() -> String {
          \"requestId\"}}` with this status (§15.2).\n\n\
          | code | status | when |\n|---|---|---|\n",
     );
-    for kind in ApiErrorKind::iter() {
+    // A code two variants share (one is how the server handles it inside) is listed once.
+    let mut listed = std::collections::HashSet::new();
+    for kind in ApiErrorKind::iter().filter(|k| listed.insert(k.code())) {
         out.push_str(&format!(
             "| `{}` | {} | {} |\n",
             kind.code(),

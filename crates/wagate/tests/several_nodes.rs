@@ -240,9 +240,10 @@ async fn instances_spread_over_nodes_and_fail_over() {
     );
 }
 
-/// Connect, QR code, restart and disconnect answer alike on every node: a node that does not
-/// hold the instance carries the command to the one that does, through the database, and
-/// answers with what it did.
+/// Connect, QR code, restart, disconnect and the calls that need the connection (contacts/check,
+/// presence) answer alike on every node: a node that does not hold the instance carries the
+/// command or the request to the one that does, through the database, and answers with what it
+/// did.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "PostgreSQL suite: set WAGATE_TEST_POSTGRES_URL and pass --ignored (.ci/run does)"]
 async fn lifecycle_commands_reach_the_node_that_holds_the_instance() {
@@ -288,6 +289,34 @@ async fn lifecycle_commands_reach_the_node_that_holds_the_instance() {
         (status, &body["error"]["code"]),
         (409, &json!("already_connected"))
     );
+    // Calls that need its connection are carried to n2 and answered as n2 answers them.
+    let checked = on_n3
+        .post(
+            "/v1/contacts/check",
+            json!({"instanceId": id, "phones": ["5511977776666", "9995550000"]}),
+        )
+        .await;
+    let exists: Vec<_> = checked["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["phone"].clone(), c["exists"].clone()))
+        .collect();
+    assert_eq!(
+        exists,
+        vec![
+            (json!("5511977776666"), json!(true)),
+            (json!("9995550000"), json!(false))
+        ],
+        "{checked}"
+    );
+    let shown = on_n1
+        .post(
+            &format!("/v1/instances/{id}/presence"),
+            json!({"state": "available"}),
+        )
+        .await;
+    assert_eq!(shown["success"], true, "{shown}");
     // n3 restarts it: n2 does, and still holds it.
     let restarted = on_n3
         .post(&format!("/v1/instances/{id}/restart"), json!({}))

@@ -122,6 +122,10 @@ pub enum ApiError {
     Internal,
     #[error("The service is unavailable; try again shortly.")]
     ServiceUnavailable,
+    /// The call needs the instance's connection, which another node holds: the request is
+    /// carried there (`http/forward.rs`); answered as `service_unavailable` when it cannot be.
+    #[error("The service is unavailable; try again shortly.")]
+    HeldElsewhere(wagate_core::node::NodeId, wagate_core::InstanceId),
 }
 
 impl ApiError {
@@ -200,7 +204,7 @@ impl ApiErrorKind {
                 "Meta's subscription handshake with the wrong verify token."
             }
             Self::Internal => "A fault of the server (logged with the request id).",
-            Self::ServiceUnavailable => {
+            Self::ServiceUnavailable | Self::HeldElsewhere => {
                 "The database is unreachable, the node is draining, too many requests are in flight, or the instance is held by another node for a command that must run there (with `Retry-After`)."
             }
         }
@@ -246,7 +250,7 @@ impl ApiErrorKind {
             Self::InvalidSignature => "invalid_signature",
             Self::InvalidVerifyToken => "invalid_verify_token",
             Self::Internal => "internal_error",
-            Self::ServiceUnavailable => "service_unavailable",
+            Self::ServiceUnavailable | Self::HeldElsewhere => "service_unavailable",
         }
     }
 
@@ -290,7 +294,7 @@ impl ApiErrorKind {
             Self::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ServiceUnavailable | Self::HeldElsewhere => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -36,7 +36,7 @@ pub fn declares_json(headers: &HeaderMap) -> bool {
 
 /// The whole body, by the request's `BodyDeadline` (set by `admission`; none in tests that call
 /// a router without it).
-async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+pub(crate) async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     let deadline = req.extensions().get::<BodyDeadline>().copied();
     let read = Bytes::from_request(req, state);
     let read = match deadline {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod connections;
 pub mod error;
 pub mod extract;
+pub mod forward;
 pub mod key_cache;
 pub mod metrics;
 pub mod rate_limit;

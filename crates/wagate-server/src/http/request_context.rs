@@ -78,7 +78,9 @@ fn into_envelope(mut res: Response, id: &RequestId) -> Response {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         // Passing (a database blip, a draining node, an instance changing nodes): try again.
-        ApiError::ServiceUnavailable if !headers.contains_key(header::RETRY_AFTER) => {
+        ApiError::ServiceUnavailable | ApiError::HeldElsewhere(..)
+            if !headers.contains_key(header::RETRY_AFTER) =>
+        {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         _ => {}

@@ -13,7 +13,10 @@ use wagate_core::RequestId;
 
 /// Gives the request its id (read by the span and by `request_context`).
 pub async fn assign_request_id(mut req: Request) -> Request {
-    req.extensions_mut().insert(RequestId::generate());
+    // A request carried from another node keeps the id the client was given there.
+    if req.extensions().get::<RequestId>().is_none() {
+        req.extensions_mut().insert(RequestId::generate());
+    }
     req
 }
 

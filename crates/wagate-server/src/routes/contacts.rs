@@ -20,6 +20,7 @@ use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::routes::instances::{owned_instance, required_instance};
+use crate::routes::live_session::held_elsewhere;
 use crate::routes::views::{Data, Page};
 use crate::state::AppState;
 
@@ -154,9 +155,13 @@ pub async fn check_contacts(
             PhoneNumber::parse(p).map_err(|e| ApiError::InvalidPhoneNumber(format!("{p}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let session = connected_session(&state, &inst.id).await.ok_or_else(|| {
-        ApiError::InstanceNotConnected("The instance must be connected to check numbers.".into())
-    })?;
+    let Some(session) = connected_session(&state, &inst.id).await else {
+        return Err(held_elsewhere(&state, &inst).await?.unwrap_or_else(|| {
+            ApiError::InstanceNotConnected(
+                "The instance must be connected to check numbers.".into(),
+            )
+        }));
+    };
     let checks = session
         .check_numbers(&phones)
         .await

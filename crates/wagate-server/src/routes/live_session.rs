@@ -17,8 +17,24 @@ pub(crate) async fn connected(
 ) -> Result<Arc<dyn Session>, ApiError> {
     let not_connected =
         || ApiError::InstanceNotConnected(format!("The instance must be connected to {doing}."));
-    let handle = state.supervisor.get(&inst.id).ok_or_else(not_connected)?;
+    let Some(handle) = state.supervisor.get(&inst.id) else {
+        return Err(held_elsewhere(state, inst)
+            .await?
+            .unwrap_or_else(not_connected));
+    };
     handle.connected_session().await.ok_or_else(not_connected)
+}
+
+/// `HeldElsewhere` when another node holds `inst`: the request is then carried there.
+pub(crate) async fn held_elsewhere(
+    state: &AppState,
+    inst: &Instance,
+) -> Result<Option<ApiError>, ApiError> {
+    Ok(state
+        .supervisor
+        .holder_elsewhere(&inst.id)
+        .await?
+        .map(|node| ApiError::HeldElsewhere(node, inst.id.clone())))
 }
 
 /// What the API answers when the session could not do it.

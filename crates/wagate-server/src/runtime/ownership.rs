@@ -98,7 +98,12 @@ impl Ownership {
 
     /// Takes what other nodes tell this one, until `drain`: wakes actors for what was queued,
     /// runs the commands sent here, and hands answers to the requests waiting for them.
-    pub async fn listen(self: Arc<Self>, mut notices: NodeListener, remote: Arc<Remote>) {
+    pub async fn listen(
+        self: Arc<Self>,
+        mut notices: NodeListener,
+        remote: Arc<Remote>,
+        router: axum::Router,
+    ) {
         loop {
             let next = tokio::select! {
                 _ = self.stop.cancelled() => return,
@@ -111,8 +116,9 @@ impl Ownership {
                 Ok(Notice::Answered(id)) => remote.answered(&id),
                 Ok(Notice::Command(id)) => {
                     let (remote, supervisor) = (remote.clone(), self.supervisor.clone());
+                    let router = router.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = remote.serve(&supervisor, &id).await {
+                        if let Err(e) = remote.serve(&supervisor, &router, &id).await {
                             tracing::warn!(command = %id, error = %e, "could not answer a command");
                         }
                     });

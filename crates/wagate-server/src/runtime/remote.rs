@@ -1,13 +1,15 @@
-//! Lifecycle commands for an instance held by another node, carried through the database
-//! (§19: never node-to-node HTTP): the asking node writes the command, the holder is told,
-//! takes it, runs it (`lifecycle::run_here`) and writes the answer, and the asking node is told
-//! and reads it, within the request. A notice lost costs a quarter of a second (the answer is
-//! also polled); a holder that never answers costs `ANSWER_WAIT`, then 503.
+//! Commands for an instance held by another node, carried through the database (§19: never
+//! node-to-node HTTP): a lifecycle command (`lifecycle::run_here`), or a whole API request that
+//! needs the instance's connection (`http/forward.rs`). The asking node writes the command, the
+//! holder is told, takes it, runs it and writes the answer, and the asking node is told and
+//! reads it, within the request. A notice lost costs a quarter of a second (the answer is also
+//! polled); a holder that never answers costs `ANSWER_WAIT`, then 503.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use wagate_core::instance::Instance;
 use wagate_core::node::{NodeCommand, NodeId};
@@ -23,8 +25,45 @@ const ANSWER_WAIT: Duration = Duration::from_secs(15);
 /// How often the answer is read without a notice.
 const POLL: Duration = Duration::from_millis(250);
 
+/// What is asked of the holder.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Asked {
+    Lifecycle { command: Lifecycle },
+    Request { request: CarriedRequest },
+}
+
 /// What the holder answers.
-type Answer = Result<Live, Refusal>;
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Answered {
+    Lifecycle { answer: Result<Live, Refusal> },
+    Response { response: CarriedResponse },
+}
+
+/// An API request carried to the node that holds its instance, as the client sent it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CarriedRequest {
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    /// Base64.
+    pub body: String,
+}
+
+/// The holder's response, given to the client as it is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CarriedResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// Base64.
+    pub body: String,
+}
+
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
 
 pub struct Remote {
     store: Arc<dyn Store>,
@@ -51,54 +90,71 @@ impl Remote {
     ) -> Result<Live, LifecycleError> {
         match run_here(supervisor, inst, &command).await {
             Err(LifecycleError::HeldElsewhere(holder)) => {
-                self.ask(&holder, &inst.id, &command).await
+                match self
+                    .ask(&holder, &inst.id, &Asked::Lifecycle { command })
+                    .await?
+                {
+                    Answered::Lifecycle { answer } => Ok(answer?),
+                    Answered::Response { .. } => Err(Refusal::Unavailable.into()),
+                }
             }
             other => other,
         }
     }
 
-    /// Asks `holder` to run `command` and waits for its answer.
-    #[tracing::instrument(skip(self, command), fields(%holder, %instance))]
+    /// Carries `request` to `holder` and brings back its response.
+    pub async fn carry(
+        &self,
+        holder: &NodeId,
+        instance: &InstanceId,
+        request: CarriedRequest,
+    ) -> Result<CarriedResponse, LifecycleError> {
+        match self
+            .ask(holder, instance, &Asked::Request { request })
+            .await?
+        {
+            Answered::Response { response } => Ok(response),
+            Answered::Lifecycle { .. } => Err(Refusal::Unavailable.into()),
+        }
+    }
+
+    /// Asks `holder` and waits for its answer.
+    #[tracing::instrument(skip(self, asked), fields(%holder, %instance))]
     async fn ask(
         &self,
         holder: &NodeId,
         instance: &InstanceId,
-        command: &Lifecycle,
-    ) -> Result<Live, LifecycleError> {
+        asked: &Asked,
+    ) -> Result<Answered, LifecycleError> {
         let id = format!("cmd_{}", ulid::Ulid::new().to_string().to_lowercase());
-        let body =
-            serde_json::to_string(command).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let told = Arc::new(Notify::new());
-        self.waiting.insert(id.clone(), told.clone());
-        let asked = NodeCommand {
+        let command = NodeCommand {
             id: id.clone(),
             to: holder.clone(),
             from: self.node.clone(),
             instance: instance.clone(),
-            body,
+            body: serde_json::to_string(asked).map_err(corrupt)?,
         };
+        let told = Arc::new(Notify::new());
+        self.waiting.insert(id.clone(), told.clone());
         let answer = async {
-            self.store.post_command(&asked, Timestamp::now()).await?;
+            self.store.post_command(&command, Timestamp::now()).await?;
             loop {
                 if let Some(a) = self.store.take_answer(&id).await? {
-                    return Ok::<_, LifecycleError>(a);
+                    return Ok::<_, StoreError>(a);
                 }
                 let _ = tokio::time::timeout(POLL, told.notified()).await;
             }
         };
         let answer = tokio::time::timeout(ANSWER_WAIT, answer).await;
         self.waiting.remove(&id);
-        let answer = match answer {
-            Ok(a) => a?,
+        match answer {
+            Ok(a) => Ok(serde_json::from_str(&a?).map_err(corrupt)?),
             Err(_) => {
                 tracing::warn!("the node holding the instance did not answer in time");
                 let _ = self.store.drop_command(&id).await;
-                return Err(Refusal::Unavailable.into());
+                Err(Refusal::Unavailable.into())
             }
-        };
-        let answer: Answer =
-            serde_json::from_str(&answer).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(answer?)
+        }
     }
 
     /// The answer to command `id` was written.
@@ -108,9 +164,15 @@ impl Remote {
         }
     }
 
-    /// Takes command `id` (if it is still to be run), runs it here and answers it.
-    #[tracing::instrument(skip(self, supervisor))]
-    pub async fn serve(&self, supervisor: &Supervisor, id: &str) -> Result<(), StoreError> {
+    /// Takes command `id` (if it is still to be run), runs it here and answers it; a carried
+    /// request goes through `router`, this node's API, as if its client had sent it here.
+    #[tracing::instrument(skip(self, supervisor, router))]
+    pub async fn serve(
+        &self,
+        supervisor: &Supervisor,
+        router: &axum::Router,
+        id: &str,
+    ) -> Result<(), StoreError> {
         let Some(command) = self
             .store
             .take_command(id, &self.node, Timestamp::now())
@@ -118,27 +180,43 @@ impl Remote {
         else {
             return Ok(());
         };
-        let answer: Answer = match (
-            serde_json::from_str::<Lifecycle>(&command.body),
-            self.store.find_instance(&command.instance).await?,
-        ) {
-            (Ok(what), Some(inst)) => match run_here(supervisor, &inst, &what).await {
-                Ok(live) => Ok(live),
-                Err(LifecycleError::Refused(r)) => Err(r),
-                // It moved again meanwhile, or the database failed: the caller may retry.
-                Err(e) => {
-                    tracing::warn!(error = %e, "a command from another node failed");
-                    Err(Refusal::Unavailable)
-                }
+        let answered = match serde_json::from_str::<Asked>(&command.body) {
+            Ok(Asked::Request { request }) => Answered::Response {
+                response: crate::http::forward::run_carried(router, request).await,
             },
-            (Err(e), _) => {
+            Ok(Asked::Lifecycle { command: what }) => Answered::Lifecycle {
+                answer: self
+                    .lifecycle_here(supervisor, &command.instance, &what)
+                    .await?,
+            },
+            Err(e) => {
                 tracing::error!(error = %e, "an unreadable command from another node");
+                Answered::Lifecycle {
+                    answer: Err(Refusal::Unavailable),
+                }
+            }
+        };
+        let answer = serde_json::to_string(&answered).map_err(corrupt)?;
+        self.store.answer_command(&command, &answer).await
+    }
+
+    async fn lifecycle_here(
+        &self,
+        supervisor: &Supervisor,
+        instance: &InstanceId,
+        what: &Lifecycle,
+    ) -> Result<Result<Live, Refusal>, StoreError> {
+        let Some(inst) = self.store.find_instance(instance).await? else {
+            return Ok(Err(Refusal::Unavailable));
+        };
+        Ok(match run_here(supervisor, &inst, what).await {
+            Ok(live) => Ok(live),
+            Err(LifecycleError::Refused(r)) => Err(r),
+            // It moved again meanwhile, or the database failed: the caller may retry.
+            Err(e) => {
+                tracing::warn!(error = %e, "a command from another node failed");
                 Err(Refusal::Unavailable)
             }
-            (_, None) => Err(Refusal::Unavailable),
-        };
-        let answer =
-            serde_json::to_string(&answer).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.store.answer_command(&command, &answer).await
+        })
     }
 }
