@@ -219,6 +219,66 @@ async fn force_status(s: &TestServer, id: &str, status: &str) {
     conn.close().await.unwrap();
 }
 
+/// A saved session that cannot be reopened at a restart reads `disconnected` with
+/// `resume_failed` and stays so (its node keeps it, not retrying in a loop, §19), until a
+/// disconnect logs it out, after which its node gives it up.
+async fn a_session_that_cannot_be_reopened_rests_until_disconnected(backend: Backend) {
+    let s = TestServer::start_with(backend, sandbox_calling_loopback).await;
+    let k = s.default_key.clone();
+    let id = linked(&s, &k, "5511900000001", json!({})).await;
+    {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&s.db_url()).await.unwrap();
+        sqlx::query("UPDATE instances SET session = 'not a session' WHERE id = $1")
+            .bind(&id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+    let s = s.restart_with(sandbox_calling_loopback).await;
+    let path = format!("/v1/instances/{id}/status");
+    eventually(&s, &k, &path, |b| {
+        b["data"]["lastError"]["code"] == json!("resume_failed")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await; // two ownership ticks
+    let st = s.get(&path, &k).await;
+    assert_eq!(
+        st.body["data"]["status"],
+        json!("disconnected"),
+        "{}",
+        st.body
+    );
+    assert_eq!(st.body["data"]["lastError"]["code"], json!("resume_failed"));
+    let held = |r: &common::Reply| r.body[0]["instances"].clone();
+    let nodes = s.admin(Method::GET, "/admin/v1/nodes", None).await;
+    assert_eq!(held(&nodes), json!(1), "it rests under its node's lease");
+
+    let out = s
+        .post(&format!("/v1/instances/{id}/disconnect"), &k, json!({}))
+        .await;
+    assert_eq!(out.status, StatusCode::OK, "{}", out.body);
+    let st = s.get(&path, &k).await;
+    assert_eq!(st.body["data"]["status"], json!("disconnected"));
+    assert_eq!(st.body["data"]["lastError"], json!(null), "{}", st.body);
+    for _ in 0..40 {
+        if held(&s.admin(Method::GET, "/admin/v1/nodes", None).await) == json!(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        held(&s.admin(Method::GET, "/admin/v1/nodes", None).await),
+        json!(0),
+        "given up once logged out"
+    );
+    s.stop().await;
+}
+
+on_both_backends!(a_session_that_cannot_be_reopened_rests_until_disconnected);
+
 /// After a restart, an instance left in each state reads a status that its routes agree with:
 /// one left linking (`qr_pending`, `connecting`) reads `disconnected` with a `lastError` saying
 /// why, and may link again; a connected one is connected again; a disconnected one stays so.

@@ -29,7 +29,7 @@ pub enum RuntimeError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Another node drives the instance now; commands across nodes are not built yet.
+    /// Another node drives the instance now (the command is then carried there).
     #[error("the instance is held by node {0}")]
     HeldElsewhere(NodeId),
 }
@@ -342,13 +342,16 @@ impl Supervisor {
         if let Some((_, handle)) = self.runtimes.remove(&inst.id) {
             return Ok(handle.logout().await?);
         }
-        // No actor here drives the instance; the fence refuses if another node's does.
-        if let Some(other) = self.store.holder_of(&inst.id, Timestamp::now()).await?
-            && other != self.node
-        {
-            return Err(RuntimeError::HeldElsewhere(other));
-        }
-        let fence = Fence::Unheld(inst.id.clone());
+        // No actor here drives the instance. Written under this node's lease (taken now, or
+        // kept by an instance resting here), so no node starts driving it meanwhile; the
+        // ownership loop gives the lease back afterwards.
+        let now = Timestamp::now();
+        let lease = self
+            .store
+            .claim_instance(&inst.id, &self.node, now, lease_until(now))
+            .await?
+            .map_err(RuntimeError::HeldElsewhere)?;
+        let fence = Fence::Held(lease);
         self.resting.remove(&inst.id);
         self.store.set_session(&fence, None).await?;
         let mut state = ConnectionState::of(inst);
