@@ -44,6 +44,12 @@ impl ApiKey {
         if !bool::from(presented.as_bytes().ct_eq(self.secret_hash.as_bytes())) {
             return Err(KeyRefusal::Invalid);
         }
+        self.usable(now)
+    }
+
+    /// Whether the key may still be used at `now` (not revoked, not expired), its secret
+    /// checked already: by another node, for a request it carried here (§19).
+    pub fn usable(&self, now: Timestamp) -> Result<(), KeyRefusal> {
         if self.revoked_at.is_some() {
             return Err(KeyRefusal::Invalid);
         }

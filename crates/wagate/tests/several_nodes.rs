@@ -251,6 +251,21 @@ async fn lifecycle_commands_reach_the_node_that_holds_the_instance() {
     let (_dirs, servers) = three_nodes(&db);
     let api = Api::new_account(node(&servers, 0)).await;
     let [on_n1, on_n2, on_n3] = [0, 1, 2].map(|k| api.on(node(&servers, k)));
+    // Every command written for another node is kept aside, to look at afterwards.
+    let mut pg = {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect(&db.url).await.unwrap()
+    };
+    sqlx::raw_sql(
+        "CREATE TABLE seen_commands (body TEXT); \
+         CREATE FUNCTION keep_command() RETURNS trigger AS $$ \
+           BEGIN INSERT INTO seen_commands VALUES (NEW.body); RETURN NEW; END $$ LANGUAGE plpgsql; \
+         CREATE TRIGGER keep AFTER INSERT ON node_commands \
+           FOR EACH ROW EXECUTE FUNCTION keep_command();",
+    )
+    .execute(&mut pg)
+    .await
+    .unwrap();
     let id = on_n1.post("/v1/instances", json!({"name": "moving"})).await["data"]["id"]
         .as_str()
         .unwrap()
@@ -317,6 +332,22 @@ async fn lifecycle_commands_reach_the_node_that_holds_the_instance() {
         )
         .await;
     assert_eq!(shown["success"], true, "{shown}");
+    // What went through the database named the key, never its secret, and nothing stayed.
+    let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM seen_commands")
+        .fetch_all(&mut pg)
+        .await
+        .unwrap();
+    assert!(bodies.len() >= 4, "{bodies:?}");
+    let secret = api.key.rsplit('_').next().unwrap();
+    assert!(
+        bodies.iter().all(|b| !b.contains(secret)),
+        "a key's secret went into node_commands"
+    );
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM node_commands")
+        .fetch_one(&mut pg)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "answered commands are deleted");
     // n3 restarts it: n2 does, and still holds it.
     let restarted = on_n3
         .post(&format!("/v1/instances/{id}/restart"), json!({}))

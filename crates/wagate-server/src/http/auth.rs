@@ -8,12 +8,13 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use wagate_core::Timestamp;
 use wagate_core::account::Account;
 use wagate_core::api_key::{ApiKey, KeyRefusal, PresentedKey};
 use wagate_core::scope::Scope;
+use wagate_core::{ApiKeyId, Timestamp};
 
 use crate::http::error::ApiError;
+use crate::http::forward::Carried;
 use crate::http::rate_limit::{
     Caller, Outcome, REFUSED_CREDENTIALS, group_for_path, too_many_requests,
 };
@@ -99,6 +100,19 @@ async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Auth, ApiError
     Ok(Auth { account, key })
 }
 
+async fn carried_caller(state: &AppState, key: &ApiKeyId) -> Result<Auth, ApiError> {
+    let (key, account) = state
+        .store
+        .get_credentials(key)
+        .await?
+        .ok_or(ApiError::InvalidApiKey)?;
+    key.usable(Timestamp::now()).map_err(|r| match r {
+        KeyRefusal::Invalid => ApiError::InvalidApiKey,
+        KeyRefusal::Expired => ApiError::ExpiredApiKey,
+    })?;
+    Ok(Auth { account, key })
+}
+
 /// Whether a path is the keyed API: `/v1/…` and the sandbox's `/sandbox/v1/…`, routes or not
 /// (an unknown path is answered 404 with the key's rate-limit headers, like any other).
 fn takes_a_key(path: &str) -> bool {
@@ -112,6 +126,18 @@ fn takes_a_key(path: &str) -> bool {
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     if !takes_a_key(req.uri().path()) {
         return next.run(req).await;
+    }
+    // A request another node authenticated and carried here (§19) names its key, never its
+    // secret; the key is checked again for revocation and expiry, and its rate limit was spent
+    // there.
+    if let Some(Carried { key }) = req.extensions().get::<Carried>().cloned() {
+        return match carried_caller(&state, &key).await {
+            Ok(auth) => {
+                req.extensions_mut().insert(auth);
+                next.run(req).await
+            }
+            Err(e) => e.into_response(),
+        };
     }
     let auth = match resolve(&state, req.headers()).await {
         Ok(a) => a,

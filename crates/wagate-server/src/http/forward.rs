@@ -4,7 +4,9 @@
 //! request's body, sends the request through
 //! the database to the holder (`runtime/remote.rs`), which runs it through its own API as if its
 //! client had sent it there; the holder's response goes back to the client as it is, under the
-//! same request id. A request carried here is never carried on again.
+//! same request id. A request carried here is never carried on again. The key's secret is not
+//! carried (nothing writes it to the database): the holder takes the asking node's word for the
+//! key, and checks that it is still usable.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -14,20 +16,23 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use tower::ServiceExt;
-use wagate_core::RequestId;
+use wagate_core::{ApiKeyId, RequestId};
 
+use crate::http::auth::Auth;
 use crate::http::error::ApiError;
 use crate::http::extract::body_bytes;
 use crate::runtime::remote::{CarriedRequest, CarriedResponse};
 use crate::state::AppState;
 
-/// Marks a request carried here from another node.
-#[derive(Debug, Clone, Copy)]
-pub struct Carried;
+/// Marks a request carried here from another node, which authenticated it as `key`.
+#[derive(Debug, Clone)]
+pub struct Carried {
+    pub key: ApiKeyId,
+}
 
-/// The request headers the holder's API reads.
-const REQUEST_HEADERS: [HeaderName; 3] = [
-    header::AUTHORIZATION,
+/// The request headers the holder's API reads. Not `Authorization`: a key's secret is never
+/// written to the database; the asking node authenticated the request, and names its key.
+const REQUEST_HEADERS: [HeaderName; 2] = [
     header::CONTENT_TYPE,
     HeaderName::from_static("idempotency-key"),
 ];
@@ -51,7 +56,11 @@ pub async fn carry_to_holder(State(state): State<AppState>, req: Request, next: 
     let Some(ApiError::HeldElsewhere(holder, instance)) = res.extensions().get::<ApiError>() else {
         return res;
     };
+    let Some(auth) = parts.extensions.get::<Auth>() else {
+        return res; // not a keyed route: nothing to carry
+    };
     let request = CarriedRequest {
+        key: auth.key.id.to_string(),
         method: parts.method.to_string(),
         uri: parts
             .uri
@@ -97,10 +106,13 @@ pub async fn run_carried(router: &axum::Router, carried: CarriedRequest) -> Carr
     let Ok(body) = B64.decode(&carried.body) else {
         return unavailable();
     };
+    let Ok(key) = ApiKeyId::parse(&carried.key) else {
+        return unavailable();
+    };
     let mut builder = axum::http::Request::builder()
         .method(method)
         .uri(&carried.uri)
-        .extension(Carried);
+        .extension(Carried { key });
     for (name, value) in &carried.headers {
         if name == REQUEST_ID {
             if let Ok(id) = RequestId::parse(value) {

@@ -44,6 +44,8 @@ enum Answered {
 /// An API request carried to the node that holds its instance, as the client sent it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CarriedRequest {
+    /// The key the asking node authenticated the request with (its id, never its secret).
+    pub key: String,
     pub method: String,
     /// Path and query.
     pub uri: String,
