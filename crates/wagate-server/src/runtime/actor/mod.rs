@@ -357,6 +357,9 @@ impl InstanceActor {
     /// Fails the head of the queue that is past its deadline (the queue is in acceptance order,
     /// so that is a prefix of it).
     async fn expire_queued(&self) {
+        if !self.tenure.holds() {
+            return; // the node holding the instance now decides
+        }
         let store = self.parts.store.as_ref();
         let Ok(head) = store.next_queued(&self.id, SEND_BATCH).await else {
             return;
