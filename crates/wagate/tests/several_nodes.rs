@@ -9,41 +9,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{ADMIN, Api, BIN, Server};
+use support::{Api, BIN, Server, node_table};
 use wagate_testkit::{Backend, TestDb};
-
-async fn nodes(server: &Server) -> Vec<Value> {
-    let res = reqwest::Client::new()
-        .get(format!("{}/admin/v1/nodes", server.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json::<Value>()
-        .await
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-/// `nodeId → (status, instances)`, as `server` reports every node.
-async fn node_table(server: &Server) -> HashMap<String, (String, u64)> {
-    nodes(server)
-        .await
-        .into_iter()
-        .map(|n| {
-            (
-                n["nodeId"].as_str().unwrap().to_owned(),
-                (
-                    n["status"].as_str().unwrap().to_owned(),
-                    n["instances"].as_u64().unwrap(),
-                ),
-            )
-        })
-        .collect()
-}
 
 /// Waits until `done` holds for what `server` reports, at most `within`; answers how long it took.
 async fn wait_until<F>(within: Duration, what: &str, mut done: F) -> Duration
@@ -145,8 +112,9 @@ async fn instances_spread_over_nodes_and_fail_over() {
     }
 
     // A send accepted by n2 for an instance n1 drives goes out at once: n1 is told through
-    // the database. (Its actor also looks at its queue every 5 s by itself, so each of five
-    // sends leaving within a second shows the notice, not that safety net.)
+    // the database. (Its actor also looks at its queue every 5 s by itself: five sends each
+    // leaving within 2 s, on a loaded CI machine too, show the notice, not that safety net,
+    // which would let all five through so fast about once in a hundred runs.)
     let on_n2 = api.on(node(&servers, 1));
     for (i, instance) in by_node[0].iter().take(5).enumerate() {
         let sent = on_n2
@@ -162,7 +130,7 @@ async fn instances_spread_over_nodes_and_fail_over() {
         })
         .await;
         assert!(
-            took < Duration::from_secs(1),
+            took < Duration::from_secs(2),
             "send {i} waited {took:?} in n1's queue"
         );
     }

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{ADMIN, Api, Server, link_whatsapp_web};
+use support::{Api, Server, link_whatsapp_web, node_table};
 use wagate_testkit::{Backend, TestDb};
 use wagate_wa::fake::{FakeServer, Observed};
 
@@ -16,25 +16,6 @@ const CONTACT: &str = "15552223333";
 
 async fn status(api: &Api, id: &str) -> Value {
     api.get(&format!("/v1/instances/{id}/status")).await["data"].clone()
-}
-
-async fn held_by(server: &Server, node: &str) -> u64 {
-    let nodes: Value = reqwest::Client::new()
-        .get(format!("{}/admin/v1/nodes", server.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    nodes
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["nodeId"] == node)
-        .and_then(|n| n["instances"].as_u64())
-        .unwrap_or(0)
 }
 
 fn count(fake: &FakeServer, what: impl Fn(&Observed) -> bool) -> usize {
@@ -61,7 +42,10 @@ async fn a_whatsapp_web_instance_moves_to_another_node_without_a_new_qr() {
     let api = api.on(&n2);
     let started = std::time::Instant::now();
     loop {
-        let moved = held_by(&n2, "n2").await == 1
+        let moved = node_table(&n2)
+            .await
+            .get("n2")
+            .is_some_and(|(_, n)| *n == 1)
             && count(&fake, logins) > logged_in
             && status(&api, &id).await["status"] == "connected";
         if moved {

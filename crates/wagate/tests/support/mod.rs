@@ -503,3 +503,37 @@ pub async fn link_whatsapp_web(
     }
     panic!("{id} never connected");
 }
+
+/// Every node as `server` lists them (`GET /admin/v1/nodes`).
+pub async fn nodes(server: &Server) -> Vec<Value> {
+    let res = reqwest::Client::new()
+        .get(format!("{}/admin/v1/nodes", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Value>()
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// `nodeId → (status, instances)`, as `server` reports every node.
+pub async fn node_table(server: &Server) -> HashMap<String, (String, u64)> {
+    nodes(server)
+        .await
+        .into_iter()
+        .map(|n| {
+            (
+                n["nodeId"].as_str().unwrap().to_owned(),
+                (
+                    n["status"].as_str().unwrap().to_owned(),
+                    n["instances"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
