@@ -80,6 +80,9 @@ impl SqlStore {
     }
 
     pub(crate) async fn announce(&self, instance: &InstanceId) -> Result<(), StoreError> {
+        if self.dialect != Dialect::Postgres {
+            return Ok(()); // one node: nobody to tell (and SQLite's one writer stays free)
+        }
         let mut conn = self.writer.acquire().await.map_err(db)?;
         self.notify(&mut conn, QUEUED, instance.as_str()).await
     }

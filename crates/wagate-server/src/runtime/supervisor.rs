@@ -46,7 +46,8 @@ pub struct Supervisor {
     /// Instances whose saved session could not be reopened: their lease is kept, so no node
     /// retries them in a loop, until `restart` (or this node's next start) tries again.
     resting: DashMap<InstanceId, ()>,
-    /// Instances whose lease is taken and whose actor is being started.
+    /// Instances whose lease is kept while no actor of theirs is in `runtimes`: an actor being
+    /// started, or one being logged out (it still writes under the lease).
     starting: DashMap<InstanceId, ()>,
 }
 
@@ -339,6 +340,9 @@ impl Supervisor {
 
     /// Logs out: the saved session is destroyed and queued messages fail.
     pub async fn logout(&self, inst: &Instance) -> Result<(), RuntimeError> {
+        // The ownership loop would give back the lease of an instance with no actor in
+        // `runtimes` while the logout still writes under it.
+        let _busy = Starting::mark(&self.starting, &inst.id);
         if let Some((_, handle)) = self.runtimes.remove(&inst.id) {
             return Ok(handle.logout().await?);
         }
