@@ -48,7 +48,7 @@ pub struct Supervisor {
     resting: DashMap<InstanceId, ()>,
     /// Instances whose lease is kept while no actor of theirs is in `runtimes`: an actor being
     /// started, or one being logged out (it still writes under the lease).
-    starting: DashMap<InstanceId, ()>,
+    in_hand: DashMap<InstanceId, ()>,
 }
 
 impl Supervisor {
@@ -77,7 +77,7 @@ impl Supervisor {
             runtimes: DashMap::new(),
             node,
             resting: DashMap::new(),
-            starting: DashMap::new(),
+            in_hand: DashMap::new(),
         }
     }
 
@@ -117,7 +117,7 @@ impl Supervisor {
     /// Reconnects an instance this node has just claimed, from its saved session. One that
     /// cannot be reopened reads `disconnected` (`resume_failed`) and rests under the lease.
     pub async fn resume_claimed(&self, lease: Lease) -> Result<bool, StoreError> {
-        let _starting = Starting::mark(&self.starting, &lease.instance);
+        let _in_hand = InHand::mark(&self.in_hand, &lease.instance);
         let Some(inst) = self.store.find_instance(&lease.instance).await? else {
             return Ok(false);
         };
@@ -155,10 +155,10 @@ impl Supervisor {
         Ok(holder.filter(|n| *n != self.node))
     }
 
-    /// Marks a claimed instance as starting, before its resume is spawned, so the ownership
+    /// Marks a claimed instance as in hand, before its resume is spawned, so the ownership
     /// loop keeps its lease meanwhile (`resume_claimed` unmarks it).
     pub fn starting(&self, id: &InstanceId) {
-        self.starting.insert(id.clone(), ());
+        self.in_hand.insert(id.clone(), ());
     }
 
     /// The leases renewed by a request sent at `asked` extend their actors' tenure; an actor
@@ -179,7 +179,7 @@ impl Supervisor {
     }
 
     /// The epoch each live actor drives its instance under, and the instances whose lease is
-    /// kept with no actor (resting, or starting); the ownership loop gives back the rest.
+    /// kept with no actor (resting, or in hand); the ownership loop gives back the rest.
     pub fn driven(&self) -> (Vec<(InstanceId, Epoch)>, HashSet<InstanceId>) {
         let live = self
             .runtimes
@@ -190,7 +190,7 @@ impl Supervisor {
         let keep = self
             .resting
             .iter()
-            .chain(self.starting.iter())
+            .chain(self.in_hand.iter())
             .map(|r| r.key().clone())
             .collect();
         (live, keep)
@@ -292,7 +292,7 @@ impl Supervisor {
         .ok_or(RuntimeError::NoEngine)?;
         self.stop(&inst.id).await;
         self.resting.remove(&inst.id);
-        let _starting = Starting::mark(&self.starting, &inst.id);
+        let _in_hand = InHand::mark(&self.in_hand, &inst.id);
         let (asked, now) = (Instant::now(), Timestamp::now());
         let lease = self
             .store
@@ -342,7 +342,7 @@ impl Supervisor {
     pub async fn logout(&self, inst: &Instance) -> Result<(), RuntimeError> {
         // The ownership loop would give back the lease of an instance with no actor in
         // `runtimes` while the logout still writes under it.
-        let _busy = Starting::mark(&self.starting, &inst.id);
+        let _in_hand = InHand::mark(&self.in_hand, &inst.id);
         if let Some((_, handle)) = self.runtimes.remove(&inst.id) {
             return Ok(handle.logout().await?);
         }
@@ -401,14 +401,14 @@ impl Supervisor {
     }
 }
 
-/// An instance marked as starting until this guard drops (the actor is in `runtimes` by then,
-/// or its start failed).
-struct Starting<'a> {
+/// An instance marked as in hand until this guard drops: its actor is in `runtimes` by then,
+/// or its start failed, or its logout ended.
+struct InHand<'a> {
     set: &'a DashMap<InstanceId, ()>,
     id: InstanceId,
 }
 
-impl<'a> Starting<'a> {
+impl<'a> InHand<'a> {
     fn mark(set: &'a DashMap<InstanceId, ()>, id: &InstanceId) -> Self {
         set.insert(id.clone(), ());
         Self {
@@ -418,7 +418,7 @@ impl<'a> Starting<'a> {
     }
 }
 
-impl Drop for Starting<'_> {
+impl Drop for InHand<'_> {
     fn drop(&mut self) {
         self.set.remove(&self.id);
     }
