@@ -25,6 +25,7 @@ use crate::message::Message;
 use crate::node::{Fence, Fenced, Lease, Node, NodeCommand, NodeId, NodeState};
 use crate::page::OffsetPage;
 use crate::phone::PhoneNumber;
+use crate::sandbox_reach::{ConnectionClaim, Whereabouts};
 use crate::send::NewMessage;
 use crate::status_change::StatusChange;
 use crate::webhook::Subscription;
@@ -80,6 +81,7 @@ pub trait Store:
     + BrokerStore
     + OwnershipStore
     + NodeCommandStore
+    + SandboxReachStore
     + InboundWebhookStore
 {
     /// Answers when the database answers (`/readyz`).
@@ -294,6 +296,34 @@ pub trait NodeCommandStore: Send + Sync + 'static {
     async fn take_answer(&self, id: &str) -> Result<Option<String>, StoreError>;
     /// Forgets a command whose answer is no longer awaited (the asking node gave up).
     async fn drop_command(&self, id: &str) -> Result<(), StoreError>;
+}
+
+/// The sandbox network's connections across nodes (§19, `wagate_core::sandbox_reach`). A node
+/// is live while its heartbeat is (`node::is_live`) and it has not stopped; `incarnation` names
+/// the process, so a connection recorded by a node's previous life is not taken for live.
+#[async_trait]
+pub trait SandboxReachStore: Send + Sync + 'static {
+    /// Records that `instance` is connected on `node` (process `incarnation`), unless another
+    /// live process holds a connection of it.
+    async fn sandbox_connect(
+        &self,
+        instance: &InstanceId,
+        node: &NodeId,
+        incarnation: &str,
+        now: Timestamp,
+    ) -> Result<ConnectionClaim, StoreError>;
+    /// Forgets `instance`'s connection, if this process (`incarnation`) holds it.
+    async fn sandbox_disconnect(
+        &self,
+        instance: &InstanceId,
+        incarnation: &str,
+    ) -> Result<(), StoreError>;
+    /// Where the instance linked as `phone` is at `now`.
+    async fn sandbox_whereabouts(
+        &self,
+        phone: &PhoneNumber,
+        now: Timestamp,
+    ) -> Result<Whereabouts, StoreError>;
 }
 
 /// The connection fields of an instance, as its actor last saw them.
@@ -772,6 +802,6 @@ pub mod prelude {
     pub use super::{
         AccountStore, ApiKeyStore, BrokerStore, ContactStore, DeliveryStore, EventStreamStore,
         HistoryStore, InboundWebhookStore, InstanceStore, MessageStore, NodeCommandStore,
-        OwnershipStore, SettingsStore, Store, SubscriptionStore,
+        OwnershipStore, SandboxReachStore, SettingsStore, Store, SubscriptionStore,
     };
 }

@@ -160,7 +160,19 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     ));
     let ownership = Ownership::register(store.clone(), supervisor.clone()).await?;
     let config_node = config.node_id.clone();
-    let remote = Arc::new(Remote::new(store.clone(), config.node_id.clone()));
+    let remote = Arc::new(Remote::new(
+        store.clone(),
+        config.node_id.clone(),
+        sandbox.clone(),
+    ));
+    // On PostgreSQL (several nodes may share it) the sandbox network spans the nodes.
+    if let (Some(net), wagate_store::Dialect::Postgres) = (&sandbox, sql_for_listening.dialect()) {
+        net.reach(Arc::new(crate::runtime::sandbox_reach::SandboxReach::new(
+            store.clone(),
+            ownership.clone(),
+            &remote,
+        )));
+    }
     let sends = crate::runtime::send_batcher::SendBatcher::start(store.clone());
     let deliveries = crate::delivery::DeliveryWorker::start(
         store.clone(),

@@ -4,7 +4,9 @@
 use wagate_core::account::{Account, AccountName};
 use wagate_core::instance::{InstanceStatus, NewInstance, Settings};
 use wagate_core::node::{Epoch, Fence, NodeId, NodeState, NodeStatus};
+use wagate_core::phone::PhoneNumber;
 use wagate_core::plan::Plan;
+use wagate_core::sandbox_reach::{ConnectionClaim, Whereabouts};
 use wagate_core::store::prelude::*;
 use wagate_core::store::{ConnectionState, StoreError};
 use wagate_core::{AccountId, InstanceId, Timestamp};
@@ -254,7 +256,110 @@ async fn a_restarted_node_starts_over(backend: Backend) {
     assert_eq!(store.release_leases(&node("b")).await.unwrap(), 2);
 }
 
+/// The sandbox network across nodes: a connection counts while its process is live, a second
+/// live one is refused ("stream replaced"), and receivers are found by their number.
+async fn sandbox_connections_follow_live_processes(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let ids = instances(&store, 2).await;
+    let (id, other) = (&ids[0], &ids[1]);
+    let phone = PhoneNumber::parse("5511988887777").unwrap();
+    let inst = store.find_instance(id).await.unwrap().unwrap();
+    let mut linked = ConnectionState::of(&inst);
+    linked.phone = Some(phone.clone());
+    store
+        .save_connection(&Fence::Unheld(id.clone()), &linked)
+        .await
+        .unwrap();
+    let t0 = Timestamp::now();
+    let nobody = PhoneNumber::parse("5511900001111").unwrap();
+    assert_eq!(
+        store.sandbox_whereabouts(&nobody, t0).await.unwrap(),
+        Whereabouts::Nowhere
+    );
+    assert_eq!(
+        store.sandbox_whereabouts(&phone, t0).await.unwrap(),
+        Whereabouts::Offline,
+        "linked, connected nowhere"
+    );
+    store.register_node(&node("a"), "a1", t0).await.unwrap();
+    store.register_node(&node("b"), "b1", t0).await.unwrap();
+    let connect = |node_id: &'static str, incarnation: &'static str, at: Timestamp| {
+        let store = &store;
+        async move {
+            store
+                .sandbox_connect(id, &node(node_id), incarnation, at)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(connect("a", "a1", t0).await, ConnectionClaim::Taken);
+    let on_a = Whereabouts::Connected {
+        instance: id.clone(),
+        node: node("a"),
+    };
+    assert_eq!(store.sandbox_whereabouts(&phone, t0).await.unwrap(), on_a);
+    assert_eq!(
+        connect("b", "b1", t0).await,
+        ConnectionClaim::LiveOn(node("a")),
+        "a second live connection is refused"
+    );
+    assert_eq!(
+        connect("a", "a1", t0).await,
+        ConnectionClaim::Taken,
+        "the same process reconnects"
+    );
+    assert_eq!(
+        store
+            .sandbox_connect(other, &node("b"), "b1", t0)
+            .await
+            .unwrap(),
+        ConnectionClaim::Taken,
+        "another instance is another session"
+    );
+    // a restarts: its earlier life's connection counts for nothing, and a late disconnect from
+    // that life does not undo b's.
+    store.register_node(&node("a"), "a2", t0).await.unwrap();
+    assert_eq!(
+        store.sandbox_whereabouts(&phone, t0).await.unwrap(),
+        Whereabouts::Offline
+    );
+    assert_eq!(connect("b", "b1", t0).await, ConnectionClaim::Taken);
+    store.sandbox_disconnect(id, "a1").await.unwrap();
+    let on_b = Whereabouts::Connected {
+        instance: id.clone(),
+        node: node("b"),
+    };
+    assert_eq!(store.sandbox_whereabouts(&phone, t0).await.unwrap(), on_b);
+    // b falls silent for a lease: its connection counts no more.
+    let later = t0.plus_millis(10_001);
+    assert_eq!(
+        store.sandbox_whereabouts(&phone, later).await.unwrap(),
+        Whereabouts::Offline
+    );
+    store
+        .heartbeat(&node("a"), "a2", NodeState::Up, later)
+        .await
+        .unwrap();
+    assert_eq!(connect("a", "a2", later).await, ConnectionClaim::Taken);
+    // A node that stopped cleanly holds nothing, whatever its last heartbeat.
+    store
+        .heartbeat(&node("a"), "a2", NodeState::Stopped, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.sandbox_whereabouts(&phone, later).await.unwrap(),
+        Whereabouts::Offline
+    );
+    store.sandbox_disconnect(id, "a2").await.unwrap();
+    store
+        .heartbeat(&node("b"), "b1", NodeState::Up, later)
+        .await
+        .unwrap();
+    assert_eq!(connect("b", "b1", later).await, ConnectionClaim::Taken);
+}
+
 on_both_backends!(
+    sandbox_connections_follow_live_processes,
     nodes_share_what_should_be_connected,
     a_lease_taken_over_fences_its_old_holder,
     a_restarted_node_starts_over,

@@ -686,3 +686,307 @@ async fn a_rolling_restart_under_load_loses_nothing() {
         accepted.len()
     );
 }
+
+/// How often each text arrived at `instance`, received messages only.
+async fn received_texts(api: &Api, instance: &str) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for m in api.history(instance).await {
+        if m["direction"] == "inbound" {
+            *seen
+                .entry(m["content"].as_str().unwrap_or("").to_owned())
+                .or_insert(0) += 1;
+        }
+    }
+    seen
+}
+
+/// Whether `stream_replaced` was ever recorded: as an instance's last error, or in an event.
+async fn stream_replaced_recorded(db: &TestDb) -> i64 {
+    use sqlx::Connection;
+    let mut pg = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM instances WHERE last_error LIKE '%stream_replaced%') \
+              + (SELECT COUNT(*) FROM events WHERE body LIKE '%stream_replaced%')",
+    )
+    .fetch_one(&mut pg)
+    .await
+    .unwrap()
+}
+
+/// The sandbox network spans the nodes: instances held by different nodes message each other
+/// (with delivered and read receipts), a virtual contact reaches an instance through any node,
+/// a QR code shown on one node is scanned through another; and when a node is killed under a
+/// load of such messages, every message accepted arrives exactly once, and no second connection
+/// of a session is ever seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "PostgreSQL suite: set WAGATE_TEST_POSTGRES_URL and pass --ignored (.ci/run does)"]
+async fn sandbox_instances_on_different_nodes_talk_and_lose_nothing_in_a_kill() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const N: usize = 6;
+    let db = TestDb::new(Backend::Postgres).await;
+    let (_dirs, mut servers) = three_nodes(&db);
+    wait_until(Duration::from_secs(10), "three nodes up", async || {
+        let t = node_table(node(&servers, 0)).await;
+        t.len() == 3 && t.values().all(|(s, _)| s == "up")
+    })
+    .await;
+    let api = Api::new_account(node(&servers, 0)).await;
+    // Instance i is linked through node i % 3, which holds it; each writes to the next, which
+    // another node holds. Receivers read what arrives at once (read receipts go back).
+    let phones: Vec<String> = (0..N).map(|i| format!("55118{:08}", i + 1)).collect();
+    let mut ids = Vec::new();
+    for (i, phone) in phones.iter().enumerate() {
+        let on = api.on(node(&servers, i % 3));
+        ids.push(
+            on.link(
+                phone,
+                json!({"settings": {"autoRead": true, "autoTyping": false}}),
+            )
+            .await,
+        );
+    }
+    let next = |i: usize| (i + 1) % N;
+    let on_n2 = api.on(node(&servers, 1));
+    wait_until(Duration::from_secs(10), "all connected", async || {
+        all_connected(&on_n2, &ids).await
+    })
+    .await;
+    assert_eq!(
+        node_table(node(&servers, 0))
+            .await
+            .values()
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>(),
+        vec![2, 2, 2]
+    );
+
+    // Each sends through a node that holds neither it nor the receiver.
+    let mut hellos = Vec::new();
+    for i in 0..N {
+        let via = api.on(node(&servers, (i + 2) % 3));
+        let sent = via
+            .post(
+                "/v1/messages/send",
+                json!({"instanceId": ids[i], "to": phones[next(i)], "message": format!("hello {i}")}),
+            )
+            .await;
+        hellos.push(sent["messageId"].as_str().unwrap().to_owned());
+    }
+    wait_until(
+        Duration::from_secs(15),
+        "every hello read by its receiver on another node",
+        async || {
+            for id in &hellos {
+                let m = on_n2.get(&format!("/v1/messages/{id}/status")).await;
+                if m["data"]["status"] != "read" {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
+    for i in 0..N {
+        let seen = received_texts(&on_n2, &ids[next(i)]).await;
+        assert_eq!(seen.get(&format!("hello {i}")), Some(&1), "{seen:?}");
+        let m = on_n2.history(&ids[next(i)]).await;
+        assert_eq!(m[0]["from"], phones[i], "the sender's number: {}", m[0]);
+    }
+
+    // A virtual contact writes to instance 0 (n1's) through n2; a phone scans, through n3, the
+    // QR code an instance held by n1 shows; n2 drops n1's instance's connection.
+    let injected = on_n2
+        .post(
+            "/sandbox/v1/messages",
+            json!({"to": phones[0], "from": "5511977770000", "message": "from a contact"}),
+        )
+        .await;
+    assert_eq!(injected["data"]["instanceId"], ids[0], "{injected}");
+    assert_eq!(
+        received_texts(&on_n2, &ids[0]).await.get("from a contact"),
+        Some(&1)
+    );
+    let on_n1 = api.on(node(&servers, 0));
+    let late = on_n1.post("/v1/instances", json!({"name": "late"})).await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = on_n1
+        .post(
+            &format!("/v1/instances/{late}/connect"),
+            json!({"method": "qrcode"}),
+        )
+        .await;
+    let scanned = api
+        .on(node(&servers, 2))
+        .post(
+            "/sandbox/v1/scan",
+            json!({"qrCode": shown["qrCode"], "phone": "5511800000099"}),
+        )
+        .await;
+    assert_eq!(scanned["data"]["instanceId"], late, "{scanned}");
+    assert_eq!(
+        node_table(node(&servers, 2)).await["n1"].1,
+        3,
+        "n1 holds what it linked"
+    );
+    let dropped = on_n2
+        .post(&format!("/sandbox/v1/instances/{}/drop", ids[0]), json!({}))
+        .await;
+    assert_eq!(dropped["data"]["done"], true, "{dropped}");
+    wait_until(Duration::from_secs(5), "back after the drop", async || {
+        all_connected(&on_n2, &ids[..1]).await
+    })
+    .await;
+
+    // A load of messages between instances, accepted by n2 and n3; n1 is killed meanwhile.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let bases = [1, 2].map(|k| node(&servers, k).base.clone());
+        let (stop, key, ids, phones) = (stop.clone(), api.key.clone(), ids.clone(), phones.clone());
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut accepted: Vec<(usize, String)> = Vec::new();
+            let mut n = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                let i = n % N;
+                let text = format!("load {n}");
+                let res = http
+                    .post(format!("{}/v1/messages/send", bases[n % 2]))
+                    .bearer_auth(&key)
+                    .json(
+                        &json!({"instanceId": ids[i], "to": phones[(i + 1) % N], "message": text}),
+                    )
+                    .send()
+                    .await
+                    .expect("n2 and n3 answer");
+                assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+                accepted.push(((i + 1) % N, text));
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            accepted
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    servers[0].take().unwrap().kill();
+    let killed = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::SeqCst);
+    let accepted = load.await.unwrap();
+    assert!(accepted.len() > 50, "the load ran: {}", accepted.len());
+    let mut everyone = ids.clone();
+    everyone.push(late);
+    wait_until(
+        Duration::from_secs(15).saturating_sub(killed.elapsed()),
+        "n1's instances connected on the others within 15 s of its death",
+        async || all_connected(&on_n2, &everyone).await,
+    )
+    .await;
+    let mut expected: Vec<Vec<&String>> = vec![Vec::new(); N];
+    for (to, text) in &accepted {
+        expected[*to].push(text);
+    }
+    let started = Instant::now();
+    loop {
+        let mut missing = Vec::new();
+        for (to, want) in expected.iter().enumerate() {
+            let seen = received_texts(&on_n2, &ids[to]).await;
+            for text in want {
+                match seen.get(*text) {
+                    Some(1) => {}
+                    Some(n) => panic!("{text} arrived {n} times at instance {to}"),
+                    None => missing.push(*text),
+                }
+            }
+        }
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "accepted, never arrived: {missing:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!(
+        "{} messages between instances on different nodes, n1 killed meanwhile: each arrived once",
+        accepted.len()
+    );
+    assert_eq!(stream_replaced_recorded(&db).await, 0);
+}
+
+/// A second live connection of one linked session is refused and shown: another node's live
+/// process claims the instance's connection (as a node that never let go would), the instance's
+/// own connection is refused with `stream_replaced`, messages to it wait, and once the other
+/// connection is gone it connects and they arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "PostgreSQL suite: set WAGATE_TEST_POSTGRES_URL and pass --ignored (.ci/run does)"]
+async fn a_second_live_connection_is_refused_as_stream_replaced() {
+    use sqlx::Connection;
+    let db = TestDb::new(Backend::Postgres).await;
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let n1 = Server::start_node(dirs[0].path(), &db.url, "n1");
+    let n2 = Server::start_node(dirs[1].path(), &db.url, "n2");
+    let api = Api::new_account(&n1).await;
+    let on_n2 = api.on(&n2);
+    let x = api.link("5511700000001", json!({})).await;
+    let y = on_n2.link("5511700000002", json!({})).await;
+    wait_until(Duration::from_secs(10), "both connected", async || {
+        all_connected(&api, &[x.clone(), y.clone()]).await
+    })
+    .await;
+    assert_eq!(stream_replaced_recorded(&db).await, 0);
+    let mut pg = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query(
+        "UPDATE sandbox_connections SET node_id = 'n2', \
+           incarnation = (SELECT incarnation FROM nodes WHERE node_id = 'n2') \
+         WHERE instance_id = $1",
+    )
+    .bind(&x)
+    .execute(&mut pg)
+    .await
+    .unwrap();
+    api.post(&format!("/v1/instances/{x}/restart"), json!({}))
+        .await;
+    wait_until(
+        Duration::from_secs(5),
+        "the connection refused",
+        async || {
+            let s = api.get(&format!("/v1/instances/{x}/status")).await;
+            s["data"]["lastError"]["code"] == "stream_replaced"
+        },
+    )
+    .await;
+    let s = api.get(&format!("/v1/instances/{x}/status")).await;
+    assert_ne!(s["data"]["status"], "connected", "{s}");
+    let sent = on_n2
+        .post(
+            "/v1/messages/send",
+            json!({"instanceId": y, "to": "5511700000001", "message": "wait for it"}),
+        )
+        .await;
+    let message = sent["messageId"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        received_texts(&api, &x).await.get("wait for it"),
+        None,
+        "a refused connection receives nothing"
+    );
+    sqlx::query("DELETE FROM sandbox_connections WHERE instance_id = $1")
+        .bind(&x)
+        .execute(&mut pg)
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(5), "connected once alone", async || {
+        all_connected(&api, std::slice::from_ref(&x)).await
+    })
+    .await;
+    wait_until(Duration::from_secs(10), "the message arrives", async || {
+        let m = api.get(&format!("/v1/messages/{message}/status")).await;
+        m["data"]["status"] == "delivered" || m["data"]["status"] == "read"
+    })
+    .await;
+    assert_eq!(received_texts(&api, &x).await.get("wait for it"), Some(&1));
+}

@@ -14,11 +14,16 @@
 //!   the about text `Sandbox contact` and no picture.
 //! - `drop` cuts a connection (it comes back by itself); `unlink` logs the device out.
 //! - Groups of instances and virtual contacts live in [`groups`].
+//! - With several nodes, instances on different nodes reach each other through
+//!   [`other_nodes`].
 
 mod groups;
+mod other_nodes;
+
+pub use other_nodes::{Crossing, OtherNodes};
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -39,6 +44,7 @@ use wagate_core::group::{
 use wagate_core::message::{Content, MessageStatus, Recipient};
 use wagate_core::phone::PhoneNumber;
 use wagate_core::presence::{ContactPresence, ContactState, Presence, PresenceChange};
+use wagate_core::sandbox_reach::{ConnectionClaim, Whereabouts};
 use wagate_core::{InstanceId, Timestamp};
 
 /// The about text of every virtual contact.
@@ -51,6 +57,8 @@ const PAIRING_TTL: Duration = Duration::from_secs(180);
 const CONTACT_DELIVERED_AFTER: Duration = Duration::from_millis(100);
 const CONTACT_READ_AFTER: Duration = Duration::from_millis(1000);
 const RECONNECT_AFTER: Duration = Duration::from_millis(300);
+/// How often a connection refused for another live one ("stream replaced") tries again.
+const REPLACED_RETRY: Duration = Duration::from_secs(1);
 
 /// What the sandbox saves as an instance's session: who it is linked as.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,11 +136,22 @@ pub struct Injected {
     pub quoted_external_id: Option<String>,
 }
 
+/// What bringing a device online came to.
+enum Attempt {
+    Online(Arc<dyn EventSink>),
+    /// Refused: another live connection of the session (on that node), or the record failed.
+    Refused(Arc<dyn EventSink>, Option<wagate_core::node::NodeId>),
+    /// The device was closed or linked anew meanwhile.
+    Gone,
+}
+
 /// The whole simulated network. One per server; cheap to clone.
 #[derive(Clone)]
 pub struct SandboxNetwork {
     net: Arc<Mutex<Net>>,
     qr_ttl: Duration,
+    /// The rest of the network on other nodes, when the server has any (`reach`).
+    others: Arc<OnceLock<Arc<dyn OtherNodes>>>,
 }
 
 impl Default for SandboxNetwork {
@@ -158,7 +177,180 @@ impl SandboxNetwork {
         Self {
             net: Arc::default(),
             qr_ttl,
+            others: Arc::default(),
         }
+    }
+
+    /// Spans the network over other nodes (§19): from now on connections are recorded there,
+    /// and what is not found here is looked for there.
+    pub fn reach(&self, others: Arc<dyn OtherNodes>) {
+        let _ = self.others.set(others);
+    }
+
+    /// The device of `id` is gone from this node: so is its connection's record.
+    async fn released(&self, id: &InstanceId) {
+        if let Some(others) = self.others.get() {
+            others.release(id).await;
+        }
+    }
+
+    /// Where the instance linked as `phone` is on the other nodes: `None` when there are none,
+    /// or it is no instance's number. Asked whenever a number is not an instance's here, even
+    /// with no other node live at the last look: a node may have started since, and a number
+    /// taken for a virtual contact by mistake would swallow what is sent to it.
+    async fn elsewhere(&self, phone: &str) -> Result<Option<Whereabouts>, SendError> {
+        let Some(others) = self.others.get() else {
+            return Ok(None);
+        };
+        let found = others
+            .whereabouts(&PhoneNumber::from_trusted(phone.to_owned()))
+            .await
+            .map_err(|e| SendError {
+                code: FailureCode::RecipientUnavailable,
+                message: format!("Could not find {phone} on the sandbox network: {e}."),
+                transient: true,
+            })?;
+        Ok(match found {
+            Whereabouts::Nowhere => None,
+            // Recorded on this node but not online here: between connections.
+            Whereabouts::Connected { node, .. } if others.is_me(&node) => {
+                Some(Whereabouts::Offline)
+            }
+            w => Some(w),
+        })
+    }
+
+    /// Gives the events `make` makes (given the time) to the instance linked as `phone` on
+    /// another node, if it is connected there; in the background, as a phone's receipts and
+    /// chat states go (nobody waits on them).
+    fn elsewhere_in_background(
+        &self,
+        phone: &str,
+        make: impl FnOnce(Timestamp) -> Vec<EngineEvent>,
+    ) {
+        if self.others.get().is_none() {
+            return;
+        }
+        let events = make(Timestamp::now());
+        let (net, phone) = (self.clone(), phone.to_owned());
+        tokio::spawn(async move {
+            let Ok(Some(Whereabouts::Connected { instance, node })) = net.elsewhere(&phone).await
+            else {
+                return;
+            };
+            for event in events {
+                if let Err(e) = net.hand(&node, &instance, &event).await {
+                    tracing::debug!(error = %e, "a receipt or chat state did not reach the other node");
+                }
+            }
+        });
+    }
+
+    /// Gives `event` to `instance`'s device on `node`.
+    async fn hand(
+        &self,
+        node: &wagate_core::node::NodeId,
+        instance: &InstanceId,
+        event: &EngineEvent,
+    ) -> Result<(), NotRecorded> {
+        let (Some(others), Some(crossing)) = (self.others.get(), Crossing::of(event)) else {
+            return Err(NotRecorded("not reachable from this node".into()));
+        };
+        others.hand(node, instance, crossing).await
+    }
+
+    /// What another node handed to `instance`'s device here: given to it if it is online on
+    /// this node, else refused (the sender keeps it and tries again).
+    pub async fn take(&self, instance: &InstanceId, crossing: Crossing) -> Result<(), NotRecorded> {
+        let sink = {
+            let net = self.lock();
+            match net.devices.get(instance) {
+                Some(d) if d.online && d.linked.is_some() => d.sink.clone(),
+                _ => {
+                    return Err(NotRecorded(
+                        "the instance is not connected on this node".into(),
+                    ));
+                }
+            }
+        };
+        sink.emit(crossing.into_event().map_err(NotRecorded)?).await
+    }
+
+    /// Brings a linked device online (generation `generation`) and reports it connected. Its
+    /// connection is first recorded for the other nodes, where a live connection of the same
+    /// session elsewhere refuses it: that is reported ("stream replaced"), and it tries again
+    /// every `REPLACED_RETRY` until it is taken or the device is closed.
+    async fn come_online(
+        &self,
+        id: InstanceId,
+        generation: u64,
+        session: SavedSession,
+    ) -> Result<(), NotRecorded> {
+        match self.try_online(&id, generation).await {
+            Attempt::Online(sink) => sink.emit(connected_event(&session)).await,
+            Attempt::Gone => Ok(()),
+            Attempt::Refused(sink, holder) => {
+                if let Some(node) = holder {
+                    tracing::error!(instance = %id, %node, "a second connection of a linked sandbox session was refused");
+                    report(
+                        &sink,
+                        EngineEvent::Reconnecting {
+                            code: FailureCode::StreamReplaced,
+                            message: format!(
+                                "Another connection of this linked session is live on node {node}; this one was refused."
+                            ),
+                        },
+                    )
+                    .await;
+                }
+                let net = self.clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(REPLACED_RETRY).await;
+                        match net.try_online(&id, generation).await {
+                            Attempt::Online(sink) => {
+                                return report(&sink, connected_event(&session)).await;
+                            }
+                            Attempt::Gone => return,
+                            Attempt::Refused(..) => {}
+                        }
+                    }
+                });
+                Ok(())
+            }
+        }
+    }
+
+    async fn try_online(&self, id: &InstanceId, generation: u64) -> Attempt {
+        let claim = match self.others.get() {
+            Some(o) => o.claim(id).await,
+            None => Ok(ConnectionClaim::Taken),
+        };
+        let attempt = {
+            let mut net = self.lock();
+            match net.devices.get_mut(id) {
+                Some(d) if d.generation == generation && d.linked.is_some() => match claim {
+                    Ok(ConnectionClaim::Taken) => {
+                        d.online = true;
+                        Attempt::Online(d.sink.clone())
+                    }
+                    Ok(ConnectionClaim::LiveOn(node)) => {
+                        Attempt::Refused(d.sink.clone(), Some(node))
+                    }
+                    Err(e) => {
+                        tracing::warn!(instance = %id, error = %e, "could not record a sandbox connection");
+                        Attempt::Refused(d.sink.clone(), None)
+                    }
+                },
+                _ => Attempt::Gone,
+            }
+        };
+        // Closed meanwhile: the record just made must not outlive it (unless the instance
+        // connected again here since, whose own record it now is).
+        if matches!(attempt, Attempt::Gone) && !self.lock().devices.contains_key(id) {
+            self.released(id).await;
+        }
+        attempt
     }
 
     fn lock(&self) -> MutexGuard<'_, Net> {
@@ -173,7 +365,7 @@ impl SandboxNetwork {
         phone: PhoneNumber,
         profile_name: Option<String>,
     ) -> Result<InstanceId, SandboxError> {
-        let (instance, sink, session) = {
+        let (instance, generation, session) = {
             let mut net = self.lock();
             let link = net.links.remove(code).ok_or(SandboxError::UnknownCode)?;
             if link.expires_at < Timestamp::now() {
@@ -190,12 +382,12 @@ impl SandboxNetwork {
                 profile_name: profile_name.clone(),
             };
             device.linked = Some(session.clone());
-            device.online = true;
-            let sink = device.sink.clone();
+            let generation = device.generation;
             net.directory.insert(session.phone.clone());
-            (link.instance, sink, session)
+            (link.instance, generation, session)
         };
-        sink.emit(connected_event(&session)).await?;
+        self.come_online(instance.clone(), generation, session)
+            .await?;
         Ok(instance)
     }
 
@@ -401,6 +593,7 @@ impl SandboxNetwork {
             net.directory.remove(&linked.phone);
             sink
         };
+        self.released(id).await;
         report(
             &sink,
             EngineEvent::LoggedOut {
@@ -529,13 +722,22 @@ impl Engine for SandboxNetwork {
                 Device {
                     sink: sink.clone(),
                     generation,
-                    online: saved.is_some(),
+                    // With other nodes, online once its connection is recorded (`come_online`).
+                    online: saved.is_some() && self.others.get().is_none(),
                     linked: saved.clone(),
                 },
             );
             generation
         };
         match saved {
+            Some(s) if self.others.get().is_some() => {
+                let (net, id) = (self.clone(), req.instance_id.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = net.come_online(id, generation, s).await {
+                        tracing::warn!(error = %e, "the sandbox connection was not recorded");
+                    }
+                });
+            }
             Some(s) => {
                 let sink = sink.clone();
                 tokio::spawn(async move { report(&sink, connected_event(&s)).await });
@@ -605,6 +807,30 @@ fn received_copy(m: &OutboundMessage, from: PhoneNumber, group: Option<GroupId>)
     }
 }
 
+/// The receiving instance did not record it: the message stays queued at the sender.
+fn not_taken(e: NotRecorded) -> SendError {
+    SendError {
+        code: FailureCode::RecipientUnavailable,
+        message: format!("The receiving sandbox instance did not take it: {e}."),
+        transient: true,
+    }
+}
+
+/// Another instance has the message: the sender hears it was delivered.
+fn delivered_to(sink: Arc<dyn EventSink>, external_id: String) {
+    tokio::spawn(async move {
+        report(
+            &sink,
+            EngineEvent::Receipt {
+                external_id,
+                status: MessageStatus::Delivered,
+                at: Timestamp::now(),
+            },
+        )
+        .await;
+    });
+}
+
 /// What a phone shows; going offline tells when it was last seen.
 fn contact_presence(from: PhoneNumber, state: ContactState) -> ContactPresence {
     let last_seen = (state == ContactState::Online(Presence::Unavailable)).then(Timestamp::now);
@@ -655,12 +881,13 @@ impl Session for SandboxSession {
                 net.directory.contains(&to),
             )
         };
+        let offline = || SendError {
+            code: FailureCode::RecipientOffline,
+            message: format!("The sandbox device {to} is offline; the message waits for it."),
+            transient: true,
+        };
         if peer.is_none() && linked {
-            return Err(SendError {
-                code: FailureCode::RecipientOffline,
-                message: format!("The sandbox device {to} is offline; the message waits for it."),
-                transient: true,
-            });
+            return Err(offline());
         }
         let Some(my_sink) = my_sink else {
             return Err(SendError {
@@ -669,6 +896,21 @@ impl Session for SandboxSession {
                 transient: true,
             });
         };
+        if peer.is_none() {
+            match self.net.elsewhere(&to).await? {
+                Some(Whereabouts::Connected { instance, node }) => {
+                    let event = received_copy(m, PhoneNumber::from_trusted(my_phone), None);
+                    self.net
+                        .hand(&node, &instance, &event)
+                        .await
+                        .map_err(not_taken)?;
+                    delivered_to(my_sink, external_id.clone());
+                    return Ok(external_id);
+                }
+                Some(_) => return Err(offline()),
+                None => {}
+            }
+        }
         let ext = external_id.clone();
         match peer {
             // Another sandbox instance: delivered in send order (the receiver has committed it
@@ -677,24 +919,8 @@ impl Session for SandboxSession {
                 let from = PhoneNumber::from_trusted(my_phone);
                 let event = received_copy(m, from, None);
                 // Not recorded by the receiver: the message stays queued at the sender.
-                if let Err(e) = peer_sink.emit(event).await {
-                    return Err(SendError {
-                        code: FailureCode::RecipientUnavailable,
-                        message: format!("The receiving sandbox instance did not take it: {e}."),
-                        transient: true,
-                    });
-                }
-                tokio::spawn(async move {
-                    report(
-                        &my_sink,
-                        EngineEvent::Receipt {
-                            external_id: ext,
-                            status: MessageStatus::Delivered,
-                            at: Timestamp::now(),
-                        },
-                    )
-                    .await;
-                });
+                peer_sink.emit(event).await.map_err(not_taken)?;
+                delivered_to(my_sink, ext);
             }
             // A virtual contact that acknowledges by itself.
             None => {
@@ -752,14 +978,23 @@ impl Session for SandboxSession {
             let net = self.net.lock();
             (net.online_by_phone(to), net.directory.contains(to))
         };
+        let offline = || SendError {
+            code: FailureCode::RecipientOffline,
+            message: format!("The sandbox device {to} is offline; the change waits for it."),
+            transient: true,
+        };
         match peer {
             Some((_, sink)) => sink.emit(event).await.map_err(unavailable),
-            None if linked => Err(SendError {
-                code: FailureCode::RecipientOffline,
-                message: format!("The sandbox device {to} is offline; the change waits for it."),
-                transient: true,
-            }),
-            None => Ok(()),
+            None if linked => Err(offline()),
+            None => match self.net.elsewhere(to).await? {
+                Some(Whereabouts::Connected { instance, node }) => self
+                    .net
+                    .hand(&node, &instance, &event)
+                    .await
+                    .map_err(unavailable),
+                Some(_) => Err(offline()),
+                None => Ok(()),
+            },
         }
     }
 
@@ -864,6 +1099,18 @@ impl Session for SandboxSession {
                     .map(|(_, sink)| sink),
             ),
         };
+        if peers.is_empty() && !matches!(from, Recipient::Group(_)) {
+            self.net.elsewhere_in_background(from.as_str(), |at| {
+                external_ids
+                    .iter()
+                    .map(|external_id| EngineEvent::Receipt {
+                        external_id: external_id.clone(),
+                        status: MessageStatus::Read,
+                        at,
+                    })
+                    .collect()
+            });
+        }
         for sink in peers {
             let ids = external_ids.to_vec();
             tokio::spawn(async move {
@@ -907,13 +1154,20 @@ impl Session for SandboxSession {
             return Ok(None);
         }
         // Another sandbox instance is a person with no about text; anyone else is virtual.
-        let (is_instance, is_blocked) = {
+        let (here, is_blocked) = {
             let net = self.net.lock();
             (
                 net.directory.contains(phone.as_str()),
                 net.blocked.contains(&(self.id.clone(), phone.to_string())),
             )
         };
+        let is_instance = here
+            || self
+                .net
+                .elsewhere(phone.as_str())
+                .await
+                .map_err(|e| EngineError::Failed(e.message))?
+                .is_some();
         Ok(Some(FetchedProfile {
             about: (!is_instance).then(|| VIRTUAL_ABOUT.to_owned()),
             is_blocked,
@@ -925,39 +1179,54 @@ impl Session for SandboxSession {
     /// contacts see nothing.
     async fn presence(&self, change: &PresenceChange) -> Result<(), EngineError> {
         let me = self.me().map_err(|_| EngineError::NotConnected)?;
-        if let PresenceChange::Chat { to, state } = change
-            && let Some((_, sink)) = self.net.lock().online_by_phone(to.as_str())
-        {
+        if let PresenceChange::Chat { to, state } = change {
             let shown =
                 contact_presence(PhoneNumber::from_trusted(me), ContactState::InChat(*state));
-            tokio::spawn(async move { report(&sink, EngineEvent::Presence(shown)).await });
+            let here = self.net.lock().online_by_phone(to.as_str());
+            match here {
+                Some((_, sink)) => {
+                    tokio::spawn(async move { report(&sink, EngineEvent::Presence(shown)).await });
+                }
+                None => self
+                    .net
+                    .elsewhere_in_background(to.as_str(), |_| vec![EngineEvent::Presence(shown)]),
+            }
         }
         Ok(())
     }
 
     async fn logout(&self) -> Result<(), EngineError> {
-        let mut net = self.net.lock();
-        net.links.retain(|_, l| l.instance != self.id);
-        if let Some(phone) = net
-            .devices
-            .remove(&self.id)
-            .and_then(|d| d.linked)
-            .map(|s| s.phone)
         {
-            net.directory.remove(&phone);
+            let mut net = self.net.lock();
+            net.links.retain(|_, l| l.instance != self.id);
+            if let Some(phone) = net
+                .devices
+                .remove(&self.id)
+                .and_then(|d| d.linked)
+                .map(|s| s.phone)
+            {
+                net.directory.remove(&phone);
+            }
         }
+        self.net.released(&self.id).await;
         Ok(())
     }
 
     async fn close(&self) {
-        let mut net = self.net.lock();
-        net.links.retain(|_, l| l.instance != self.id);
-        if net
-            .devices
-            .get(&self.id)
-            .is_some_and(|d| d.generation == self.generation)
-        {
-            net.devices.remove(&self.id);
+        let closed = {
+            let mut net = self.net.lock();
+            net.links.retain(|_, l| l.instance != self.id);
+            let current = net
+                .devices
+                .get(&self.id)
+                .is_some_and(|d| d.generation == self.generation);
+            if current {
+                net.devices.remove(&self.id);
+            }
+            current
+        };
+        if closed {
+            self.net.released(&self.id).await;
         }
     }
 }

@@ -16,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use tower::ServiceExt;
-use wagate_core::{ApiKeyId, RequestId};
+use wagate_core::node::NodeId;
+use wagate_core::{ApiKeyId, InstanceId, RequestId};
 
 use crate::http::auth::Auth;
 use crate::http::error::ApiError;
@@ -81,6 +82,16 @@ pub async fn carry_to_holder(State(state): State<AppState>, req: Request, next: 
             .collect(),
         body: B64.encode(&bytes),
     };
+    carry(&state, holder, instance, request).await
+}
+
+/// Carries `request` to `holder` and answers the holder's response.
+async fn carry(
+    state: &AppState,
+    holder: &NodeId,
+    instance: &InstanceId,
+    request: CarriedRequest,
+) -> Response {
     match state.remote.carry(holder, instance, request).await {
         Ok(response) => into_response(response),
         Err(e) => {
@@ -88,6 +99,31 @@ pub async fn carry_to_holder(State(state): State<AppState>, req: Request, next: 
             ApiError::ServiceUnavailable.into_response()
         }
     }
+}
+
+/// Carries a JSON `POST uri` that `auth` made to `holder`, for `instance` (a handler that does
+/// not know at first which node it is for tries them in turn).
+pub async fn carry_post(
+    state: &AppState,
+    auth: &Auth,
+    request_id: Option<&RequestId>,
+    (holder, instance): (&NodeId, &InstanceId),
+    uri: &str,
+    body: &serde_json::Value,
+) -> Response {
+    let request = CarriedRequest {
+        key: auth.key.id.to_string(),
+        method: Method::POST.to_string(),
+        uri: uri.to_owned(),
+        headers: std::iter::once((
+            header::CONTENT_TYPE.as_str().to_owned(),
+            "application/json".to_owned(),
+        ))
+        .chain(request_id.map(|id| (REQUEST_ID.to_owned(), id.as_str().to_owned())))
+        .collect(),
+        body: B64.encode(body.to_string()),
+    };
+    carry(state, holder, instance, request).await
 }
 
 /// The request id travels as this header between nodes (read only from a carried request).

@@ -35,9 +35,13 @@ pub fn router() -> OpenApiRouter<AppState> {
             crate::routes::message_changes::edit_message,
             crate::routes::message_changes::delete_message
         ))
-        .routes(routes!(read_messages))
         .routes(routes!(message_status))
         .routes(routes!(list_chats))
+}
+
+/// Marking read needs the connection: the route is carried to the node that holds the instance.
+pub fn read_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(read_messages))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -584,6 +588,11 @@ pub async fn read_messages(
     }
     .ok_or(ApiError::ChatNotFound)?;
     let handle = state.supervisor.get(&inst.id);
+    if handle.is_none()
+        && let Some(elsewhere) = crate::routes::live_session::held_elsewhere(&state, &inst).await?
+    {
+        return Err(elsewhere);
+    }
     let connected = match &handle {
         Some(h) => h.connected_session().await.is_some(),
         None => false,

@@ -1,30 +1,37 @@
 //! `/sandbox/v1` (§16): play the phone and the contacts of the simulated network. Only served by a
 //! server started with `--sandbox`; elsewhere these routes answer 404.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wagate_core::MessageId;
 use wagate_core::account::DisplayName;
 use wagate_core::change::Change;
 use wagate_core::group::{GroupId, GroupSubject, MAX_PARTICIPANTS};
 use wagate_core::instance::Instance;
+use wagate_core::instance::InstanceStatus;
 use wagate_core::message::{Content, Direction, Message};
+use wagate_core::page::OffsetPage;
 use wagate_core::phone::PhoneNumber;
 use wagate_core::presence::ContactState;
+use wagate_core::sandbox_reach::Whereabouts;
 use wagate_core::scope::Scope;
 use wagate_core::send::{ContentFields, SendRules, quoted_message_id};
+use wagate_core::{MessageId, RequestId, Timestamp};
 use wagate_engines::SandboxNetwork;
 use wagate_engines::sandbox::{Injected, SandboxError};
 
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::ApiJson;
+use crate::http::forward::{Carried, carry_post};
 use crate::routes::groups::GroupView;
 use crate::routes::instances::owned_instance;
+use crate::routes::live_session::held_elsewhere;
 use crate::routes::messages::{check_media_host, send_body};
 use crate::routes::views::{Data, StatusView};
 use crate::state::AppState;
@@ -82,22 +89,32 @@ pub struct ScanView {
 pub async fn scan(
     State(state): State<AppState>,
     auth: Auth,
+    request_id: Option<Extension<RequestId>>,
+    carried: Option<Extension<Carried>>,
     ApiJson(req): ApiJson<ScanRequest>,
-) -> Result<axum::Json<Data<ScanView>>, ApiError> {
+) -> Result<Response, ApiError> {
     auth.require(Scope::InstancesWrite)?; // it links an instance
     let net = network(&state)?;
     let linked_as = phone("phone", &req.phone)?;
     let unknown = || ApiError::field("qrCode", "unknown or expired code");
     let raw = match (&req.qr_code, &req.pairing_code) {
-        (Some(qr), _) => state.supervisor.raw_code_for(qr).ok_or_else(unknown)?,
-        (None, Some(code)) => code.trim().to_uppercase(),
+        (Some(qr), _) => state.supervisor.raw_code_for(qr),
+        (None, Some(code)) => Some(code.trim().to_uppercase()),
         (None, None) => return Err(ApiError::field("qrCode", "send qrCode or pairingCode")),
     };
+    let showing = raw
+        .as_deref()
+        .and_then(|r| state.supervisor.instance_showing(r));
+    let (Some(raw), Some(target)) = (raw, showing) else {
+        // Not shown here: maybe by an instance of the account that another node holds.
+        if carried.is_none()
+            && let Some(res) = scan_elsewhere(&state, &auth, request_id.as_deref(), &req).await?
+        {
+            return Ok(res);
+        }
+        return Err(unknown());
+    };
     // Only the account's own instances can be linked by its key.
-    let target = state
-        .supervisor
-        .instance_showing(&raw)
-        .ok_or_else(unknown)?;
     owned_instance(&state, &auth, target.as_str())
         .await
         .map_err(|_| unknown())?;
@@ -112,7 +129,50 @@ pub async fn scan(
         instance_id: id.to_string(),
         status: wagate_core::instance::InstanceStatus::Connected.into(),
         phone: linked_as.to_string(),
-    })))
+    }))
+    .into_response())
+}
+
+/// Carries the scan to the nodes that hold the account's instances showing a code, in turn,
+/// until one of them knows the code: the first answer that is not a 400, if any.
+async fn scan_elsewhere(
+    state: &AppState,
+    auth: &Auth,
+    request_id: Option<&RequestId>,
+    req: &ScanRequest,
+) -> Result<Option<Response>, ApiError> {
+    let page = OffsetPage {
+        limit: 100,
+        offset: 0,
+    };
+    let (showing, _) = state
+        .store
+        .list_instances(&auth.account.id, Some(InstanceStatus::QrPending), page)
+        .await?;
+    let body = serde_json::json!({
+        "qrCode": req.qr_code,
+        "pairingCode": req.pairing_code,
+        "phone": req.phone,
+        "profileName": req.profile_name,
+    });
+    for inst in showing {
+        let Some(holder) = state.supervisor.holder_elsewhere(&inst.id).await? else {
+            continue;
+        };
+        let res = carry_post(
+            state,
+            auth,
+            request_id,
+            (&holder, &inst.id),
+            "/sandbox/v1/scan",
+            &body,
+        )
+        .await;
+        if res.status() != StatusCode::BAD_REQUEST {
+            return Ok(Some(res));
+        }
+    }
+    Ok(None)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -389,10 +449,21 @@ async fn instance_at(
     net: &SandboxNetwork,
     to: &PhoneNumber,
 ) -> Result<Instance, ApiError> {
-    let target = net
-        .instance_with_phone(to)
-        .ok_or(ApiError::InstanceNotFound)?;
-    owned_instance(state, auth, target.as_str()).await
+    if let Some(target) = net.instance_with_phone(to) {
+        return owned_instance(state, auth, target.as_str()).await;
+    }
+    // Connected on another node (§19): the request is carried there.
+    match state
+        .store
+        .sandbox_whereabouts(to, Timestamp::now())
+        .await?
+    {
+        Whereabouts::Connected { instance, node } if node != *state.supervisor.node() => {
+            let inst = owned_instance(state, auth, instance.as_str()).await?;
+            Err(ApiError::HeldElsewhere(node, inst.id))
+        }
+        _ => Err(ApiError::InstanceNotFound),
+    }
 }
 
 fn unrecorded(e: SandboxError) -> ApiError {
@@ -512,8 +583,16 @@ pub struct SandboxActionView {
     pub done: bool,
 }
 
-fn not_on_network(e: SandboxError) -> ApiError {
-    ApiError::InstanceNotConnected(format!("The instance is not on the sandbox network: {e}."))
+/// The instance is not on the network here: held by another node (the request is carried
+/// there), or not connected.
+async fn not_here(state: &AppState, inst: &Instance, e: SandboxError) -> ApiError {
+    match held_elsewhere(state, inst).await {
+        Ok(Some(elsewhere)) => elsewhere,
+        Ok(None) => ApiError::InstanceNotConnected(format!(
+            "The instance is not on the sandbox network: {e}."
+        )),
+        Err(e) => e,
+    }
 }
 
 /// Cut the instance's connection; it comes back by itself.
@@ -533,9 +612,9 @@ pub async fn drop_connection(
     auth.require(Scope::InstancesWrite)?; // it changes an instance's connection
     let net = network(&state)?;
     let inst = owned_instance(&state, &auth, &raw).await?;
-    net.drop_connection(&inst.id)
-        .await
-        .map_err(not_on_network)?;
+    if let Err(e) = net.drop_connection(&inst.id).await {
+        return Err(not_here(&state, &inst, e).await);
+    }
     Ok(axum::Json(Data::new(SandboxActionView {
         id: inst.id.to_string(),
         done: true,
@@ -559,7 +638,9 @@ pub async fn unlink(
     auth.require(Scope::InstancesWrite)?; // it changes an instance's connection
     let net = network(&state)?;
     let inst = owned_instance(&state, &auth, &raw).await?;
-    net.unlink(&inst.id).await.map_err(not_on_network)?;
+    if let Err(e) = net.unlink(&inst.id).await {
+        return Err(not_here(&state, &inst, e).await);
+    }
     Ok(axum::Json(Data::new(SandboxActionView {
         id: inst.id.to_string(),
         done: true,

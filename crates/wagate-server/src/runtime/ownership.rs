@@ -67,6 +67,11 @@ impl Ownership {
         self.supervisor.node()
     }
 
+    /// Names this process among the lives of its node.
+    pub fn incarnation(&self) -> &str {
+        &self.incarnation
+    }
+
     /// Whether this node holds a valid heartbeat (`/readyz`): not while draining, and not once
     /// it has failed to heartbeat for as long as a lease lasts.
     pub fn ready(&self) -> bool {

@@ -11,10 +11,14 @@ use std::time::Duration;
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
+use wagate_core::engine::NotRecorded;
 use wagate_core::instance::Instance;
 use wagate_core::node::{NodeCommand, NodeId};
 use wagate_core::store::{Store, StoreError};
 use wagate_core::{InstanceId, Timestamp};
+
+use wagate_engines::SandboxNetwork;
+use wagate_engines::sandbox::Crossing;
 
 use crate::runtime::Live;
 use crate::runtime::lifecycle::{Lifecycle, LifecycleError, Refusal, run_here};
@@ -22,6 +26,9 @@ use crate::runtime::supervisor::Supervisor;
 
 /// How long a request waits for the holder's answer.
 const ANSWER_WAIT: Duration = Duration::from_secs(15);
+/// How long a sandbox instance waits for another node to take what it sends: the sender keeps
+/// it and tries again, so a dead node should not hold its queue up for long.
+const HAND_WAIT: Duration = Duration::from_secs(5);
 /// How often the answer is read without a notice.
 const POLL: Duration = Duration::from_millis(250);
 
@@ -29,8 +36,16 @@ const POLL: Duration = Duration::from_millis(250);
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Asked {
-    Lifecycle { command: Lifecycle },
-    Request { request: CarriedRequest },
+    Lifecycle {
+        command: Lifecycle,
+    },
+    Request {
+        request: CarriedRequest,
+    },
+    /// What a sandbox instance gives one connected on the asked node.
+    Sandbox {
+        crossing: Crossing,
+    },
 }
 
 /// What the holder answers.
@@ -39,6 +54,7 @@ enum Asked {
 enum Answered {
     Lifecycle { answer: Result<Live, Refusal> },
     Response { response: CarriedResponse },
+    Sandbox { taken: Result<(), String> },
 }
 
 /// An API request carried to the node that holds its instance, as the client sent it.
@@ -70,15 +86,18 @@ fn corrupt(e: serde_json::Error) -> StoreError {
 pub struct Remote {
     store: Arc<dyn Store>,
     node: NodeId,
+    /// The sandbox network's devices on this node, given what other nodes hand them.
+    sandbox: Option<SandboxNetwork>,
     /// The commands this node waits on, by id.
     waiting: DashMap<String, Arc<Notify>>,
 }
 
 impl Remote {
-    pub fn new(store: Arc<dyn Store>, node: NodeId) -> Self {
+    pub fn new(store: Arc<dyn Store>, node: NodeId, sandbox: Option<SandboxNetwork>) -> Self {
         Self {
             store,
             node,
+            sandbox,
             waiting: DashMap::new(),
         }
     }
@@ -93,11 +112,16 @@ impl Remote {
         match run_here(supervisor, inst, &command).await {
             Err(LifecycleError::HeldElsewhere(holder)) => {
                 match self
-                    .ask(&holder, &inst.id, &Asked::Lifecycle { command })
+                    .ask(
+                        &holder,
+                        &inst.id,
+                        &Asked::Lifecycle { command },
+                        ANSWER_WAIT,
+                    )
                     .await?
                 {
                     Answered::Lifecycle { answer } => Ok(answer?),
-                    Answered::Response { .. } => Err(Refusal::Unavailable.into()),
+                    _ => Err(Refusal::Unavailable.into()),
                 }
             }
             other => other,
@@ -112,11 +136,27 @@ impl Remote {
         request: CarriedRequest,
     ) -> Result<CarriedResponse, LifecycleError> {
         match self
-            .ask(holder, instance, &Asked::Request { request })
+            .ask(holder, instance, &Asked::Request { request }, ANSWER_WAIT)
             .await?
         {
             Answered::Response { response } => Ok(response),
-            Answered::Lifecycle { .. } => Err(Refusal::Unavailable.into()),
+            _ => Err(Refusal::Unavailable.into()),
+        }
+    }
+
+    /// Gives `crossing` to the sandbox device of `instance` on `node`; `Ok` once it committed
+    /// it there.
+    pub async fn hand(
+        &self,
+        node: &NodeId,
+        instance: &InstanceId,
+        crossing: Crossing,
+    ) -> Result<(), NotRecorded> {
+        let asked = Asked::Sandbox { crossing };
+        match self.ask(node, instance, &asked, HAND_WAIT).await {
+            Ok(Answered::Sandbox { taken }) => taken.map_err(NotRecorded),
+            Ok(_) => Err(NotRecorded("an unexpected answer".into())),
+            Err(e) => Err(NotRecorded(e.to_string())),
         }
     }
 
@@ -127,6 +167,7 @@ impl Remote {
         holder: &NodeId,
         instance: &InstanceId,
         asked: &Asked,
+        wait: Duration,
     ) -> Result<Answered, LifecycleError> {
         let id = format!("cmd_{}", ulid::Ulid::new().to_string().to_lowercase());
         let command = NodeCommand {
@@ -147,7 +188,7 @@ impl Remote {
                 let _ = tokio::time::timeout(POLL, told.notified()).await;
             }
         };
-        let answer = tokio::time::timeout(ANSWER_WAIT, answer).await;
+        let answer = tokio::time::timeout(wait, answer).await;
         self.waiting.remove(&id);
         match answer {
             Ok(a) => Ok(serde_json::from_str(&a?).map_err(corrupt)?),
@@ -190,6 +231,15 @@ impl Remote {
                 answer: self
                     .lifecycle_here(supervisor, &command.instance, &what)
                     .await?,
+            },
+            Ok(Asked::Sandbox { crossing }) => Answered::Sandbox {
+                taken: match &self.sandbox {
+                    Some(net) => net
+                        .take(&command.instance, crossing)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    None => Err("not a sandbox server".into()),
+                },
             },
             Err(e) => {
                 tracing::error!(error = %e, "an unreadable command from another node");
