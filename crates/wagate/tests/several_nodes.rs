@@ -53,6 +53,15 @@ fn three_nodes(db: &TestDb) -> (Vec<tempfile::TempDir>, Vec<Option<Server>>) {
     (dirs, servers)
 }
 
+/// Waits until the three nodes read `up` in the node table.
+async fn all_up(servers: &[Option<Server>]) {
+    wait_until(Duration::from_secs(10), "three nodes up", async || {
+        let t = node_table(node(servers, 0)).await;
+        t.len() == 3 && t.values().all(|(s, _)| s == "up")
+    })
+    .await;
+}
+
 /// The i-th node, while it runs.
 fn node(servers: &[Option<Server>], i: usize) -> &Server {
     servers[i].as_ref().unwrap()
@@ -72,11 +81,7 @@ async fn instances_spread_over_nodes_and_fail_over() {
     const PER_NODE: usize = 10;
     let db = TestDb::new(Backend::Postgres).await;
     let (_dirs, mut servers) = three_nodes(&db);
-    wait_until(Duration::from_secs(10), "three nodes up", async || {
-        let t = node_table(node(&servers, 0)).await;
-        t.len() == 3 && t.values().all(|(s, _)| s == "up")
-    })
-    .await;
+    all_up(&servers).await;
     for s in servers.iter().flatten() {
         assert_eq!(ready(s).await, 200);
     }
@@ -726,11 +731,7 @@ async fn sandbox_instances_on_different_nodes_talk_and_lose_nothing_in_a_kill() 
     const N: usize = 6;
     let db = TestDb::new(Backend::Postgres).await;
     let (_dirs, mut servers) = three_nodes(&db);
-    wait_until(Duration::from_secs(10), "three nodes up", async || {
-        let t = node_table(node(&servers, 0)).await;
-        t.len() == 3 && t.values().all(|(s, _)| s == "up")
-    })
-    .await;
+    all_up(&servers).await;
     let api = Api::new_account(node(&servers, 0)).await;
     // Instance i is linked through node i % 3, which holds it; each writes to the next, which
     // another node holds. Receivers read what arrives at once (read receipts go back).

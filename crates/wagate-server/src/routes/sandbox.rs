@@ -12,8 +12,7 @@ use utoipa_axum::routes;
 use wagate_core::account::DisplayName;
 use wagate_core::change::Change;
 use wagate_core::group::{GroupId, GroupSubject, MAX_PARTICIPANTS};
-use wagate_core::instance::Instance;
-use wagate_core::instance::InstanceStatus;
+use wagate_core::instance::{Instance, InstanceStatus};
 use wagate_core::message::{Content, Direction, Message};
 use wagate_core::page::OffsetPage;
 use wagate_core::phone::PhoneNumber;
@@ -127,7 +126,7 @@ pub async fn scan(
         })?;
     Ok(axum::Json(Data::new(ScanView {
         instance_id: id.to_string(),
-        status: wagate_core::instance::InstanceStatus::Connected.into(),
+        status: InstanceStatus::Connected.into(),
         phone: linked_as.to_string(),
     }))
     .into_response())
