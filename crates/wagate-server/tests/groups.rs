@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::receiver::{Answer, Receiver};
 use common::{TestServer, eventually, linked};
 use reqwest::StatusCode;
@@ -43,26 +41,6 @@ async fn member(s: &TestServer, phone: &str, events: &[&str]) -> (String, Receiv
         .await;
     assert_eq!(sub.status, StatusCode::CREATED, "{}", sub.body);
     (id, rx)
-}
-
-/// The `data` of the first `n` events of `kind` that `rx` got (waiting up to 10 s).
-async fn events(rx: &Receiver, kind: &str, n: usize) -> Vec<Value> {
-    let of_kind = || -> Vec<Value> {
-        rx.hits()
-            .iter()
-            .map(|h| h.json())
-            .filter(|e| e["event"] == json!(kind))
-            .map(|e| e["data"].clone())
-            .collect()
-    };
-    for _ in 0..200 {
-        let found = of_kind();
-        if found.len() >= n {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("fewer than {n} {kind} events: {:?}", of_kind());
 }
 
 fn phones_and_roles(group: &Value) -> Vec<(String, String)> {
@@ -165,7 +143,7 @@ async fn every_route_reaches_every_member(backend: Backend) {
     );
     // The creator and the member instance are told they joined; the third is not.
     for rx in [&rx_a, &rx_b] {
-        let joined = &events(rx, "group.joined", 1).await[0];
+        let joined = &rx.events("group.joined", 1).await[0];
         assert_eq!(joined["groupId"], json!(gid));
         assert_eq!(joined["subject"], json!("Support"));
         assert_eq!(joined["participantsCount"], json!(3));
@@ -175,7 +153,7 @@ async fn every_route_reaches_every_member(backend: Backend) {
     assert_eq!(on_b.body["data"]["participants"], g["participants"]);
     // `group.joined` carries the group as `GET /v1/groups/{groupId}` answers it (two renderings
     // of one shape: the event's in wagate-core, the route's in its view).
-    let mut joined = events(&rx_b, "group.joined", 1).await[0].clone();
+    let mut joined = rx_b.events("group.joined", 1).await[0].clone();
     for envelope_only in ["instanceId", "timestamp"] {
         joined.as_object_mut().unwrap().remove(envelope_only);
     }
@@ -221,7 +199,7 @@ async fn every_route_reaches_every_member(backend: Backend) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["data"]["subject"], json!("Support 24h"));
     assert_eq!(r.body["data"]["description"], json!(null));
-    let updated = &events(&rx_a, "group.updated", 1).await[0];
+    let updated = &rx_a.events("group.updated", 1).await[0];
     assert_eq!(updated["groupId"], json!(gid));
     assert_eq!(
         updated["changes"],
@@ -239,7 +217,7 @@ async fn every_route_reaches_every_member(backend: Backend) {
     let r = patch(&s, &gid, json!({"instanceId": a, "locked": true})).await;
     assert_eq!(r.body["data"]["locked"], json!(true), "{}", r.body);
     // B's own change first, then A's.
-    let on_b = events(&rx_b, "group.updated", 2).await;
+    let on_b = rx_b.events("group.updated", 2).await;
     assert_eq!(
         (&on_b[0]["by"], &on_b[1]["changes"], &on_b[1]["by"]),
         (&json!(OTHER), &json!({"locked": true}), &json!(ME))
@@ -268,7 +246,7 @@ async fn every_route_reaches_every_member(backend: Backend) {
         r.body["data"],
         json!([{"phone": OTHER, "ok": true}, {"phone": BIA, "ok": false, "error": "not_participant"}])
     );
-    let promoted = &events(&rx_b, "group.participants", 1).await[0];
+    let promoted = &rx_b.events("group.participants", 1).await[0];
     assert_eq!(
         (
             &promoted["groupId"],
@@ -331,7 +309,7 @@ async fn every_route_reaches_every_member(backend: Backend) {
     assert_eq!(joined.body["data"]["groupId"], json!(gid));
     assert_eq!(joined.body["data"]["participantsCount"], json!(4));
     // A's own promotion first, then the newcomer.
-    let came = events(&rx_a, "group.participants", 2).await;
+    let came = rx_a.events("group.participants", 2).await;
     assert_eq!(
         (&came[1]["action"], &came[1]["participants"], &came[1]["by"]),
         (&json!("add"), &json!([THIRD]), &json!(THIRD))
@@ -346,7 +324,7 @@ async fn every_route_reaches_every_member(backend: Backend) {
     .await;
     assert_eq!(left.status, StatusCode::OK, "{}", left.body);
     assert_eq!(left.body["data"], json!({"groupId": gid, "left": true}));
-    let gone = events(&rx_b, "group.participants", 3).await;
+    let gone = rx_b.events("group.participants", 3).await;
     assert_eq!(
         (&gone[2]["action"], &gone[2]["participants"]),
         (&json!("remove"), &json!([THIRD]))
@@ -420,7 +398,7 @@ async fn group_messages_reach_every_member(backend: Backend) {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let sent = r.body["messageId"].as_str().unwrap().to_owned();
-    let ev = &events(&rx_b, "message.received", 1).await[0];
+    let ev = &rx_b.events("message.received", 1).await[0];
     assert_eq!(
         (&ev["isGroup"], &ev["groupId"], &ev["from"], &ev["content"]),
         (&json!(true), &json!(gid), &json!(ME), &json!("Hello team")),
@@ -463,7 +441,7 @@ async fn group_messages_reach_every_member(backend: Backend) {
             (&item["from"], &item["fromName"]),
             (&json!(ANA), &json!("Ana"))
         );
-        let got = events(rx, "message.received", n).await;
+        let got = rx.events("message.received", n).await;
         let ev = got
             .iter()
             .find(|e| e["content"] == json!("Hi all"))
@@ -547,7 +525,7 @@ async fn a_contact_makes_a_group(backend: Backend) {
         ])
     );
     for rx in [&rx_a, &rx_b] {
-        let joined = &events(rx, "group.joined", 1).await[0];
+        let joined = &rx.events("group.joined", 1).await[0];
         assert_eq!(
             (&joined["groupId"], &joined["owner"]),
             (&json!(gid), &json!(ANA))

@@ -17,7 +17,7 @@ use whatsapp_rust::{Client, Jid};
 
 use crate::address::phone_of;
 use crate::shared::Shared;
-use crate::{history, receive};
+use crate::{groups, history, receive};
 
 /// What the engine saves as the instance's session: who it is linked as. The keys themselves
 /// are in the engine's state tables.
@@ -210,7 +210,13 @@ async fn translate(
                 .last_seen
                 .map(|t| Timestamp::from_millis(t.timestamp_millis())),
         })),
-        // Chat states in groups are issue 15's.
+        Event::GroupUpdate(u) => {
+            let me = shared.phone().and_then(|p| PhoneNumber::parse(&p).ok());
+            groups::notice_of(client, me.as_ref(), u)
+                .await
+                .map(EngineEvent::Group)
+        }
+        // A member typing in a group is not reported (wagate's chat states are a contact's).
         Event::ChatPresence(c) if !c.source.is_group => {
             let state = match (&c.state, &c.media) {
                 (ChatPresence::Composing, ChatPresenceMedia::Audio) => ChatState::Recording,

@@ -6,6 +6,7 @@ mod convert;
 mod driver;
 mod durability;
 mod engine;
+mod groups;
 mod history;
 mod media;
 pub mod options;

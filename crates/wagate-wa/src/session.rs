@@ -12,6 +12,9 @@ use wagate_core::engine::{
     ProfileChange, SendError, Session,
 };
 use wagate_core::failure::FailureCode;
+use wagate_core::group::{
+    Group, GroupError, GroupId, GroupUpdate, NewGroup, ParticipantAction, ParticipantOutcome,
+};
 use wagate_core::message::{Content, Recipient};
 use wagate_core::phone::PhoneNumber;
 use wagate_core::presence::{ChatState, Presence, PresenceChange};
@@ -21,7 +24,7 @@ use whatsapp_rust::{Client, Jid, RevokeType};
 use crate::address::{jid_of, phone_of, wa_message_id};
 use crate::convert::{contacts_message, location_message, quote, reaction_message, text_message};
 use crate::shared::Shared;
-use crate::{media, polls};
+use crate::{groups, media, polls};
 
 /// How long a send waits for the server's ack before it counts as interrupted (it is then
 /// resent under the same id, which WhatsApp deduplicates).
@@ -108,6 +111,46 @@ impl Session for WaSession {
                 .map_err(failed)?;
         }
         Ok(())
+    }
+
+    async fn groups(&self) -> Result<Vec<Group>, GroupError> {
+        groups::all(&self.client).await
+    }
+
+    async fn group(&self, id: &GroupId) -> Result<Group, GroupError> {
+        groups::one(&self.client, id).await
+    }
+
+    async fn create_group(
+        &self,
+        group: &NewGroup,
+    ) -> Result<(Group, Vec<ParticipantOutcome>), GroupError> {
+        groups::create(&self.client, group).await
+    }
+
+    async fn update_group(&self, id: &GroupId, update: &GroupUpdate) -> Result<(), GroupError> {
+        groups::update(&self.client, id, update).await
+    }
+
+    async fn change_participants(
+        &self,
+        id: &GroupId,
+        action: ParticipantAction,
+        phones: &[PhoneNumber],
+    ) -> Result<Vec<ParticipantOutcome>, GroupError> {
+        groups::change(&self.client, id, action, phones).await
+    }
+
+    async fn group_invite(&self, id: &GroupId, revoke: bool) -> Result<String, GroupError> {
+        groups::invite(&self.client, id, revoke).await
+    }
+
+    async fn join_group(&self, code: &str) -> Result<GroupId, GroupError> {
+        groups::join(&self.client, code).await
+    }
+
+    async fn leave_group(&self, id: &GroupId) -> Result<(), GroupError> {
+        groups::leave(&self.client, id).await
     }
 
     async fn reject_call(&self, call: &InboundCall) -> Result<(), EngineError> {

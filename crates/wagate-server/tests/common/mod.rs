@@ -6,6 +6,7 @@ use std::time::Duration;
 pub mod receiver;
 pub mod sandbox;
 pub mod sse;
+pub mod wa;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -98,6 +98,26 @@ impl Receiver {
     }
 
     /// Waits until at least `n` requests arrived (at most `within`).
+    /// The `data` of the first `n` events of `kind` received (waiting up to 10 s for them).
+    pub async fn events(&self, kind: &str, n: usize) -> Vec<Value> {
+        let of_kind = || -> Vec<Value> {
+            self.hits()
+                .iter()
+                .map(|h| h.json())
+                .filter(|e| e["event"] == serde_json::json!(kind))
+                .map(|e| e["data"].clone())
+                .collect()
+        };
+        for _ in 0..200 {
+            let found = of_kind();
+            if found.len() >= n {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("fewer than {n} {kind} events: {:?}", of_kind());
+    }
+
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Hit> {
         let deadline = Instant::now() + within;
         loop {

@@ -4,6 +4,7 @@
 // Protobuf literals keep `..Default::default()` so they still compile when the schema grows.
 #![allow(clippy::needless_update)]
 
+pub mod groups;
 pub mod media;
 pub mod peer;
 pub mod profiles;
@@ -11,6 +12,7 @@ pub mod server;
 pub mod tcp;
 pub mod wire;
 
+pub use groups::{FakeGroup, FakeRole};
 pub use media::{FakeCdn, FakeCdnClient, PhoneFile};
 pub use profiles::FakeProfile;
 pub use server::{ContactReceipts, FakeOptions, FakeServer, FakeTransportFactory, Observed};

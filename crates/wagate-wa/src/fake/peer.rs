@@ -1,6 +1,7 @@
 //! A Signal-speaking fake device (a contact's phone, or the account's own
 //! primary phone) living inside the fake server. It publishes a prekey bundle,
-//! decrypts what the client sends it, and encrypts messages to the client.
+//! decrypts what the client sends it, and encrypts messages to the client; in groups it keeps
+//! the members' sender keys (from their distribution messages) and its own.
 //!
 //! Why in-server: WhatsApp's server only relays ciphertext, so a fake server that
 //! also owns the peers' Signal state is enough to test real E2E send/receive.
@@ -13,9 +14,12 @@ use whatsapp_rust::wacore::iq::prekeys::{
 use whatsapp_rust::wacore::libsignal::protocol::{
     CiphertextMessage, Direction, GenericSignedPreKey, IdentityChange, IdentityKey,
     IdentityKeyPair, IdentityKeyStore, KeyPair, PreKeyBundle, PreKeyId, PreKeyRecord,
-    PreKeySignalMessage, PreKeyStore, ProtocolAddress, PublicKey, SessionRecord, SessionStore,
-    SignalMessage, SignalProtocolError, SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore,
-    Timestamp, UsePQRatchet, message_decrypt, message_encrypt, process_prekey_bundle,
+    PreKeySignalMessage, PreKeyStore, ProtocolAddress, PublicKey, SenderKeyDistributionMessage,
+    SenderKeyName, SenderKeyRecord, SenderKeyStore, SessionRecord, SessionStore, SignalMessage,
+    SignalProtocolError, SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore, Timestamp,
+    UsePQRatchet, create_sender_key_distribution_message, group_decrypt, group_encrypt,
+    message_decrypt, message_encrypt, process_prekey_bundle,
+    process_sender_key_distribution_message,
 };
 use whatsapp_rust::wacore::messages::MessageUtils;
 use whatsapp_rust::wacore::protocol::ProtocolNode as _;
@@ -82,6 +86,8 @@ struct PeerStores {
     prekeys: HashMap<u32, PreKeyRecord>,
     signed: HashMap<u32, SignedPreKeyRecord>,
     pair: Option<(IdentityKeyPair, u32)>,
+    /// Sender keys by (group, sender): the members' and this peer's own.
+    sender_keys: HashMap<String, SenderKeyRecord>,
 }
 
 impl SignalPeer {
@@ -207,11 +213,71 @@ impl SignalPeer {
     }
 }
 
+impl SignalPeer {
+    /// Takes a member's sender key for `group` (the distribution message it sent pairwise).
+    pub async fn take_sender_key(
+        &mut self,
+        group: &str,
+        sender: &str,
+        distribution: &[u8],
+    ) -> anyhow::Result<()> {
+        let skdm = SenderKeyDistributionMessage::try_from(distribution)?;
+        let name = SenderKeyName::from_parts(group, sender);
+        process_sender_key_distribution_message(
+            &name,
+            &skdm,
+            &mut SkStore(&mut self.stores.sender_keys),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Decrypts a member's group message (`skmsg`), once its sender key is known.
+    pub async fn decrypt_group(
+        &mut self,
+        group: &str,
+        sender: &str,
+        bytes: &[u8],
+    ) -> anyhow::Result<wa::Message> {
+        let name = SenderKeyName::from_parts(group, sender);
+        let padded =
+            group_decrypt(bytes, &mut SkStore(&mut self.stores.sender_keys), &name).await?;
+        whatsapp_rust::wacore::messages::decode_plaintext(&padded, 2)
+    }
+
+    /// This peer's sender-key distribution for `group` (the same key until it is rotated), and
+    /// `msg` encrypted under that key: what a phone sends to a group.
+    pub async fn encrypt_group(
+        &mut self,
+        group: &str,
+        msg: &wa::Message,
+    ) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+        let name = SenderKeyName::from_parts(group, &self.jid.to_string());
+        let mut store = SkStore(&mut self.stores.sender_keys);
+        let skdm = create_sender_key_distribution_message(&name, &mut store, &mut rng()).await?;
+        let plain = MessageUtils::encode_and_pad(msg);
+        let skmsg = group_encrypt(&mut store, &name, &plain, &mut rng()).await?;
+        Ok((skdm.serialized().to_vec(), skmsg.serialized().to_vec()))
+    }
+}
+
 // Minimal in-memory libsignal stores over borrowed maps.
 struct SessStore<'a>(&'a mut HashMap<String, SessionRecord>);
 struct IdStore<'a>(&'a mut HashMap<String, IdentityKey>, (IdentityKeyPair, u32));
 struct PkStore<'a>(&'a mut HashMap<u32, PreKeyRecord>);
 struct SpkStore<'a>(&'a HashMap<u32, SignedPreKeyRecord>);
+struct SkStore<'a>(&'a mut HashMap<String, SenderKeyRecord>);
+
+#[async_trait]
+impl SenderKeyStore for SkStore<'_> {
+    async fn store_sender_key(&mut self, n: &SenderKeyName, r: SenderKeyRecord) -> SResult<()> {
+        self.0.insert(n.cache_key().to_owned(), r);
+        Ok(())
+    }
+    async fn load_sender_key(&self, n: &SenderKeyName) -> SResult<Option<SenderKeyRecord>> {
+        Ok(self.0.get(n.cache_key()).cloned())
+    }
+}
 
 #[async_trait]
 impl SessionStore for SessStore<'_> {

@@ -7,9 +7,11 @@
 //! empty collections, everything else answered with an empty result), message
 //! acks/nacks, receipts, and Signal peers that receive and send E2E messages;
 //! contacts' profiles and the blocklist (`profiles.rs`), and the phone's history
-//! sync (`sync_history`).
+//! sync (`sync_history`); groups (`groups.rs`), their notifications, and members that send and
+//! decrypt group messages with sender keys.
 //! Tests observe what the client did through [`Observed`] records.
 
+use super::groups::{FakeGroup, Groups};
 use super::peer::{PublishedBundle, SignalPeer};
 use super::profiles::{FakeProfile, Profiles};
 use super::wire::{FrameReader, PipeTransport, ServerIdentity, accept, frame};
@@ -62,6 +64,8 @@ pub enum Observed {
         id: String,
         text: Option<String>,
         message: Box<wa::Message>,
+        /// The group it was written in (then `to` is the member who decrypted it).
+        group: Option<String>,
     },
     /// The server acked (or nacked) a client message.
     ServerAcked {
@@ -201,6 +205,7 @@ struct State {
     key_shared: std::collections::HashSet<String>,
     /// Contacts that write as a LID (`…@lid`), with the number they give alongside, if any.
     lid_contacts: HashMap<String, Option<String>>,
+    groups: Groups,
 }
 
 impl State {
@@ -322,7 +327,7 @@ impl FakeServer {
         );
         for (conn, dev) in targets {
             let id = format!("3EB0{:016X}", self.next_id.fetch_add(1, Ordering::Relaxed));
-            self.deliver(conn, &dev, Sender::Primary, &msg, "protocol", &id)
+            self.deliver(conn, &dev, Sender::Primary, &msg, "protocol", &id, None)
                 .await?;
         }
         Ok(())
@@ -529,7 +534,7 @@ impl FakeServer {
         anyhow::ensure!(!targets.is_empty(), "account {to} has no connected device");
         let id = format!("3EB0{:016X}", self.next_id.fetch_add(1, Ordering::Relaxed));
         for (conn, dev) in targets {
-            self.deliver(conn, &dev, Sender::Contact(from), msg, ty, &id)
+            self.deliver(conn, &dev, Sender::Contact(from), msg, ty, &id, None)
                 .await?;
         }
         Ok(id)
@@ -537,6 +542,9 @@ impl FakeServer {
 
     /// Encrypts `msg` from `sender` to companion `dev` and pushes it on `conn`;
     /// queued until the device sends a receipt (redelivered on next login).
+    /// In a group (`in_group`: its JID and the group message under the sender's key), `msg` is
+    /// the sender-key distribution that goes pairwise beside it.
+    #[allow(clippy::too_many_arguments)]
     async fn deliver(
         &self,
         conn: u64,
@@ -545,6 +553,7 @@ impl FakeServer {
         msg: &wa::Message,
         ty: &str,
         id: &str,
+        in_group: Option<(&str, &[u8])>,
     ) -> anyhow::Result<()> {
         let mut st = self.state.lock().await;
         let st = &mut *st;
@@ -576,24 +585,39 @@ impl FakeServer {
             None => (format!("{from}@s.whatsapp.net"), None),
         };
         let mut b = NodeBuilder::new("message")
-            .attr("from", address)
             .attr("id", id.to_string())
             .attr("t", now().to_string())
             .attr("type", ty.to_string())
             .attr("notify", notify);
+        b = match in_group {
+            Some((group, _)) => b
+                .attr("from", group.to_owned())
+                .attr("participant", address),
+            None => b.attr("from", address),
+        };
         if matches!(sender, Sender::Primary) {
             b = b.attr("category", "peer");
         }
         if let Some(pn) = sender_pn {
             b = b.attr("sender_pn", format!("{pn}@s.whatsapp.net"));
         }
-        let node = b
-            .children([NodeBuilder::new("enc")
+        let mut encs = vec![
+            NodeBuilder::new("enc")
                 .attr("v", "2")
                 .attr("type", enc_type)
                 .bytes(ct)
-                .build()])
-            .build();
+                .build(),
+        ];
+        if let Some((_, skmsg)) = in_group {
+            encs.push(
+                NodeBuilder::new("enc")
+                    .attr("v", "2")
+                    .attr("type", "skmsg")
+                    .bytes(skmsg.to_vec())
+                    .build(),
+            );
+        }
+        let node = b.children(encs).build();
         st.unreceipted
             .entry(dev.to_string())
             .or_default()
@@ -643,7 +667,7 @@ impl FakeServer {
             ..Default::default()
         };
         let id = format!("3EB0{:016X}", self.next_id.fetch_add(1, Ordering::Relaxed));
-        self.deliver(conn, dev, Sender::Primary, &msg, "protocol", &id)
+        self.deliver(conn, dev, Sender::Primary, &msg, "protocol", &id, None)
             .await
     }
 
@@ -753,6 +777,214 @@ impl FakeServer {
         }
         if let Some(a) = self.state.lock().await.accounts.get_mut(phone) {
             a.companions.clear();
+        }
+    }
+
+    // ------------------------------------------------------------ groups
+
+    /// The group as the network holds it now.
+    pub async fn group(&self, jid: &str) -> Option<FakeGroup> {
+        self.state.lock().await.groups.get(jid).cloned()
+    }
+
+    /// Contact `creator` makes a group with `members` (contacts or accounts); the accounts'
+    /// devices are told (`<create>`). Returns the group's JID.
+    pub async fn contact_creates_group(
+        &self,
+        creator: &str,
+        subject: &str,
+        members: &[&str],
+    ) -> String {
+        let notice = {
+            let mut st = self.state.lock().await;
+            let st = &mut *st;
+            let (contacts, accounts) = (&st.contacts, &st.accounts);
+            let known = |p: &str| contacts.contains_key(p) || accounts.contains_key(p);
+            let asked: Vec<String> = members.iter().map(|m| (*m).to_owned()).collect();
+            let g = st
+                .groups
+                .create(creator, subject, None, &asked, known, now());
+            let created = NodeBuilder::new("create").children([g.node()]).build();
+            (g.jid.clone(), created, vec![])
+        };
+        let jid = notice.0.clone();
+        self.notify_group(None, creator, notice).await;
+        jid
+    }
+
+    /// Contact `by` (an admin) adds, removes, promotes or demotes `phones` in `jid`.
+    pub async fn contact_changes_group(
+        &self,
+        by: &str,
+        jid: &str,
+        action: &'static str,
+        phones: &[&str],
+    ) -> anyhow::Result<()> {
+        let notice = {
+            let mut st = self.state.lock().await;
+            let st = &mut *st;
+            let (contacts, accounts) = (&st.contacts, &st.accounts);
+            let known = |p: &str| contacts.contains_key(p) || accounts.contains_key(p);
+            let phones: Vec<String> = phones.iter().map(|p| (*p).to_owned()).collect();
+            st.groups.contact_changes(by, jid, action, &phones, known)
+        };
+        let notice = notice.ok_or_else(|| anyhow::anyhow!("{by} cannot {action} in {jid}"))?;
+        self.notify_group(None, by, notice).await;
+        Ok(())
+    }
+
+    /// Contact `by` renames `jid`.
+    pub async fn contact_renames_group(
+        &self,
+        by: &str,
+        jid: &str,
+        subject: &str,
+    ) -> anyhow::Result<()> {
+        let notice = self
+            .state
+            .lock()
+            .await
+            .groups
+            .contact_renames(by, jid, subject, now())
+            .ok_or_else(|| anyhow::anyhow!("{by} is not in {jid}"))?;
+        self.notify_group(None, by, notice).await;
+        Ok(())
+    }
+
+    /// Contact `from` writes `text` in group `jid` (see `send_group_message_from`).
+    pub async fn send_group_text_from(
+        &self,
+        from: &str,
+        jid: &str,
+        text: &str,
+    ) -> anyhow::Result<String> {
+        let msg = wa::Message {
+            conversation: Some(text.to_string()),
+            ..Default::default()
+        };
+        self.send_group_message_from(from, jid, &msg).await
+    }
+
+    /// Contact `from` writes `msg` in group `jid`: to each connected device of its member
+    /// accounts, its sender key (pairwise) and the message under that key. Returns the id.
+    pub async fn send_group_message_from(
+        &self,
+        from: &str,
+        jid: &str,
+        msg: &wa::Message,
+    ) -> anyhow::Result<String> {
+        let (members, skdm, skmsg) = {
+            let mut st = self.state.lock().await;
+            let st = &mut *st;
+            let g = st
+                .groups
+                .get(jid)
+                .filter(|g| g.role_of(from).is_some())
+                .ok_or_else(|| anyhow::anyhow!("{from} is not in {jid}"))?;
+            let members: Vec<String> = g.members.iter().map(|(p, _)| p.clone()).collect();
+            let peer = st
+                .contacts
+                .get_mut(from)
+                .ok_or_else(|| anyhow::anyhow!("unknown contact {from}"))?;
+            let (skdm, skmsg) = peer.encrypt_group(jid, msg).await?;
+            (members, skdm, skmsg)
+        };
+        let distribution = wa::Message {
+            sender_key_distribution_message: whatsapp_rust::buffa::MessageField::some(
+                wa::message::SenderKeyDistributionMessage {
+                    group_id: Some(jid.to_owned()),
+                    axolotl_sender_key_distribution_message: Some(skdm),
+                    ..Default::default()
+                },
+            ),
+            ..Default::default()
+        };
+        let id = format!("3EB0{:016X}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        for member in members {
+            for (conn, dev) in self.conns_of(&member).await {
+                self.deliver(
+                    conn,
+                    &dev,
+                    Sender::Contact(from),
+                    &distribution,
+                    "text",
+                    &id,
+                    Some((jid, &skmsg)),
+                )
+                .await?;
+            }
+        }
+        Ok(id)
+    }
+
+    /// A `w:g2` IQ: answered, and the change (if any) told to the other members.
+    async fn on_group_iq(&self, conn: u64, id: &str, n: &Node) -> anyhow::Result<()> {
+        let to = attr(n, "to").unwrap_or_default();
+        let (outcome, actor) = {
+            let mut st = self.state.lock().await;
+            let st = &mut *st;
+            let actor = st
+                .conns
+                .get(&conn)
+                .and_then(|c| c.device.as_ref().map(|d| d.user.to_string()))
+                .unwrap_or_default();
+            let (contacts, accounts) = (&st.contacts, &st.accounts);
+            let known = |p: &str| contacts.contains_key(p) || accounts.contains_key(p);
+            (st.groups.on_iq(&actor, &to, n, known, now()), actor)
+        };
+        match outcome {
+            Ok(done) => {
+                self.push(conn, iq_result(id).children(done.answer).build())
+                    .await;
+                if let Some(notice) = done.notice {
+                    self.notify_group(Some(conn), &actor, notice).await;
+                }
+            }
+            Err(refusal) => {
+                let error = NodeBuilder::new("iq")
+                    .attr("from", "s.whatsapp.net")
+                    .attr("type", "error")
+                    .attr("id", id.to_string())
+                    .children([refusal.node()])
+                    .build();
+                self.push(conn, error).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// A `w:gp2` notification of `action` by `by` to every connected device of the group's
+    /// member accounts (and of `also`: those just removed), but the one that did it.
+    async fn notify_group(
+        &self,
+        except: Option<u64>,
+        by: &str,
+        (jid, action, also): (String, Node, Vec<String>),
+    ) {
+        let mut members: Vec<String> = self
+            .state
+            .lock()
+            .await
+            .groups
+            .get(&jid)
+            .map(|g| g.members.iter().map(|(p, _)| p.clone()).collect())
+            .unwrap_or_default();
+        members.extend(also);
+        for member in members {
+            for (conn, _) in self.conns_of(&member).await {
+                if Some(conn) == except {
+                    continue;
+                }
+                let n = NodeBuilder::new("notification")
+                    .attr("from", jid.clone())
+                    .attr("type", "w:gp2")
+                    .attr("id", self.fresh_id("gp2"))
+                    .attr("participant", format!("{by}@s.whatsapp.net"))
+                    .attr("t", now().to_string())
+                    .children([action.clone()])
+                    .build();
+                self.push(conn, n).await;
+            }
         }
     }
 
@@ -1092,6 +1324,9 @@ impl FakeServer {
             return Ok(());
         }
         let xmlns = attr(&n, "xmlns").unwrap_or_default();
+        if xmlns == "w:g2" {
+            return self.on_group_iq(conn, &id, &n).await;
+        }
         let reply = match xmlns.as_str() {
             "encrypt" => self.on_encrypt_iq(conn, &id, &n).await?,
             "usync" => self.on_usync(&id, &n).await,
@@ -1393,6 +1628,7 @@ impl FakeServer {
     async fn on_message(&self, conn: u64, n: Node) -> anyhow::Result<()> {
         let id = attr(&n, "id").unwrap_or_default();
         let to = attr(&n, "to").unwrap_or_default();
+        let group = to.ends_with("@g.us").then(|| to.clone());
         let (nack, receipts) = {
             let o = self.opts.lock().unwrap();
             (o.nack_messages.clone(), o.contact_receipts)
@@ -1409,89 +1645,80 @@ impl FakeServer {
         }
         // Decrypt for every fake device addressed, before acking (the ack means "stored").
         if nack.is_none() {
-            let sender = self
+            let from = self
                 .state
                 .lock()
                 .await
                 .conns
                 .get(&conn)
-                .and_then(|c| c.device.clone());
-            let mut encs: Vec<(String, Node)> = Vec::new();
+                .and_then(|c| c.device.as_ref().map(|d| d.to_string()))
+                .unwrap_or_default();
+            let mut pairwise: Vec<(String, Node)> = Vec::new();
             if let Some(ps) = n.get_optional_child("participants") {
                 for t in ps.get_children_by_tag("to") {
                     if let Some(e) = t.get_optional_child("enc") {
-                        encs.push((attr(t, "jid").unwrap_or_default(), e.clone()));
+                        pairwise.push((attr(t, "jid").unwrap_or_default(), e.clone()));
                     }
                 }
             }
+            let mut for_group = Vec::new();
             for e in n.get_children_by_tag("enc") {
-                encs.push((to.clone(), e.clone()));
+                if group.is_some() {
+                    for_group.push(e.clone());
+                } else {
+                    pairwise.push((to.clone(), e.clone()));
+                }
             }
-            for (dest, enc) in encs {
-                let Ok(dest_jid) = dest.parse::<Jid>() else {
+            for (dest, enc) in pairwise {
+                let Some(body) = self.peer_decrypts(&dest, &from, &enc).await else {
                     continue;
                 };
-                let from = sender.as_ref().map(|s| s.to_string()).unwrap_or_default();
-                let mut st = self.state.lock().await;
-                let st = &mut *st;
-                let is_contact = st.contacts.contains_key(dest_jid.user.as_str());
-                let peer = if is_contact {
-                    st.contacts.get_mut(dest_jid.user.as_str())
-                } else if dest_jid.device == 0 {
-                    st.account_mut(&dest_jid.user).map(|a| &mut a.primary)
-                } else {
-                    None
-                };
-                let Some(peer) = peer else { continue };
-                let ty = attr(&enc, "type").unwrap_or_default();
-                match peer
-                    .decrypt(&from, &ty, bytes_of(&enc).unwrap_or_default())
-                    .await
-                {
-                    Ok(m) => {
-                        // Own-device copies are wrapped in a DeviceSentMessage.
-                        let body = m
-                            .device_sent_message
-                            .as_option()
-                            .and_then(|d| d.message.as_option())
-                            .cloned()
-                            .unwrap_or(m);
-                        let text = body
-                            .conversation
-                            .clone()
-                            .or_else(|| {
-                                body.extended_text_message
-                                    .as_option()
-                                    .and_then(|x| x.text.clone())
-                            })
-                            .or_else(|| {
-                                body.image_message
-                                    .as_option()
-                                    .and_then(|i| i.caption.clone())
-                            });
-                        if is_contact
-                            && !receipted_by
-                                .iter()
-                                .any(|u| u.as_str() == dest_jid.user.as_str())
-                        {
-                            receipted_by.push(dest_jid.user.to_string());
-                        }
-                        self.observe(Observed::PeerReceived {
-                            from,
-                            to: dest,
-                            id: id.clone(),
-                            text,
-                            message: Box::new(body),
-                        });
+                if let Some(g) = &group {
+                    // In a group send, the pairwise part carries the sender's key.
+                    if let Some(skdm) = body.sender_key_distribution_message.as_option()
+                        && let Some(bytes) = &skdm.axolotl_sender_key_distribution_message
+                        && let Err(e) = self.peer_takes_sender_key(&dest, g, &from, bytes).await
+                    {
+                        tracing::warn!(
+                            "fake peer {dest} could not take {from}'s sender key: {e:#}"
+                        );
                     }
-                    Err(e) => {
-                        tracing::warn!("fake peer {dest} could not decrypt {ty} from {from}: {e:#}")
+                    continue;
+                }
+                let user = dest.split(['@', ':']).next().unwrap_or_default().to_owned();
+                if self.state.lock().await.contacts.contains_key(&user)
+                    && !receipted_by.contains(&user)
+                {
+                    receipted_by.push(user);
+                }
+                self.observe(Observed::PeerReceived {
+                    from: from.clone(),
+                    to: dest,
+                    id: id.clone(),
+                    text: text_of(&body),
+                    message: Box::new(body),
+                    group: None,
+                });
+            }
+            if let Some(g) = &group {
+                for enc in for_group {
+                    for (member, body) in self.members_decrypt(g, &from, &enc).await {
+                        self.observe(Observed::PeerReceived {
+                            from: from.clone(),
+                            to: format!("{member}@s.whatsapp.net"),
+                            id: id.clone(),
+                            text: text_of(&body),
+                            message: Box::new(body),
+                            group: Some(g.clone()),
+                        });
+                        receipted_by.push(member);
                     }
                 }
             }
         }
+        let group = group.as_deref();
         if receipts == Some(ContactReceipts::BeforeAck) {
-            self.contact_receipts(conn, &receipted_by, &id).await;
+            self.contact_receipts(conn, &receipted_by, &id, group).await;
         }
         self.push(conn, ack.build()).await;
         self.observe(Observed::ServerAcked {
@@ -1499,19 +1726,118 @@ impl FakeServer {
             error: nack,
         });
         if receipts == Some(ContactReceipts::AfterAck) {
-            self.contact_receipts(conn, &receipted_by, &id).await;
+            self.contact_receipts(conn, &receipted_by, &id, group).await;
         }
         Ok(())
     }
 
-    /// Each contact that decrypted message `id` reports it delivered, then read, to the sender.
-    async fn contact_receipts(&self, conn: u64, contacts: &[String], id: &str) {
+    /// The fake phone `dest` (a contact, or an account's primary) decrypts a pairwise `<enc>`
+    /// from `from`; own-device copies come unwrapped from their DeviceSentMessage.
+    async fn peer_decrypts(&self, dest: &str, from: &str, enc: &Node) -> Option<wa::Message> {
+        let dest_jid = dest.parse::<Jid>().ok()?;
+        let mut st = self.state.lock().await;
+        let st = &mut *st;
+        let peer = if st.contacts.contains_key(dest_jid.user.as_str()) {
+            st.contacts.get_mut(dest_jid.user.as_str())
+        } else if dest_jid.device == 0 {
+            st.account_mut(&dest_jid.user).map(|a| &mut a.primary)
+        } else {
+            None
+        }?;
+        let ty = attr(enc, "type").unwrap_or_default();
+        match peer
+            .decrypt(from, &ty, bytes_of(enc).unwrap_or_default())
+            .await
+        {
+            Ok(m) => Some(
+                m.device_sent_message
+                    .as_option()
+                    .and_then(|d| d.message.as_option())
+                    .cloned()
+                    .unwrap_or(m),
+            ),
+            Err(e) => {
+                tracing::warn!("fake peer {dest} could not decrypt {ty} from {from}: {e:#}");
+                None
+            }
+        }
+    }
+
+    async fn peer_takes_sender_key(
+        &self,
+        dest: &str,
+        group: &str,
+        from: &str,
+        skdm: &[u8],
+    ) -> anyhow::Result<()> {
+        let dest_jid: Jid = dest.parse()?;
+        let mut st = self.state.lock().await;
+        let st = &mut *st;
+        let peer = match st.contacts.get_mut(dest_jid.user.as_str()) {
+            Some(p) => p,
+            None => {
+                &mut st
+                    .account_mut(&dest_jid.user)
+                    .ok_or_else(|| anyhow::anyhow!("no phone {dest}"))?
+                    .primary
+            }
+        };
+        peer.take_sender_key(group, from, skdm).await
+    }
+
+    /// The group's contacts decrypt a group message (`skmsg`) from `from`: who did, and what.
+    async fn members_decrypt(
+        &self,
+        group: &str,
+        from: &str,
+        enc: &Node,
+    ) -> Vec<(String, wa::Message)> {
+        let mut st = self.state.lock().await;
+        let st = &mut *st;
+        let members: Vec<String> = st
+            .groups
+            .get(group)
+            .map(|g| g.members.iter().map(|(p, _)| p.clone()).collect())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for member in members {
+            let Some(peer) = st.contacts.get_mut(&member) else {
+                continue;
+            };
+            match peer
+                .decrypt_group(group, from, bytes_of(enc).unwrap_or_default())
+                .await
+            {
+                Ok(m) => out.push((member, m)),
+                Err(e) => tracing::warn!(
+                    "fake member {member} could not decrypt {from}'s group message: {e:#}"
+                ),
+            }
+        }
+        out
+    }
+
+    /// Each contact that decrypted message `id` reports it delivered, then read, to the sender
+    /// (in a group, as that group's member).
+    async fn contact_receipts(
+        &self,
+        conn: u64,
+        contacts: &[String],
+        id: &str,
+        group: Option<&str>,
+    ) {
         for contact in contacts {
             for r#type in [None, Some("read")] {
+                let contact_jid = format!("{contact}@s.whatsapp.net");
                 let mut b = NodeBuilder::new("receipt")
-                    .attr("from", format!("{contact}@s.whatsapp.net"))
                     .attr("id", id.to_string())
                     .attr("t", now().to_string());
+                b = match group {
+                    Some(g) => b
+                        .attr("from", g.to_owned())
+                        .attr("participant", contact_jid),
+                    None => b.attr("from", contact_jid),
+                };
                 if let Some(t) = r#type {
                     b = b.attr("type", t);
                 }
@@ -1519,6 +1845,22 @@ impl FakeServer {
             }
         }
     }
+}
+
+/// What a test reads as a message's text: conversation or extended text, or an image caption.
+fn text_of(body: &wa::Message) -> Option<String> {
+    body.conversation
+        .clone()
+        .or_else(|| {
+            body.extended_text_message
+                .as_option()
+                .and_then(|x| x.text.clone())
+        })
+        .or_else(|| {
+            body.image_message
+                .as_option()
+                .and_then(|i| i.caption.clone())
+        })
 }
 
 /// `TransportFactory` that connects the client to the fake server in-process.
