@@ -30,6 +30,7 @@ pub mod phone;
 pub mod plan;
 pub mod presence;
 pub mod rate_window;
+pub mod retention;
 pub mod sandbox_reach;
 pub mod scope;
 pub mod send;

@@ -25,6 +25,7 @@ use crate::message::Message;
 use crate::node::{Fence, Fenced, Lease, Node, NodeCommand, NodeId, NodeState};
 use crate::page::OffsetPage;
 use crate::phone::PhoneNumber;
+use crate::retention::{Cutoffs, Pruned};
 use crate::sandbox_reach::{ConnectionClaim, Whereabouts};
 use crate::send::NewMessage;
 use crate::status_change::StatusChange;
@@ -83,6 +84,7 @@ pub trait Store:
     + NodeCommandStore
     + SandboxReachStore
     + InboundWebhookStore
+    + RetentionStore
 {
     /// Answers when the database answers (`/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
@@ -324,6 +326,16 @@ pub trait SandboxReachStore: Send + Sync + 'static {
         phone: &PhoneNumber,
         now: Timestamp,
     ) -> Result<Whereabouts, StoreError>;
+}
+
+/// Retention (§21.1, `wagate_core::retention`): what is past the retention period, deleted a
+/// batch at a time.
+#[async_trait]
+pub trait RetentionStore: Send + Sync + 'static {
+    /// Deletes up to `batch` of each kind made before its cut-off in `before`: events whose deliveries have all
+    /// ended and that every broker output has published (never the newest event, which numbers
+    /// the next), delivery logs, idempotency records.
+    async fn prune(&self, before: Cutoffs, batch: u32) -> Result<Pruned, StoreError>;
 }
 
 /// The connection fields of an instance, as its actor last saw them.
@@ -802,6 +814,6 @@ pub mod prelude {
     pub use super::{
         AccountStore, ApiKeyStore, BrokerStore, ContactStore, DeliveryStore, EventStreamStore,
         HistoryStore, InboundWebhookStore, InstanceStore, MessageStore, NodeCommandStore,
-        OwnershipStore, SandboxReachStore, SettingsStore, Store, SubscriptionStore,
+        OwnershipStore, RetentionStore, SandboxReachStore, SettingsStore, Store, SubscriptionStore,
     };
 }

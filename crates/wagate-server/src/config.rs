@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use wagate_core::net::UrlPolicy;
 use wagate_core::node::NodeId;
+use wagate_core::retention::{DEFAULT_RETENTION_DAYS, RetentionPeriod};
 use wagate_engines::cloud_api::credentials::{AppSecret, SecretKey};
 use wagate_engines::cloud_api::{Backoff, DEFAULT_GRAPH_URL};
 
@@ -82,6 +83,11 @@ pub struct ServerConfig {
     pub connections: crate::http::connections::ConnectionLimits,
     /// Broker outputs (§21): every event also to NATS JetStream and/or RabbitMQ.
     pub brokers: BrokerConfig,
+    /// How long delivered events, delivery logs, received media and idempotency records are
+    /// kept (§21.1, `--retention-days`).
+    pub retention: RetentionPeriod,
+    /// How often what is past it is deleted; tests shorten it.
+    pub retention_every: Duration,
 }
 
 /// The broker outputs the operator configured; none by default.
@@ -153,6 +159,9 @@ impl ServerConfig {
             idempotency_window: DAY,
             connections: Default::default(),
             brokers: BrokerConfig::default(),
+            retention: RetentionPeriod::days(DEFAULT_RETENTION_DAYS)
+                .expect("the default period is valid"),
+            retention_every: Duration::from_secs(60),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod http;
 pub mod media;
 pub mod net_guard;
 pub mod openapi;
+pub mod retention;
 pub mod routes;
 pub mod runtime;
 pub mod serve;

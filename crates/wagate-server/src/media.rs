@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use wagate_core::engine::{MediaBlob, MediaVault, MediaVaultError};
 use wagate_core::store::Store;
-use wagate_core::{AccountId, InstanceId, MediaId};
+use wagate_core::{AccountId, InstanceId, MediaId, Timestamp};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -95,4 +95,49 @@ pub async fn read(
     let meta: MediaMeta = serde_json::from_slice(&meta).map_err(std::io::Error::other)?;
     let bytes = tokio::fs::read(&path).await?;
     Ok(Some((meta, bytes)))
+}
+
+/// Deletes up to `batch` media files (each with its metadata) made before `before`: the time is
+/// the one in the media id (a ULID), so no file is opened to decide. Returns how many went.
+pub async fn prune(dir: &Path, before: Timestamp, batch: usize) -> std::io::Result<u64> {
+    let mut deleted = 0u64;
+    let mut accounts = match tokio::fs::read_dir(dir).await {
+        Ok(a) => a,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    while let Some(account) = accounts.next_entry().await? {
+        if !account.file_type().await?.is_dir() {
+            continue;
+        }
+        let mut files = tokio::fs::read_dir(account.path()).await?;
+        while let Some(file) = files.next_entry().await? {
+            if deleted >= batch as u64 {
+                return Ok(deleted);
+            }
+            // The metadata file goes with its media file, never alone.
+            let Ok(id) = MediaId::parse(&file.file_name().to_string_lossy()) else {
+                continue;
+            };
+            if id.made_at() >= before {
+                continue;
+            }
+            let path = file.path();
+            tokio::fs::remove_file(path.with_extension("json"))
+                .await
+                .or_else(ignore_missing)?;
+            tokio::fs::remove_file(&path)
+                .await
+                .or_else(ignore_missing)?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
+fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Ok(()),
+        _ => Err(e),
+    }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wagate_core::store::{Store, StoreError};
 use wagate_store::SqlStore;
@@ -16,9 +17,11 @@ use crate::bootstrap::{FirstStart, bootstrap};
 use crate::config::{AdminToken, ServerConfig};
 use crate::http::metrics::Metrics;
 use crate::http::rate_limit::RateLimiter;
+use crate::retention::Retention;
 use crate::runtime::Supervisor;
 use crate::runtime::ownership::Ownership;
 use crate::runtime::remote::Remote;
+use crate::runtime::resume_pace::ResumePace;
 use crate::single_node::SqliteLock;
 use crate::state::AppState;
 
@@ -53,6 +56,8 @@ pub struct Running {
     task: JoinHandle<std::io::Result<()>>,
     /// Every actor and send pass (and what they spawn).
     tasks: TaskTracker,
+    /// Stops the retention loop.
+    retention: CancellationToken,
     /// On SQLite: the database is this process's alone while it runs.
     _lock: Option<SqliteLock>,
 }
@@ -71,6 +76,7 @@ impl Running {
             tracing::error!(error = %e, "the HTTP server task failed");
         }
         self.state.brokers.stop();
+        self.retention.cancel();
         // The instances' leases are handed back once their actors have stopped, so the other
         // nodes take them over at once.
         tokio::join!(
@@ -149,15 +155,22 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let net = crate::net_guard::NetGuard::new(config.url_policy, config.resolver.clone());
     let media = crate::runtime::media_fetch::MediaFetcher::new(&net);
     let tasks = TaskTracker::new();
-    let supervisor = Arc::new(Supervisor::new(
-        store.clone(),
-        qr_engine,
-        Some(Arc::new(official.clone())),
-        media,
-        tasks.clone(),
-        config.send_deadline,
-        config.node_id.clone(),
-    ));
+    let supervisor = Arc::new(
+        Supervisor::new(
+            store.clone(),
+            qr_engine,
+            Some(Arc::new(official.clone())),
+            media,
+            tasks.clone(),
+            config.send_deadline,
+            config.node_id.clone(),
+        )
+        .with_resume_pace(if config.sandbox {
+            None
+        } else {
+            ResumePace::per_second(config.wa.resume_rate)
+        }),
+    );
     let ownership = Ownership::register(store.clone(), supervisor.clone()).await?;
     let config_node = config.node_id.clone();
     let remote = Arc::new(Remote::new(
@@ -222,6 +235,18 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     // Instances that were connected come back by themselves (this node's share of them, with
     // other nodes on the database), and send what is queued.
     tasks.spawn(ownership.clone().run(tasks.clone()));
+    // What is past the retention period goes, a batch at a time (§21.1).
+    let retention = CancellationToken::new();
+    tasks.spawn(
+        Retention::new(
+            state.store.clone(),
+            state.config.data_dir.join("media"),
+            state.config.retention,
+            state.config.idempotency_window,
+            state.config.retention_every,
+        )
+        .run(retention.clone()),
+    );
     let router = build_router(state.clone());
     // What other nodes tell this one: sends queued, commands and requests to run here, answers.
     if let Some(notices) = sql_for_listening.listen_notices(&config_node).await? {
@@ -245,6 +270,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         stop,
         task,
         tasks,
+        retention,
         _lock: lock,
     })
 }

@@ -50,6 +50,7 @@ on_both_backends!(
     mentions_reach_the_peer_and_come_back,
     every_media_kind_reaches_the_peer_and_comes_back,
     blocking_and_the_own_profile_reach_whatsapp,
+    a_restart_reopens_the_sessions_at_the_resume_rate,
 );
 
 /// Sends through the API; returns the accepted message's id.
@@ -569,8 +570,17 @@ async fn unreachable_whatsapp_shows_network_error(backend: Backend) {
     })
     .await;
     let k = s.default_key.clone();
+    // The answer does not wait for a code that cannot come (issue 19: it blocked for the whole
+    // first-code wait).
+    let asked = std::time::Instant::now();
     let (id, c) = connect_qr(&s, &k, json!({})).await;
+    assert!(
+        asked.elapsed() < wagate_server::runtime::lifecycle::FIRST_CODE_WAIT,
+        "connect waited {:?} for a code from an unreachable WhatsApp",
+        asked.elapsed()
+    );
     assert!(c.body["qrCode"].is_null(), "{}", c.body);
+    assert_eq!(c.body["status"], json!("connecting"), "{}", c.body);
     // It keeps trying (backoff) and says why it is not linking.
     let st = eventually_for(&s, &k, &format!("/v1/instances/{id}/status"), 15, |b| {
         b["data"]["lastError"]["code"] == json!("network_error")
@@ -1918,5 +1928,62 @@ async fn blocking_and_the_own_profile_reach_whatsapp(backend: Backend) {
     )
     .await
     .expect("the picture is the fetched file");
+    s.stop().await;
+}
+
+/// The logins (handshakes of a linked device) the fake has seen.
+fn logins(fake: &FakeServer) -> usize {
+    fake.observed()
+        .iter()
+        .filter(|o| matches!(o, Observed::Handshake { login: Some(_), .. }))
+        .count()
+}
+
+/// Issue 19: a restart does not log every linked number in at once (`--resume-rate`).
+async fn a_restart_reopens_the_sessions_at_the_resume_rate(backend: Backend) {
+    let fake = FakeServer::new();
+    let s = server(backend, &fake).await;
+    let k = s.default_key.clone();
+    let phones = ["15550001201", "15550001202", "15550001203", "15550001204"];
+    let mut ids = Vec::new();
+    for phone in phones {
+        let (id, c) = connect_qr(&s, &k, json!({})).await;
+        scan(&s, &fake, c.body["qrCode"].as_str().unwrap(), phone).await;
+        status_is(&s, &k, &id, "connected").await;
+        ids.push(id);
+    }
+    let before = logins(&fake);
+    let mut options = wa_options(&fake);
+    options.resume_rate = 2;
+    let s = s
+        .restart_with(move |c| {
+            c.wa = options;
+            c.url_policy.allow_private = true;
+        })
+        .await;
+    // When each of the four logins after the restart happened.
+    let mut at = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    for n in 1..=phones.len() {
+        while logins(&fake) < before + n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "login {n} of {} never came",
+                phones.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        at.push(std::time::Instant::now());
+    }
+    for id in &ids {
+        status_is(&s, &k, id, "connected").await;
+    }
+    // Two a second: the last is at least 1.5 s after the first began (1 s allowing for the
+    // first's own handshake); unpaced, all four come together.
+    let span = at[phones.len() - 1] - at[0];
+    assert!(
+        span >= Duration::from_secs(1),
+        "four sessions reopened within {span:?} at two a second"
+    );
     s.stop().await;
 }

@@ -105,23 +105,27 @@ impl InstanceStore for SqlStore {
         let mut tx = self.writer.begin().await.map_err(db)?;
         // SQLite serialises writers on its single writer connection; PostgreSQL needs the
         // account row locked so two concurrent creates cannot both see "one below the limit".
-        if self.dialect == Dialect::Postgres {
-            sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
-                .bind(i.account_id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+        let lock = match self.dialect {
+            Dialect::Postgres => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        };
+        let count: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT instance_count FROM accounts WHERE id = $1{lock}"
+        )))
+        .bind(i.account_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        if let Some(limit) = limit
+            && count.unwrap_or(0) >= i64::from(limit)
+        {
+            return Err(InsertInstanceError::LimitReached { limit });
         }
-        if let Some(limit) = limit {
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instances WHERE account_id = $1")
-                .bind(i.account_id.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db)?;
-            if n >= i64::from(limit) {
-                return Err(InsertInstanceError::LimitReached { limit });
-            }
-        }
+        sqlx::query("UPDATE accounts SET instance_count = instance_count + 1 WHERE id = $1")
+            .bind(i.account_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         sqlx::query(
             "INSERT INTO instances (id, account_id, name, status, phone, profile_name, profile_pic_url, \
              webhook_url, webhook_events, webhook_secret, auto_read, auto_typing, connection_method, \
@@ -186,8 +190,9 @@ impl InstanceStore for SqlStore {
         page: OffsetPage,
     ) -> Result<(Vec<Instance>, u64), StoreError> {
         // Two filters rather than `status = COALESCE($2, status)`, which keeps SQLite's count
-        // off the index: each one's count reads `instances_by_account` or
-        // `instances_by_account_status` alone, and its page follows the index in id order.
+        // off the index: each page follows `instances_by_account` or
+        // `instances_by_account_status` in id order. The whole account's total is its stored
+        // count; a status's is counted on its index.
         let mut args = vec![account.as_str().into()];
         let filter = match status {
             None => "account_id = $1",
@@ -196,15 +201,20 @@ impl InstanceStore for SqlStore {
                 "account_id = $1 AND status = $2"
             }
         };
-        let (rows, total) = PagedQuery {
+        let query = PagedQuery {
             columns: COLUMNS,
             from: "instances",
             filter,
             order: "id",
             args,
-        }
-        .fetch::<InstanceRow>(&self.reader, page)
-        .await?;
+        };
+        let (rows, total) = match status {
+            None => {
+                let rows = query.rows::<InstanceRow>(&self.reader, page).await?;
+                (rows, self.count_instances(account).await?)
+            }
+            Some(_) => query.fetch::<InstanceRow>(&self.reader, page).await?,
+        };
         let list = rows
             .into_iter()
             .map(Instance::try_from)
@@ -212,13 +222,16 @@ impl InstanceStore for SqlStore {
         Ok((list, total))
     }
 
+    /// Kept by `insert_instance` and `delete_instance` (migration 0020): one row read, whatever
+    /// the number of instances.
     async fn count_instances(&self, account: &AccountId) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instances WHERE account_id = $1")
-            .bind(account.as_str())
-            .fetch_one(&self.reader)
-            .await
-            .map_err(db)?;
-        Ok(n as u64)
+        let n: Option<i64> =
+            sqlx::query_scalar("SELECT instance_count FROM accounts WHERE id = $1")
+                .bind(account.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db)?;
+        Ok(u64::try_from(n.unwrap_or(0)).unwrap_or(0))
     }
 
     async fn update_instance(
@@ -279,6 +292,11 @@ impl InstanceStore for SqlStore {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
+        sqlx::query("UPDATE accounts SET instance_count = instance_count - 1 WHERE id = $1")
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         // The engine's session state (device keys) goes with the instance.
         sqlx::query("DELETE FROM wa_kv WHERE instance_id = $1")
             .bind(id.as_str())

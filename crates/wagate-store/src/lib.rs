@@ -27,6 +27,7 @@ mod outbox;
 mod ownership;
 mod paged;
 mod reactions;
+mod retention;
 mod sandbox_reach;
 mod settings;
 mod stats;

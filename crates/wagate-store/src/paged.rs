@@ -31,6 +31,15 @@ impl PagedQuery<'_> {
     where
         R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
     {
+        let rows = self.rows(pool, page).await?;
+        Ok((rows, self.count(pool).await?))
+    }
+
+    /// The page's rows alone (for a caller that keeps the count elsewhere).
+    pub async fn rows<R>(&self, pool: &AnyPool, page: OffsetPage) -> Result<Vec<R>, StoreError>
+    where
+        R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+    {
         let n = self.args.len();
         let rows_sql = format!(
             "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT ${} OFFSET ${}",
@@ -47,15 +56,19 @@ impl PagedQuery<'_> {
         args.add(i64::from(page.limit))
             .and_then(|()| args.add(offset))
             .map_err(corrupt)?;
-        let rows: Vec<R> = sqlx::query_as_with(AssertSqlSafe(rows_sql), args)
+        sqlx::query_as_with(AssertSqlSafe(rows_sql), args)
             .fetch_all(pool)
             .await
-            .map_err(db)?;
+            .map_err(db)
+    }
+
+    /// The number of rows that pass the filter.
+    pub async fn count(&self, pool: &AnyPool) -> Result<u64, StoreError> {
         let count_sql = format!("SELECT COUNT(*) FROM {} WHERE {}", self.from, self.filter);
         let total: i64 = sqlx::query_scalar_with(AssertSqlSafe(count_sql), arguments(&self.args)?)
             .fetch_one(pool)
             .await
             .map_err(db)?;
-        Ok((rows, u64::try_from(total).unwrap_or(0)))
+        Ok(u64::try_from(total).unwrap_or(0))
     }
 }

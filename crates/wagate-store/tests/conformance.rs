@@ -298,6 +298,15 @@ async fn list_filters_and_paginates(backend: Backend) {
         .unwrap();
     assert_eq!((list.len(), total), (1, 1));
     assert_eq!(list[0].id, ids[3]);
+    // The account's total is a stored count: it follows a delete, and not a refused one.
+    let other = account(&store, Plan::Enterprise).await;
+    assert!(!store.delete_instance(&other.id, &ids[0]).await.unwrap());
+    assert!(store.delete_instance(&a.id, &ids[0]).await.unwrap());
+    assert!(!store.delete_instance(&a.id, &ids[0]).await.unwrap());
+    let (_, total) = store.list_instances(&a.id, None, page()).await.unwrap();
+    assert_eq!(total, 4);
+    assert_eq!(store.count_instances(&a.id).await.unwrap(), 4);
+    assert_eq!(store.count_instances(&other.id).await.unwrap(), 0);
 }
 
 async fn deleting_an_account_removes_its_keys_and_instances(backend: Backend) {

@@ -15,6 +15,7 @@ use wagate_core::message::{Content, Message, Recipient};
 use wagate_core::net::TargetUrl;
 use wagate_core::node::Fence;
 use wagate_core::plan::Plan;
+use wagate_core::retention::Cutoffs;
 use wagate_core::send::NewOutbound;
 use wagate_core::status_change::StatusChange;
 use wagate_core::store::OutboundInsert;
@@ -913,4 +914,150 @@ on_both_backends!(
     a_late_outcome_of_a_taken_claim_changes_nothing,
     an_expired_claim_nobody_took_still_records,
     late_outcomes_racing_a_new_claim_record_one_outcome_each,
+    pruning_deletes_only_what_nothing_needs_any_more,
+    pruning_forgets_old_idempotency_records,
 );
+
+/// The ids of the events still stored, oldest first.
+async fn events_left(store: &SqlStore) -> Vec<wagate_core::EventId> {
+    store
+        .read_all_events(StreamCursor::default(), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect()
+}
+
+/// Retention (§21.1): an event past the cut-off is deleted once nothing needs it (its
+/// deliveries ended, every broker output published it, and it is not the newest, which numbers
+/// the next), with its logs; a batch at a time.
+async fn pruning_deletes_only_what_nothing_needs_any_more(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let hooked = instance(&store, vec![WebhookEvent::MessageSent]).await;
+    let quiet = instance(&store, vec![]).await;
+    for i in 1..=3 {
+        sent_message(&store, &hooked, &format!("ext-{i}")).await;
+    }
+    sent_message(&store, &quiet, "ext-4").await;
+    // The first two are delivered (a log each); the third waits for its attempt.
+    let mut third = None;
+    for n in 0..3 {
+        let due = claim(&store).await;
+        assert_eq!(due.len(), 1, "one lane, one head");
+        if n == 2 {
+            third = Some(due[0].clone());
+            break;
+        }
+        let done = record(&store, &due[0], &ok(), AttemptOutcome::Succeeded).await;
+        assert_eq!(done, Recorded::Written);
+    }
+    let all = events_left(&store).await;
+    assert_eq!(all.len(), 4);
+    let later = Timestamp::now().plus_millis(3_600_000);
+    // Nothing is past a cut-off in the past.
+    let none = store
+        .prune(Cutoffs::all(Timestamp::from_millis(0)), 100)
+        .await
+        .unwrap();
+    assert_eq!(none, wagate_core::retention::Pruned::default());
+    // A batch of one deletes one of each kind.
+    let one = store.prune(Cutoffs::all(later), 1).await.unwrap();
+    assert_eq!((one.events, one.delivery_logs), (1, 1));
+    assert_eq!(events_left(&store).await, all[1..].to_vec());
+    let rest = store.prune(Cutoffs::all(later), 100).await.unwrap();
+    assert_eq!((rest.events, rest.delivery_logs), (1, 1));
+    // The third waits for its delivery; the fourth is the newest.
+    assert_eq!(events_left(&store).await, all[2..].to_vec());
+    let third = third.unwrap();
+    let done = record(&store, &third, &failed(500), AttemptOutcome::GaveUp).await;
+    assert_eq!(done, Recorded::Written);
+    let after = store.prune(Cutoffs::all(later), 100).await.unwrap();
+    assert_eq!((after.events, after.delivery_logs), (1, 1));
+    assert_eq!(events_left(&store).await, all[3..].to_vec());
+
+    // A broker output keeps what it has not published yet.
+    use wagate_core::broker::BrokerKind::Nats;
+    let now = Timestamp::now();
+    let start = store
+        .hold_broker_target(Nats, "n1", now, now.plus_millis(30_000))
+        .await
+        .unwrap()
+        .expect("held");
+    for i in 5..=6 {
+        sent_message(&store, &quiet, &format!("ext-{i}")).await;
+    }
+    let mut unpublished = Vec::new();
+    for _ in 0..500 {
+        unpublished = store.read_all_events(start, 10).await.unwrap();
+        if unpublished.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(unpublished.len(), 2, "{unpublished:?}");
+    store.prune(Cutoffs::all(later), 100).await.unwrap();
+    assert_eq!(
+        events_left(&store).await.len(),
+        3,
+        "the broker's place is at the fourth: it and the two after it are kept"
+    );
+    assert!(
+        store
+            .advance_broker_target(Nats, "n1", unpublished[0].cursor, later)
+            .await
+            .unwrap()
+    );
+    let moved = store.prune(Cutoffs::all(later), 100).await.unwrap();
+    assert_eq!(moved.events, 1);
+    assert_eq!(
+        events_left(&store).await,
+        vec![unpublished[0].id.clone(), unpublished[1].id.clone()]
+    );
+}
+
+async fn pruning_forgets_old_idempotency_records(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let inst = instance(&store, vec![]).await;
+    let send = NewOutbound {
+        to: Recipient::parse("5511988887777").unwrap(),
+        content: Content::Text("hi".into()),
+        mentions: Vec::new(),
+        quoted_message_id: None,
+        metadata: None,
+    };
+    let insert = OutboundInsert {
+        message: send.of(&inst, Timestamp::now()),
+        idempotency: Some(wagate_core::store::IdempotencyRequest {
+            key: "order-1".into(),
+            request_hash: "h".into(),
+            expired_before: Timestamp::from_millis(0),
+        }),
+    };
+    store.insert_outbound(insert).await.unwrap();
+    let kept = store
+        .prune(Cutoffs::all(Timestamp::now().plus_millis(-3_600_000)), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.idempotency_keys, 0,
+        "a record younger than the cut-off stays"
+    );
+    let later = Timestamp::now().plus_millis(3_600_000);
+    assert_eq!(
+        store
+            .prune(Cutoffs::all(later), 100)
+            .await
+            .unwrap()
+            .idempotency_keys,
+        1
+    );
+    assert_eq!(
+        store
+            .prune(Cutoffs::all(later), 100)
+            .await
+            .unwrap()
+            .idempotency_keys,
+        0
+    );
+}

@@ -64,7 +64,14 @@ pub struct WaOptions {
     pub device_name: String,
     /// Which of the phone's history a new link stores (`--wa-history-days`).
     pub history: HistoryWindow,
+    /// Saved sessions a node reopens per second when it starts or takes instances over
+    /// (`--resume-rate`; 0: all at once).
+    pub resume_rate: u32,
 }
+
+/// Logins a second at start-up unless told otherwise: 10,000 linked numbers are back in under
+/// three minutes, and WhatsApp never sees a burst of them.
+pub const DEFAULT_RESUME_RATE: u32 = 64;
 
 impl Default for WaOptions {
     fn default() -> Self {
@@ -74,6 +81,7 @@ impl Default for WaOptions {
             pre_key_count: 100,
             device_name: "wagate".into(),
             history: HistoryWindow::Days(DEFAULT_HISTORY_DAYS),
+            resume_rate: DEFAULT_RESUME_RATE,
         }
     }
 }
@@ -105,6 +113,7 @@ impl fmt::Debug for WaOptions {
             .field("connector", &self.connector.as_ref().map(|_| "custom"))
             .field("pre_key_count", &self.pre_key_count)
             .field("history", &self.history)
+            .field("resume_rate", &self.resume_rate)
             .finish()
     }
 }

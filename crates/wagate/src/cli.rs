@@ -83,6 +83,17 @@ pub struct ServeArgs {
     #[arg(long = "wa-history-days", env = "WAGATE_WA_HISTORY_DAYS",
           default_value_t = wagate_wa::options::DEFAULT_HISTORY_DAYS)]
     pub wa_history_days: u32,
+    /// WhatsApp Web sessions reopened per second when the node starts or takes instances over
+    /// (0: all at once).
+    #[arg(long = "resume-rate", env = "WAGATE_RESUME_RATE",
+          default_value_t = wagate_wa::options::DEFAULT_RESUME_RATE)]
+    pub resume_rate: u32,
+    /// Days delivered events, delivery logs, received media files and idempotency records are
+    /// kept (§21.1); messages, chats and contacts stay until their instance is deleted.
+    #[arg(long = "retention-days", env = "WAGATE_RETENTION_DAYS",
+          default_value_t = wagate_core::retention::DEFAULT_RETENTION_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retention_days: u32,
     /// Allow http and private addresses for webhook and media URLs (local development).
     #[arg(
         long = "webhook-allow-private",

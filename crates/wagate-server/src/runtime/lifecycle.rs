@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use wagate_core::engine::LinkMethod;
-use wagate_core::instance::{Instance, InstanceStatus};
+use wagate_core::failure::FailureCode;
+use wagate_core::instance::{Instance, InstanceStatus, LastError};
 use wagate_core::node::NodeId;
 use wagate_core::phone::PhoneNumber;
 use wagate_core::store::StoreError;
@@ -15,7 +16,8 @@ use wagate_core::store::StoreError;
 use crate::runtime::supervisor::{RuntimeError, Supervisor};
 use crate::runtime::{InstanceHandle, Live};
 
-/// How long linking waits for the engine's first code before answering.
+/// How long linking waits for the engine's first code before answering (unless the network
+/// cannot be reached: then it answers at once, and the code comes by event and status).
 pub const FIRST_CODE_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +78,14 @@ pub fn code_shown(l: &Live) -> bool {
         || l.status == Some(InstanceStatus::Connected)
 }
 
+/// Whether the network could not be reached since `before` (the last error when the wait
+/// began): no code will come soon, so the answer does not wait for one.
+fn cannot_reach(l: &Live, before: Option<&LastError>) -> bool {
+    l.last_error
+        .as_ref()
+        .is_some_and(|e| e.code == FailureCode::NetworkError && Some(e) != before)
+}
+
 /// The status to report: the runtime's live one when it has one, else the stored one.
 pub fn current_status(inst: &Instance, runtime: Option<&InstanceHandle>) -> InstanceStatus {
     runtime.and_then(|r| r.live().status).unwrap_or(inst.status)
@@ -103,13 +113,15 @@ pub async fn run_here(
             // after the QR.
             let by_phone = matches!(link, LinkMethod::PairingCode(_));
             let runtime = supervisor.connect(inst, link).await?;
+            let before = runtime.live().last_error;
             runtime
                 .wait_for(FIRST_CODE_WAIT, |l| {
-                    if by_phone {
+                    let shown = if by_phone {
                         l.pairing_code.is_some() || l.status == Some(InstanceStatus::Connected)
                     } else {
                         code_shown(l)
-                    }
+                    };
+                    shown || cannot_reach(l, before.as_ref())
                 })
                 .await;
             Ok(runtime.live())
@@ -134,7 +146,12 @@ pub async fn run_here(
                     }
                 },
             };
-            runtime.wait_for(FIRST_CODE_WAIT, code_shown).await;
+            let before = runtime.live().last_error;
+            runtime
+                .wait_for(FIRST_CODE_WAIT, |l| {
+                    code_shown(l) || cannot_reach(l, before.as_ref())
+                })
+                .await;
             Ok(runtime.live())
         }
         Lifecycle::Restart => Ok(supervisor.resume(inst).await?.live()),

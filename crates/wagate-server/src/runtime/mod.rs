@@ -12,6 +12,7 @@ pub mod media_fetch;
 pub mod ownership;
 pub mod qr;
 pub mod remote;
+pub mod resume_pace;
 pub mod sandbox_reach;
 pub mod send_batch;
 pub mod send_batcher;

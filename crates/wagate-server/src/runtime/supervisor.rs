@@ -18,6 +18,7 @@ use wagate_core::{InstanceId, Timestamp};
 use crate::runtime::actor::{ActorParts, InstanceActor};
 use crate::runtime::handle::InstanceHandle;
 use crate::runtime::media_fetch::MediaFetcher;
+use crate::runtime::resume_pace::ResumePace;
 use crate::runtime::sink::RuntimeSink;
 use crate::runtime::status_writer::StatusWriter;
 
@@ -49,6 +50,9 @@ pub struct Supervisor {
     /// Instances whose lease is kept while no actor of theirs is in `runtimes`: an actor being
     /// started, or one being logged out (it still writes under the lease).
     in_hand: DashMap<InstanceId, ()>,
+    /// The pace of claimed WhatsApp Web sessions' logins (`--resume-rate`); none on the
+    /// sandbox.
+    resume_pace: Option<ResumePace>,
 }
 
 impl Supervisor {
@@ -78,6 +82,15 @@ impl Supervisor {
             node,
             resting: DashMap::new(),
             in_hand: DashMap::new(),
+            resume_pace: None,
+        }
+    }
+
+    /// Paces the logins of the WhatsApp Web sessions this node claims.
+    pub fn with_resume_pace(self, resume_pace: Option<ResumePace>) -> Self {
+        Self {
+            resume_pace,
+            ..self
         }
     }
 
@@ -121,6 +134,11 @@ impl Supervisor {
         let Some(inst) = self.store.find_instance(&lease.instance).await? else {
             return Ok(false);
         };
+        if inst.connection_method == Some(ConnectionMethod::Qrcode)
+            && let Some(pace) = &self.resume_pace
+        {
+            pace.turn().await;
+        }
         match self.resume(&inst).await {
             Ok(_) => Ok(true),
             Err(e) => {
