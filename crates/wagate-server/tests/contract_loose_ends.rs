@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::receiver::{Answer, Receiver};
 use common::sandbox::{inject, sandbox};
 use common::sse::SseClient;
-use common::{TestServer, eventually, linked};
+use common::{TestServer, eventually, linked, send_with_key};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use wagate_testkit::{Backend, on_both_backends};
@@ -507,20 +507,8 @@ async fn an_idempotency_key_expires_after_its_window(backend: Backend) {
     .await;
     let k = s.default_key.clone();
     let a = linked(&s, &k, "5511900000001", json!({})).await;
-    let send = || async {
-        let res = s
-            .http
-            .post(format!("{}/v1/messages/send", s.base))
-            .bearer_auth(&k)
-            .header("Idempotency-Key", "order-7")
-            .json(&json!({"instanceId": a, "to": "5511977776666", "message": "once"}))
-            .send()
-            .await
-            .unwrap();
-        let r = TestServer::reply(res).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        r.body["messageId"].as_str().unwrap().to_owned()
-    };
+    let body = json!({"instanceId": a, "to": "5511977776666", "message": "once"});
+    let send = || send_with_key(&s, &k, "order-7", body.clone());
     let first = send().await;
     assert_eq!(send().await, first, "within the window: the first answer");
     tokio::time::sleep(Duration::from_millis(1000)).await;

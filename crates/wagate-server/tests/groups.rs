@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::groups::{group_of, patch, phones_and_roles, post, roles};
 use common::receiver::{Answer, Receiver};
 use common::{TestServer, eventually, linked};
 use reqwest::StatusCode;
@@ -43,40 +44,6 @@ async fn member(s: &TestServer, phone: &str, events: &[&str]) -> (String, Receiv
     (id, rx)
 }
 
-fn phones_and_roles(group: &Value) -> Vec<(String, String)> {
-    let mut members: Vec<_> = group["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["phone"].as_str().unwrap().to_owned(),
-                p["role"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    members.sort();
-    members
-}
-
-fn roles(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut v: Vec<_> = list
-        .iter()
-        .map(|(p, r)| (p.to_string(), r.to_string()))
-        .collect();
-    v.sort();
-    v
-}
-
-/// `instance`'s view of group `gid` (`GET /v1/groups/{gid}`).
-async fn group_of(s: &TestServer, instance: &str, gid: &str) -> common::Reply {
-    s.get(
-        &format!("/v1/groups/{gid}?instanceId={instance}"),
-        &s.default_key,
-    )
-    .await
-}
-
 async fn create(s: &TestServer, instance: &str, subject: &str, participants: &[&str]) -> Value {
     let r = s
         .post(
@@ -87,20 +54,6 @@ async fn create(s: &TestServer, instance: &str, subject: &str, participants: &[&
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     r.body["data"].clone()
-}
-
-async fn post(s: &TestServer, path: &str, body: Value) -> common::Reply {
-    s.post(path, &s.default_key, body).await
-}
-
-async fn patch(s: &TestServer, gid: &str, body: Value) -> common::Reply {
-    s.call(
-        reqwest::Method::PATCH,
-        &format!("/v1/groups/{gid}"),
-        Some(&s.default_key),
-        Some(body),
-    )
-    .await
 }
 
 /// Every route of §17.5 between three instances and a virtual contact.

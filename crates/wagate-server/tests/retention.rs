@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::receiver::{Answer, Receiver};
-use common::{TestServer, linked};
+use common::{TestServer, linked, send_with_key};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use wagate_core::retention::RetentionPeriod;
@@ -90,20 +90,8 @@ async fn what_is_past_the_retention_period_is_gone_and_messages_stay(backend: Ba
     );
 
     // A send under an idempotency key, delivered to the webhook: a log records it.
-    let send = async || {
-        let res = s
-            .http
-            .post(format!("{}/v1/messages/send", s.base))
-            .bearer_auth(&k)
-            .header("Idempotency-Key", "order-1")
-            .json(&json!({"instanceId": inst, "to": "5511977776666", "message": "kept"}))
-            .send()
-            .await
-            .unwrap();
-        let r = TestServer::reply(res).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        r.body["messageId"].as_str().unwrap().to_owned()
-    };
+    let body = json!({"instanceId": inst, "to": "5511977776666", "message": "kept"});
+    let send = || send_with_key(&s, &k, "order-1", body.clone());
     let first = send().await;
     until("the delivery's log", async || {
         s.get(&logs_path, &k).await.body["data"]

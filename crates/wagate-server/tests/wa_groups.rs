@@ -9,10 +9,11 @@ mod common;
 use std::time::Duration;
 
 use common::TestServer;
+use common::groups::{group_of, patch, phones_and_roles, post, roles};
 use common::receiver::{Answer, Receiver};
 use common::wa::{PHONE, eventually_for, linked, server};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use wagate_core::InstanceId;
 use wagate_core::group::GroupId;
 use wagate_testkit::{Backend, on_both_backends};
@@ -69,50 +70,6 @@ async fn network_members(fake: &FakeServer, gid: &str) -> Vec<(String, FakeRole)
     m
 }
 
-fn api_members(group: &Value) -> Vec<(String, String)> {
-    let mut m: Vec<_> = group["participants"]
-        .as_array()
-        .expect("participants")
-        .iter()
-        .map(|p| {
-            (
-                p["phone"].as_str().unwrap().to_owned(),
-                p["role"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    m.sort();
-    m
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut v: Vec<_> = list
-        .iter()
-        .map(|(p, r)| (p.to_string(), r.to_string()))
-        .collect();
-    v.sort();
-    v
-}
-
-async fn post(s: &TestServer, path: &str, body: Value) -> common::Reply {
-    s.post(path, &s.default_key, body).await
-}
-
-async fn patch(s: &TestServer, gid: &str, body: Value) -> common::Reply {
-    s.call(
-        reqwest::Method::PATCH,
-        &format!("/v1/groups/{gid}"),
-        Some(&s.default_key),
-        Some(body),
-    )
-    .await
-}
-
-async fn get_group(s: &TestServer, id: &str, gid: &str) -> common::Reply {
-    s.get(&format!("/v1/groups/{gid}?instanceId={id}"), &s.default_key)
-        .await
-}
-
 /// What contact `member` decrypted of message `wa_id` in group `gid`.
 async fn member_got(fake: &FakeServer, member: &str, gid: &str, text: &str) -> Observed {
     let to = format!("{member}@s.whatsapp.net");
@@ -150,8 +107,8 @@ async fn a_group_made_through_the_api_carries_messages_both_ways(backend: Backen
         "{g}"
     );
     assert_eq!(
-        api_members(g),
-        pairs(&[(PHONE, "superadmin"), (ANA, "member"), (BIA, "member")])
+        phones_and_roles(g),
+        roles(&[(PHONE, "superadmin"), (ANA, "member"), (BIA, "member")])
     );
     assert_eq!(
         g["results"],
@@ -303,11 +260,11 @@ async fn every_group_route_changes_what_the_members_see(backend: Backend) {
         .to_owned();
 
     // GET answers what the network has.
-    let r = get_group(&s, &id, &gid).await;
+    let r = group_of(&s, &id, &gid).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(
-        api_members(&r.body["data"]),
-        pairs(&[(PHONE, "superadmin"), (ANA, "member")])
+        phones_and_roles(&r.body["data"]),
+        roles(&[(PHONE, "superadmin"), (ANA, "member")])
     );
 
     // PATCH: subject, description, then the settings.
@@ -416,8 +373,8 @@ async fn every_group_route_changes_what_the_members_see(backend: Backend) {
     );
     // The API's view follows.
     assert_eq!(
-        api_members(&get_group(&s, &id, &gid).await.body["data"]),
-        pairs(&[(PHONE, "superadmin"), (BIA, "member")])
+        phones_and_roles(&group_of(&s, &id, &gid).await.body["data"]),
+        roles(&[(PHONE, "superadmin"), (BIA, "member")])
     );
 
     // The invite: the network's code; revoked, a new one.
@@ -458,7 +415,7 @@ async fn every_group_route_changes_what_the_members_see(backend: Backend) {
         network_members(&fake, &gid).await,
         vec![(BIA.to_owned(), FakeRole::Member)]
     );
-    get_group(&s, &id, &gid)
+    group_of(&s, &id, &gid)
         .await
         .assert_error(404, "group_not_found");
 
@@ -511,7 +468,7 @@ async fn every_group_route_changes_what_the_members_see(backend: Backend) {
         "a refused removal removed nobody"
     );
     // A group the number is not in, or that does not exist, is not found.
-    get_group(&s, &id, "120363999999999999@g.us")
+    group_of(&s, &id, "120363999999999999@g.us")
         .await
         .assert_error(404, "group_not_found");
     s.stop().await;
@@ -533,8 +490,8 @@ async fn the_networks_group_notifications_become_events_and_the_stored_group_fol
         "{joined}"
     );
     assert_eq!(
-        api_members(joined),
-        pairs(&[(ANA, "superadmin"), (PHONE, "member"), (BIA, "member")])
+        phones_and_roles(joined),
+        roles(&[(ANA, "superadmin"), (PHONE, "member"), (BIA, "member")])
     );
 
     // One at a time, as people do them (the client handles notifications concurrently, so
@@ -579,7 +536,7 @@ async fn the_networks_group_notifications_become_events_and_the_stored_group_fol
     members.sort();
     assert_eq!(
         members,
-        pairs(&[(ANA, "superadmin"), (PHONE, "admin"), (CAIO, "member")])
+        roles(&[(ANA, "superadmin"), (PHONE, "admin"), (CAIO, "member")])
     );
 
     // Removed by the admin: the group leaves the instance's list.

@@ -24,6 +24,11 @@ use crate::runtime::supervisor::Supervisor;
 /// How often the loop heartbeats, renews and claims: a tenth of a lease, so a node that
 /// missed a few ticks (a slow database) still holds its leases.
 const TICK: Duration = Duration::from_secs(1);
+/// Claimed instances a node resumes at a time. Each resume writes its connection state: ten
+/// thousand at once queued the lease renewals behind them (on SQLite's one writer) until the
+/// leases ran out and the node stopped what it had just resumed, again and again
+/// (`bench/instances.sh`). The rest are claimed at the next ticks.
+const RESUMING_AT_ONCE: u64 = 500;
 
 pub struct Ownership {
     store: Arc<dyn Store>,
@@ -233,7 +238,10 @@ impl Ownership {
         tasks: &TaskTracker,
     ) -> Result<(), StoreError> {
         let should = self.store.count_should_be_connected().await?;
-        let room = fair_share(should, live).saturating_sub(holding);
+        let resuming = self.supervisor.in_hand_count() as u64;
+        let room = fair_share(should, live)
+            .saturating_sub(holding)
+            .min(RESUMING_AT_ONCE.saturating_sub(resuming));
         if room == 0 {
             return Ok(());
         }

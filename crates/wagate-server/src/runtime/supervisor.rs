@@ -173,6 +173,11 @@ impl Supervisor {
         Ok(holder.filter(|n| *n != self.node))
     }
 
+    /// How many instances are in hand (being resumed, or logged out) now.
+    pub fn in_hand_count(&self) -> usize {
+        self.in_hand.len()
+    }
+
     /// Marks a claimed instance as in hand, before its resume is spawned, so the ownership
     /// loop keeps its lease meanwhile (`resume_claimed` unmarks it).
     pub fn starting(&self, id: &InstanceId) {

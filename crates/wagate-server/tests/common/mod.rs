@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+pub mod groups;
 pub mod receiver;
 pub mod sandbox;
 pub mod sse;
@@ -230,6 +231,27 @@ impl TestServer {
 }
 
 /// Creates an instance with `settings` and links it as `phone`; returns its id.
+/// `POST /v1/messages/send` under an `Idempotency-Key`; the message id it answers.
+pub async fn send_with_key(
+    s: &TestServer,
+    key: &str,
+    idempotency_key: &str,
+    body: Value,
+) -> String {
+    let res = s
+        .http
+        .post(format!("{}/v1/messages/send", s.base))
+        .bearer_auth(key)
+        .header("Idempotency-Key", idempotency_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let r = TestServer::reply(res).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["messageId"].as_str().unwrap().to_owned()
+}
+
 pub async fn linked(s: &TestServer, key: &str, phone: &str, settings: Value) -> String {
     let r = s
         .post(

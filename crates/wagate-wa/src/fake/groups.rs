@@ -110,7 +110,7 @@ fn participants(tag: &'static str, phones: &[String]) -> Node {
         .build()
 }
 
-const KNOWN: [&str; 16] = [
+const KNOWN: [&str; 15] = [
     "query",
     "add",
     "remove",
@@ -126,7 +126,6 @@ const KNOWN: [&str; 16] = [
     "participating",
     "create",
     "leave",
-    "membership_approval_mode",
 ];
 
 /// A refusal: the IQ's `<error code text/>`.
