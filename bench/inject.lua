@@ -2,6 +2,7 @@
 -- (POST /sandbox/v1/messages), each write a `message.received` event.
 local key = os.getenv("WAGATE_BENCH_KEY")
 local instances = tonumber(os.getenv("WAGATE_BENCH_INSTANCES"))
+local pause = tonumber(os.getenv("WAGATE_BENCH_DELAY_MS") or "0") -- ms between a connection's writes
 local n = 0
 wrk.method = "POST"
 wrk.headers["Authorization"] = "Bearer " .. key
@@ -12,6 +13,10 @@ function request()
   local to = string.format("55119%08d", (n % instances) + 1)
   local body = '{"to":"' .. to .. '","from":"5511988887777","message":"bench ' .. n .. '"}'
   return wrk.format(nil, nil, nil, body)
+end
+
+function delay()
+  return pause
 end
 
 function done(summary, latency, requests)

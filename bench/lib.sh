@@ -46,3 +46,13 @@ link() {
   curl -sf "$base/sandbox/v1/scan" "${auth[@]}" -d "{\"qrCode\":\"$qr\",\"phone\":\"$1\"}" >/dev/null
   echo "$inst"
 }
+
+# start_sink [DELAY_MS [hold]]: starts the webhook receiver (`examples/webhook_sink.rs`) on a free
+# port; sets sink_port. It answers 200 after DELAY_MS; with `hold`, only after `POST /release`.
+start_sink() {
+  cargo build -q --release -p wagate --example webhook_sink
+  sink_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "${CARGO_TARGET_DIR:-target}/release/examples/webhook_sink" "127.0.0.1:$sink_port" "$@" &
+  extra_pids+=($!)
+  for _ in $(seq 1 100); do curl -sf "127.0.0.1:$sink_port/stats" >/dev/null && break; sleep 0.05; done
+}

@@ -160,6 +160,14 @@ impl AttemptOutcome {
     }
 }
 
+/// An attempt made under its claim, to be recorded (`DeliveryStore::record_attempts`).
+#[derive(Debug, Clone, Copy)]
+pub struct Attempted<'a> {
+    pub delivery: &'a DueDelivery,
+    pub result: &'a AttemptResult,
+    pub outcome: AttemptOutcome,
+}
+
 /// What recording an attempt's outcome did.
 #[must_use]
 #[derive(Debug, Clone, PartialEq, Eq)]

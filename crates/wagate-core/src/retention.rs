@@ -8,22 +8,24 @@ use std::time::Duration;
 use crate::Timestamp;
 
 /// `--retention-days` unless told otherwise.
-pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+pub const DEFAULT_RETENTION_DAYS: f64 = 30.0;
 
-/// How long records are kept: at least a day.
+/// How long records are kept: a decimal number of days (`0.5` is twelve hours), from 0.001 (86.4 s,
+/// for soak runs that must see pruning within minutes) to 36,500.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetentionPeriod(Duration);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the retention period is 1 to 36500 days")]
+#[error("the retention period is 0.001 to 36500 days")]
 pub struct RetentionError;
 
 impl RetentionPeriod {
-    pub fn days(days: u32) -> Result<Self, RetentionError> {
-        if !(1..=36_500).contains(&days) {
+    pub fn days(days: f64) -> Result<Self, RetentionError> {
+        // `contains` is false for NaN too.
+        if !(0.001..=36_500.0).contains(&days) {
             return Err(RetentionError);
         }
-        Ok(Self(Duration::from_secs(u64::from(days) * 86_400)))
+        Ok(Self(Duration::from_secs_f64(days * 86_400.0)))
     }
 
     /// Tests keep records for less than a day.
@@ -98,12 +100,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_period_is_whole_days_and_cuts_off_that_far_back() {
-        assert!(RetentionPeriod::days(0).is_err());
-        assert!(RetentionPeriod::days(36_501).is_err());
+    fn the_period_is_days_and_cuts_off_that_far_back() {
+        for wrong in [0.0, 0.0009, -1.0, 36_500.5, f64::NAN, f64::INFINITY] {
+            assert!(RetentionPeriod::days(wrong).is_err(), "{wrong}");
+        }
         let now = Timestamp::from_millis(10 * 86_400_000);
-        let p = RetentionPeriod::days(3).unwrap();
+        let p = RetentionPeriod::days(3.0).unwrap();
         assert_eq!(p.cutoff(now), Timestamp::from_millis(7 * 86_400_000));
+        let half = RetentionPeriod::days(0.5).unwrap();
+        assert_eq!(half.cutoff(now), now.plus_millis(-43_200_000));
         // Idempotency records outlive a shorter period until their window ends.
         let short = RetentionPeriod::of(Duration::from_secs(60));
         let c = short.cutoffs(now, Duration::from_secs(86_400));

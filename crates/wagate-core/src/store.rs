@@ -12,7 +12,8 @@ use crate::chat::{Chat, ChatQuery, Contact, HistoryQuery};
 use crate::contact::{ContactReport, FetchedProfile};
 use crate::content::Vote;
 use crate::delivery::{
-    AccountRoom, AttemptOutcome, AttemptResult, Delivery, DeliveryLog, DueDelivery, Recorded,
+    AccountRoom, AttemptOutcome, AttemptResult, Attempted, Delivery, DeliveryLog, DueDelivery,
+    Recorded,
 };
 use crate::engine::InboundChange;
 use crate::event::Event;
@@ -201,6 +202,14 @@ pub trait InstanceStore: Send + Sync + 'static {
         fence: &Fence,
         state: &ConnectionState,
     ) -> Result<(), StoreError>;
+    /// `save_connection` for several instances (a node resuming hundreds at once): one
+    /// transaction on SQLite, whose every commit is a sync to disk; one each on PostgreSQL, where
+    /// one transaction holding many lease rows could deadlock with another node's claim. One
+    /// answer each, in order: saved, or refused by its fence. `Err`: none was saved.
+    async fn save_connections(
+        &self,
+        batch: &[(Fence, ConnectionState)],
+    ) -> Result<Vec<Result<(), Fenced>>, StoreError>;
     async fn get_session(&self, id: &InstanceId) -> Result<Option<String>, StoreError>;
     /// Refused with `Fenced` when `fence` no longer holds.
     async fn set_session(&self, fence: &Fence, session: Option<&str>) -> Result<(), StoreError>;
@@ -692,6 +701,21 @@ pub trait DeliveryStore: Send + Sync + 'static {
         limit: u32,
         room: &AccountRoom,
     ) -> Result<Vec<DueDelivery>, StoreError>;
+    /// Makes each first attempt held by `claim` the head of a run: its lane's next pending
+    /// first attempts, in order, up to `run` in all, are claimed under `claim` too (the claim
+    /// attempts them one after another, so the lane's order holds). No other claim takes them
+    /// meanwhile: only a lane's head is ever a candidate. Answers everything `claim` holds, in
+    /// id order.
+    async fn lengthen_claim(
+        &self,
+        claim: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        run: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError>;
+    /// Frees the deliveries of `ids` that `claim` still holds and has not attempted (a run cut
+    /// short), so that they are due again at once.
+    async fn release_deliveries(&self, claim: &str, ids: &[DeliveryId]) -> Result<u64, StoreError>;
     /// Frees the claims of a node that restarted (nothing it claimed is in flight any more).
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError>;
     /// Records the outcome of the attempt `delivery` was claimed for, only while that claim
@@ -705,7 +729,23 @@ pub trait DeliveryStore: Send + Sync + 'static {
         delivery: &DueDelivery,
         result: &AttemptResult,
         outcome: AttemptOutcome,
-    ) -> Result<Recorded, StoreError>;
+    ) -> Result<Recorded, StoreError> {
+        let attempted = Attempted {
+            delivery,
+            result,
+            outcome,
+        };
+        let mut one = self.record_attempts(&[attempted]).await?;
+        one.pop()
+            .ok_or_else(|| StoreError::Corrupt("no answer for the attempt recorded".into()))
+    }
+    /// `record_attempt` for each of `attempts`, all in one transaction (one commit for the
+    /// outcomes a worker has ready together); one answer each, in order. `Err`: nothing of the
+    /// batch was written (the leases run out and the deliveries are attempted again).
+    async fn record_attempts(
+        &self,
+        attempts: &[Attempted<'_>],
+    ) -> Result<Vec<Recorded>, StoreError>;
     /// A delivery as it is now (None: no such delivery).
     async fn get_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError>;
     /// Newest first.

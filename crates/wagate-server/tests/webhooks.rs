@@ -18,7 +18,11 @@ use wagate_core::net::UrlPolicy;
 use wagate_server::net_guard::StaticResolver;
 use wagate_testkit::{Backend, on_both_backends};
 
-use self::two_workers::a_late_outcome_of_an_expired_claim_changes_nothing;
+use self::two_workers::{
+    a_lanes_backlog_goes_out_in_one_step_until_a_failure,
+    a_late_outcome_of_an_expired_claim_changes_nothing,
+    a_run_stops_when_its_subscription_is_deleted,
+};
 
 const RECEIVED: &str = "message.received";
 
@@ -741,9 +745,10 @@ async fn private_targets_are_refused_at_save_and_at_delivery(backend: Backend) {
     s.stop().await;
 }
 
-/// Two delivery workers driven step by step (`run_once`) over one store, with a receiver that
-/// holds each request until the test answers it: worker A's attempt outlives its lease, worker B
-/// claims the delivery and attempts it again, and A's late answer changes nothing.
+/// Delivery workers driven step by step (`run_once`) over one store, with a receiver that holds
+/// each request until the test answers it: a lane's backlog goes out as a run, and when worker
+/// A's attempt outlives its lease, worker B claims the delivery and attempts it again, and A's
+/// late answer changes nothing.
 mod two_workers {
     use std::sync::Arc;
     use std::time::Duration;
@@ -754,7 +759,7 @@ mod two_workers {
     use wagate_core::account::{Account, AccountName};
     use wagate_core::delivery::{AttemptOutcome, DeliveryState, Recorded, RetrySchedule};
     use wagate_core::event::Event;
-    use wagate_core::instance::{NewInstance, Settings};
+    use wagate_core::instance::{Instance, NewInstance, Settings};
     use wagate_core::net::{TargetUrl, UrlPolicy};
     use wagate_core::plan::Plan;
     use wagate_core::store::Store;
@@ -799,7 +804,18 @@ mod two_workers {
             .expect("the receiver runs")
     }
 
-    pub async fn a_late_outcome_of_an_expired_claim_changes_nothing(backend: Backend) {
+    /// A store with one account, one instance and one subscription of its received messages
+    /// to a holding receiver.
+    async fn one_subscription(
+        backend: Backend,
+    ) -> (
+        TestDb,
+        Arc<dyn Store>,
+        Account,
+        Instance,
+        Subscription,
+        mpsc::UnboundedReceiver<Held>,
+    ) {
         let db = TestDb::new(backend).await;
         let store: Arc<dyn Store> = Arc::new(SqlStore::connect(&db.url).await.unwrap());
         let now = Timestamp::now();
@@ -819,7 +835,7 @@ mod two_workers {
         }
         .into_instance(account.id.clone(), now);
         store.insert_instance(&inst, None).await.unwrap();
-        let (url, mut requests) = holding_receiver().await;
+        let (url, requests) = holding_receiver().await;
         let sub = Subscription {
             id: WebhookId::generate(),
             account_id: account.id.clone(),
@@ -833,15 +849,125 @@ mod two_workers {
             updated_at: now,
         };
         store.insert_subscription(&sub).await.unwrap();
-        let event = Event::test(&account.id, &inst.id, WebhookEvent::MessageReceived);
-        store.record_event(&event).await.unwrap();
+        (db, store, account, inst, sub, requests)
+    }
 
-        let net = NetGuard::new(
+    /// A worker of node `node-a` with the product's lease.
+    fn worker_of(store: &Arc<dyn Store>) -> DeliveryWorker {
+        DeliveryWorker::new(
+            store.clone(),
+            net(),
+            RetrySchedule::default(),
+            "node-a".into(),
+            DeliveryWorker::LEASE,
+        )
+    }
+
+    fn net() -> NetGuard {
+        NetGuard::new(
             UrlPolicy {
                 allow_private: true,
             },
             Arc::new(SystemResolver),
+        )
+    }
+
+    /// A lane's backlog goes out in one step, one request at a time and in order (a run), as
+    /// fast as the receiver answers; a failure ends the run, and what it had not attempted is
+    /// freed, so the next step starts right there, at once.
+    pub async fn a_lanes_backlog_goes_out_in_one_step_until_a_failure(backend: Backend) {
+        let (_db, store, account, inst, sub, mut requests) = one_subscription(backend).await;
+        let events: Vec<Event> = (0..10)
+            .map(|_| Event::test(&account.id, &inst.id, WebhookEvent::MessageReceived))
+            .collect();
+        for e in &events {
+            store.record_event(e).await.unwrap();
+        }
+        let worker = worker_of(&store);
+        let step = {
+            let w = worker.clone();
+            tokio::spawn(async move { w.run_once().await })
+        };
+        for (i, e) in events[..7].iter().enumerate() {
+            let held = next(&mut requests).await;
+            assert_eq!(held.event_id, e.id.as_str(), "request {i} in event order");
+            assert!(requests.try_recv().is_err(), "one request at a time");
+            held.answer.send(if i == 6 { 503 } else { 200 }).unwrap();
+        }
+        let did = step.await.unwrap().unwrap();
+        assert_eq!(did.len(), 7, "one step took the lane up to its failure");
+        assert!(
+            did.iter()
+                .all(|d| matches!(d.recorded, Ok(Recorded::Written))),
+            "{did:?}"
         );
+        assert_eq!(
+            did[6].outcome.state(),
+            DeliveryState::Pending,
+            "the failure waits to retry"
+        );
+
+        let step = tokio::spawn(async move { worker.run_once().await });
+        for e in &events[7..] {
+            let held = next(&mut requests).await;
+            assert_eq!(
+                held.event_id,
+                e.id.as_str(),
+                "the next step starts after the failure"
+            );
+            held.answer.send(200).unwrap();
+        }
+        let did = step.await.unwrap().unwrap();
+        assert_eq!(did.len(), 3);
+        let logs = store.list_logs(&sub.id, None, 50).await.unwrap();
+        assert_eq!(logs.len(), 10, "every attempt logged once");
+        assert_eq!(logs.iter().filter(|l| l.success).count(), 9);
+        store.close().await;
+    }
+
+    /// A run stops once an outcome finds its delivery gone (the subscription was deleted
+    /// meanwhile): the request already on its way may still arrive, not the rest of the run.
+    pub async fn a_run_stops_when_its_subscription_is_deleted(backend: Backend) {
+        let (_db, store, account, inst, sub, mut requests) = one_subscription(backend).await;
+        for _ in 0..10 {
+            let e = Event::test(&account.id, &inst.id, WebhookEvent::MessageReceived);
+            store.record_event(&e).await.unwrap();
+        }
+        let worker = worker_of(&store);
+        let step = tokio::spawn(async move { worker.run_once().await });
+        next(&mut requests).await.answer.send(200).unwrap();
+        let second = next(&mut requests).await;
+        assert!(
+            store
+                .delete_subscription(&account.id, &sub.id)
+                .await
+                .unwrap()
+        );
+        second.answer.send(200).unwrap();
+        // The second's outcome (gone) is recorded while the next request is on its way; each
+        // request is held 100 ms, time for that record to land. Without the halt, the other
+        // seven would follow within the run's second.
+        let mut after = 0;
+        while let Ok(Some(h)) =
+            tokio::time::timeout(Duration::from_millis(500), requests.recv()).await
+        {
+            after += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            h.answer.send(200).unwrap();
+        }
+        assert!(after <= 2, "{after} requests after the deletion was seen");
+        let did = step.await.unwrap().unwrap();
+        assert_eq!(did.len(), 2 + after);
+        assert!(matches!(did[1].recorded, Ok(Recorded::Gone)), "{did:?}");
+        store.close().await;
+    }
+
+    pub async fn a_late_outcome_of_an_expired_claim_changes_nothing(backend: Backend) {
+        let (_db, store, account, inst, sub, mut requests) = one_subscription(backend).await;
+        let event = Event::test(&account.id, &inst.id, WebhookEvent::MessageReceived);
+        store.record_event(&event).await.unwrap();
+
+        let net = net();
         let lease = Duration::from_millis(300);
         let worker = |node: &str| {
             DeliveryWorker::new(
@@ -922,4 +1048,6 @@ on_both_backends!(
     a_receiver_that_never_answers_is_not_waited_on,
     private_targets_are_refused_at_save_and_at_delivery,
     a_late_outcome_of_an_expired_claim_changes_nothing,
+    a_lanes_backlog_goes_out_in_one_step_until_a_failure,
+    a_run_stops_when_its_subscription_is_deleted,
 );

@@ -1,16 +1,17 @@
 //! Deliveries of outbox events: claiming the due ones (a lease, so a crashed node's work is
 //! taken up again), recording each attempt's outcome in the logs, and the retry state.
 //!
-//! Claims fence the outcome: `record_attempt` updates a delivery only while the claim it was
+//! Claims fence the outcome: recording an attempt updates a delivery only while the claim it was
 //! taken under still marks the row (`WHERE id = $1 AND locked_by = $2`), and logs the attempt in
 //! the same transaction only when that update touched the row. A worker whose lease ran out and
 //! whose delivery another worker claimed therefore writes nothing: not the state, not a log.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use sqlx::{AnyConnection, AssertSqlSafe};
 use wagate_core::delivery::{
-    AccountRoom, AttemptOutcome, AttemptResult, Delivery, DeliveryLog, DeliveryState, DueDelivery,
-    Recorded, Target,
+    AccountRoom, Attempted, Delivery, DeliveryLog, DeliveryState, DueDelivery, Recorded, Target,
 };
 use wagate_core::event::Event;
 use wagate_core::net::TargetUrl;
@@ -209,6 +210,112 @@ pub(crate) async fn insert_log_row(
     Ok(())
 }
 
+/// Everything `claim` holds, with what its attempts need, in id order.
+async fn held_by(conn: &mut AnyConnection, claim: &str) -> Result<Vec<DueDelivery>, StoreError> {
+    let rows: Vec<DueRow> = sqlx::query_as(
+        "SELECT d.id, d.locked_by AS claim, d.event_id, d.event, d.instance_id, i.account_id, \
+           d.webhook_id, \
+           d.attempts, e.body, e.sequence, \
+           CASE WHEN d.webhook_id IS NULL THEN i.webhook_url ELSE w.url END AS url, \
+           CASE WHEN d.webhook_id IS NULL THEN i.webhook_secret ELSE w.secret END AS secret \
+         FROM deliveries d JOIN events e ON e.id = d.event_id \
+         JOIN instances i ON i.id = d.instance_id LEFT JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.locked_by = $1 ORDER BY d.id",
+    )
+    .bind(claim)
+    .fetch_all(conn)
+    .await
+    .map_err(db)?;
+    rows.into_iter().map(DueDelivery::try_from).collect()
+}
+
+/// The rows a delivery hangs on: its instance, and its subscription if it has one.
+fn owners_of(d: &DueDelivery) -> impl Iterator<Item = (&'static str, &str)> {
+    let subscription = match &d.target {
+        Target::Subscription(w) => Some(("webhooks", w.as_str())),
+        Target::Instance => None,
+    };
+    std::iter::once(("instances", d.instance_id.as_str())).chain(subscription)
+}
+
+/// PostgreSQL: locks the instance and subscription rows of every attempt (`FOR KEY SHARE`), in
+/// one order, before any delivery row, as deleting either locks it before its deliveries. The
+/// other way round (the delivery, then the log's foreign keys) deadlocked with a `DELETE` of the
+/// subscription, which then answered 503. Answers the owners that are gone.
+async fn lock_owners(
+    conn: &mut AnyConnection,
+    attempts: &[Attempted<'_>],
+) -> Result<BTreeSet<(&'static str, String)>, StoreError> {
+    let owners: BTreeSet<(&'static str, String)> = attempts
+        .iter()
+        .flat_map(|a| owners_of(a.delivery).map(|(t, id)| (t, id.to_owned())))
+        .collect();
+    let mut gone = BTreeSet::new();
+    for (table, id) in owners {
+        let held: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT 1 FROM {table} WHERE id = $1 FOR KEY SHARE"
+        )))
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+        if held.is_none() {
+            gone.insert((table, id));
+        }
+    }
+    Ok(gone)
+}
+
+/// Records one attempt inside the caller's transaction. The fence: only the claim that still
+/// marks the row moves it, and the attempt is logged only when it did. The claim is cleared
+/// here, so the same claim cannot record twice either.
+async fn record_in(conn: &mut AnyConnection, a: &Attempted<'_>) -> Result<Recorded, StoreError> {
+    let (d, result, outcome) = (a.delivery, a.result, a.outcome);
+    let moved = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE deliveries SET state = $3, attempts = attempts + 1, \
+         next_attempt_at = COALESCE($4, next_attempt_at), locked_by = NULL, locked_until = NULL \
+         WHERE id = $1 AND locked_by = $2 AND state = '{PENDING}'"
+    )))
+    .bind(d.id.as_str())
+    .bind(d.claim.as_str())
+    .bind(outcome.state().as_str())
+    .bind(outcome.retry_at().map(Timestamp::millis))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    if moved.rows_affected() == 0 {
+        // Nothing written; tell a lost claim from a delivery deleted with its subscription.
+        let holder: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT locked_by FROM deliveries WHERE id = $1")
+                .bind(d.id.as_str())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?;
+        return Ok(match holder {
+            None => Recorded::Gone,
+            Some((held_by,)) => Recorded::ClaimLost { held_by },
+        });
+    }
+    let log = DeliveryLog {
+        id: result.log_id.clone(),
+        webhook_id: match &d.target {
+            Target::Subscription(w) => Some(w.clone()),
+            Target::Instance => None,
+        },
+        event_id: Some(d.event_id.clone()),
+        event: d.event,
+        success: outcome.succeeded(),
+        status_code: result.status_code,
+        response_ms: result.response_ms,
+        error: result.error.clone(),
+        retry_count: d.attempts,
+        next_retry_at: outcome.retry_at(),
+        at: result.at,
+    };
+    insert_log_row(conn, Some(&d.id), &d.instance_id, &log).await?;
+    Ok(Recorded::Written)
+}
+
 #[async_trait]
 impl DeliveryStore for SqlStore {
     fn on_deliveries_due(&self, listener: DueListener) {
@@ -279,22 +386,64 @@ impl DeliveryStore for SqlStore {
             update = update.bind(account.as_str()).bind(i64::from(*n));
         }
         update.execute(&mut *tx).await.map_err(db)?;
-        let rows: Vec<DueRow> = sqlx::query_as(
-            "SELECT d.id, d.locked_by AS claim, d.event_id, d.event, d.instance_id, i.account_id, \
-               d.webhook_id, \
-               d.attempts, e.body, e.sequence, \
-               CASE WHEN d.webhook_id IS NULL THEN i.webhook_url ELSE w.url END AS url, \
-               CASE WHEN d.webhook_id IS NULL THEN i.webhook_secret ELSE w.secret END AS secret \
-             FROM deliveries d JOIN events e ON e.id = d.event_id \
-             JOIN instances i ON i.id = d.instance_id LEFT JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.locked_by = $1 ORDER BY d.id",
-        )
+        let due = held_by(&mut tx, claim).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(due)
+    }
+
+    async fn lengthen_claim(
+        &self,
+        claim: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        run: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        // The rows after each head in its lane, up to the run's length, that nobody holds.
+        // Nobody else can be claiming them: a claim's candidates are lane heads, and these
+        // lanes' heads are held by `claim`.
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE deliveries SET locked_by = $1, locked_until = $3 WHERE id IN \
+             (WITH h AS MATERIALIZED (SELECT id, lane FROM deliveries \
+                WHERE locked_by = $1 AND attempts = 0), \
+              f AS MATERIALIZED (SELECT n.id, \
+                ROW_NUMBER() OVER (PARTITION BY n.lane ORDER BY n.id) AS k \
+                FROM h JOIN deliveries n ON n.lane = h.lane \
+                WHERE n.state = '{PENDING}' AND n.attempts = 0 AND n.id > h.id \
+                  AND (n.locked_until IS NULL OR n.locked_until < $2)) \
+              SELECT id FROM f WHERE k < $4)"
+        )))
         .bind(claim)
-        .fetch_all(&mut *tx)
+        .bind(now.millis())
+        .bind(now.millis() + lease_ms)
+        .bind(i64::from(run))
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
+        let due = held_by(&mut tx, claim).await?;
         tx.commit().await.map_err(db)?;
-        rows.into_iter().map(DueDelivery::try_from).collect()
+        Ok(due)
+    }
+
+    async fn release_deliveries(&self, claim: &str, ids: &[DeliveryId]) -> Result<u64, StoreError> {
+        let mut released = 0;
+        // A few hundred ids at most; kept under SQLite's and PostgreSQL's parameter limits.
+        for some in ids.chunks(500) {
+            let list = (0..some.len())
+                .map(|n| format!("${}", n + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut q = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE deliveries SET locked_by = NULL, locked_until = NULL \
+                 WHERE locked_by = $1 AND state = '{PENDING}' AND id IN ({list})"
+            )))
+            .bind(claim);
+            for id in some {
+                q = q.bind(id.as_str());
+            }
+            released += q.execute(&self.writer).await.map_err(db)?.rows_affected();
+        }
+        Ok(released)
     }
 
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError> {
@@ -309,82 +458,30 @@ impl DeliveryStore for SqlStore {
         Ok(done.rows_affected())
     }
 
-    async fn record_attempt(
+    async fn record_attempts(
         &self,
-        d: &DueDelivery,
-        result: &AttemptResult,
-        outcome: AttemptOutcome,
-    ) -> Result<Recorded, StoreError> {
+        attempts: &[Attempted<'_>],
+    ) -> Result<Vec<Recorded>, StoreError> {
+        if attempts.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.writer.begin().await.map_err(db)?;
-        // PostgreSQL: the instance and subscription rows are locked first, as deleting either
-        // locks it before its deliveries. The other way round (the delivery, then the log's
-        // foreign keys) deadlocked with a `DELETE` of the subscription, which then answered 503.
-        if self.dialect == Dialect::Postgres {
-            let mut owners = vec![("instances", d.instance_id.as_str())];
-            if let Target::Subscription(w) = &d.target {
-                owners.push(("webhooks", w.as_str()));
-            }
-            for (table, id) in owners {
-                let held: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-                    "SELECT 1 FROM {table} WHERE id = $1 FOR KEY SHARE"
-                )))
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-                if held.is_none() {
-                    tx.rollback().await.map_err(db)?;
-                    return Ok(Recorded::Gone);
-                }
-            }
-        }
-        // The fence: only the claim that still marks the row moves it. The claim is cleared
-        // here, so the same claim cannot record twice either.
-        let moved = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE deliveries SET state = $3, attempts = attempts + 1, \
-             next_attempt_at = COALESCE($4, next_attempt_at), locked_by = NULL, locked_until = NULL \
-             WHERE id = $1 AND locked_by = $2 AND state = '{PENDING}'"
-        )))
-        .bind(d.id.as_str())
-        .bind(d.claim.as_str())
-        .bind(outcome.state().as_str())
-        .bind(outcome.retry_at().map(Timestamp::millis))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if moved.rows_affected() == 0 {
-            // Nothing written; tell a lost claim from a delivery deleted with its subscription.
-            let holder: Option<(Option<String>,)> =
-                sqlx::query_as("SELECT locked_by FROM deliveries WHERE id = $1")
-                    .bind(d.id.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            tx.rollback().await.map_err(db)?;
-            return Ok(match holder {
-                None => Recorded::Gone,
-                Some((held_by,)) => Recorded::ClaimLost { held_by },
-            });
-        }
-        let log = DeliveryLog {
-            id: result.log_id.clone(),
-            webhook_id: match &d.target {
-                Target::Subscription(w) => Some(w.clone()),
-                Target::Instance => None,
-            },
-            event_id: Some(d.event_id.clone()),
-            event: d.event,
-            success: outcome.succeeded(),
-            status_code: result.status_code,
-            response_ms: result.response_ms,
-            error: result.error.clone(),
-            retry_count: d.attempts,
-            next_retry_at: outcome.retry_at(),
-            at: result.at,
+        let gone = match self.dialect {
+            Dialect::Postgres => lock_owners(&mut tx, attempts).await?,
+            Dialect::Sqlite => BTreeSet::new(),
         };
-        insert_log_row(&mut tx, Some(&d.id), &d.instance_id, &log).await?;
+        let mut answers = Vec::with_capacity(attempts.len());
+        for a in attempts {
+            let answer = if owners_of(a.delivery).any(|(t, id)| gone.contains(&(t, id.to_owned())))
+            {
+                Recorded::Gone
+            } else {
+                record_in(&mut tx, a).await?
+            };
+            answers.push(answer);
+        }
         tx.commit().await.map_err(db)?;
-        Ok(Recorded::Written)
+        Ok(answers)
     }
 
     async fn get_delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {

@@ -1,7 +1,7 @@
 //! Instances.
 
 use async_trait::async_trait;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use wagate_core::account::DisplayName;
 use wagate_core::event::Event;
 use wagate_core::instance::{
@@ -9,7 +9,7 @@ use wagate_core::instance::{
     Settings,
 };
 use wagate_core::net::TargetUrl;
-use wagate_core::node::Fence;
+use wagate_core::node::{Fence, Fenced};
 use wagate_core::page::OffsetPage;
 use wagate_core::phone::PhoneNumber;
 use wagate_core::store::{ConnectionState, InsertInstanceError, InstanceStore, StoreError};
@@ -333,62 +333,40 @@ impl InstanceStore for SqlStore {
     }
 
     async fn save_connection(&self, fence: &Fence, c: &ConnectionState) -> Result<(), StoreError> {
-        let id = fence.instance();
         let mut tx = self.writer.begin().await.map_err(db)?;
-        check_fence(&mut tx, fence, Timestamp::now()).await?;
-        let before = sqlx::query("SELECT account_id, status FROM instances WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        let Some(before) = before else {
-            return Ok(()); // deleted meanwhile
-        };
-        let account = AccountId::from_trusted(before.try_get("account_id").map_err(db)?);
-        let was_connected = before.try_get::<String, _>("status").map_err(db)?
-            == InstanceStatus::Connected.as_str();
-        sqlx::query(
-            "UPDATE instances SET status = $2, phone = $3, profile_name = $4, last_error = $5, \
-             connection_method = $6, connected_at = $7, last_seen_at = $8 WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .bind(c.status.as_str())
-        .bind(c.phone.as_ref().map(|p| p.as_str().to_owned()))
-        .bind(c.profile_name.clone())
-        .bind(
-            c.last_error
-                .as_ref()
-                .and_then(|e| serde_json::to_string(e).ok()),
-        )
-        .bind(c.connection_method.map(|m| m.as_str().to_owned()))
-        .bind(c.connected_at.map(Timestamp::millis))
-        .bind(c.last_seen_at.map(Timestamp::millis))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        let is_connected = c.status == InstanceStatus::Connected;
-        let event = match (was_connected, is_connected) {
-            (false, true) => Some(Event::instance_connected(
-                &account,
-                id,
-                c.phone.as_ref().map(PhoneNumber::as_str),
-                c.profile_name.as_deref(),
-            )),
-            (true, false) => Some(Event::instance_disconnected(
-                &account,
-                id,
-                c.status,
-                c.last_error.as_ref(),
-            )),
-            _ => None,
-        };
-        let wrote = match event {
-            Some(e) => crate::outbox::append(&mut tx, &e).await?,
-            None => Appended::Nothing,
-        };
+        let wrote = save_in(&mut tx, fence, c).await?;
         tx.commit().await.map_err(db)?;
         self.appended(wrote);
         Ok(())
+    }
+
+    async fn save_connections(
+        &self,
+        batch: &[(Fence, ConnectionState)],
+    ) -> Result<Vec<Result<(), Fenced>>, StoreError> {
+        let fenced = |r: Result<(), StoreError>| match r {
+            Ok(()) => Ok(Ok(())),
+            Err(StoreError::Fenced(f)) => Ok(Err(f)),
+            Err(e) => Err(e),
+        };
+        if self.dialect == Dialect::Postgres {
+            let mut answers = Vec::with_capacity(batch.len());
+            for (fence, c) in batch {
+                answers.push(fenced(self.save_connection(fence, c).await)?);
+            }
+            return Ok(answers);
+        }
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut answers = Vec::with_capacity(batch.len());
+        let mut wrote = Appended::Nothing;
+        for (fence, c) in batch {
+            answers.push(fenced(save_in(&mut tx, fence, c).await.map(|w| {
+                wrote = wrote.max(w);
+            }))?);
+        }
+        tx.commit().await.map_err(db)?;
+        self.appended(wrote);
+        Ok(answers)
     }
 
     async fn get_session(&self, id: &InstanceId) -> Result<Option<String>, StoreError> {
@@ -432,4 +410,67 @@ impl InstanceStore for SqlStore {
         .map_err(db)?;
         Ok(ids.into_iter().map(InstanceId::from_trusted).collect())
     }
+}
+
+/// Writes the connection fields of `fence`'s instance inside the caller's transaction, with the
+/// `instance.connected` / `instance.disconnected` event when it becomes or stops being
+/// connected; `Fenced` when the fence no longer holds (nothing written).
+async fn save_in(
+    tx: &mut AnyConnection,
+    fence: &Fence,
+    c: &ConnectionState,
+) -> Result<Appended, StoreError> {
+    let id = fence.instance();
+    check_fence(tx, fence, Timestamp::now()).await?;
+    let before = sqlx::query("SELECT account_id, status FROM instances WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+    let Some(before) = before else {
+        return Ok(Appended::Nothing); // deleted meanwhile
+    };
+    let account = AccountId::from_trusted(before.try_get("account_id").map_err(db)?);
+    let was_connected =
+        before.try_get::<String, _>("status").map_err(db)? == InstanceStatus::Connected.as_str();
+    sqlx::query(
+        "UPDATE instances SET status = $2, phone = $3, profile_name = $4, last_error = $5, \
+         connection_method = $6, connected_at = $7, last_seen_at = $8 WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .bind(c.status.as_str())
+    .bind(c.phone.as_ref().map(|p| p.as_str().to_owned()))
+    .bind(c.profile_name.clone())
+    .bind(
+        c.last_error
+            .as_ref()
+            .and_then(|e| serde_json::to_string(e).ok()),
+    )
+    .bind(c.connection_method.map(|m| m.as_str().to_owned()))
+    .bind(c.connected_at.map(Timestamp::millis))
+    .bind(c.last_seen_at.map(Timestamp::millis))
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    let is_connected = c.status == InstanceStatus::Connected;
+    let event = match (was_connected, is_connected) {
+        (false, true) => Some(Event::instance_connected(
+            &account,
+            id,
+            c.phone.as_ref().map(PhoneNumber::as_str),
+            c.profile_name.as_deref(),
+        )),
+        (true, false) => Some(Event::instance_disconnected(
+            &account,
+            id,
+            c.status,
+            c.last_error.as_ref(),
+        )),
+        _ => None,
+    };
+    let wrote = match event {
+        Some(e) => crate::outbox::append(tx, &e).await?,
+        None => Appended::Nothing,
+    };
+    Ok(wrote)
 }

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 
 use wagate_core::account::{Account, AccountName};
 use wagate_core::delivery::{
-    AccountRoom, AttemptOutcome, AttemptResult, DeliveryState, DueDelivery, Recorded, Target,
+    AccountRoom, AttemptOutcome, AttemptResult, Attempted, DeliveryState, DueDelivery, Recorded,
+    Target,
 };
 use wagate_core::event_stream::{StreamCursor, StreamFilter, StreamStart, StreamedEvent};
 use wagate_core::instance::{Instance, NewInstance, Settings};
@@ -900,7 +901,123 @@ async fn a_broker_output_is_held_by_one_node_and_moved_only_under_its_hold(backe
     assert_eq!(amqp, place, "first held at the end of the stream");
 }
 
+/// A claim lengthened into runs holds each claimed lane head's next events, in order and up to
+/// the run's length, while other claims get none of them; a run cut short is freed for the
+/// next claim, which starts where it stopped; outcomes recorded together are each fenced.
+async fn a_claim_lengthened_into_runs_holds_each_lanes_next_events(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let a = instance(&store, vec![WebhookEvent::MessageSent]).await;
+    let sub = subscription(&store, &a, vec![WebhookEvent::MessageSent]).await;
+    for i in 0..5 {
+        sent_message(&store, &a, &format!("a-{i}")).await;
+    }
+    let b = instance(&store, vec![WebhookEvent::MessageSent]).await;
+    for i in 0..2 {
+        sent_message(&store, &b, &format!("b-{i}")).await;
+    }
+    let (t0, lease) = (Timestamp::now(), 60_000);
+    let heads = store
+        .claim_deliveries("node-r:1", t0, lease, 100, &AccountRoom::unlimited())
+        .await
+        .unwrap();
+    assert_eq!(heads.len(), 3, "one head a lane: {heads:?}");
+    let held = store
+        .lengthen_claim("node-r:1", t0, lease, 3)
+        .await
+        .unwrap();
+    let lane = |inst: &Instance, target: &Target| -> Vec<DueDelivery> {
+        held.iter()
+            .filter(|d| d.instance_id == inst.id && d.target == *target)
+            .cloned()
+            .collect()
+    };
+    let own = lane(&a, &Target::Instance);
+    let subscribed = lane(&a, &Target::Subscription(sub.id.clone()));
+    let other = lane(&b, &Target::Instance);
+    assert_eq!(
+        (own.len(), subscribed.len(), other.len()),
+        (3, 3, 2),
+        "{held:?}"
+    );
+    assert_eq!(held.len(), 8, "nothing else: {held:?}");
+    for run in [&own, &subscribed, &other] {
+        assert!(
+            run.windows(2).all(|w| w[0].event_id < w[1].event_id),
+            "in event order"
+        );
+        assert!(run.iter().all(|d| d.claim == "node-r:1" && d.attempts == 0));
+    }
+    assert!(
+        held.windows(2).all(|w| w[0].id < w[1].id),
+        "answered in id order"
+    );
+    assert!(
+        claim(&store).await.is_empty(),
+        "every lane is held by the runs"
+    );
+
+    // Two outcomes of one run and a late one of a claim that never held it, recorded together.
+    let mut stranger = subscribed[0].clone();
+    stranger.claim = "node-x:9".into();
+    let (r1, r2, r3) = (ok(), ok(), ok());
+    let answers = store
+        .record_attempts(&[
+            Attempted {
+                delivery: &subscribed[0],
+                result: &r1,
+                outcome: AttemptOutcome::Succeeded,
+            },
+            Attempted {
+                delivery: &stranger,
+                result: &r2,
+                outcome: AttemptOutcome::Succeeded,
+            },
+            Attempted {
+                delivery: &own[0],
+                result: &r3,
+                outcome: AttemptOutcome::Succeeded,
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(answers[0], Recorded::Written);
+    assert!(
+        matches!(&answers[1], Recorded::ClaimLost { held_by: None }),
+        "{answers:?}"
+    );
+    assert_eq!(answers[2], Recorded::Written);
+    let logs = store.list_logs(&sub.id, None, 10).await.unwrap();
+    assert_eq!(
+        logs.len(),
+        1,
+        "one attempt logged for the subscription: {logs:?}"
+    );
+
+    // The own lane's run is cut short after its first: the rest is freed, and the next claim
+    // starts at the lane's second event.
+    let rest: Vec<DeliveryId> = own[1..].iter().map(|d| d.id.clone()).collect();
+    assert_eq!(
+        store.release_deliveries("node-x:9", &rest).await.unwrap(),
+        0,
+        "not its claim"
+    );
+    let done = [own[0].id.clone()];
+    assert_eq!(
+        store.release_deliveries("node-r:1", &done).await.unwrap(),
+        0,
+        "recorded"
+    );
+    assert_eq!(
+        store.release_deliveries("node-r:1", &rest).await.unwrap(),
+        2
+    );
+    let next = claim(&store).await;
+    assert_eq!(next.len(), 1, "the own lane's head only: {next:?}");
+    assert_eq!(next[0].id, own[1].id);
+}
+
 on_both_backends!(
+    a_claim_lengthened_into_runs_holds_each_lanes_next_events,
     a_broker_output_is_held_by_one_node_and_moved_only_under_its_hold,
     a_claim_takes_the_accounts_in_turn_within_their_room,
     a_change_writes_its_event_for_each_target_that_wants_it,

@@ -358,7 +358,55 @@ async fn sandbox_connections_follow_live_processes(backend: Backend) {
     assert_eq!(connect("b", "b1", later).await, ConnectionClaim::Taken);
 }
 
+/// Saves of several instances' connection states go together; each is fenced on its own: a
+/// refused one is answered `Fenced` and changes nothing, the others are saved all the same.
+async fn connection_states_saved_together_are_each_fenced(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let ids = instances(&store, 3).await;
+    let now = Timestamp::now();
+    let mut leases = Vec::new();
+    for id in &ids[..2] {
+        let lease = store
+            .claim_instance(id, &node("a"), now, now.plus_millis(10_000))
+            .await
+            .unwrap()
+            .expect("free");
+        leases.push(lease);
+    }
+    // The third is held by b: a's unheld write of it is refused.
+    store
+        .claim_instance(&ids[2], &node("b"), now, now.plus_millis(10_000))
+        .await
+        .unwrap()
+        .expect("free");
+    let mut batch = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let mut state = ConnectionState::of(&store.find_instance(id).await.unwrap().unwrap());
+        state.status = InstanceStatus::Connected;
+        let fence = match leases.get(i) {
+            Some(l) => Fence::Held(l.clone()),
+            None => Fence::Unheld(id.clone()),
+        };
+        batch.push((fence, state));
+    }
+    let answers = store.save_connections(&batch).await.unwrap();
+    assert_eq!(answers.len(), 3);
+    assert!(answers[0].is_ok() && answers[1].is_ok(), "{answers:?}");
+    assert_eq!(answers[2].as_ref().unwrap_err().0, ids[2]);
+    for (id, status) in ids.iter().zip([
+        InstanceStatus::Connected,
+        InstanceStatus::Connected,
+        InstanceStatus::Disconnected,
+    ]) {
+        assert_eq!(
+            store.find_instance(id).await.unwrap().unwrap().status,
+            status
+        );
+    }
+}
+
 on_both_backends!(
+    connection_states_saved_together_are_each_fenced,
     sandbox_connections_follow_live_processes,
     nodes_share_what_should_be_connected,
     a_lease_taken_over_fences_its_old_holder,

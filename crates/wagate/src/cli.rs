@@ -88,12 +88,12 @@ pub struct ServeArgs {
     #[arg(long = "resume-rate", env = "WAGATE_RESUME_RATE",
           default_value_t = wagate_wa::options::DEFAULT_RESUME_RATE)]
     pub resume_rate: u32,
-    /// Days delivered events, delivery logs, received media files and idempotency records are
-    /// kept (§21.1); messages, chats and contacts stay until their instance is deleted.
-    #[arg(long = "retention-days", env = "WAGATE_RETENTION_DAYS",
-          default_value_t = wagate_core::retention::DEFAULT_RETENTION_DAYS,
-          value_parser = clap::value_parser!(u32).range(1..=36_500))]
-    pub retention_days: u32,
+    /// Days (a decimal number, 0.001 to 36500) delivered events, delivery logs, received media
+    /// files and idempotency records are kept (§21.1); messages, chats and contacts stay until
+    /// their instance is deleted.
+    #[arg(long = "retention-days", env = "WAGATE_RETENTION_DAYS", default_value = "30",
+          value_parser = parse_retention)]
+    pub retention: wagate_core::retention::RetentionPeriod,
     /// Allow http and private addresses for webhook and media URLs (local development).
     #[arg(
         long = "webhook-allow-private",
@@ -185,6 +185,13 @@ pub enum KeyCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+fn parse_retention(s: &str) -> Result<wagate_core::retention::RetentionPeriod, String> {
+    let days: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of days"))?;
+    wagate_core::retention::RetentionPeriod::days(days).map_err(|e| e.to_string())
 }
 
 /// A factor above zero.

@@ -8,7 +8,6 @@ use wagate_core::history::HistoryWindow;
 use wagate_core::net::UrlPolicy;
 use wagate_core::node::NodeId;
 use wagate_core::plan::Plan;
-use wagate_core::retention::RetentionPeriod;
 use wagate_core::scope::Scopes;
 use wagate_core::store::prelude::*;
 use wagate_core::{AccountId, ApiKeyId, Timestamp};
@@ -133,8 +132,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     config.sandbox = args.sandbox;
     config.wa.version = args.wa_version;
     config.wa.resume_rate = args.resume_rate;
-    config.retention =
-        RetentionPeriod::days(args.retention_days).map_err(|e| anyhow!("--retention-days: {e}"))?;
+    config.retention = args.retention;
     config.wa.history = match args.wa_history_days {
         0 => HistoryWindow::Off,
         days => HistoryWindow::Days(days),

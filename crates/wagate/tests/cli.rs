@@ -156,11 +156,13 @@ fn a_short_admin_token_is_refused_at_start() {
 }
 
 #[test]
-fn broker_settings_that_cannot_work_are_refused_at_start() {
+fn settings_that_cannot_work_are_refused_at_start() {
     for (flag, value, says) in [
         ("--amqp-url", "http://127.0.0.1:5672", "not an AMQP URL"),
         ("--nats-url", "http://127.0.0.1:4222", "not a NATS URL"),
         ("--nats-stream", "events.all", "not a stream name"),
+        ("--retention-days", "0", "0.001 to 36500 days"),
+        ("--retention-days", "a week", "not a number of days"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(BIN)
@@ -198,6 +200,7 @@ fn serve_defaults_match_the_operator_interface() {
         "WAGATE_NATS_STREAM",
         "WAGATE_AMQP_URL",
         "WAGATE_AMQP_EXCHANGE",
+        "WAGATE_RETENTION_DAYS",
     ] {
         assert!(help.contains(needle), "help lacks {needle}:\n{help}");
     }

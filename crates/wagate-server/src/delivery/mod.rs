@@ -3,6 +3,7 @@
 
 pub mod attempt;
 pub mod breaker;
+pub mod runs;
 pub mod shares;
 pub mod worker;
 

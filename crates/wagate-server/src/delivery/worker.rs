@@ -1,6 +1,6 @@
 //! The delivery worker: claims due deliveries (leased, so a crashed node's share is taken up
-//! again), attempts each in its own task, and records the outcome it computed (done, retry at,
-//! gave up) under the claim it attempted with.
+//! again), attempts each lane's run of them in its own task (`runs`), and records the outcome it
+//! computed (done, retry at, gave up) under the claim it attempted with.
 //!
 //! One step of it is `run_once`: claim what is due, attempt each, record the outcomes, and report
 //! them. Tests drive it directly; the worker's loop runs it again and again. The loop waits only
@@ -12,6 +12,10 @@
 //! A commit on this node that makes deliveries due wakes the worker; otherwise (deliveries
 //! written by other nodes, retries coming due) it polls.
 //!
+//! Outcomes are recorded through one group-commit writer (`Recorder`): the outcomes of all the
+//! attempts that end while a batch commits share the next transaction, so a busy node commits a
+//! few times per batch of deliveries rather than once per delivery.
+//!
 //! Outcomes are fenced by the claim: when an attempt outlives its lease and another worker (of
 //! this node or another) claims the delivery, the first worker's late outcome writes nothing: the
 //! store answers `Recorded::ClaimLost` and it is logged here.
@@ -21,14 +25,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
-use wagate_core::delivery::{AttemptOutcome, AttemptResult, DueDelivery, Recorded, RetrySchedule};
+use wagate_core::delivery::{
+    AttemptOutcome, AttemptResult, Attempted, DueDelivery, Recorded, RetrySchedule,
+};
 use wagate_core::store::{Store, StoreError};
 use wagate_core::{DeliveryId, DeliveryLogId, Timestamp};
 
 use crate::delivery::attempt::{Attempt, Reach, TIMEOUT, post_signed_reaching};
 use crate::delivery::breaker::{Breakers, Verdict, receiver_of};
+use crate::delivery::runs::{RUN_LENGTH, runs};
 use crate::delivery::shares::{ClaimPlan, Shares};
 use crate::net_guard::NetGuard;
+use crate::runtime::group_commit::{GroupCommit, all_failed};
 
 /// Attempts in flight at once on one node.
 const CONCURRENCY: usize = 64;
@@ -38,6 +46,14 @@ const ACCOUNT_SHARE: usize = CONCURRENCY / 4;
 /// How often the outbox is looked at when nothing woke the worker: the delay of a retry and of
 /// another node's events.
 const POLL: Duration = Duration::from_millis(200);
+/// At most this many outcomes share one transaction.
+const RECORD_BATCH: usize = 256;
+/// How long one run goes on at most (or half the lease, if shorter).
+const RUN_TIME: Duration = Duration::from_secs(1);
+
+/// An attempt's outcome on its way to the store, and what recording it answered.
+type Recording = (DueDelivery, AttemptResult, AttemptOutcome);
+type Recorder = GroupCommit<Recording, Result<Recorded, StoreError>>;
 
 #[derive(Clone)]
 pub struct DeliveryWorker {
@@ -56,6 +72,7 @@ struct Inner {
     slots: Arc<Semaphore>,
     shares: Shares,
     breakers: Breakers,
+    recorder: Recorder,
 }
 
 /// One attempt of a `run_once` step: what it found, what the worker made of it, and what
@@ -91,6 +108,7 @@ impl DeliveryWorker {
         Self {
             inner: Arc::new(Inner {
                 client: net.client(TIMEOUT),
+                recorder: start_recorder(store.clone()),
                 store,
                 net,
                 schedule,
@@ -164,9 +182,9 @@ impl DeliveryWorker {
         self.inner.wake.notify_one();
     }
 
-    /// One step: claims what is due (as many as there are free slots), attempts each in its own
-    /// task, records each outcome, and returns them in delivery order once all are done. `Err`
-    /// when the claim itself failed. Claims nothing once stopped.
+    /// One step: claims what is due (as many runs as there are free slots), attempts each run
+    /// in its own task, records each outcome, and returns them in delivery order once all are
+    /// done. `Err` when the claim itself failed. Claims nothing once stopped.
     pub async fn run_once(&self) -> Result<Vec<Delivered>, StoreError> {
         self.step(None).await
     }
@@ -186,18 +204,20 @@ impl DeliveryWorker {
                 return Err(e);
             }
         };
-        slots.truncate(batch.len());
         if let Some(tx) = claimed {
             let _ = tx.send(batch.len());
         }
-        let tasks: Vec<_> = batch
+        // One run per lane head claimed, so never more runs than slots.
+        let runs = runs(batch);
+        slots.truncate(runs.len());
+        let tasks: Vec<_> = runs
             .into_iter()
             .zip(slots)
-            .map(|(d, slot)| {
+            .map(|(run, slot)| {
                 let worker = self.clone();
-                let share = self.inner.shares.hold(&d.account_id);
+                let share = self.inner.shares.hold(&run[0].account_id);
                 tokio::spawn(async move {
-                    let done = worker.deliver(d).await;
+                    let done = worker.deliver_run(run).await;
                     drop((slot, share));
                     worker.inner.wake.notify_one(); // the lane may have a next event
                     done
@@ -207,12 +227,70 @@ impl DeliveryWorker {
         let mut done = Vec::with_capacity(tasks.len());
         for t in tasks {
             match t.await {
-                Ok(d) => done.push(d),
+                Ok(d) => done.extend(d),
                 // A panicked attempt records nothing; its lease runs out and it is made again.
                 Err(e) => tracing::error!(error = %e, "a webhook attempt panicked"),
             }
         }
+        done.sort_by(|a, b| a.delivery.as_str().cmp(b.delivery.as_str()));
         Ok(done)
+    }
+
+    /// Attempts a run's deliveries one after another, each outcome handed to the recorder as
+    /// soon as it is known (the next attempt does not wait for the commit). The run stops at a
+    /// failed attempt (the receiver is in trouble: the rest waits for the retry schedule and
+    /// the breaker, as a lone delivery would), when an outcome finds the claim lost or the
+    /// delivery gone, after `RUN_TIME` (the URL, secret and status were read at the claim: a
+    /// change to the target reaches a run within that time), or when the worker stops; what it
+    /// did not attempt is freed at once.
+    async fn deliver_run(&self, run: Vec<DueDelivery>) -> Vec<Delivered> {
+        let until = std::time::Instant::now() + RUN_TIME.min(self.inner.lease / 2);
+        let claim = run[0].claim.clone();
+        let halted = Arc::new(AtomicBool::new(false));
+        let mut recording = Vec::with_capacity(run.len());
+        let mut left = run.into_iter();
+        for d in left.by_ref() {
+            let (result, outcome) = self.attempt(&d).await;
+            let failed = !result.succeeded();
+            let (worker, halted_by) = (self.clone(), halted.clone());
+            recording.push(tokio::spawn(async move {
+                let done = worker.deliver_recorded(d, result, outcome).await;
+                if matches!(
+                    done.recorded,
+                    Ok(Recorded::ClaimLost { .. } | Recorded::Gone)
+                ) {
+                    halted_by.store(true, Ordering::SeqCst);
+                }
+                done
+            }));
+            if failed
+                || std::time::Instant::now() >= until
+                || halted.load(Ordering::SeqCst)
+                || self.inner.stopped.load(Ordering::SeqCst)
+            {
+                break;
+            }
+        }
+        let unattempted: Vec<DeliveryId> = left.map(|d| d.id).collect();
+        let mut done = Vec::with_capacity(recording.len());
+        for r in recording {
+            match r.await {
+                Ok(d) => done.push(d),
+                Err(e) => tracing::error!(error = %e, "recording a webhook attempt panicked"),
+            }
+        }
+        // After the records: a freed delivery may be claimed again at once, and must not be
+        // one whose outcome is still on its way.
+        if !unattempted.is_empty()
+            && let Err(e) = self
+                .inner
+                .store
+                .release_deliveries(&claim, &unattempted)
+                .await
+        {
+            tracing::warn!(error = %e, "could not free the rest of a run; its lease frees it");
+        }
+        done
     }
 
     /// The slots free now, taken (none once stopped).
@@ -251,17 +329,40 @@ impl DeliveryWorker {
                 &plan.room,
             )
             .await?;
+        // The lanes' next events go with their heads (`runs`).
+        let due = if due.iter().any(|d| d.attempts == 0) {
+            match self
+                .inner
+                .store
+                .lengthen_claim(&claim, Timestamp::now(), lease_ms, RUN_LENGTH)
+                .await
+            {
+                Ok(all) => all,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not lengthen a claim into runs");
+                    due
+                }
+            }
+        } else {
+            due
+        };
         tracing::Span::current().record("claimed", due.len());
         Ok(due)
     }
 
-    async fn deliver(&self, d: DueDelivery) -> Delivered {
-        let (result, outcome) = self.attempt(&d).await;
-        let recorded = self.record(&d, &result, outcome).await;
+    /// Records an attempt's outcome and reports it.
+    async fn deliver_recorded(
+        &self,
+        d: DueDelivery,
+        result: AttemptResult,
+        outcome: AttemptOutcome,
+    ) -> Delivered {
+        let (attempt, delivery, claim) = (d.attempt(), d.id.clone(), d.claim.clone());
+        let recorded = self.record(d, result.clone(), outcome).await;
         Delivered {
-            attempt: d.attempt(),
-            delivery: d.id,
-            claim: d.claim,
+            attempt,
+            delivery,
+            claim,
             result,
             outcome,
             recorded,
@@ -327,11 +428,15 @@ impl DeliveryWorker {
     )]
     async fn record(
         &self,
-        d: &DueDelivery,
-        result: &AttemptResult,
+        d: DueDelivery,
+        result: AttemptResult,
         outcome: AttemptOutcome,
     ) -> Result<Recorded, StoreError> {
-        let recorded = self.inner.store.record_attempt(d, result, outcome).await;
+        let recorded = match self.inner.recorder.submit((d, result, outcome)).await {
+            Ok(answer) => answer,
+            // The writer is gone (shutdown): the lease runs out and the delivery is made again.
+            Err(stopped) => Err(StoreError::Unavailable(stopped.to_string())),
+        };
         match &recorded {
             Ok(Recorded::Written) => {}
             Ok(Recorded::ClaimLost { held_by }) => tracing::warn!(
@@ -346,6 +451,28 @@ impl DeliveryWorker {
         }
         recorded
     }
+}
+
+/// The writer the outcomes go through: each batch of them is one `record_attempts`.
+fn start_recorder(store: Arc<dyn Store>) -> Recorder {
+    GroupCommit::start(RECORD_BATCH, move |batch: Vec<Recording>| {
+        let store = store.clone();
+        async move {
+            let attempted: Vec<Attempted<'_>> = batch
+                .iter()
+                .map(|(delivery, result, outcome)| Attempted {
+                    delivery,
+                    result,
+                    outcome: *outcome,
+                })
+                .collect();
+            match store.record_attempts(&attempted).await {
+                Ok(answers) => answers.into_iter().map(Ok).collect(),
+                // Nothing of the batch was written: every attempt is answered with the error.
+                Err(e) => all_failed(batch.len(), &e),
+            }
+        }
+    })
 }
 
 /// The loop: a step at a time, each claiming while the loop waits, then attempting on its own

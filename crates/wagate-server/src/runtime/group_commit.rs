@@ -6,6 +6,7 @@
 use std::future::Future;
 
 use tokio::sync::{mpsc, oneshot};
+use wagate_core::store::StoreError;
 
 /// A worker committing jobs `J`, answering each with `R`.
 pub struct GroupCommit<J, R> {
@@ -70,6 +71,15 @@ impl<J: Send + 'static, R: Send + 'static> GroupCommit<J, R> {
         }
         Ok(out)
     }
+}
+
+/// The answers of a batch none of which was committed: each job gets the store's error (as
+/// `Unavailable`: the error is not `Clone`, and every caller treats it as the database's fault).
+pub fn all_failed<T, E: From<StoreError>>(jobs: usize, error: &StoreError) -> Vec<Result<T, E>> {
+    let why = error.to_string();
+    (0..jobs)
+        .map(|_| Err(StoreError::Unavailable(why.clone()).into()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod actor;
 pub mod command;
+pub mod connection_writer;
 pub mod group_commit;
 pub mod handle;
 pub mod lifecycle;

@@ -9,7 +9,7 @@ use wagate_core::store::{
     IdempotencyRequest, InsertMessageError, OutboundInsert, Store, StoreError,
 };
 
-use crate::runtime::group_commit::GroupCommit;
+use crate::runtime::group_commit::{GroupCommit, all_failed};
 
 /// At most this many sends share one transaction.
 const MAX_BATCH: usize = 256;
@@ -61,16 +61,6 @@ async fn commit(store: Arc<dyn Store>, batch: Vec<OutboundInsert>) -> Vec<Answer
             answers
         }
         // Nothing of the batch was committed: every request is answered with the error.
-        Err(e) => {
-            let msg = e.to_string();
-            batch
-                .iter()
-                .map(|_| {
-                    Err(InsertMessageError::Store(StoreError::Unavailable(
-                        msg.clone(),
-                    )))
-                })
-                .collect()
-        }
+        Err(e) => all_failed(batch.len(), &e),
     }
 }

@@ -8,7 +8,7 @@ use wagate_core::message::Message;
 use wagate_core::status_change::StatusChange;
 use wagate_core::store::{Store, StoreError};
 
-use crate::runtime::group_commit::GroupCommit;
+use crate::runtime::group_commit::{GroupCommit, all_failed};
 
 /// At most this many changes share one transaction.
 const MAX_BATCH: usize = 512;
@@ -49,12 +49,6 @@ async fn commit(store: Arc<dyn Store>, batch: Vec<StatusChange>) -> Vec<Answer> 
     match store.change_statuses(&batch).await {
         Ok(moved) => moved.into_iter().map(Ok).collect(),
         // Nothing of the batch was committed: every change is answered with the error.
-        Err(e) => {
-            let msg = e.to_string();
-            batch
-                .iter()
-                .map(|_| Err(StoreError::Unavailable(msg.clone())))
-                .collect()
-        }
+        Err(e) => all_failed(batch.len(), &e),
     }
 }

@@ -16,6 +16,7 @@ use wagate_core::store::{ConnectionState, Store, StoreError};
 use wagate_core::{InstanceId, Timestamp};
 
 use crate::runtime::actor::{ActorParts, InstanceActor};
+use crate::runtime::connection_writer::ConnectionWriter;
 use crate::runtime::handle::InstanceHandle;
 use crate::runtime::media_fetch::MediaFetcher;
 use crate::runtime::resume_pace::ResumePace;
@@ -68,6 +69,7 @@ impl Supervisor {
     ) -> Self {
         let parts = ActorParts {
             statuses: StatusWriter::start(store.clone()),
+            connections: ConnectionWriter::start(store.clone()),
             store: store.clone(),
             media,
             tasks,

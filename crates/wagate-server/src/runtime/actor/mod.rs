@@ -29,6 +29,7 @@ use wagate_core::status_change::StatusChange;
 use wagate_core::store::{ConnectionState, Store, StoreError};
 
 use crate::runtime::command::{Command, Done};
+use crate::runtime::connection_writer::ConnectionWriter;
 use crate::runtime::handle::InstanceHandle;
 use crate::runtime::live::Live;
 use crate::runtime::media_fetch::MediaFetcher;
@@ -50,6 +51,8 @@ const PASS_GRACE: Duration = Duration::from_secs(5);
 pub struct ActorParts {
     pub store: Arc<dyn Store>,
     pub statuses: StatusWriter,
+    /// The connection states of every actor, group-committed.
+    pub connections: ConnectionWriter,
     pub media: MediaFetcher,
     pub tasks: TaskTracker,
     /// A message still queued this long after it was accepted fails with `expired`.
@@ -104,7 +107,7 @@ impl InstanceActor {
         state.last_seen_at = Some(Timestamp::now());
         let epoch = lease.epoch;
         let fence = Fence::Held(lease);
-        parts.store.save_connection(&fence, &state).await?;
+        parts.connections.save(&fence, &state).await?;
         let live = Live {
             status: Some(InstanceStatus::Connecting),
             last_error: state.last_error.clone(),
@@ -393,7 +396,7 @@ impl InstanceActor {
         let mut next = self.state.clone();
         f(&mut next);
         next.last_seen_at = Some(Timestamp::now());
-        let saved = self.parts.store.save_connection(&self.fence, &next).await;
+        let saved = self.parts.connections.save(&self.fence, &next).await;
         self.fenced |= matches!(saved, Err(StoreError::Fenced(_)));
         saved?;
         let (status, last_error) = (next.status, next.last_error.clone());
