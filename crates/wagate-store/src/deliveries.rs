@@ -22,6 +22,7 @@ use wagate_core::{
     AccountId, DeliveryId, DeliveryLogId, EventId, InstanceId, Timestamp, WebhookId,
 };
 
+use crate::args::placeholders;
 use crate::error::{corrupt, db};
 use crate::{Dialect, SqlStore};
 
@@ -242,20 +243,20 @@ fn owners_of(d: &DueDelivery) -> impl Iterator<Item = (&'static str, &str)> {
 /// one order, before any delivery row, as deleting either locks it before its deliveries. The
 /// other way round (the delivery, then the log's foreign keys) deadlocked with a `DELETE` of the
 /// subscription, which then answered 503. Answers the owners that are gone.
-async fn lock_owners(
+async fn lock_owners<'a>(
     conn: &mut AnyConnection,
-    attempts: &[Attempted<'_>],
-) -> Result<BTreeSet<(&'static str, String)>, StoreError> {
-    let owners: BTreeSet<(&'static str, String)> = attempts
+    attempts: &[Attempted<'a>],
+) -> Result<BTreeSet<(&'static str, &'a str)>, StoreError> {
+    let owners: BTreeSet<(&'static str, &'a str)> = attempts
         .iter()
-        .flat_map(|a| owners_of(a.delivery).map(|(t, id)| (t, id.to_owned())))
+        .flat_map(|a| owners_of(a.delivery))
         .collect();
     let mut gone = BTreeSet::new();
     for (table, id) in owners {
         let held: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT 1 FROM {table} WHERE id = $1 FOR KEY SHARE"
         )))
-        .bind(id.as_str())
+        .bind(id)
         .fetch_optional(&mut *conn)
         .await
         .map_err(db)?;
@@ -429,10 +430,7 @@ impl DeliveryStore for SqlStore {
         let mut released = 0;
         // A few hundred ids at most; kept under SQLite's and PostgreSQL's parameter limits.
         for some in ids.chunks(500) {
-            let list = (0..some.len())
-                .map(|n| format!("${}", n + 2))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = placeholders(2, some.len());
             let mut q = sqlx::query(AssertSqlSafe(format!(
                 "UPDATE deliveries SET locked_by = NULL, locked_until = NULL \
                  WHERE locked_by = $1 AND state = '{PENDING}' AND id IN ({list})"
@@ -472,8 +470,7 @@ impl DeliveryStore for SqlStore {
         };
         let mut answers = Vec::with_capacity(attempts.len());
         for a in attempts {
-            let answer = if owners_of(a.delivery).any(|(t, id)| gone.contains(&(t, id.to_owned())))
-            {
+            let answer = if owners_of(a.delivery).any(|o| gone.contains(&o)) {
                 Recorded::Gone
             } else {
                 record_in(&mut tx, a).await?
